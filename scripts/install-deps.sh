@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every tool the demo and the test suite need on a fresh Debian machine
+# with the Rust toolchain: Debian's mosquitto broker and clients (interop peers),
+# tshark (capture checks), iproute2 (network namespaces), and the Python packages
+# of the interop tests and the independent LWA implementation.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+need_apt=()
+for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 python3:python3; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  if [ "$bin" = mosquitto ]; then
+    [ -x /usr/sbin/mosquitto ] || need_apt+=("$pkg")
+  else
+    command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
+  fi
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian's mosquitto package starts a system broker on 1883; the tests start
+# their own brokers on free ports, and the demo needs 1883 free.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop mosquitto 2>/dev/null || true; fi
+pkill -x mosquitto 2>/dev/null || true
+python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
+echo "install-deps: ok"

@@ -1,0 +1,164 @@
+//! Authentication and authorisation hooks shared by every security mode.
+//!
+//! The connection driver asks a [`ConnectAuthenticator`] what to do with a
+//! CONNECT; the broker core asks an [`AccessPolicy`] before every publish,
+//! subscribe and delivery. Modes plug in here: anonymous (allow all),
+//! password (+ ACL), TLS client certificates, and LWA, whose handshake needs
+//! one more step after CONNACK ([`PendingAuth`]) and which protects every
+//! PUBLISH payload ([`PayloadProtection`]).
+
+use bytes::Bytes;
+
+use crate::codec::{Connect, QoS, ReasonCode};
+
+/// Who a connection is, as far as authorisation is concerned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    /// Authenticated user name (password mode, TLS CN-as-username), if any.
+    pub username: Option<String>,
+    /// LWA identity, if the client authenticated with LWA.
+    pub lwa_identity: Option<String>,
+}
+
+impl Principal {
+    /// The name ACL rules are matched against: the user name, else the LWA identity.
+    pub fn acl_name(&self) -> Option<&str> {
+        self.username.as_deref().or(self.lwa_identity.as_deref())
+    }
+}
+
+/// Facts about the transport that authenticators may use.
+#[derive(Debug, Clone, Default)]
+pub struct PeerInfo {
+    /// Remote socket address as text, for logs and rate limiting.
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// Listener name from the configuration.
+    pub listener: String,
+    /// True when the connection arrived over TLS.
+    pub tls: bool,
+    /// Common Name of a verified TLS client certificate (mutual TLS).
+    pub tls_client_cn: Option<String>,
+}
+
+/// Encrypts and authenticates PUBLISH payloads on one connection (LWA records).
+///
+/// `seal` is applied to every PUBLISH the broker sends on the connection, in
+/// wire order; `open` to every PUBLISH it receives, in wire order. The topic is
+/// always the full topic name (after topic-alias resolution).
+pub trait PayloadProtection: Send {
+    /// Seals an outgoing payload.
+    fn seal(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<Bytes, ReasonCode>;
+    /// Opens an incoming payload; an error closes the connection with that reason.
+    fn open(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<Bytes, ReasonCode>;
+    /// Bytes added to each payload by `seal`.
+    fn overhead(&self) -> usize;
+}
+
+/// A CONNECT that has been answered with CONNACK but is not yet authenticated.
+///
+/// The broker causes no MQTT side effect for such a connection (no takeover,
+/// no will, no session changes, no deliveries) until `finish` succeeds.
+pub trait PendingAuth: Send {
+    /// Authentication Method the continuation expects in AUTH packets.
+    fn method(&self) -> &str;
+    /// Consumes the client's AUTH (Re-authenticate) data.
+    fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode>;
+}
+
+/// A successful authentication.
+pub struct Authenticated {
+    /// Who the client is.
+    pub principal: Principal,
+    /// Payload protection for this connection, if the mode has one.
+    pub protection: Option<Box<dyn PayloadProtection>>,
+    /// Authentication Data for the AUTH Success packet the broker answers with, if any.
+    pub auth_response: Option<Bytes>,
+}
+
+/// What to do with a CONNECT.
+pub enum AuthDecision {
+    /// Accept now; `connack_auth` is (method, data) to put in CONNACK, if any.
+    Accept {
+        /// The authenticated connection.
+        authenticated: Authenticated,
+        /// Authentication Method and Data for CONNACK.
+        connack_auth: Option<(String, Bytes)>,
+    },
+    /// Send CONNACK with this method and data, then wait for the client's AUTH.
+    Pending {
+        /// Authentication Method and Data for CONNACK.
+        connack_auth: (String, Bytes),
+        /// The continuation that verifies the client's proof.
+        continuation: Box<dyn PendingAuth>,
+    },
+    /// Refuse with this CONNACK reason code.
+    Reject(ReasonCode),
+}
+
+/// Decides whether a CONNECT is allowed.
+pub trait ConnectAuthenticator: Send + Sync {
+    /// Looks at a CONNECT. Called off the async reactor when [`Self::is_blocking`] is true.
+    fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision;
+    /// True when `authenticate` does slow work (password hashing) and must run on a blocking thread.
+    fn is_blocking(&self) -> bool {
+        false
+    }
+}
+
+/// Authorisation checks applied by the broker core.
+pub trait AccessPolicy: Send + Sync {
+    /// May `principal` (with client id) publish to `topic`? Also applied to wills and retained messages.
+    fn can_publish(&self, principal: &Principal, client_id: &str, topic: &str) -> bool;
+    /// May it subscribe to `filter`? `Some(max_qos)` grants, `None` denies.
+    fn can_subscribe(&self, principal: &Principal, client_id: &str, filter: &str) -> Option<QoS>;
+    /// May a message on `topic` be delivered to it (checked per delivery, retained included)?
+    fn can_receive(&self, principal: &Principal, client_id: &str, topic: &str) -> bool;
+}
+
+/// Anonymous mode: every client is accepted.
+#[derive(Debug, Default, Clone)]
+pub struct AllowAnonymous;
+
+impl ConnectAuthenticator for AllowAnonymous {
+    fn authenticate(&self, connect: &Connect, _peer: &PeerInfo) -> AuthDecision {
+        AuthDecision::Accept {
+            authenticated: Authenticated {
+                principal: Principal {
+                    username: connect.username.clone(),
+                    lwa_identity: None,
+                },
+                protection: None,
+                auth_response: None,
+            },
+            connack_auth: None,
+        }
+    }
+}
+
+/// No access control: everything is allowed.
+#[derive(Debug, Default, Clone)]
+pub struct AllowAll;
+
+impl AccessPolicy for AllowAll {
+    fn can_publish(&self, _: &Principal, _: &str, _: &str) -> bool {
+        true
+    }
+    fn can_subscribe(&self, _: &Principal, _: &str, _: &str) -> Option<QoS> {
+        Some(QoS::ExactlyOnce)
+    }
+    fn can_receive(&self, _: &Principal, _: &str, _: &str) -> bool {
+        true
+    }
+}

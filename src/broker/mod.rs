@@ -1,0 +1,1 @@
+//! broker (work in progress)

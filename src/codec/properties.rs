@@ -1,0 +1,104 @@
+//! MQTT 5.0 properties.
+//!
+//! A single struct holds every property; the decoder checks that each packet
+//! carries only the properties the standard allows for it and none twice
+//! (except User Property and Subscription Identifier).
+
+use bytes::Bytes;
+
+/// Property identifiers from MQTT 5.0 section 2.2.2.2.
+pub mod id {
+    pub const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
+    pub const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
+    pub const CONTENT_TYPE: u8 = 0x03;
+    pub const RESPONSE_TOPIC: u8 = 0x08;
+    pub const CORRELATION_DATA: u8 = 0x09;
+    pub const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+    pub const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
+    pub const ASSIGNED_CLIENT_IDENTIFIER: u8 = 0x12;
+    pub const SERVER_KEEP_ALIVE: u8 = 0x13;
+    pub const AUTHENTICATION_METHOD: u8 = 0x15;
+    pub const AUTHENTICATION_DATA: u8 = 0x16;
+    pub const REQUEST_PROBLEM_INFORMATION: u8 = 0x17;
+    pub const WILL_DELAY_INTERVAL: u8 = 0x18;
+    pub const REQUEST_RESPONSE_INFORMATION: u8 = 0x19;
+    pub const RESPONSE_INFORMATION: u8 = 0x1A;
+    pub const SERVER_REFERENCE: u8 = 0x1C;
+    pub const REASON_STRING: u8 = 0x1F;
+    pub const RECEIVE_MAXIMUM: u8 = 0x21;
+    pub const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
+    pub const TOPIC_ALIAS: u8 = 0x23;
+    pub const MAXIMUM_QOS: u8 = 0x24;
+    pub const RETAIN_AVAILABLE: u8 = 0x25;
+    pub const USER_PROPERTY: u8 = 0x26;
+    pub const MAXIMUM_PACKET_SIZE: u8 = 0x27;
+    pub const WILDCARD_SUBSCRIPTION_AVAILABLE: u8 = 0x28;
+    pub const SUBSCRIPTION_IDENTIFIER_AVAILABLE: u8 = 0x29;
+    pub const SHARED_SUBSCRIPTION_AVAILABLE: u8 = 0x2A;
+}
+
+/// All MQTT 5.0 properties; `None`/empty means absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Properties {
+    /// 0x01 Payload Format Indicator (0 = bytes, 1 = UTF-8).
+    pub payload_format_indicator: Option<u8>,
+    /// 0x02 Message Expiry Interval, seconds.
+    pub message_expiry_interval: Option<u32>,
+    /// 0x03 Content Type.
+    pub content_type: Option<String>,
+    /// 0x08 Response Topic.
+    pub response_topic: Option<String>,
+    /// 0x09 Correlation Data.
+    pub correlation_data: Option<Bytes>,
+    /// 0x0B Subscription Identifier(s); several on a forwarded PUBLISH, one on SUBSCRIBE.
+    pub subscription_identifiers: Vec<u32>,
+    /// 0x11 Session Expiry Interval, seconds.
+    pub session_expiry_interval: Option<u32>,
+    /// 0x12 Assigned Client Identifier.
+    pub assigned_client_identifier: Option<String>,
+    /// 0x13 Server Keep Alive, seconds.
+    pub server_keep_alive: Option<u16>,
+    /// 0x15 Authentication Method.
+    pub authentication_method: Option<String>,
+    /// 0x16 Authentication Data.
+    pub authentication_data: Option<Bytes>,
+    /// 0x17 Request Problem Information.
+    pub request_problem_information: Option<u8>,
+    /// 0x18 Will Delay Interval, seconds.
+    pub will_delay_interval: Option<u32>,
+    /// 0x19 Request Response Information.
+    pub request_response_information: Option<u8>,
+    /// 0x1A Response Information.
+    pub response_information: Option<String>,
+    /// 0x1C Server Reference.
+    pub server_reference: Option<String>,
+    /// 0x1F Reason String.
+    pub reason_string: Option<String>,
+    /// 0x21 Receive Maximum.
+    pub receive_maximum: Option<u16>,
+    /// 0x22 Topic Alias Maximum.
+    pub topic_alias_maximum: Option<u16>,
+    /// 0x23 Topic Alias.
+    pub topic_alias: Option<u16>,
+    /// 0x24 Maximum QoS (0 or 1).
+    pub maximum_qos: Option<u8>,
+    /// 0x25 Retain Available.
+    pub retain_available: Option<u8>,
+    /// 0x26 User Property pairs, order preserved.
+    pub user_properties: Vec<(String, String)>,
+    /// 0x27 Maximum Packet Size.
+    pub maximum_packet_size: Option<u32>,
+    /// 0x28 Wildcard Subscription Available.
+    pub wildcard_subscription_available: Option<u8>,
+    /// 0x29 Subscription Identifier Available.
+    pub subscription_identifier_available: Option<u8>,
+    /// 0x2A Shared Subscription Available.
+    pub shared_subscription_available: Option<u8>,
+}
+
+impl Properties {
+    /// True when no property is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Properties::default()
+    }
+}

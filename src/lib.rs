@@ -1,0 +1,22 @@
+//! mqtt-lwa: an MQTT 3.1.1 / 5.0 broker and client with four security modes,
+//! built to measure what securing MQTT costs.
+//!
+//! Data flows one way:
+//! socket -> [`transport`] -> [`codec`] -> ([`auth`] / [`lwa`]) -> [`broker`] -> [`codec`] -> [`transport`].
+//!
+//! - [`codec`]: bytes <-> packets for MQTT 3.1.1 and 5.0; no IO.
+//! - [`broker`]: sessions, subscription tree, retained store, QoS state (sans-IO core)
+//!   and the tokio server that drives it.
+//! - [`client`]: the async client used by the CLI, tests and benchmarks.
+//! - [`auth`]: the hooks every security mode plugs into, and the modes themselves.
+//! - [`lwa`]: the LWA protocol core, sans-IO: handshake, key schedule, records.
+//! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
+//! - [`config`]: the TOML configuration, validated into typed structs.
+
+pub mod auth;
+pub mod broker;
+pub mod client;
+pub mod codec;
+pub mod config;
+pub mod lwa;
+pub mod transport;

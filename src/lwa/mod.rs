@@ -1,0 +1,1 @@
+//! lwa (work in progress)

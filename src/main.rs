@@ -1,0 +1,34 @@
+//! The `mqtt-lwa` command line: parses arguments, calls the library, prints.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// MQTT broker and client with plaintext, password, TLS and LWA security modes.
+#[derive(Parser, Debug)]
+#[command(name = "mqtt-lwa", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the MQTT broker.
+    Broker(cmd::broker::BrokerArgs),
+    /// Publish messages (like mosquitto_pub).
+    Pub(cmd::pubsub::PubArgs),
+    /// Subscribe and print messages (like mosquitto_sub).
+    Sub(cmd::pubsub::SubArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Broker(args) => cmd::broker::run(args),
+        Command::Pub(args) => cmd::pubsub::run_pub(args),
+        Command::Sub(args) => cmd::pubsub::run_sub(args),
+    }
+}
