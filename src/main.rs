@@ -22,6 +22,8 @@ enum Command {
     Pub(cmd::pubsub::PubArgs),
     /// Subscribe and print messages (like mosquitto_sub).
     Sub(cmd::pubsub::SubArgs),
+    /// Manage a mosquitto-compatible password file (like mosquitto_passwd).
+    Passwd(cmd::passwd::PasswdArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +32,6 @@ fn main() -> ExitCode {
         Command::Broker(args) => cmd::broker::run(args),
         Command::Pub(args) => cmd::pubsub::run_pub(args),
         Command::Sub(args) => cmd::pubsub::run_sub(args),
+        Command::Passwd(args) => cmd::passwd::run(args),
     }
 }

@@ -9,6 +9,12 @@
 
 use bytes::Bytes;
 
+mod atomic_write;
+pub mod password;
+pub mod rate_limit;
+
+pub(crate) use atomic_write::write_file_atomic;
+
 use crate::codec::{Connect, QoS, ReasonCode};
 
 /// Who a connection is, as far as authorisation is concerned.
