@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+pub mod acl;
 mod atomic_write;
 pub mod password;
 pub mod rate_limit;
