@@ -24,6 +24,8 @@ enum Command {
     Sub(cmd::pubsub::SubArgs),
     /// Manage a mosquitto-compatible password file (like mosquitto_passwd).
     Passwd(cmd::passwd::PasswdArgs),
+    /// Create a private CA with broker and client certificates, or check expiry.
+    Certs(cmd::certs::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +35,6 @@ fn main() -> ExitCode {
         Command::Pub(args) => cmd::pubsub::run_pub(args),
         Command::Sub(args) => cmd::pubsub::run_sub(args),
         Command::Passwd(args) => cmd::passwd::run(args),
+        Command::Certs(args) => cmd::certs::run(args),
     }
 }

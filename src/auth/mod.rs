@@ -11,8 +11,10 @@ use bytes::Bytes;
 
 pub mod acl;
 mod atomic_write;
+pub mod certs;
 pub mod password;
 pub mod rate_limit;
+pub mod tls;
 
 pub(crate) use atomic_write::write_file_atomic;
 

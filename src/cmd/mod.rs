@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its clap arguments and its `run`.
 
 pub mod broker;
+pub mod certs;
 pub mod passwd;
 pub mod pubsub;
