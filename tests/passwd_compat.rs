@@ -267,3 +267,58 @@ fn mqtt_lwa_passwd_files_are_accepted_by_mosquitto() {
         "mosquitto dropped an entry:\n{log}"
     );
 }
+
+#[test]
+fn mqtt_lwa_passwd_refuses_bad_input_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    let missing = ours()
+        .args(["passwd", "-b", "-I", "10"])
+        .arg(&file)
+        .args(["u", "p"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("-c"));
+    assert!(!file.exists());
+
+    ok(ours()
+        .args(["passwd", "-c", "-b", "-I", "10"])
+        .arg(&file)
+        .args(["u", "p"])
+        .output()
+        .unwrap());
+    let before = std::fs::read(&file).unwrap();
+    let attempts: Vec<(Vec<&str>, Option<&[u8]>)> = vec![
+        (vec!["-I", "10"], Some(b"one\ntwo\n")), // passwords differ
+        (vec!["-I", "10"], Some(b"only-one\n")), // second line missing
+        (vec!["-I", "10"], Some(b"\n\n")),       // empty password
+        (vec!["-H", "sha512", "-b", "-I", "10"], None), // legacy hash refused
+        (vec!["-b", "-I", "0"], None),           // bad iteration count
+        (vec!["-D"], None),                      // unknown user to delete
+    ];
+    for (flags, stdin) in attempts {
+        let mut cmd = ours();
+        cmd.arg("passwd").args(&flags).arg(&file);
+        cmd.arg(if flags.contains(&"-D") { "nobody" } else { "v" });
+        if flags.contains(&"-b") {
+            cmd.arg("pw");
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or(b"")).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{flags:?} succeeded");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{flags:?} changed the file"
+        );
+    }
+    // The file still verifies with the original password.
+    assert!(PasswordFile::load(&file).unwrap().verify("u", b"p"));
+}

@@ -1,9 +1,13 @@
 //! Unit tests for password files and the password authenticator.
 
 use super::*;
-use crate::auth::rate_limit::{Clock, RateLimitConfig};
+use crate::auth::rate_limit::{Clock, ConnectRateLimiter, RateLimitConfig};
+use crate::auth::{AuthDecision, ConnectAuthenticator, PeerInfo, Principal};
+use crate::codec::{Connect, ReasonCode};
 use crate::codec::{Properties, ProtocolVersion};
 use bytes::Bytes;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // Lines written by Debian's mosquitto_passwd 2.0.11 (`-b`, and `-H sha512 -b`).
