@@ -1,4 +1,4 @@
-//! Mosquitto-compatible password files and the password [`ConnectAuthenticator`].
+//! Mosquitto-compatible password files and the password [`ConnectAuthenticator`](crate::auth::ConnectAuthenticator).
 //!
 //! The file format is the one Debian's mosquitto 2.0.11 reads and
 //! `mosquitto_passwd` writes, one user per line:
