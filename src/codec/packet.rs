@@ -52,6 +52,9 @@ impl QoS {
 }
 
 /// Any MQTT control packet.
+// PUBLISH, the hot variant, carries `Properties` as CONNECT does, so boxing
+// CONNECT would not make the common case smaller.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT (client to server).
