@@ -13,6 +13,7 @@
 //! - [`counter`]: the implicit record counter and its limit.
 //! - [`error`]: [`LwaError`] and its MQTT reason codes.
 
+#![warn(missing_docs)]
 pub mod counter;
 pub mod error;
 pub mod handshake;
