@@ -12,6 +12,23 @@
 //! - [`record`]: per-direction record sealing and opening.
 //! - [`counter`]: the implicit record counter and its limit.
 //! - [`error`]: [`LwaError`] and its MQTT reason codes.
+//!
+//! Integration with `crate::auth` (LWA.md section 6):
+//!
+//! ```text
+//! broker: ConnectAuthenticator::authenticate
+//!           check_method(connect.properties.authentication_method)?
+//!           BrokerResponder::respond(auth_data, &ConnectContext::from_connect(&connect),
+//!                                    session_present /* read-only lookup */, psk_lookup, &mut OsRng)
+//!           -> AuthDecision::Pending { connack_auth: (METHOD, response), continuation }
+//!         PendingAuth::finish(auth_data) = BrokerAwaitingFinished::on_finished(auth_data)
+//!           -> BrokerRecords { identity, sealer, opener } -> Principal + PayloadProtection
+//! client: ClientOffer::new(identity, &psk, &ConnectContext::from_connect(&connect), limit, &mut OsRng)
+//!         CONNACK: check_method(..)?; awaiting_response.on_response(data, connack.session_present)
+//!           -> AUTH 0x19 with finished_bytes, then ClientRecords { sealer, opener }
+//! PayloadProtection::seal/open = RecordSealer::seal / RecordOpener::open,
+//!   errors via LwaError::reason_code(), overhead() = RECORD_OVERHEAD.
+//! ```
 
 #![warn(missing_docs)]
 pub mod counter;
