@@ -1,0 +1,193 @@
+//! Everything that can go wrong in LWA1, and the one place that maps each
+//! failure to the MQTT reason code the spec prescribes (LWA.md section 8).
+
+use std::fmt;
+
+use crate::codec::ReasonCode;
+
+use super::record::Direction;
+
+/// Which LWA message a malformed-input error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireMessage {
+    /// CONNECT Authentication Data.
+    Offer,
+    /// CONNACK Authentication Data.
+    Response,
+    /// AUTH (Re-authenticate) Authentication Data.
+    Finished,
+}
+
+impl fmt::Display for WireMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireMessage::Offer => "offer",
+            WireMessage::Response => "response",
+            WireMessage::Finished => "finished",
+        })
+    }
+}
+
+/// What exactly is wrong with a malformed LWA message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireDefect {
+    /// Fewer bytes than the layout needs.
+    Truncated,
+    /// Bytes left over after the layout.
+    TrailingBytes,
+    /// id_len is 0.
+    EmptyIdentity,
+    /// The identity is longer than 255 bytes (only possible when building).
+    IdentityTooLong,
+    /// The identity is not UTF-8 or contains U+0000.
+    IdentityNotUtf8,
+    /// A record_limit_log2 outside 1..=48.
+    RecordLimitOutOfRange,
+    /// The broker chose a larger record limit than the client offered.
+    RecordLimitAboveOffer,
+}
+
+impl fmt::Display for WireDefect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireDefect::Truncated => "truncated",
+            WireDefect::TrailingBytes => "trailing bytes",
+            WireDefect::EmptyIdentity => "empty identity",
+            WireDefect::IdentityTooLong => "identity longer than 255 bytes",
+            WireDefect::IdentityNotUtf8 => "identity is not valid UTF-8 without U+0000",
+            WireDefect::RecordLimitOutOfRange => "record_limit_log2 outside 1..=48",
+            WireDefect::RecordLimitAboveOffer => "chosen record limit above the offered one",
+        })
+    }
+}
+
+/// An LWA1 failure; [`LwaError::reason_code`] is what goes into CONNACK or DISCONNECT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LwaError {
+    /// The Authentication Method is not "LWA1".
+    #[error("authentication method is not LWA1")]
+    MethodMismatch,
+    /// The peer sent no Authentication Method/Data where LWA1 is required (downgrade).
+    #[error("peer did not use LWA1 authentication (downgrade refused)")]
+    MissingAuthentication,
+    /// The version byte of an offer or response is not 0x01.
+    #[error("unsupported LWA version byte 0x{0:02x}")]
+    UnsupportedVersion(u8),
+    /// An offer, response or finished does not follow its byte layout.
+    #[error("malformed LWA {0}: {1}")]
+    Malformed(WireMessage, WireDefect),
+    /// LWA1 binds the Client Identifier, so it cannot be left for the broker to assign.
+    #[error("LWA1 needs a non-empty Client Identifier")]
+    EmptyClientId,
+    /// A local parameter (identity, record limit, field length) is out of range.
+    #[error("invalid local LWA parameter: {0}")]
+    InvalidParameter(&'static str),
+    /// The peer's X25519 share gave the all-zero shared secret (low-order point).
+    #[error("peer X25519 share is a low-order point")]
+    LowOrderPoint,
+    /// The broker's MAC did not verify.
+    #[error("broker authentication failed (wrong PSK or impostor broker)")]
+    BrokerAuthFailed,
+    /// The client's MAC did not verify (wrong PSK or unknown identity; deliberately one error).
+    #[error("client authentication failed (wrong PSK or unknown identity)")]
+    ClientAuthFailed,
+    /// A record failed to open (forged, replayed, reordered, truncated, or context changed).
+    #[error("{direction} record {counter} failed to open")]
+    RecordOpenFailed {
+        /// The direction of the opener.
+        direction: Direction,
+        /// The counter the opener expected.
+        counter: u64,
+    },
+    /// An earlier record failed to open; the connection must be closed.
+    #[error("{0} opener refuses records after a failure")]
+    OpenerPoisoned(Direction),
+    /// 2^record_limit_log2 records were sealed or opened in this direction.
+    #[error("{0} record limit reached: reconnect for fresh keys")]
+    RecordLimitReached(Direction),
+}
+
+impl LwaError {
+    /// The MQTT 5 reason code for CONNACK (broker, before CONNACK) or DISCONNECT (after it).
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            LwaError::MethodMismatch
+            | LwaError::UnsupportedVersion(_)
+            | LwaError::Malformed(..) => ReasonCode::BAD_AUTHENTICATION_METHOD,
+            LwaError::EmptyClientId => ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+            LwaError::InvalidParameter(_) | LwaError::RecordLimitReached(_) => {
+                ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
+            }
+            LwaError::MissingAuthentication
+            | LwaError::LowOrderPoint
+            | LwaError::BrokerAuthFailed
+            | LwaError::ClientAuthFailed
+            | LwaError::RecordOpenFailed { .. }
+            | LwaError::OpenerPoisoned(_) => ReasonCode::NOT_AUTHORIZED,
+        }
+    }
+
+    /// Stable snake_case name used by the test vectors (`expected_error`).
+    pub fn vector_name(&self) -> &'static str {
+        match self {
+            LwaError::MethodMismatch => "method_mismatch",
+            LwaError::MissingAuthentication => "missing_authentication",
+            LwaError::UnsupportedVersion(_) => "unsupported_version",
+            LwaError::Malformed(..) => "malformed",
+            LwaError::EmptyClientId => "empty_client_id",
+            LwaError::InvalidParameter(_) => "invalid_parameter",
+            LwaError::LowOrderPoint => "low_order_point",
+            LwaError::BrokerAuthFailed => "broker_auth_failed",
+            LwaError::ClientAuthFailed => "client_auth_failed",
+            LwaError::RecordOpenFailed { .. } => "record_open_failed",
+            LwaError::OpenerPoisoned(_) => "opener_poisoned",
+            LwaError::RecordLimitReached(_) => "record_limit_reached",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_follow_the_spec_table() {
+        let cases = [
+            (LwaError::MethodMismatch, 0x8C),
+            (LwaError::UnsupportedVersion(2), 0x8C),
+            (
+                LwaError::Malformed(WireMessage::Offer, WireDefect::Truncated),
+                0x8C,
+            ),
+            (LwaError::EmptyClientId, 0x85),
+            (LwaError::MissingAuthentication, 0x87),
+            (LwaError::LowOrderPoint, 0x87),
+            (LwaError::BrokerAuthFailed, 0x87),
+            (LwaError::ClientAuthFailed, 0x87),
+            (
+                LwaError::RecordOpenFailed {
+                    direction: Direction::ClientToBroker,
+                    counter: 3,
+                },
+                0x87,
+            ),
+            (LwaError::OpenerPoisoned(Direction::BrokerToClient), 0x87),
+            (
+                LwaError::RecordLimitReached(Direction::BrokerToClient),
+                0x83,
+            ),
+            (LwaError::InvalidParameter("x"), 0x83),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.reason_code(), ReasonCode(code), "{err}");
+        }
+    }
+
+    #[test]
+    fn client_side_broker_failure_message_is_the_documented_one() {
+        assert_eq!(
+            LwaError::BrokerAuthFailed.to_string(),
+            "broker authentication failed (wrong PSK or impostor broker)"
+        );
+    }
+}

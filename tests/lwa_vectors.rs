@@ -1,0 +1,186 @@
+//! Checks protocol-spec/test-vectors/*.json against the implementation:
+//! every handshake is re-run from its inputs and every intermediate value,
+//! message and record must match; every invalid case must fail with the
+//! stated error and reason code.
+//!
+//! `LWA_REGENERATE_VECTORS=1 cargo test --test lwa_vectors` rewrites the
+//! files instead (review the diff: a changed vector is a protocol change).
+
+#[path = "lwa_vectors/compute.rs"]
+mod compute;
+#[path = "lwa_vectors/generate.rs"]
+mod generate;
+#[path = "lwa_vectors/invalid_cases.rs"]
+mod invalid_cases;
+#[path = "lwa_vectors/model.rs"]
+mod model;
+
+use std::path::PathBuf;
+
+use compute::*;
+use model::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Small-order X25519 u-coordinates (libsodium's list) and their bit-255 variants.
+pub const LOW_ORDER_POINTS: [&str; 14] = [
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f11d7",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+];
+
+fn vector_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("protocol-spec/test-vectors")
+        .join(file)
+}
+
+/// With `LWA_REGENERATE_VECTORS=1`, rewrites all files once before any test reads them.
+fn regenerate_if_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("LWA_REGENERATE_VECTORS").is_ok_and(|v| v == "1") {
+            store("handshake.json", &generate::handshakes());
+            store("records.json", &generate::records());
+            store("invalid.json", &invalid_cases::invalid());
+        }
+    });
+}
+
+fn load<T: DeserializeOwned>(file: &str) -> T {
+    regenerate_if_asked();
+    let text = std::fs::read_to_string(vector_path(file))
+        .unwrap_or_else(|e| panic!("{file}: {e} (generate with LWA_REGENERATE_VECTORS=1)"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn store<T: Serialize>(file: &str, value: &T) {
+    let path = vector_path(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut text = serde_json::to_string_pretty(value).unwrap();
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+}
+
+/// Compares two JSON trees and names the first differing path.
+fn assert_same_json(context: &str, stored: &serde_json::Value, computed: &serde_json::Value) {
+    use serde_json::Value;
+    match (stored, computed) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let here = format!("{context}.{k}");
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => assert_same_json(&here, x, y),
+                    _ => panic!("{here}: present on one side only"),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{context}: length");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_same_json(&format!("{context}[{i}]"), x, y);
+            }
+        }
+        _ => assert_eq!(stored, computed, "{context}"),
+    }
+}
+
+#[test]
+fn handshake_vectors_reproduce() {
+    let file: HandshakeFile = load("handshake.json");
+    assert_eq!(file.lwa_version, 1);
+    assert!(file.vectors.len() >= 4);
+    assert_eq!(
+        file.vectors[0].inputs.client_ephemeral_secret,
+        generate::RFC7748_ALICE_SECRET
+    );
+    assert_eq!(
+        file.vectors[0].intermediate.dh,
+        generate::RFC7748_SHARED,
+        "RFC 7748 anchor"
+    );
+    for v in &file.vectors {
+        let plan: Vec<PlannedRecord> = v
+            .records
+            .iter()
+            .map(|r| PlannedRecord {
+                direction: direction(&r.direction),
+                topic: r.topic.clone(),
+                qos: r.qos,
+                retain: r.retain,
+                plaintext: unh(&r.plaintext),
+            })
+            .collect();
+        let computed = handshake_vector(&v.name, &v.description, v.inputs.clone(), &plan);
+        assert_same_json(
+            &v.name,
+            &serde_json::to_value(v).unwrap(),
+            &serde_json::to_value(&computed).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn record_vectors_reproduce() {
+    let file: RecordFile = load("records.json");
+    assert!(file.records.len() >= 10);
+    assert!(file.records.iter().any(|r| r.counter >= 1 << 32));
+    for (i, r) in file.records.iter().enumerate() {
+        assert_same_json(
+            &format!("records[{i}]"),
+            &serde_json::to_value(r).unwrap(),
+            &serde_json::to_value(recompute_record(r)).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn invalid_vectors_are_rejected_with_the_stated_error() {
+    let file: InvalidFile = load("invalid.json");
+    assert!(file.cases.len() >= 30);
+    let mut seen_kinds = std::collections::BTreeSet::new();
+    for case in &file.cases {
+        let (expected, code) = expectation(case);
+        let err = run_invalid(case)
+            .unwrap_or_else(|| panic!("{}: accepted, expected {expected}", case.name()));
+        assert_eq!(err.vector_name(), expected, "{}: {err}", case.name());
+        assert_eq!(err.reason_code().0, code, "{}: reason code", case.name());
+        seen_kinds.insert(serde_json::to_value(case).unwrap()["kind"].to_string());
+    }
+    assert_eq!(seen_kinds.len(), 5, "every kind of invalid case present");
+}
+
+#[test]
+fn invalid_cases_are_one_change_away_from_valid() {
+    // Guards the vectors themselves: the untampered inputs must succeed, so
+    // each rejection above is caused by the stated change.
+    let file: HandshakeFile = load("handshake.json");
+    let base = &file.vectors[0];
+    let computed = handshake_vector("base", "", base.inputs.clone(), &[]);
+    assert_eq!(computed.messages.offer, base.messages.offer);
+    let honest = InvalidCase::BrokerFinished {
+        name: "honest".into(),
+        description: String::new(),
+        inputs: base.inputs.clone(),
+        psks: [(base.inputs.identity.clone(), base.inputs.psk.clone())].into(),
+        broker_dummy_psk: None,
+        offer: base.messages.offer.clone(),
+        response: base.messages.response.clone(),
+        finished: base.messages.finished.clone(),
+        expected_error: String::new(),
+        reason_code: 0,
+    };
+    assert!(run_invalid(&honest).is_none());
+}
