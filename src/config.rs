@@ -1,1 +1,155 @@
-//! Broker configuration (work in progress).
+//! The broker's configuration: a TOML file plus CLI flags, validated once at
+//! start-up into the typed structs below.
+//!
+//! ```toml
+//! [limits]
+//! max_connections = 10000
+//!
+//! [[listener]]
+//! name = "plain"
+//! bind = "127.0.0.1:1883"
+//! mode = "plain"          # plain | tls
+//! allow_anonymous = true
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Whole broker configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Listeners; at least one.
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// Resource limits and MQTT 5 capabilities advertised in CONNACK.
+    pub limits: Limits,
+    /// Seconds between `$SYS/` updates; 0 disables `$SYS/`.
+    pub sys_interval_secs: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listeners: vec![ListenerConfig::default()],
+            limits: Limits::default(),
+            sys_interval_secs: 10,
+        }
+    }
+}
+
+/// Transport of a listener.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerMode {
+    /// MQTT over TCP.
+    #[default]
+    Plain,
+    /// MQTT over TLS (rustls).
+    Tls,
+}
+
+/// One listening socket and the security that applies to it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// Name used in logs and `$SYS/`.
+    pub name: String,
+    /// Address and port.
+    pub bind: SocketAddr,
+    /// plain or tls.
+    pub mode: ListenerMode,
+    /// Accept clients without credentials.
+    pub allow_anonymous: bool,
+    /// Mosquitto-format password file.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto-format ACL file.
+    pub acl_file: Option<PathBuf>,
+    /// LWA PSK store; when set, LWA clients are accepted on this listener.
+    pub lwa_psk_file: Option<PathBuf>,
+    /// TLS settings (mode = "tls").
+    pub tls: Option<TlsListenerConfig>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            name: "default".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            mode: ListenerMode::Plain,
+            allow_anonymous: true,
+            password_file: None,
+            acl_file: None,
+            lwa_psk_file: None,
+            tls: None,
+        }
+    }
+}
+
+/// TLS settings of a listener (Mosquitto's names where they exist).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerConfig {
+    /// Broker certificate chain (PEM).
+    pub certfile: PathBuf,
+    /// Broker private key (PEM).
+    pub keyfile: PathBuf,
+    /// CA bundle for client certificates (mutual TLS).
+    pub cafile: Option<PathBuf>,
+    /// Require and verify a client certificate.
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// Use the client certificate's CN as the user name.
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// Minimum TLS version: "tlsv1.2" or "tlsv1.3".
+    pub tls_version: Option<String>,
+    /// rustls cipher suite names to allow.
+    #[serde(default)]
+    pub ciphers: Vec<String>,
+}
+
+/// Limits and advertised MQTT 5 capabilities.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent connections over all listeners; more are refused (0x97 Quota exceeded / 3.1.1: 0x03).
+    pub max_connections: usize,
+    /// Largest packet accepted (bytes, whole packet); advertised as Maximum Packet Size.
+    pub max_packet_size: u32,
+    /// Receive Maximum advertised to clients (QoS 1/2 publishes in flight towards the broker).
+    pub receive_maximum: u16,
+    /// Outgoing QoS 1/2 messages in flight per client (further capped by the client's Receive Maximum).
+    pub max_inflight: u16,
+    /// Messages queued per session (offline or over the in-flight window); the oldest QoS 0 is dropped first.
+    pub max_queued_messages: usize,
+    /// Topic Alias Maximum advertised to clients.
+    pub topic_alias_maximum: u16,
+    /// Keep-alive the broker imposes when a client asks for more (0 = accept the client's).
+    pub max_keep_alive: u16,
+    /// Upper bound on Session Expiry Interval (seconds).
+    pub max_session_expiry: u32,
+    /// Seconds a connection may take to send CONNECT (and finish authentication).
+    pub connect_timeout_secs: u64,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 100_000,
+            max_packet_size: 1 << 20,
+            receive_maximum: 100,
+            max_inflight: 100,
+            max_queued_messages: 1000,
+            topic_alias_maximum: 64,
+            max_keep_alive: 0,
+            max_session_expiry: u32::MAX,
+            connect_timeout_secs: 10,
+            retain_available: true,
+        }
+    }
+}

@@ -171,3 +171,40 @@ impl AccessPolicy for AllowAll {
         true
     }
 }
+
+/// Why a client-side authentication step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ClientAuthError {
+    /// Reason code the client sends in DISCONNECT (5.0) before closing.
+    pub reason: ReasonCode,
+    /// Human-readable cause, for the CLI and logs.
+    pub message: String,
+}
+
+/// What the client does after CONNACK.
+#[derive(Default)]
+pub struct ClientAuthStep {
+    /// An AUTH packet to send right after CONNACK (LWA: the client Finished).
+    pub auth_to_send: Option<crate::codec::Auth>,
+    /// Payload protection for this connection (LWA records).
+    pub protection: Option<Box<dyn PayloadProtection>>,
+}
+
+/// The client side of a CONNECT-time security mode (LWA; anything that uses
+/// MQTT 5 enhanced authentication).
+///
+/// The client calls `prepare_connect` on the fully built CONNECT (client id,
+/// clean start and will are bound into LWA's transcript), `on_connack` on the
+/// CONNACK, and `on_auth` on every AUTH the broker sends afterwards.
+pub trait ClientAuthenticator: Send {
+    /// Adds Authentication Method and Data to CONNECT.
+    fn prepare_connect(&mut self, connect: &mut Connect) -> Result<(), ClientAuthError>;
+    /// Checks CONNACK (a client configured for LWA refuses one without the expected data).
+    fn on_connack(
+        &mut self,
+        connack: &crate::codec::ConnAck,
+    ) -> Result<ClientAuthStep, ClientAuthError>;
+    /// Checks a broker AUTH packet received after CONNACK.
+    fn on_auth(&mut self, auth: &crate::codec::Auth) -> Result<(), ClientAuthError>;
+}

@@ -3,10 +3,20 @@
 //! [`Decoder`] is a streaming decoder: feed it whatever the socket produced
 //! and take complete packets out; [`encode`] writes one packet.
 
+mod decode;
+mod encode;
+pub mod error;
 pub mod packet;
 pub mod properties;
 pub mod reason;
+pub mod topic;
 
+pub use decode::Decoder;
+pub use encode::{encode, encoded_len};
+pub use error::CodecError;
 pub use packet::*;
 pub use properties::Properties;
 pub use reason::ReasonCode;
+
+/// Largest packet the fixed header can describe: 268,435,455 bytes of remaining length.
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
