@@ -124,6 +124,37 @@ pub trait ConnectAuthenticator: Send + Sync {
     fn is_blocking(&self) -> bool {
         false
     }
+    /// Re-reads credential files that changed on disk (called periodically by
+    /// the server); returns the principals whose live sessions must now be
+    /// closed (revoked identities, deleted users).
+    fn reload(&self) -> Vec<Principal> {
+        Vec::new()
+    }
+}
+
+/// The security that applies to one listener: who may connect, and what they may do.
+#[derive(Clone)]
+pub struct ListenerSecurity {
+    /// Decides on each CONNECT.
+    pub authenticator: std::sync::Arc<dyn ConnectAuthenticator>,
+    /// Authorises publishes, subscriptions and deliveries.
+    pub policy: std::sync::Arc<dyn AccessPolicy>,
+}
+
+impl ListenerSecurity {
+    /// Anonymous clients, no access control (the plaintext baseline).
+    pub fn anonymous() -> Self {
+        ListenerSecurity {
+            authenticator: std::sync::Arc::new(AllowAnonymous),
+            policy: std::sync::Arc::new(AllowAll),
+        }
+    }
+}
+
+impl std::fmt::Debug for ListenerSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenerSecurity")
+    }
 }
 
 /// Authorisation checks applied by the broker core.
