@@ -1,1 +1,16 @@
-//! broker (work in progress)
+//! The broker: a sans-IO core that owns sessions, subscriptions, retained
+//! messages and QoS state ([`core`]), and the tokio server that feeds it
+//! bytes from sockets ([`server`]).
+//!
+//! Per connection, the server decodes packets, runs authentication, resolves
+//! inbound topic aliases and opens protected payloads before the core sees a
+//! packet; on the way out it seals payloads, assigns outbound topic aliases
+//! and encodes. The core never sees ciphertext or aliases.
+
+pub mod core;
+pub mod server;
+pub mod stats;
+
+pub use self::core::{BrokerCore, ConnId, ConnectRequest, ConnackPreview, Output};
+pub use self::server::{Server, ServerHandle};
+pub use self::stats::Stats;
