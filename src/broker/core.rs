@@ -49,6 +49,9 @@ pub struct ConnackPreview {
 }
 
 /// What the core asks the server to do.
+// Nearly every output is a `Send`; boxing the packet would add an allocation
+// per message for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Write this packet to the connection (in order).
