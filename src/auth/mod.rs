@@ -149,6 +149,14 @@ impl ListenerSecurity {
             policy: std::sync::Arc::new(AllowAll),
         }
     }
+
+    /// Builds a listener's security from its configuration: password file,
+    /// ACL file, LWA PSK store, TLS client certificates, `allow_anonymous`.
+    /// (Stub: anonymous until the modes are wired.)
+    pub fn from_config(config: &crate::config::ListenerConfig) -> anyhow::Result<Self> {
+        let _ = config;
+        Ok(ListenerSecurity::anonymous())
+    }
 }
 
 impl std::fmt::Debug for ListenerSecurity {

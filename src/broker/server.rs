@@ -30,8 +30,8 @@ impl Server {
         let securities = config
             .listeners
             .iter()
-            .map(|_| ListenerSecurity::anonymous())
-            .collect();
+            .map(ListenerSecurity::from_config)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Server::bind_with(config, securities).await
     }
 

@@ -40,6 +40,12 @@ pub enum Acceptor {
 }
 
 impl Acceptor {
+    /// The acceptor a listener's configuration asks for. (Stub: plain until TLS is wired.)
+    pub fn from_listener(config: &crate::config::ListenerConfig) -> anyhow::Result<Acceptor> {
+        let _ = config;
+        Ok(Acceptor::Plain)
+    }
+
     /// Completes the transport handshake on an accepted socket.
     pub async fn accept(&self, tcp: TcpStream, remote_addr: SocketAddr) -> io::Result<Accepted> {
         let _ = tcp.set_nodelay(true);
