@@ -12,7 +12,9 @@ use bytes::Bytes;
 pub mod acl;
 mod atomic_write;
 pub mod certs;
+pub mod lwa;
 pub mod password;
+pub mod psk;
 pub mod rate_limit;
 pub mod tls;
 
@@ -47,6 +49,11 @@ pub struct PeerInfo {
     pub tls: bool,
     /// Common Name of a verified TLS client certificate (mutual TLS).
     pub tls_client_cn: Option<String>,
+    /// The Session Present flag the CONNACK will carry, from the core's
+    /// read-only `connack_preview`. LWA1 binds it into the handshake, so the
+    /// server fills it in before calling `authenticate` on an MQTT 5 CONNECT
+    /// with an Authentication Method; `None` makes LWA1 refuse (0x83).
+    pub session_present: Option<bool>,
 }
 
 /// Encrypts and authenticates PUBLISH payloads on one connection (LWA records).
@@ -230,6 +237,25 @@ pub struct ClientAuthStep {
     pub protection: Option<Box<dyn PayloadProtection>>,
 }
 
+impl std::fmt::Debug for ClientAuthStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuthStep")
+            .field("auth_to_send", &self.auth_to_send)
+            .field("protection", &self.protection.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("principal", &self.principal)
+            .field("protection", &self.protection.is_some())
+            .field("auth_response", &self.auth_response)
+            .finish()
+    }
+}
+
 /// The client side of a CONNECT-time security mode (LWA; anything that uses
 /// MQTT 5 enhanced authentication).
 ///
@@ -246,4 +272,10 @@ pub trait ClientAuthenticator: Send {
     ) -> Result<ClientAuthStep, ClientAuthError>;
     /// Checks a broker AUTH packet received after CONNACK.
     fn on_auth(&mut self, auth: &crate::codec::Auth) -> Result<(), ClientAuthError>;
+    /// True while the broker's next packet must be AUTH (LWA1: AUTH 0x00 after
+    /// the client's finished); the client treats any other packet except
+    /// DISCONNECT as a protocol error (DISCONNECT 0x82). PUBLISH may be sent meanwhile.
+    fn awaiting_broker_auth(&self) -> bool {
+        false
+    }
 }

@@ -1,0 +1,433 @@
+//! LWA1 glue: the sans-IO core in [`crate::lwa`] behind the broker's and the
+//! client's authentication hooks (LWA.md sections 6 and 7).
+//!
+//! - [`LwaAuthenticator`]: a [`ConnectAuthenticator`] that answers an LWA1
+//!   CONNECT with [`AuthDecision::Pending`] (the response goes into CONNACK)
+//!   and authenticates the client only when its AUTH finished verifies.
+//! - [`LwaProtection`]: [`PayloadProtection`] over the record sealer/opener.
+//! - [`LwaClientAuthenticator`]: the client side; refuses any CONNACK without
+//!   LWA1 authentication (downgrade).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use rand_core::OsRng;
+
+use super::psk::{PskFileError, PskStore};
+use super::{
+    AuthDecision, Authenticated, ClientAuthError, ClientAuthStep, ClientAuthenticator,
+    ConnectAuthenticator, PayloadProtection, PeerInfo, PendingAuth, Principal,
+};
+use crate::codec::{Auth, ConnAck, Connect, Properties, ProtocolVersion, QoS, ReasonCode};
+use crate::lwa::{
+    check_method, BrokerAwaitingFinished, BrokerResponder, ClientAwaitingResponse, ClientOffer,
+    ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, METHOD, RECORD_OVERHEAD,
+};
+
+/// The record limit exponent a broker configures unless told otherwise (LWA.md 7.3).
+pub const DEFAULT_BROKER_RECORD_LIMIT_LOG2: u8 = 32;
+/// The record limit exponent a client offers unless told otherwise (the maximum).
+pub const DEFAULT_CLIENT_RECORD_LIMIT_LOG2: u8 = crate::lwa::MAX_RECORD_LIMIT_LOG2;
+
+/// A [`PskStore`] shared by the LWA authenticator and the password mode's
+/// per-identity policy, reloadable from its file.
+pub struct SharedPskStore {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<PskStore>>,
+}
+
+impl SharedPskStore {
+    /// A store that is never reloaded (tests, embedding).
+    pub fn fixed(store: PskStore) -> Self {
+        SharedPskStore {
+            path: None,
+            current: RwLock::new(Arc::new(store)),
+        }
+    }
+
+    /// Loads `path`; [`Self::reload`] re-reads it.
+    pub fn load(path: &Path) -> Result<Self, PskFileError> {
+        Ok(SharedPskStore {
+            path: Some(path.to_owned()),
+            current: RwLock::new(Arc::new(PskStore::load(path)?)),
+        })
+    }
+
+    /// The store in force now.
+    pub fn current(&self) -> Arc<PskStore> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Swaps in `store`; returns the identities it revokes (removed or re-keyed).
+    pub fn replace(&self, store: PskStore) -> Vec<String> {
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let revoked = guard.revoked_by(&store);
+        *guard = Arc::new(store);
+        revoked.into_iter().collect()
+    }
+
+    /// Re-reads the file; a file that no longer parses keeps the old store
+    /// (logged), so a half-edited file never locks everyone out.
+    pub fn reload(&self) -> Vec<String> {
+        let Some(path) = &self.path else {
+            return Vec::new();
+        };
+        match PskStore::load(path) {
+            Ok(store) => {
+                let revoked = self.replace(store);
+                if !revoked.is_empty() {
+                    tracing::info!(file = %path.display(), ?revoked, "LWA identities revoked or re-keyed");
+                }
+                revoked
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "PSK file unusable; keeping the previous keys");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Broker side of LWA1: answers offers, verifies the client's finished.
+pub struct LwaAuthenticator {
+    store: Arc<SharedPskStore>,
+    responder: BrokerResponder,
+}
+
+impl LwaAuthenticator {
+    /// An authenticator over `store` allowing `2^record_limit_log2` (1..=48)
+    /// records per direction ([`DEFAULT_BROKER_RECORD_LIMIT_LOG2`] is the usual choice).
+    pub fn new(store: Arc<SharedPskStore>, record_limit_log2: u8) -> Result<Self, LwaError> {
+        Ok(LwaAuthenticator {
+            store,
+            responder: BrokerResponder::new(record_limit_log2)?,
+        })
+    }
+
+    /// The PSK store this authenticator reads.
+    pub fn store(&self) -> &Arc<SharedPskStore> {
+        &self.store
+    }
+
+    fn reject(peer: &PeerInfo, connect: &Connect, err: &LwaError) -> AuthDecision {
+        tracing::info!(addr = ?peer.remote_addr, client_id = %connect.client_id, error = %err, "LWA1 CONNECT refused");
+        AuthDecision::Reject(err.reason_code())
+    }
+}
+
+impl ConnectAuthenticator for LwaAuthenticator {
+    fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
+        if connect.protocol_version != ProtocolVersion::V5 {
+            return Self::reject(peer, connect, &LwaError::MissingAuthentication);
+        }
+        if let Err(e) = check_method(connect.properties.authentication_method.as_deref()) {
+            return Self::reject(peer, connect, &e);
+        }
+        // A missing Authentication Data is an empty, hence truncated, offer.
+        let offer = connect
+            .properties
+            .authentication_data
+            .clone()
+            .unwrap_or_default();
+        let Some(session_present) = peer.session_present else {
+            // The response MAC covers Session Present: without the server's
+            // read-only lookup the handshake could not verify on the client.
+            tracing::error!("LWA1: server did not fill in PeerInfo::session_present");
+            return AuthDecision::Reject(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+        };
+        let store = self.store.current();
+        let context = ConnectContext::from_connect(connect);
+        match self.responder.respond(
+            &offer,
+            &context,
+            session_present,
+            |id| store.lookup(id),
+            &mut OsRng,
+        ) {
+            Ok((awaiting, response)) => {
+                tracing::debug!(
+                    addr = ?peer.remote_addr,
+                    claimed = awaiting.claimed_identity(),
+                    "LWA1 offer answered; waiting for the client's finished"
+                );
+                AuthDecision::Pending {
+                    connack_auth: (METHOD.to_owned(), Bytes::from(response)),
+                    continuation: Box::new(LwaPending {
+                        awaiting,
+                        peer: peer.clone(),
+                    }),
+                }
+            }
+            Err(e) => Self::reject(peer, connect, &e),
+        }
+    }
+
+    fn reload(&self) -> Vec<Principal> {
+        self.store
+            .reload()
+            .into_iter()
+            .map(|id| Principal {
+                username: None,
+                lwa_identity: Some(id),
+            })
+            .collect()
+    }
+}
+
+/// The broker between CONNACK and the client's AUTH finished.
+struct LwaPending {
+    awaiting: BrokerAwaitingFinished,
+    peer: PeerInfo,
+}
+
+impl PendingAuth for LwaPending {
+    fn method(&self) -> &str {
+        METHOD
+    }
+
+    fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
+        let claimed = self.awaiting.claimed_identity().to_owned();
+        match self.awaiting.on_finished(auth_data) {
+            Ok(records) => {
+                tracing::info!(addr = ?self.peer.remote_addr, identity = %records.identity, "LWA1 client authenticated");
+                Ok(Authenticated {
+                    principal: Principal {
+                        username: None,
+                        lwa_identity: Some(records.identity),
+                    },
+                    protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+                    auth_response: None,
+                })
+            }
+            Err(e) => {
+                // Same log line for unknown identity and wrong PSK (LWA.md 12.8).
+                tracing::warn!(addr = ?self.peer.remote_addr, claimed = %claimed, error = %e, "LWA1 finished refused");
+                Err(e.reason_code())
+            }
+        }
+    }
+}
+
+/// [`PayloadProtection`] by LWA1 records: one sealer for what this side
+/// sends, one opener for what it receives.
+pub struct LwaProtection {
+    sealer: RecordSealer,
+    opener: RecordOpener,
+}
+
+impl LwaProtection {
+    /// Wraps the record layer of one connection.
+    pub fn new(sealer: RecordSealer, opener: RecordOpener) -> Self {
+        LwaProtection { sealer, opener }
+    }
+}
+
+impl PayloadProtection for LwaProtection {
+    fn seal(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<Bytes, ReasonCode> {
+        self.sealer
+            .seal(topic, qos, retain, payload)
+            .map(Bytes::from)
+            .map_err(|e| {
+                tracing::warn!(error = %e, topic, "LWA1 record not sealed");
+                e.reason_code()
+            })
+    }
+
+    fn open(
+        &mut self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<Bytes, ReasonCode> {
+        self.opener
+            .open(topic, qos, retain, payload)
+            .map(Bytes::from)
+            .map_err(|e| {
+                tracing::warn!(error = %e, topic, "LWA1 record refused");
+                e.reason_code()
+            })
+    }
+
+    fn overhead(&self) -> usize {
+        RECORD_OVERHEAD
+    }
+}
+
+enum ClientState {
+    Idle,
+    AwaitingConnack(ClientAwaitingResponse),
+    /// Finished sent; the broker's AUTH 0x00 not seen yet.
+    AwaitingBrokerAuth,
+    Open,
+    Failed,
+}
+
+/// Client side of LWA1: identity and PSK; one handshake per connection.
+///
+/// `prepare_connect` may be called again for a new connection (reconnect);
+/// each call draws a fresh ephemeral key.
+pub struct LwaClientAuthenticator {
+    identity: String,
+    psk: Psk,
+    record_limit_log2: u8,
+    state: ClientState,
+}
+
+fn client_err(err: LwaError) -> ClientAuthError {
+    ClientAuthError {
+        reason: err.reason_code(),
+        message: err.to_string(),
+    }
+}
+
+impl LwaClientAuthenticator {
+    /// A client for `identity` with `psk`.
+    pub fn new(identity: &str, psk: Psk) -> Result<Self, ClientAuthError> {
+        super::psk::validate_identity(identity).map_err(|e| ClientAuthError {
+            reason: ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+            message: e.to_string(),
+        })?;
+        Ok(LwaClientAuthenticator {
+            identity: identity.to_owned(),
+            psk,
+            record_limit_log2: DEFAULT_CLIENT_RECORD_LIMIT_LOG2,
+            state: ClientState::Idle,
+        })
+    }
+
+    /// A client whose key is read from `key_file` (`--lwa-key`, see [`super::psk::load_client_key`]).
+    pub fn from_key_file(identity: &str, key_file: &Path) -> Result<Self, ClientAuthError> {
+        let psk = super::psk::load_client_key(key_file, identity).map_err(|e| ClientAuthError {
+            reason: ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+            message: e.to_string(),
+        })?;
+        Self::new(identity, psk)
+    }
+
+    /// Offers `2^record_limit_log2` (1..=48) records per direction.
+    pub fn with_record_limit_log2(mut self, record_limit_log2: u8) -> Self {
+        self.record_limit_log2 = record_limit_log2;
+        self
+    }
+
+    /// The LWA identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn fail(&mut self, err: ClientAuthError) -> ClientAuthError {
+        self.state = ClientState::Failed;
+        err
+    }
+}
+
+impl ClientAuthenticator for LwaClientAuthenticator {
+    fn prepare_connect(&mut self, connect: &mut Connect) -> Result<(), ClientAuthError> {
+        if connect.protocol_version != ProtocolVersion::V5 {
+            return Err(ClientAuthError {
+                reason: ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+                message: "LWA1 needs MQTT 5 (enhanced authentication)".into(),
+            });
+        }
+        let offer = ClientOffer::new(
+            &self.identity,
+            &self.psk,
+            &ConnectContext::from_connect(connect),
+            self.record_limit_log2,
+            &mut OsRng,
+        )
+        .map_err(client_err)?;
+        connect.properties.authentication_method = Some(METHOD.to_owned());
+        connect.properties.authentication_data = Some(Bytes::from(offer.offer_bytes));
+        self.state = ClientState::AwaitingConnack(offer.awaiting_response);
+        Ok(())
+    }
+
+    fn on_connack(&mut self, connack: &ConnAck) -> Result<ClientAuthStep, ClientAuthError> {
+        let state = std::mem::replace(&mut self.state, ClientState::Failed);
+        let ClientState::AwaitingConnack(awaiting) = state else {
+            return Err(ClientAuthError {
+                reason: ReasonCode::PROTOCOL_ERROR,
+                message: "CONNACK without a pending LWA1 offer".into(),
+            });
+        };
+        if connack.reason_code != ReasonCode::SUCCESS {
+            return Err(ClientAuthError {
+                reason: connack.reason_code,
+                message: format!(
+                    "broker refused the connection (reason 0x{:02x})",
+                    connack.reason_code.0
+                ),
+            });
+        }
+        let props = &connack.properties;
+        let (Some(method), Some(data)) = (&props.authentication_method, &props.authentication_data)
+        else {
+            return Err(self.fail(client_err(LwaError::MissingAuthentication)));
+        };
+        check_method(Some(method)).map_err(|e| self.fail(client_err(e)))?;
+        let (finished, records) = awaiting
+            .on_response(data, connack.session_present)
+            .map_err(|e| self.fail(client_err(e)))?;
+        self.state = ClientState::AwaitingBrokerAuth;
+        Ok(ClientAuthStep {
+            auth_to_send: Some(Auth {
+                reason_code: ReasonCode::RE_AUTHENTICATE,
+                properties: Properties {
+                    authentication_method: Some(METHOD.to_owned()),
+                    authentication_data: Some(Bytes::copy_from_slice(&finished.finished_bytes)),
+                    ..Properties::default()
+                },
+            }),
+            protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+        })
+    }
+
+    fn on_auth(&mut self, auth: &Auth) -> Result<(), ClientAuthError> {
+        let state = &mut self.state;
+        if !matches!(*state, ClientState::AwaitingBrokerAuth) {
+            *state = ClientState::Failed;
+            return Err(ClientAuthError {
+                reason: ReasonCode::PROTOCOL_ERROR,
+                message: "unexpected AUTH from the broker".into(),
+            });
+        }
+        if auth.properties.authentication_method.as_deref() != Some(METHOD) {
+            *state = ClientState::Failed;
+            return Err(client_err(LwaError::MethodMismatch));
+        }
+        if auth.reason_code != ReasonCode::SUCCESS {
+            *state = ClientState::Failed;
+            return Err(ClientAuthError {
+                reason: ReasonCode::PROTOCOL_ERROR,
+                message: format!(
+                    "broker AUTH with reason 0x{:02x} instead of 0x00",
+                    auth.reason_code.0
+                ),
+            });
+        }
+        *state = ClientState::Open;
+        Ok(())
+    }
+
+    fn awaiting_broker_auth(&self) -> bool {
+        matches!(self.state, ClientState::AwaitingBrokerAuth)
+    }
+}
+
+#[cfg(test)]
+mod tests;
