@@ -1,0 +1,343 @@
+//! Outgoing PUBLISH flows: the Receive Maximum quota, topic aliases we assign,
+//! sealing, QoS 1/2 acknowledgements and retransmission after a reconnect.
+
+use std::time::Instant;
+
+use super::{
+    check_topic, pub_response, ClientSession, Event, InFlight, Outstanding, Phase, PublishOutcome,
+    PublishRequest, RequestId, SessionError, Stage,
+};
+use crate::codec::{
+    encoded_len, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
+};
+
+impl ClientSession {
+    /// Publishes a message; completes with [`Event::Published`] when the QoS
+    /// flow ends (QoS 0: at once). QoS 1/2 messages beyond the broker's
+    /// Receive Maximum wait in order until an acknowledgement frees quota.
+    pub fn publish(
+        &mut self,
+        request: PublishRequest,
+        now: Instant,
+    ) -> Result<RequestId, SessionError> {
+        if self.phase != Phase::Connected {
+            return Err(SessionError::NotConnected);
+        }
+        check_topic(&request.topic)?;
+        if request.qos > self.limits.maximum_qos {
+            return Err(SessionError::InvalidRequest(format!(
+                "QoS {} is above the broker's maximum QoS {}",
+                request.qos as u8, self.limits.maximum_qos as u8
+            )));
+        }
+        if request.retain && !self.limits.retain_available {
+            return Err(SessionError::InvalidRequest(
+                "the broker does not support retained messages".into(),
+            ));
+        }
+        // Refuse an oversize message now rather than after it waited for quota.
+        self.check_size(self.publish_len(&request, None))?;
+        let id = self.new_request_id();
+        if request.qos == QoS::AtMostOnce {
+            let packet = self.wire_publish(&request, 0, false)?;
+            self.send(packet, now);
+            self.events.push_back(Event::Published {
+                id,
+                outcome: PublishOutcome {
+                    packet_id: 0,
+                    reason_code: ReasonCode::SUCCESS,
+                    properties: Properties::default(),
+                },
+            });
+            return Ok(id);
+        }
+        self.pending.push_back((id, request));
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Sends waiting QoS 1/2 publishes while the broker's quota allows.
+    pub(super) fn pump(&mut self, now: Instant) {
+        while self.phase == Phase::Connected
+            && self.in_flight_publishes < usize::from(self.limits.receive_maximum)
+        {
+            let Some((id, request)) = self.pending.pop_front() else {
+                break;
+            };
+            let Some(packet_id) = self.allocate_packet_id() else {
+                self.pending.push_front((id, request));
+                break;
+            };
+            match self.wire_publish(&request, packet_id, false) {
+                Ok(packet) => {
+                    let stage = if request.qos == QoS::AtLeastOnce {
+                        Stage::Qos1Sent
+                    } else {
+                        Stage::Qos2Sent
+                    };
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.outstanding.insert(
+                        packet_id,
+                        Outstanding::Publish(Box::new(InFlight {
+                            id,
+                            request,
+                            stage,
+                            seq,
+                        })),
+                    );
+                    self.in_flight_publishes += 1;
+                    self.send(packet, now);
+                }
+                Err(error) => self.events.push_back(Event::Failed { id, error }),
+            }
+        }
+    }
+
+    /// Encoded size of `request` as a PUBLISH with `alias`, sealing overhead included.
+    fn publish_len(&self, request: &PublishRequest, alias: Option<(bool, u16)>) -> usize {
+        let mut properties = request.properties.clone();
+        properties.topic_alias = alias.map(|(_, a)| a);
+        let topic = match alias {
+            Some((true, _)) => String::new(),
+            _ => request.topic.clone(),
+        };
+        let packet = Packet::Publish(Publish {
+            dup: false,
+            qos: request.qos,
+            retain: request.retain,
+            topic,
+            packet_id: if request.qos == QoS::AtMostOnce { 0 } else { 1 },
+            properties,
+            payload: request.payload.clone(),
+        });
+        let overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
+        grown_len(encoded_len(&packet, self.version), overhead)
+    }
+
+    /// Which alias to use for `topic`: `Some((reuse, alias))` where `reuse`
+    /// means the topic is already mapped and can be left out.
+    fn choose_alias(&self, topic: &str) -> Option<(bool, u16)> {
+        let max = self.limits.topic_alias_maximum;
+        if !self.config.outbound_topic_aliases || self.version != ProtocolVersion::V5 || max == 0 {
+            return None;
+        }
+        if let Some(&alias) = self.alias_out.get(topic) {
+            return Some((true, alias));
+        }
+        // Aliases are handed out first come, first served and never replaced:
+        // devices publish to a few fixed topics.
+        let next = u16::try_from(self.alias_out.len() + 1).ok()?;
+        (next <= max).then_some((false, next))
+    }
+
+    /// Builds the PUBLISH for the wire: alias chosen, size checked, payload
+    /// sealed. Nothing changes in the session unless it succeeds.
+    pub(super) fn wire_publish(
+        &mut self,
+        request: &PublishRequest,
+        packet_id: u16,
+        dup: bool,
+    ) -> Result<Packet, SessionError> {
+        let alias = self.choose_alias(&request.topic);
+        self.check_size(self.publish_len(request, alias))?;
+        let payload = match self.protection.as_mut() {
+            Some(p) => p
+                .seal(
+                    &request.topic,
+                    request.qos,
+                    request.retain,
+                    &request.payload,
+                )
+                .map_err(SessionError::Protection)?,
+            None => request.payload.clone(),
+        };
+        let mut properties = request.properties.clone();
+        properties.topic_alias = alias.map(|(_, a)| a);
+        let topic = match alias {
+            Some((true, _)) => String::new(),
+            Some((false, a)) => {
+                self.alias_out.insert(request.topic.clone(), a);
+                request.topic.clone()
+            }
+            None => request.topic.clone(),
+        };
+        Ok(Packet::Publish(Publish {
+            dup,
+            qos: request.qos,
+            retain: request.retain,
+            topic,
+            packet_id,
+            properties,
+            payload,
+        }))
+    }
+
+    /// Removes a completed publish and reports it.
+    fn complete(&mut self, packet_id: u16, reason_code: ReasonCode, properties: Properties) {
+        if let Some(Outstanding::Publish(f)) = self.outstanding.remove(&packet_id) {
+            self.in_flight_publishes = self.in_flight_publishes.saturating_sub(1);
+            self.events.push_back(Event::Published {
+                id: f.id,
+                outcome: PublishOutcome {
+                    packet_id,
+                    reason_code,
+                    properties,
+                },
+            });
+        }
+    }
+
+    fn stage_of(&self, packet_id: u16) -> Option<Stage> {
+        match self.outstanding.get(&packet_id) {
+            Some(Outstanding::Publish(f)) => Some(f.stage),
+            _ => None,
+        }
+    }
+
+    pub(super) fn on_puback(&mut self, ack: PubResponse) {
+        match self.stage_of(ack.packet_id) {
+            Some(Stage::Qos1Sent) => self.complete(ack.packet_id, ack.reason_code, ack.properties),
+            _ => tracing::debug!(packet_id = ack.packet_id, "PUBACK for no QoS 1 PUBLISH"),
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, rec: PubResponse, now: Instant) {
+        match self.stage_of(rec.packet_id) {
+            Some(Stage::Qos2Sent) if rec.reason_code.is_error() => {
+                // A failed PUBREC ends the flow: no PUBREL.
+                self.complete(rec.packet_id, rec.reason_code, rec.properties);
+            }
+            Some(Stage::Qos2Sent) => {
+                if let Some(Outstanding::Publish(f)) = self.outstanding.get_mut(&rec.packet_id) {
+                    f.stage = Stage::Released(rec.reason_code);
+                }
+                let rel = pub_response(rec.packet_id, ReasonCode::SUCCESS);
+                self.send(Packet::PubRel(rel), now);
+            }
+            Some(Stage::Released(_)) => {
+                // The broker did not see our PUBREL: send it again.
+                let rel = pub_response(rec.packet_id, ReasonCode::SUCCESS);
+                self.send(Packet::PubRel(rel), now);
+            }
+            _ => tracing::debug!(packet_id = rec.packet_id, "PUBREC for no QoS 2 PUBLISH"),
+        }
+    }
+
+    pub(super) fn on_pubcomp(&mut self, comp: PubResponse) {
+        match self.stage_of(comp.packet_id) {
+            Some(Stage::Released(rec_reason)) => {
+                let reason = if comp.reason_code.is_error() {
+                    comp.reason_code
+                } else {
+                    rec_reason
+                };
+                self.complete(comp.packet_id, reason, comp.properties);
+            }
+            _ => tracing::debug!(packet_id = comp.packet_id, "PUBCOMP for no PUBREL"),
+        }
+    }
+
+    /// In-flight publishes in the order they were first sent.
+    fn in_flight_in_order(&self) -> Vec<(u16, u64)> {
+        let mut flights: Vec<(u16, u64)> = self
+            .outstanding
+            .iter()
+            .filter_map(|(&pid, o)| match o {
+                Outstanding::Publish(f) => Some((pid, f.seq)),
+                _ => None,
+            })
+            .collect();
+        flights.sort_by_key(|&(_, seq)| seq);
+        flights
+    }
+
+    /// The broker kept our session: resend unacknowledged PUBLISH (DUP set,
+    /// sealed anew) and PUBREL, in the original order.
+    pub(super) fn retransmit(&mut self, now: Instant) {
+        for (pid, _) in self.in_flight_in_order() {
+            let Some(Outstanding::Publish(f)) = self.outstanding.get(&pid) else {
+                continue;
+            };
+            match f.stage {
+                Stage::Released(_) => {
+                    self.send(Packet::PubRel(pub_response(pid, ReasonCode::SUCCESS)), now);
+                }
+                Stage::Qos1Sent | Stage::Qos2Sent => {
+                    let request = f.request.clone();
+                    match self.wire_publish(&request, pid, true) {
+                        Ok(packet) => self.send(packet, now),
+                        Err(error) => {
+                            if let Some(Outstanding::Publish(f)) = self.outstanding.remove(&pid) {
+                                self.in_flight_publishes =
+                                    self.in_flight_publishes.saturating_sub(1);
+                                self.events.push_back(Event::Failed { id: f.id, error });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The broker has no session for us (or we start clean): forget inbound
+    /// QoS 2 state; publishes the broker already accepted (PUBREC received)
+    /// complete; the others are sent again as new messages, in order.
+    pub(super) fn discard_session_state(&mut self) {
+        self.inbound_qos2.clear();
+        let mut requeue = Vec::new();
+        for (pid, _) in self.in_flight_in_order() {
+            if let Some(Outstanding::Publish(f)) = self.outstanding.remove(&pid) {
+                match f.stage {
+                    Stage::Released(reason) => self.events.push_back(Event::Published {
+                        id: f.id,
+                        outcome: PublishOutcome {
+                            packet_id: pid,
+                            reason_code: reason,
+                            properties: Properties::default(),
+                        },
+                    }),
+                    Stage::Qos1Sent | Stage::Qos2Sent => requeue.push((f.id, f.request)),
+                }
+            }
+        }
+        self.in_flight_publishes = 0;
+        for item in requeue.into_iter().rev() {
+            self.pending.push_front(item);
+        }
+    }
+}
+
+/// Size of a packet of `len` bytes whose payload grows by `extra` bytes
+/// (the Remaining Length field may grow by a byte or more).
+fn grown_len(len: usize, extra: usize) -> usize {
+    if extra == 0 {
+        return len;
+    }
+    let varint_len = |n: usize| match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    let remaining = (1..=4)
+        .filter_map(|v| len.checked_sub(1 + v).filter(|&rl| varint_len(rl) == v))
+        .next();
+    match remaining {
+        Some(rl) => 1 + varint_len(rl + extra) + rl + extra,
+        None => len + extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown_len;
+
+    #[test]
+    fn grown_len_accounts_for_remaining_length_growth() {
+        // 1 + 1 + 127 -> 1 + 2 + 128
+        assert_eq!(grown_len(129, 1), 131);
+        assert_eq!(grown_len(10, 16), 26);
+        assert_eq!(grown_len(10, 0), 10);
+    }
+}
