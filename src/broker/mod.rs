@@ -7,10 +7,14 @@
 //! packet; on the way out it seals payloads, assigns outbound topic aliases
 //! and encodes. The core never sees ciphertext or aliases.
 
+pub mod alias;
+pub mod connection;
 pub mod core;
 pub mod server;
+mod server_conn;
+mod server_core;
 pub mod stats;
 
-pub use self::core::{BrokerCore, ConnId, ConnectRequest, ConnackPreview, Output};
+pub use self::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
 pub use self::server::{Server, ServerHandle};
 pub use self::stats::Stats;

@@ -1,20 +1,54 @@
 //! The tokio server: listeners, one task per connection, one task that owns
-//! the [`super::BrokerCore`]. (API fixed; body being written.)
+//! the [`super::BrokerCore`], and a maintenance task (credential and
+//! certificate reloads).
+//!
+//! Each connection task drives a sans-IO [`super::connection::Connection`]
+//! and sends what it decoded to the core task over one mpsc queue; the core
+//! task sends packets back over per-connection queues. Shutdown is a
+//! `watch` signal every task listens to.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
 use crate::auth::ListenerSecurity;
 use crate::config::BrokerConfig;
+use crate::transport::Acceptor;
+
+use super::core::BrokerCore;
+use super::server_conn::{ConnectionTask, ListenerContext};
+use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
+use super::stats::Stats;
+
+/// Events queued towards the core task before connection tasks wait.
+const CORE_QUEUE: usize = 4096;
+/// How often credential files and certificates are checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(3);
 
 /// A bound, not yet running broker.
 pub struct Server {
     config: BrokerConfig,
-    securities: Vec<ListenerSecurity>,
+    listeners: Vec<BoundListener>,
+    stats: Arc<Stats>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+struct BoundListener {
+    tcp: TcpListener,
+    addr: SocketAddr,
+    ctx: Arc<ListenerContext>,
 }
 
 /// Controls a running server from outside (tests, signal handlers).
 #[derive(Clone)]
-pub struct ServerHandle {}
+pub struct ServerHandle {
+    shutdown: Arc<watch::Sender<bool>>,
+}
 
 impl Server {
     /// Binds every listener of `config`; `securities[i]` applies to listener `i`.
@@ -22,7 +56,44 @@ impl Server {
         config: BrokerConfig,
         securities: Vec<ListenerSecurity>,
     ) -> anyhow::Result<Server> {
-        Ok(Server { config, securities })
+        if config.listeners.is_empty() {
+            anyhow::bail!("no listener configured");
+        }
+        if securities.len() != config.listeners.len() {
+            anyhow::bail!(
+                "{} listeners but {} security settings",
+                config.listeners.len(),
+                securities.len()
+            );
+        }
+        let stats = Arc::new(Stats::default());
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for (listener, security) in config.listeners.iter().zip(securities) {
+            let acceptor = Acceptor::from_listener(listener)
+                .with_context(|| format!("listener {:?}", listener.name))?;
+            let tcp = TcpListener::bind(listener.bind)
+                .await
+                .with_context(|| format!("listener {:?}: bind {}", listener.name, listener.bind))?;
+            let addr = tcp.local_addr()?;
+            listeners.push(BoundListener {
+                tcp,
+                addr,
+                ctx: Arc::new(ListenerContext {
+                    name: listener.name.clone(),
+                    acceptor,
+                    security,
+                    limits: config.limits.clone(),
+                    stats: stats.clone(),
+                }),
+            });
+        }
+        let (shutdown, _) = watch::channel(false);
+        Ok(Server {
+            config,
+            listeners,
+            stats,
+            shutdown: Arc::new(shutdown),
+        })
     }
 
     /// Binds every listener of `config`, building each listener's security from its settings.
@@ -37,17 +108,62 @@ impl Server {
 
     /// The bound addresses, in listener order (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        let _ = (&self.config, &self.securities);
-        Vec::new()
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    /// The broker's counters (shared with the running server).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// A handle that can stop the server.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle {}
+        ServerHandle {
+            shutdown: self.shutdown.clone(),
+        }
     }
 
     /// Serves until shut down.
     pub async fn run(self) -> anyhow::Result<()> {
+        let Server {
+            config,
+            listeners,
+            stats,
+            shutdown,
+        } = self;
+        let core = BrokerCore::new(
+            config.limits.clone(),
+            stats.clone(),
+            std::time::Instant::now(),
+        );
+        let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+        let core_task = tokio::spawn(run_core(core, core_rx, shutdown.subscribe(), stats.clone()));
+        let next_conn = Arc::new(AtomicU64::new(1));
+        let qos0_limit = config.limits.max_queued_messages.max(16);
+        let contexts: Vec<Arc<ListenerContext>> = listeners.iter().map(|l| l.ctx.clone()).collect();
+        let mut accept_tasks = Vec::new();
+        for listener in listeners {
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                core_tx.clone(),
+                shutdown.subscribe(),
+                next_conn.clone(),
+                qos0_limit,
+            )));
+        }
+        let maintenance = tokio::spawn(maintenance_loop(
+            contexts,
+            core_tx.clone(),
+            shutdown.subscribe(),
+        ));
+        drop(core_tx);
+        let mut stop = shutdown.subscribe();
+        stopped(&mut stop).await;
+        for task in accept_tasks {
+            let _ = task.await;
+        }
+        let _ = maintenance.await;
+        core_task.await.context("core task failed")?;
         Ok(())
     }
 }
@@ -55,5 +171,89 @@ impl Server {
 impl ServerHandle {
     /// Stops accepting, disconnects every client with 0x8B Server shutting
     /// down (wills published), and makes `run` return.
-    pub fn shutdown(&self) {}
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+async fn accept_loop(
+    listener: BoundListener,
+    core: mpsc::Sender<CoreEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    next_conn: Arc<AtomicU64>,
+    qos0_limit: usize,
+) {
+    let BoundListener { tcp, addr, ctx } = listener;
+    loop {
+        let (socket, remote_addr) = tokio::select! {
+            r = tcp.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+        let open = ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
+        Stats::add(&ctx.stats.connections_total, 1);
+        let over_quota = open >= ctx.limits.max_connections as u64;
+        let (tx, commands) = conn_channel(qos0_limit);
+        if core.send(CoreEvent::Open { conn, tx }).await.is_err() {
+            ctx.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            break;
+        }
+        tracing::debug!(conn, %remote_addr, listener = %ctx.name, "accepted");
+        let task = ConnectionTask {
+            ctx: ctx.clone(),
+            conn,
+            tcp: socket,
+            remote_addr,
+            over_quota,
+            commands,
+            core: core.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(task.run());
+    }
+    tracing::debug!(%addr, "listener closed");
+}
+
+/// Reloads credential files and TLS certificates; closes revoked sessions.
+async fn maintenance_loop(
+    contexts: Vec<Arc<ListenerContext>>,
+    core: mpsc::Sender<CoreEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RELOAD_EVERY) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        for ctx in &contexts {
+            let authenticator = ctx.security.authenticator.clone();
+            let revoked = tokio::task::spawn_blocking(move || authenticator.reload())
+                .await
+                .unwrap_or_default();
+            if !revoked.is_empty() {
+                tracing::info!(listener = %ctx.name, count = revoked.len(), "closing revoked sessions");
+                let _ = core.send(CoreEvent::Revoke(revoked)).await;
+            }
+            if let Acceptor::Tls(tls) = &ctx.acceptor {
+                let tls = tls.clone();
+                let name = ctx.name.clone();
+                let _ = tokio::task::spawn_blocking(move || match tls.reload_if_changed() {
+                    Ok(true) => tracing::info!(listener = %name, "TLS certificate reloaded"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(listener = %name, error = %e, "TLS certificate reload failed; keeping the old one")
+                    }
+                })
+                .await;
+            }
+        }
+    }
 }

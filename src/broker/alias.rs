@@ -1,0 +1,201 @@
+//! MQTT 5.0 topic aliases, both directions, as pure per-connection tables.
+//!
+//! Aliases are a wire-level compression of one connection, so they live next
+//! to the codec on the connection and never reach the broker core: inbound
+//! PUBLISH topics are resolved to full names before the core sees them, and
+//! outbound aliases are chosen at write time, after payload sealing, in wire
+//! order.
+
+use std::collections::HashMap;
+
+use crate::codec::{Publish, ReasonCode};
+
+/// Alias -> topic map for PUBLISH packets the client sends (bounded by the
+/// Topic Alias Maximum the broker advertised in CONNACK).
+#[derive(Debug, Default)]
+pub struct InboundAliases {
+    maximum: u16,
+    topics: HashMap<u16, String>,
+}
+
+impl InboundAliases {
+    /// A table accepting aliases `1..=maximum` (0 disables aliases).
+    pub fn new(maximum: u16) -> Self {
+        InboundAliases {
+            maximum,
+            topics: HashMap::new(),
+        }
+    }
+
+    /// Changes the advertised maximum (only before the first PUBLISH).
+    pub fn set_maximum(&mut self, maximum: u16) {
+        self.maximum = maximum;
+    }
+
+    /// Replaces an aliased PUBLISH's topic by the full name and removes the
+    /// Topic Alias property; records new mappings.
+    ///
+    /// Errors with 0x94 Topic Alias invalid for an alias of 0 or above the
+    /// maximum, and for an empty topic with an alias never set; an empty topic
+    /// without an alias is a Protocol Error (0x82).
+    pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), ReasonCode> {
+        let Some(alias) = publish.properties.topic_alias.take() else {
+            if publish.topic.is_empty() {
+                return Err(ReasonCode::PROTOCOL_ERROR);
+            }
+            return Ok(());
+        };
+        if alias == 0 || alias > self.maximum {
+            return Err(ReasonCode::TOPIC_ALIAS_INVALID);
+        }
+        if publish.topic.is_empty() {
+            match self.topics.get(&alias) {
+                Some(topic) => publish.topic.clone_from(topic),
+                None => return Err(ReasonCode::TOPIC_ALIAS_INVALID),
+            }
+        } else {
+            self.topics.insert(alias, publish.topic.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Topic -> alias map for PUBLISH packets the broker sends (bounded by the
+/// client's Topic Alias Maximum from CONNECT).
+///
+/// Aliases are handed out first come, first served and never reassigned:
+/// reassigning would save bytes only for workloads with more hot topics than
+/// the client allows, at the cost of sending the full topic again each time.
+#[derive(Debug, Default)]
+pub struct OutboundAliases {
+    maximum: u16,
+    aliases: HashMap<String, u16>,
+}
+
+impl OutboundAliases {
+    /// A table that may use aliases `1..=maximum` (0: never alias).
+    pub fn new(maximum: u16) -> Self {
+        OutboundAliases {
+            maximum,
+            aliases: HashMap::new(),
+        }
+    }
+
+    /// Rewrites an outgoing PUBLISH to use an alias where one exists or can
+    /// be assigned: a known topic is sent empty with its alias; a new topic is
+    /// sent in full together with its newly assigned alias.
+    pub fn apply(&mut self, publish: &mut Publish) {
+        publish.properties.topic_alias = None;
+        if self.maximum == 0 || publish.topic.is_empty() {
+            return;
+        }
+        if let Some(&alias) = self.aliases.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic.clear();
+            return;
+        }
+        let used = self.aliases.len();
+        if used < usize::from(self.maximum) {
+            // `used < maximum <= u16::MAX`, so the next alias fits.
+            let alias = u16::try_from(used + 1).unwrap_or(self.maximum);
+            self.aliases.insert(publish.topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::codec::{Properties, QoS};
+
+    fn publish(topic: &str, alias: Option<u16>) -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: 0,
+            properties: Properties {
+                topic_alias: alias,
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn inbound_set_then_use() {
+        let mut t = InboundAliases::new(4);
+        let mut p = publish("a/b", Some(2));
+        t.resolve(&mut p).unwrap();
+        assert_eq!(p.topic, "a/b");
+        assert_eq!(p.properties.topic_alias, None);
+        let mut p = publish("", Some(2));
+        t.resolve(&mut p).unwrap();
+        assert_eq!(p.topic, "a/b");
+        // Re-map alias 2 to another topic.
+        let mut p = publish("c", Some(2));
+        t.resolve(&mut p).unwrap();
+        let mut p = publish("", Some(2));
+        t.resolve(&mut p).unwrap();
+        assert_eq!(p.topic, "c");
+    }
+
+    #[test]
+    fn inbound_errors() {
+        let mut t = InboundAliases::new(4);
+        assert_eq!(
+            t.resolve(&mut publish("a", Some(0))),
+            Err(ReasonCode::TOPIC_ALIAS_INVALID)
+        );
+        assert_eq!(
+            t.resolve(&mut publish("a", Some(5))),
+            Err(ReasonCode::TOPIC_ALIAS_INVALID)
+        );
+        assert_eq!(
+            t.resolve(&mut publish("", Some(3))),
+            Err(ReasonCode::TOPIC_ALIAS_INVALID)
+        );
+        assert_eq!(
+            t.resolve(&mut publish("", None)),
+            Err(ReasonCode::PROTOCOL_ERROR)
+        );
+        let mut none = InboundAliases::new(0);
+        assert_eq!(
+            none.resolve(&mut publish("a", Some(1))),
+            Err(ReasonCode::TOPIC_ALIAS_INVALID)
+        );
+        assert!(none.resolve(&mut publish("a", None)).is_ok());
+    }
+
+    #[test]
+    fn outbound_assigns_then_reuses_until_full() {
+        let mut t = OutboundAliases::new(2);
+        let mut p = publish("a", None);
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("a", Some(1)));
+        let mut p = publish("a", None);
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("", Some(1)));
+        let mut p = publish("b", None);
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("b", Some(2)));
+        let mut p = publish("c", None);
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("c", None));
+        let mut p = publish("b", None);
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("", Some(2)));
+    }
+
+    #[test]
+    fn outbound_disabled_strips_alias() {
+        let mut t = OutboundAliases::new(0);
+        let mut p = publish("a", Some(7));
+        t.apply(&mut p);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("a", None));
+    }
+}

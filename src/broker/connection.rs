@@ -1,0 +1,662 @@
+//! One client connection as a sans-IO state machine: bytes and core outputs
+//! in, bytes and core inputs out.
+//!
+//! It owns everything that is per connection and below the broker core: the
+//! streaming decoder, the CONNECT timeout, the keep-alive deadline, the
+//! authentication exchange (including LWA's extra AUTH flight), topic aliases
+//! in both directions, payload protection and encoding. The tokio glue in
+//! [`super::server`] only moves bytes and [`Action`]s; time is passed in, so
+//! every rule here is unit-tested without sockets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::auth::{AccessPolicy, AuthDecision, Authenticated, PayloadProtection, PendingAuth};
+use crate::codec::{
+    self, Auth, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties,
+    ProtocolVersion, Publish, ReasonCode,
+};
+use crate::config::Limits;
+
+use super::alias::{InboundAliases, OutboundAliases};
+use super::core::{ConnId, ConnackPreview, ConnectRequest};
+use super::stats::Stats;
+
+/// What a connection needs to know about where it came in.
+#[derive(Clone)]
+pub struct ConnectionSettings {
+    /// Server-wide connection id.
+    pub conn: ConnId,
+    /// Listener name, for the core and logs.
+    pub listener: String,
+    /// The listener's access policy, handed to the core with the CONNECT.
+    pub policy: Arc<dyn AccessPolicy>,
+    /// Broker limits (maximum packet size, CONNECT timeout, advertised capabilities).
+    pub limits: Limits,
+    /// True when the broker is at its connection limit: the CONNECT is refused.
+    pub over_quota: bool,
+    /// Shared counters (drops, authentication and record failures).
+    pub stats: Arc<Stats>,
+}
+
+/// Work the connection asks its driver to do, in order.
+// Packets travel by value like the core's `Output`; boxing would cost an
+// allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub enum Action {
+    /// Run the listener's authenticator on this CONNECT, then call
+    /// [`Connection::auth_decided`]. Nothing is decoded until then.
+    Authenticate(Box<Connect>),
+    /// The client is authenticated: hand this CONNECT to the core.
+    CoreConnect(Box<ConnectRequest>),
+    /// A packet from the connected client for the core (aliases resolved,
+    /// payload opened).
+    CorePacket(Packet),
+}
+
+/// Where the connection is in its life.
+enum Phase {
+    /// Waiting for CONNECT.
+    AwaitConnect,
+    /// CONNECT received, authenticator running.
+    Authenticating(Box<Connect>),
+    /// CONNACK sent with the broker's authentication data; waiting for the
+    /// client's AUTH. No MQTT side effect has happened for this client.
+    AwaitAuth {
+        connect: Box<Connect>,
+        method: String,
+        continuation: Box<dyn PendingAuth>,
+    },
+    /// The core knows the client.
+    Connected,
+    /// Nothing more is read or written (except pending output).
+    Closed,
+}
+
+/// Per-connection protocol state (see the module docs).
+pub struct Connection {
+    settings: ConnectionSettings,
+    phase: Phase,
+    decoder: Decoder,
+    inbuf: BytesMut,
+    out: BytesMut,
+    version: Option<ProtocolVersion>,
+    connect_deadline: Instant,
+    keep_alive: Option<Duration>,
+    last_packet: Instant,
+    inbound: InboundAliases,
+    outbound: OutboundAliases,
+    protection: Option<Box<dyn PayloadProtection>>,
+    client_max_packet: Option<usize>,
+    connack_sent: bool,
+    core_connected: bool,
+    client_disconnect: Option<Disconnect>,
+    close_cause: Option<String>,
+}
+
+impl Connection {
+    /// A freshly accepted connection at `now`.
+    pub fn new(settings: ConnectionSettings, now: Instant) -> Self {
+        let max_packet = settings.limits.max_packet_size as usize;
+        let connect_deadline = now + Duration::from_secs(settings.limits.connect_timeout_secs);
+        Connection {
+            decoder: Decoder::new(max_packet),
+            inbound: InboundAliases::new(settings.limits.topic_alias_maximum),
+            settings,
+            phase: Phase::AwaitConnect,
+            inbuf: BytesMut::new(),
+            out: BytesMut::new(),
+            version: None,
+            connect_deadline,
+            keep_alive: None,
+            last_packet: now,
+            outbound: OutboundAliases::new(0),
+            protection: None,
+            client_max_packet: None,
+            connack_sent: false,
+            core_connected: false,
+            client_disconnect: None,
+            close_cause: None,
+        }
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> ConnId {
+        self.settings.conn
+    }
+
+    /// True once the connection must be closed (after writing pending output).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// True when the core was told about this client (so it must be told it left).
+    pub fn core_connected(&self) -> bool {
+        self.core_connected
+    }
+
+    /// The client's DISCONNECT, if it sent one.
+    pub fn take_client_disconnect(&mut self) -> Option<Disconnect> {
+        self.client_disconnect.take()
+    }
+
+    /// Why the connection closed, for logs.
+    pub fn close_cause(&self) -> Option<&str> {
+        self.close_cause.as_deref()
+    }
+
+    /// Bytes to write to the socket, if any.
+    pub fn take_output(&mut self) -> Option<Bytes> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(self.out.split().freeze())
+        }
+    }
+
+    /// The next instant [`Self::poll_timeout`] must be called at.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitConnect | Phase::Authenticating(_) | Phase::AwaitAuth { .. } => {
+                Some(self.connect_deadline)
+            }
+            Phase::Connected => self.keep_alive.map(|ka| self.last_packet + ka * 3 / 2),
+            Phase::Closed => None,
+        }
+    }
+
+    /// Enforces the CONNECT timeout and keep-alive at `now`.
+    pub fn poll_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.next_deadline() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        if matches!(self.phase, Phase::Connected) {
+            self.close_with(Some(ReasonCode::KEEP_ALIVE_TIMEOUT), "keep-alive timeout");
+        } else {
+            // Nothing to say to a client that has not finished connecting.
+            self.close_with(None, "CONNECT timeout");
+        }
+    }
+
+    /// Bytes arrived from the socket.
+    pub fn receive(&mut self, data: &[u8], now: Instant) -> Vec<Action> {
+        if !self.is_closed() {
+            self.inbuf.extend_from_slice(data);
+        }
+        self.process(now)
+    }
+
+    /// The socket reached end of stream (or failed).
+    pub fn peer_closed(&mut self) {
+        if !self.is_closed() {
+            self.phase = Phase::Closed;
+            self.close_cause = Some("connection closed by peer".into());
+        }
+    }
+
+    /// The server closes the connection (core decision, shutdown, revocation):
+    /// DISCONNECT with `reason` to a 5.0 client that has its CONNACK.
+    pub fn close(&mut self, reason: Option<ReasonCode>) {
+        self.close_with(reason, "closed by the broker");
+    }
+
+    /// The authenticator's answer to the CONNECT from [`Action::Authenticate`].
+    ///
+    /// `preview` is the core's [`ConnackPreview`] and must be given for
+    /// [`AuthDecision::Pending`], where this connection writes CONNACK itself.
+    pub fn auth_decided(
+        &mut self,
+        decision: AuthDecision,
+        preview: Option<ConnackPreview>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let connect = match std::mem::replace(&mut self.phase, Phase::AwaitConnect) {
+            Phase::Authenticating(connect) => connect,
+            other => {
+                self.phase = other;
+                return Vec::new();
+            }
+        };
+        let mut actions = Vec::new();
+        match decision {
+            AuthDecision::Reject(code) => {
+                Stats::add(&self.settings.stats.auth_failures, 1);
+                self.refuse(connect.protocol_version, code, "authentication refused");
+                return actions;
+            }
+            AuthDecision::Accept {
+                authenticated,
+                connack_auth,
+            } => {
+                actions.push(self.enter_core(connect, authenticated, connack_auth, false, now));
+            }
+            AuthDecision::Pending {
+                connack_auth,
+                continuation,
+            } => {
+                if connect.protocol_version != ProtocolVersion::V5 {
+                    // Enhanced authentication does not exist in 3.1.1.
+                    self.refuse(
+                        connect.protocol_version,
+                        ReasonCode::BAD_AUTHENTICATION_METHOD,
+                        "enhanced authentication on 3.1.1",
+                    );
+                    return actions;
+                }
+                let preview = preview.unwrap_or(ConnackPreview {
+                    session_present: false,
+                    assigned_client_id: None,
+                });
+                let mut properties = connack_capabilities(&self.settings.limits, &connect);
+                properties.assigned_client_identifier = preview.assigned_client_id;
+                properties.authentication_method = Some(connack_auth.0.clone());
+                properties.authentication_data = Some(connack_auth.1);
+                let connack = ConnAck {
+                    session_present: preview.session_present,
+                    reason_code: ReasonCode::SUCCESS,
+                    properties,
+                };
+                self.write(&Packet::ConnAck(connack.clone()));
+                self.note_connack(&connack, &connect);
+                self.phase = Phase::AwaitAuth {
+                    connect,
+                    method: connack_auth.0,
+                    continuation,
+                };
+            }
+        }
+        actions.extend(self.process(now));
+        actions
+    }
+
+    /// A packet from the core for this client: PUBLISH payloads are sealed
+    /// and topics aliased here, in wire order.
+    pub fn deliver(&mut self, packet: Packet) {
+        if self.is_closed() {
+            return;
+        }
+        match packet {
+            Packet::Publish(publish) => self.deliver_publish(publish),
+            Packet::ConnAck(connack) => {
+                self.write(&Packet::ConnAck(connack.clone()));
+                if connack.reason_code.is_error() {
+                    self.close_with(None, "CONNACK refused the client");
+                } else if let Phase::Connected = self.phase {
+                    self.note_core_connack(&connack);
+                }
+            }
+            Packet::Disconnect(d) => {
+                let reason = d.reason_code;
+                if self.version == Some(ProtocolVersion::V5) && self.connack_sent {
+                    self.write(&Packet::Disconnect(d));
+                }
+                self.phase = Phase::Closed;
+                self.close_cause = Some(format!("DISCONNECT {reason} from the broker"));
+            }
+            other => self.write(&other),
+        }
+    }
+
+    fn deliver_publish(&mut self, mut publish: Publish) {
+        let overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
+        if let (Some(max), Some(version)) = (self.client_max_packet, self.version) {
+            // Checked before sealing and aliasing: both change per-connection
+            // state that the client must see in order.
+            let size = codec::encoded_len(&Packet::Publish(publish.clone()), version) + overhead;
+            if size > max {
+                Stats::add(&self.settings.stats.messages_dropped, 1);
+                tracing::debug!(
+                    conn = self.id(),
+                    size,
+                    max,
+                    "PUBLISH over the client's maximum packet size dropped"
+                );
+                return;
+            }
+        }
+        if let Some(protection) = self.protection.as_mut() {
+            match protection.seal(
+                &publish.topic,
+                publish.qos,
+                publish.retain,
+                &publish.payload,
+            ) {
+                Ok(sealed) => publish.payload = sealed,
+                Err(code) => {
+                    self.close_with(Some(code), "payload protection refused to seal");
+                    return;
+                }
+            }
+        }
+        self.outbound.apply(&mut publish);
+        self.write(&Packet::Publish(publish));
+    }
+
+    /// Decodes and handles buffered bytes as far as the phase allows.
+    fn process(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        loop {
+            if matches!(self.phase, Phase::Authenticating(_) | Phase::Closed) {
+                break;
+            }
+            match self.decoder.decode(&mut self.inbuf) {
+                Ok(Some(packet)) => {
+                    self.last_packet = now;
+                    self.handle(packet, now, &mut actions);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.codec_error(&e);
+                    break;
+                }
+            }
+        }
+        actions
+    }
+
+    fn handle(&mut self, packet: Packet, now: Instant, actions: &mut Vec<Action>) {
+        match &self.phase {
+            Phase::AwaitConnect => match packet {
+                Packet::Connect(connect) => self.on_connect(connect, actions),
+                // The decoder only lets CONNECT through first; be safe anyway.
+                _ => self.close_with(None, "first packet was not CONNECT"),
+            },
+            Phase::AwaitAuth { .. } => self.on_await_auth(packet, now, actions),
+            Phase::Connected => self.on_connected(packet, actions),
+            Phase::Authenticating(_) | Phase::Closed => {}
+        }
+    }
+
+    fn on_connect(&mut self, connect: Connect, actions: &mut Vec<Action>) {
+        let version = connect.protocol_version;
+        self.version = Some(version);
+        self.decoder.set_version(version);
+        if self.settings.over_quota {
+            self.refuse(
+                version,
+                ReasonCode::QUOTA_EXCEEDED,
+                "maximum connections reached",
+            );
+            return;
+        }
+        self.client_max_packet = connect.properties.maximum_packet_size.map(|m| m as usize);
+        self.outbound = OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0));
+        let connect = Box::new(connect);
+        self.phase = Phase::Authenticating(connect.clone());
+        actions.push(Action::Authenticate(connect));
+    }
+
+    fn on_await_auth(&mut self, packet: Packet, now: Instant, actions: &mut Vec<Action>) {
+        let Phase::AwaitAuth {
+            connect,
+            method,
+            continuation,
+        } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        match packet {
+            Packet::Auth(auth) => {
+                if auth.reason_code != ReasonCode::RE_AUTHENTICATE {
+                    Stats::add(&self.settings.stats.auth_failures, 1);
+                    self.close_with(
+                        Some(ReasonCode::PROTOCOL_ERROR),
+                        "AUTH with a wrong reason code",
+                    );
+                    return;
+                }
+                if auth.properties.authentication_method.as_deref() != Some(method.as_str()) {
+                    Stats::add(&self.settings.stats.auth_failures, 1);
+                    self.close_with(
+                        Some(ReasonCode::BAD_AUTHENTICATION_METHOD),
+                        "AUTH with another method",
+                    );
+                    return;
+                }
+                let data = auth.properties.authentication_data.unwrap_or_default();
+                match continuation.finish(&data) {
+                    Ok(authenticated) => {
+                        let success = Auth {
+                            reason_code: ReasonCode::SUCCESS,
+                            properties: Properties {
+                                authentication_method: Some(method),
+                                authentication_data: authenticated.auth_response.clone(),
+                                ..Properties::default()
+                            },
+                        };
+                        self.write(&Packet::Auth(success));
+                        actions.push(self.enter_core(connect, authenticated, None, true, now));
+                    }
+                    Err(code) => {
+                        Stats::add(&self.settings.stats.auth_failures, 1);
+                        self.close_with(Some(code), "authentication failed");
+                    }
+                }
+            }
+            Packet::Disconnect(_) => {
+                // Not authenticated: the DISCONNECT has no effect on any session.
+                self.close_cause = Some("DISCONNECT before authentication finished".into());
+            }
+            _ => {
+                Stats::add(&self.settings.stats.auth_failures, 1);
+                self.close_with(
+                    Some(ReasonCode::PROTOCOL_ERROR),
+                    "packet other than AUTH before authentication finished",
+                );
+            }
+        }
+    }
+
+    fn on_connected(&mut self, packet: Packet, actions: &mut Vec<Action>) {
+        match packet {
+            Packet::Publish(mut publish) => {
+                if let Err(code) = self.inbound.resolve(&mut publish) {
+                    self.close_with(Some(code), "bad topic alias");
+                    return;
+                }
+                if let Some(protection) = self.protection.as_mut() {
+                    match protection.open(
+                        &publish.topic,
+                        publish.qos,
+                        publish.retain,
+                        &publish.payload,
+                    ) {
+                        Ok(plain) => publish.payload = plain,
+                        Err(code) => {
+                            Stats::add(&self.settings.stats.record_failures, 1);
+                            self.close_with(Some(code), "payload record failed to open");
+                            return;
+                        }
+                    }
+                }
+                actions.push(Action::CorePacket(Packet::Publish(publish)));
+            }
+            Packet::PingReq => self.write(&Packet::PingResp),
+            Packet::Disconnect(d) => {
+                self.close_cause = Some(format!("client DISCONNECT {}", d.reason_code));
+                self.client_disconnect = Some(d);
+                self.phase = Phase::Closed;
+            }
+            Packet::Connect(_) => {
+                self.close_with(Some(ReasonCode::PROTOCOL_ERROR), "second CONNECT")
+            }
+            // Re-authentication is not offered (no method supports it).
+            Packet::Auth(_) => self.close_with(
+                Some(ReasonCode::PROTOCOL_ERROR),
+                "AUTH after authentication finished",
+            ),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => self
+                .close_with(
+                    Some(ReasonCode::PROTOCOL_ERROR),
+                    "server-to-client packet from a client",
+                ),
+            other => actions.push(Action::CorePacket(other)),
+        }
+    }
+
+    fn enter_core(
+        &mut self,
+        connect: Box<Connect>,
+        authenticated: Authenticated,
+        connack_auth: Option<(String, Bytes)>,
+        connack_sent: bool,
+        now: Instant,
+    ) -> Action {
+        self.protection = authenticated.protection;
+        self.phase = Phase::Connected;
+        self.core_connected = true;
+        self.last_packet = now;
+        if !connack_sent {
+            // Until the core's CONNACK says otherwise, the client's keep-alive applies.
+            self.keep_alive = keep_alive_duration(connect.keep_alive);
+        }
+        let payload_overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
+        Action::CoreConnect(Box::new(ConnectRequest {
+            conn: self.settings.conn,
+            connect: *connect,
+            principal: authenticated.principal,
+            policy: self.settings.policy.clone(),
+            listener: self.settings.listener.clone(),
+            connack_sent,
+            connack_auth,
+            payload_overhead,
+        }))
+    }
+
+    /// Keep-alive and inbound alias limit from a CONNACK this connection wrote.
+    fn note_connack(&mut self, connack: &ConnAck, connect: &Connect) {
+        self.connack_sent = true;
+        self.keep_alive = keep_alive_duration(
+            connack
+                .properties
+                .server_keep_alive
+                .unwrap_or(connect.keep_alive),
+        );
+        if self.version == Some(ProtocolVersion::V5) {
+            self.inbound
+                .set_maximum(connack.properties.topic_alias_maximum.unwrap_or(0));
+        }
+    }
+
+    /// The core's CONNACK: it may set Server Keep Alive and the alias limit.
+    fn note_core_connack(&mut self, connack: &ConnAck) {
+        self.connack_sent = true;
+        if let Some(ka) = connack.properties.server_keep_alive {
+            self.keep_alive = keep_alive_duration(ka);
+        }
+        if self.version == Some(ProtocolVersion::V5) {
+            self.inbound
+                .set_maximum(connack.properties.topic_alias_maximum.unwrap_or(0));
+        }
+    }
+
+    /// Refuses a CONNECT with a CONNACK error (mapped for 3.1.1) and closes.
+    fn refuse(&mut self, version: ProtocolVersion, code: ReasonCode, cause: &str) {
+        let connack = ConnAck {
+            session_present: false,
+            reason_code: code,
+            properties: Properties::default(),
+        };
+        self.encode_for(&Packet::ConnAck(connack), version);
+        self.phase = Phase::Closed;
+        self.close_cause = Some(format!("{cause}: {code}"));
+    }
+
+    fn codec_error(&mut self, e: &CodecError) {
+        if !self.connack_sent {
+            match (e, self.decoder.version()) {
+                (CodecError::UnsupportedProtocolVersion(level), _) => {
+                    // Answer in the format the client can read: 3.1.1's return
+                    // code 1 for older levels, 5.0's 0x84 for newer ones.
+                    let version = if *level < 5 {
+                        ProtocolVersion::V311
+                    } else {
+                        ProtocolVersion::V5
+                    };
+                    self.refuse(
+                        version,
+                        ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+                        "bad CONNECT",
+                    );
+                }
+                (_, Some(ProtocolVersion::V5)) if self.version.is_none() => {
+                    self.refuse(ProtocolVersion::V5, e.reason_code(), "malformed CONNECT");
+                }
+                _ => self.close_with(None, "malformed input before CONNACK"),
+            }
+            self.close_cause = Some(format!("malformed input: {e}"));
+            return;
+        }
+        self.close_with(Some(e.reason_code()), "malformed input");
+        self.close_cause = Some(format!("malformed input: {e}"));
+    }
+
+    fn close_with(&mut self, reason: Option<ReasonCode>, cause: &str) {
+        if self.is_closed() {
+            return;
+        }
+        if let (Some(reason), Some(ProtocolVersion::V5), true) =
+            (reason, self.version, self.connack_sent)
+        {
+            self.write(&Packet::Disconnect(Disconnect::new(reason)));
+        }
+        self.phase = Phase::Closed;
+        self.close_cause = Some(match reason {
+            Some(r) => format!("{cause} ({r})"),
+            None => cause.to_string(),
+        });
+    }
+
+    fn write(&mut self, packet: &Packet) {
+        if let Some(version) = self.version {
+            self.encode_for(packet, version);
+        }
+    }
+
+    fn encode_for(&mut self, packet: &Packet, version: ProtocolVersion) {
+        if let Err(e) = codec::encode(packet, version, &mut self.out) {
+            tracing::warn!(conn = self.id(), packet = packet.name(), error = %e, "cannot encode");
+            if !self.is_closed() {
+                self.phase = Phase::Closed;
+                self.close_cause = Some(format!("encoding {} failed: {e}", packet.name()));
+            }
+        }
+    }
+}
+
+/// 0 disables keep-alive.
+fn keep_alive_duration(secs: u16) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
+}
+
+/// CONNACK properties that advertise the broker's limits to a 5.0 client
+/// (used when this connection writes CONNACK itself, for enhanced auth).
+pub fn connack_capabilities(limits: &Limits, connect: &Connect) -> Properties {
+    let mut p = Properties {
+        receive_maximum: Some(limits.receive_maximum),
+        maximum_packet_size: Some(limits.max_packet_size),
+        ..Properties::default()
+    };
+    if limits.topic_alias_maximum > 0 {
+        p.topic_alias_maximum = Some(limits.topic_alias_maximum);
+    }
+    if !limits.retain_available {
+        p.retain_available = Some(0);
+    }
+    if limits.max_keep_alive > 0
+        && (connect.keep_alive == 0 || connect.keep_alive > limits.max_keep_alive)
+    {
+        p.server_keep_alive = Some(limits.max_keep_alive);
+    }
+    if let Some(expiry) = connect.properties.session_expiry_interval {
+        if expiry > limits.max_session_expiry {
+            p.session_expiry_interval = Some(limits.max_session_expiry);
+        }
+    }
+    p
+}

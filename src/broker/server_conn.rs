@@ -1,0 +1,249 @@
+//! The tokio task of one connection: moves bytes between the socket and a
+//! [`Connection`], runs the authenticator, and passes [`Action`]s to the core
+//! task. No protocol decision is made here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
+use crate::codec::{Connect, ReasonCode};
+use crate::config::Limits;
+use crate::transport::Acceptor;
+
+use super::connection::{Action, Connection, ConnectionSettings};
+use super::core::{ConnId, ConnackPreview};
+use super::server_core::{stopped, ConnCommand, ConnReceiver, CoreEvent};
+use super::stats::Stats;
+
+/// How long closing a socket may take before it is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read buffer size per connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What every connection of one listener shares.
+pub(crate) struct ListenerContext {
+    /// Listener name.
+    pub name: String,
+    /// Transport (plain or TLS).
+    pub acceptor: Acceptor,
+    /// Who may connect, what they may do.
+    pub security: ListenerSecurity,
+    /// Broker limits.
+    pub limits: Limits,
+    /// Shared counters.
+    pub stats: Arc<Stats>,
+}
+
+type AuthFuture = Pin<Box<dyn Future<Output = (AuthDecision, Option<ConnackPreview>)> + Send>>;
+
+/// One accepted TCP socket, until it is closed.
+pub(crate) struct ConnectionTask {
+    pub ctx: Arc<ListenerContext>,
+    pub conn: ConnId,
+    pub tcp: TcpStream,
+    pub remote_addr: std::net::SocketAddr,
+    pub over_quota: bool,
+    pub commands: ConnReceiver,
+    pub core: mpsc::Sender<CoreEvent>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl ConnectionTask {
+    /// Runs the connection to its end and reports it closed to the core.
+    pub(crate) async fn run(self) {
+        let ConnectionTask {
+            ctx,
+            conn,
+            tcp,
+            remote_addr,
+            over_quota,
+            mut commands,
+            core,
+            mut shutdown,
+        } = self;
+        let connect_timeout = Duration::from_secs(ctx.limits.connect_timeout_secs);
+        let accepted = tokio::select! {
+            r = tokio::time::timeout(connect_timeout, ctx.acceptor.accept(tcp, remote_addr)) => r,
+            _ = stopped(&mut shutdown) => Ok(Err(std::io::Error::other("shutting down"))),
+        };
+        let accepted = match accepted {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
+                finish(&core, &ctx.stats, conn, false, None).await;
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(conn, %remote_addr, "transport handshake timed out");
+                finish(&core, &ctx.stats, conn, false, None).await;
+                return;
+            }
+        };
+        let peer = PeerInfo {
+            remote_addr: Some(accepted.remote_addr),
+            listener: ctx.name.clone(),
+            tls: accepted.tls,
+            tls_client_cn: accepted.tls_client_cn,
+        };
+        let settings = ConnectionSettings {
+            conn,
+            listener: ctx.name.clone(),
+            policy: ctx.security.policy.clone(),
+            limits: ctx.limits.clone(),
+            over_quota,
+            stats: ctx.stats.clone(),
+        };
+        let mut machine = Connection::new(settings, std::time::Instant::now());
+        let (mut rd, mut wr) = tokio::io::split(accepted.stream);
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut auth: Option<AuthFuture> = None;
+        let mut shutting_down = false;
+        loop {
+            if let Some(out) = machine.take_output() {
+                if wr.write_all(&out).await.is_err() {
+                    machine.peer_closed();
+                } else {
+                    Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
+                }
+            }
+            if machine.is_closed() {
+                break;
+            }
+            let deadline = machine.next_deadline().map(tokio::time::Instant::from_std);
+            let actions = tokio::select! {
+                _ = stopped(&mut shutdown), if !shutting_down => {
+                    shutting_down = true;
+                    machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
+                    Vec::new()
+                }
+                cmd = commands.recv() => {
+                    match cmd {
+                        Some(ConnCommand::Send(packet)) => machine.deliver(packet),
+                        Some(ConnCommand::Close(reason)) => machine.close(reason),
+                        None => machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN)),
+                    }
+                    Vec::new()
+                }
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        machine.peer_closed();
+                        Vec::new()
+                    }
+                    Ok(n) => {
+                        Stats::add(&ctx.stats.bytes_received, n as u64);
+                        machine.receive(buf.get(..n).unwrap_or_default(), std::time::Instant::now())
+                    }
+                },
+                (decision, preview) = poll_auth(&mut auth), if auth.is_some() => {
+                    auth = None;
+                    machine.auth_decided(decision, preview, std::time::Instant::now())
+                }
+                _ = sleep_until_opt(deadline) => {
+                    machine.poll_timeout(std::time::Instant::now());
+                    Vec::new()
+                }
+            };
+            for action in actions {
+                match action {
+                    Action::Authenticate(connect) => {
+                        auth = Some(authenticate(
+                            ctx.security.authenticator.clone(),
+                            connect,
+                            peer.clone(),
+                            core.clone(),
+                        ));
+                    }
+                    Action::CoreConnect(req) => {
+                        let _ = core.send(CoreEvent::Connect(req)).await;
+                    }
+                    Action::CorePacket(packet) => {
+                        let _ = core.send(CoreEvent::Packet { conn, packet }).await;
+                    }
+                }
+            }
+        }
+        if let Some(out) = machine.take_output() {
+            if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, wr.write_all(&out)).await {
+                Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
+            }
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, wr.shutdown()).await;
+        tracing::debug!(conn, %remote_addr, cause = machine.close_cause().unwrap_or("closed"), "connection closed");
+        let disconnect = machine.take_client_disconnect();
+        finish(
+            &core,
+            &ctx.stats,
+            conn,
+            machine.core_connected(),
+            disconnect,
+        )
+        .await;
+    }
+}
+
+async fn finish(
+    core: &mpsc::Sender<CoreEvent>,
+    stats: &Stats,
+    conn: ConnId,
+    core_connected: bool,
+    disconnect: Option<crate::codec::Disconnect>,
+) {
+    let _ = core
+        .send(CoreEvent::Closed {
+            conn,
+            core_connected,
+            disconnect,
+        })
+        .await;
+    stats
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn poll_auth(auth: &mut Option<AuthFuture>) -> (AuthDecision, Option<ConnackPreview>) {
+    match auth.as_mut() {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the authenticator (on a blocking thread when it says so) and, for a
+/// pending decision, asks the core what CONNACK would say.
+fn authenticate(
+    authenticator: Arc<dyn ConnectAuthenticator>,
+    connect: Box<Connect>,
+    peer: PeerInfo,
+    core: mpsc::Sender<CoreEvent>,
+) -> AuthFuture {
+    Box::pin(async move {
+        let decision = if authenticator.is_blocking() {
+            let c = connect.clone();
+            tokio::task::spawn_blocking(move || authenticator.authenticate(&c, &peer))
+                .await
+                .unwrap_or(AuthDecision::Reject(ReasonCode::UNSPECIFIED_ERROR))
+        } else {
+            authenticator.authenticate(&connect, &peer)
+        };
+        let preview = if let AuthDecision::Pending { .. } = decision {
+            let (reply, answer) = oneshot::channel();
+            let _ = core.send(CoreEvent::Preview { connect, reply }).await;
+            answer.await.ok()
+        } else {
+            None
+        };
+        (decision, preview)
+    })
+}

@@ -1,0 +1,323 @@
+//! The task that owns the [`BrokerCore`]: it takes events from connection
+//! tasks over one mpsc queue, so every MQTT side effect happens in one place
+//! and in one order, and dispatches the core's outputs to the connections.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::auth::Principal;
+use crate::codec::{Connect, Disconnect, Packet, QoS, ReasonCode};
+
+use super::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
+use super::stats::Stats;
+
+/// How long shutdown waits for connections to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The core is ticked at least this often (`$SYS/`, expiry), even when it
+/// reports no deadline.
+const TICK_EVERY: Duration = Duration::from_secs(1);
+
+/// What a connection task tells the core task.
+// Packets travel by value like the core's `Output`; boxing would cost an
+// allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum CoreEvent {
+    /// A connection was accepted; outputs for it go to `tx`.
+    Open {
+        /// The connection.
+        conn: ConnId,
+        /// Where its commands go.
+        tx: ConnSender,
+    },
+    /// CONNACK contents for enhanced authentication, without side effects.
+    Preview {
+        /// The CONNECT being authenticated.
+        connect: Box<Connect>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<ConnackPreview>,
+    },
+    /// An authenticated CONNECT.
+    Connect(Box<ConnectRequest>),
+    /// A packet from a connected client.
+    Packet {
+        /// The connection.
+        conn: ConnId,
+        /// The packet (aliases resolved, payload opened).
+        packet: Packet,
+    },
+    /// The connection is gone.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Whether the core had been told about it.
+        core_connected: bool,
+        /// The client's DISCONNECT, if it sent one.
+        disconnect: Option<Disconnect>,
+    },
+    /// Credentials were revoked: close these principals' connections.
+    Revoke(Vec<Principal>),
+}
+
+/// What the core task tells a connection task.
+// Packets travel by value like the core's `Output`; boxing would cost an
+// allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum ConnCommand {
+    /// Write this packet.
+    Send(Packet),
+    /// Close, with this DISCONNECT reason for 5.0 clients.
+    Close(Option<ReasonCode>),
+}
+
+/// The sending side of a connection's command queue.
+///
+/// Unbounded, because QoS 1/2 messages and acknowledgements are already
+/// bounded by the core's in-flight windows and must not be lost; QoS 0
+/// publishes are counted and dropped once `qos0_limit` wait unsent.
+#[derive(Clone)]
+pub(crate) struct ConnSender {
+    tx: mpsc::UnboundedSender<ConnCommand>,
+    queued_qos0: Arc<AtomicUsize>,
+    qos0_limit: usize,
+}
+
+/// The receiving side, held by the connection task.
+pub(crate) struct ConnReceiver {
+    rx: mpsc::UnboundedReceiver<ConnCommand>,
+    queued_qos0: Arc<AtomicUsize>,
+}
+
+/// A command queue for one connection.
+pub(crate) fn conn_channel(qos0_limit: usize) -> (ConnSender, ConnReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued_qos0 = Arc::new(AtomicUsize::new(0));
+    (
+        ConnSender {
+            tx,
+            queued_qos0: queued_qos0.clone(),
+            qos0_limit,
+        },
+        ConnReceiver { rx, queued_qos0 },
+    )
+}
+
+fn is_qos0_publish(packet: &Packet) -> bool {
+    matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce)
+}
+
+impl ConnSender {
+    /// Queues a packet; false when a QoS 0 publish was dropped because the
+    /// connection is too far behind.
+    fn send(&self, packet: Packet) -> bool {
+        if is_qos0_publish(&packet) {
+            if self.queued_qos0.load(Ordering::Relaxed) >= self.qos0_limit {
+                return false;
+            }
+            self.queued_qos0.fetch_add(1, Ordering::Relaxed);
+        }
+        // A closed queue means the connection task is ending; it reports Closed.
+        let _ = self.tx.send(ConnCommand::Send(packet));
+        true
+    }
+
+    fn close(&self, reason: Option<ReasonCode>) {
+        let _ = self.tx.send(ConnCommand::Close(reason));
+    }
+}
+
+impl ConnReceiver {
+    /// The next command; `None` when the core task is gone.
+    pub(crate) async fn recv(&mut self) -> Option<ConnCommand> {
+        let cmd = self.rx.recv().await;
+        if let Some(ConnCommand::Send(p)) = &cmd {
+            if is_qos0_publish(p) {
+                self.queued_qos0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        cmd
+    }
+}
+
+struct ConnEntry {
+    tx: ConnSender,
+    principal: Option<Principal>,
+}
+
+/// Runs the core until shutdown and the last connection is gone (or the
+/// grace period ends).
+pub(crate) async fn run_core(
+    mut core: BrokerCore,
+    mut events: mpsc::Receiver<CoreEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    stats: Arc<Stats>,
+) {
+    let mut conns: HashMap<ConnId, ConnEntry> = HashMap::new();
+    let mut shutdown_deadline: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let tick_at = core
+            .next_deadline()
+            .map(Instant::from_std)
+            .map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
+        let outputs = tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => handle_event(&mut core, &mut conns, ev),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(tick_at) => core.tick(std::time::Instant::now()),
+            _ = stopped(&mut shutdown), if shutdown_deadline.is_none() => {
+                // Connection tasks see the same signal and close themselves
+                // with 0x8B; their Closed events publish the wills.
+                shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+                Vec::new()
+            }
+            _ = sleep_until_opt(shutdown_deadline) => break,
+        };
+        dispatch(&conns, outputs, &stats);
+        if shutdown_deadline.is_some() && conns.is_empty() {
+            break;
+        }
+    }
+}
+
+/// Resolves once the shutdown signal is set (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it here.
+    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_event(
+    core: &mut BrokerCore,
+    conns: &mut HashMap<ConnId, ConnEntry>,
+    ev: CoreEvent,
+) -> Vec<Output> {
+    let now = std::time::Instant::now();
+    match ev {
+        CoreEvent::Open { conn, tx } => {
+            conns.insert(
+                conn,
+                ConnEntry {
+                    tx,
+                    principal: None,
+                },
+            );
+            Vec::new()
+        }
+        CoreEvent::Preview { connect, reply } => {
+            let _ = reply.send(core.connack_preview(&connect));
+            Vec::new()
+        }
+        CoreEvent::Connect(req) => {
+            if let Some(entry) = conns.get_mut(&req.conn) {
+                entry.principal = Some(req.principal.clone());
+            }
+            core.connect(*req, now)
+        }
+        CoreEvent::Packet { conn, packet } => core.packet(conn, packet, now),
+        CoreEvent::Closed {
+            conn,
+            core_connected,
+            disconnect,
+        } => {
+            conns.remove(&conn);
+            if core_connected {
+                core.disconnected(conn, disconnect, now)
+            } else {
+                Vec::new()
+            }
+        }
+        CoreEvent::Revoke(principals) => {
+            for entry in conns.values() {
+                let Some(p) = &entry.principal else { continue };
+                if principals.iter().any(|r| same_identity(r, p)) {
+                    entry.tx.close(Some(ReasonCode::ADMINISTRATIVE_ACTION));
+                }
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// A revoked principal matches a live one by user name or by LWA identity.
+fn same_identity(revoked: &Principal, live: &Principal) -> bool {
+    (revoked.username.is_some() && revoked.username == live.username)
+        || (revoked.lwa_identity.is_some() && revoked.lwa_identity == live.lwa_identity)
+}
+
+fn dispatch(conns: &HashMap<ConnId, ConnEntry>, outputs: Vec<Output>, stats: &Stats) {
+    for output in outputs {
+        match output {
+            Output::Send { conn, packet } => {
+                if let Some(entry) = conns.get(&conn) {
+                    if !entry.tx.send(packet) {
+                        Stats::add(&stats.messages_dropped, 1);
+                    }
+                }
+            }
+            Output::Close { conn, reason } => {
+                if let Some(entry) = conns.get(&conn) {
+                    entry.tx.close(reason);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_matching() {
+        let user = |u: &str| Principal {
+            username: Some(u.into()),
+            lwa_identity: None,
+        };
+        let lwa = |i: &str| Principal {
+            username: None,
+            lwa_identity: Some(i.into()),
+        };
+        assert!(same_identity(&user("a"), &user("a")));
+        assert!(!same_identity(&user("a"), &user("b")));
+        assert!(same_identity(&lwa("x"), &lwa("x")));
+        assert!(!same_identity(&lwa("x"), &user("x")));
+        assert!(!same_identity(&Principal::default(), &Principal::default()));
+    }
+
+    #[tokio::test]
+    async fn qos0_dropped_when_queue_full_but_qos1_kept() {
+        use crate::codec::{Properties, Publish};
+        let publish = |qos| {
+            Packet::Publish(Publish {
+                dup: false,
+                qos,
+                retain: false,
+                topic: "t".into(),
+                packet_id: if qos == QoS::AtMostOnce { 0 } else { 1 },
+                properties: Properties::default(),
+                payload: bytes::Bytes::new(),
+            })
+        };
+        let (tx, mut rx) = conn_channel(2);
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(!tx.send(publish(QoS::AtMostOnce)));
+        assert!(tx.send(publish(QoS::AtLeastOnce)));
+        assert!(rx.recv().await.is_some());
+        // One QoS 0 slot is free again.
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(!tx.send(publish(QoS::AtMostOnce)));
+    }
+}
