@@ -12,6 +12,7 @@ use bytes::Bytes;
 pub mod acl;
 mod atomic_write;
 pub mod certs;
+pub mod listener;
 pub mod lwa;
 pub mod password;
 pub mod psk;
@@ -158,11 +159,11 @@ impl ListenerSecurity {
     }
 
     /// Builds a listener's security from its configuration: password file,
-    /// ACL file, LWA PSK store, TLS client certificates, `allow_anonymous`.
-    /// (Stub: anonymous until the modes are wired.)
+    /// ACL file, LWA PSK store, TLS client certificates, `allow_anonymous`
+    /// (see [`listener`] for the dispatch and the per-identity policy).
+    /// Errors name the listener, the file and the reason.
     pub fn from_config(config: &crate::config::ListenerConfig) -> anyhow::Result<Self> {
-        let _ = config;
-        Ok(ListenerSecurity::anonymous())
+        listener::from_config(config)
     }
 }
 

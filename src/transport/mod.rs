@@ -9,7 +9,12 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::auth::tls::ReloadableServerConfig;
+use crate::auth::tls::{ReloadableServerConfig, ServerTlsOptions, TlsError, TlsVersion};
+use crate::config::{BrokerConfig, ListenerConfig, ListenerMode};
+
+mod expiry;
+
+pub use expiry::{certificate_expiry, CertificateExpiry};
 
 /// A byte stream the broker or client can speak MQTT over.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -40,10 +45,36 @@ pub enum Acceptor {
 }
 
 impl Acceptor {
-    /// The acceptor a listener's configuration asks for. (Stub: plain until TLS is wired.)
-    pub fn from_listener(config: &crate::config::ListenerConfig) -> anyhow::Result<Acceptor> {
-        let _ = config;
-        Ok(Acceptor::Plain)
+    /// The acceptor a listener's configuration asks for; a TLS listener's
+    /// files are read and checked now, so bad ones fail at start-up.
+    pub fn from_listener(config: &ListenerConfig) -> anyhow::Result<Acceptor> {
+        match config.mode {
+            ListenerMode::Plain => Ok(Acceptor::Plain),
+            ListenerMode::Tls => {
+                let opts = server_tls_options(config)?;
+                let reloadable = ReloadableServerConfig::new(opts)
+                    .map_err(|e| anyhow::anyhow!("listener {:?}: TLS: {e}", config.name))?;
+                Ok(Acceptor::Tls(Arc::new(reloadable)))
+            }
+        }
+    }
+
+    /// Rebuilds a TLS listener's configuration if its certificate, key or CA
+    /// file changed (called periodically or on SIGHUP); `Ok(true)` when it did.
+    /// Open connections keep their session; new handshakes use the new files.
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        match self {
+            Acceptor::Plain => Ok(false),
+            Acceptor::Tls(config) => config.reload_if_changed(),
+        }
+    }
+
+    /// "plain" or "tls", as printed in `listening on ADDR (MODE)`.
+    pub fn mode_name(&self) -> &'static str {
+        match self {
+            Acceptor::Plain => "plain",
+            Acceptor::Tls(_) => "tls",
+        }
     }
 
     /// Completes the transport handshake on an accepted socket.
@@ -70,3 +101,62 @@ impl Acceptor {
         }
     }
 }
+
+/// The rustls server options of a `mode = "tls"` listener.
+pub fn server_tls_options(config: &ListenerConfig) -> anyhow::Result<ServerTlsOptions> {
+    let Some(tls) = &config.tls else {
+        anyhow::bail!(
+            "listener {:?}: mode = \"tls\" needs a [listener.tls] table with certfile and keyfile",
+            config.name
+        );
+    };
+    let min_version = match &tls.tls_version {
+        None => TlsVersion::Tls12,
+        Some(v) => v
+            .parse()
+            .map_err(|e| anyhow::anyhow!("listener {:?}: {e}", config.name))?,
+    };
+    Ok(ServerTlsOptions {
+        cert_file: tls.certfile.clone(),
+        key_file: tls.keyfile.clone(),
+        ca_file: tls.cafile.clone(),
+        require_certificate: tls.require_certificate,
+        min_version,
+        cipher_suites: tls.ciphers.clone(),
+    })
+}
+
+/// The acceptors of every listener of `config`, in listener order.
+pub fn acceptors(config: &BrokerConfig) -> anyhow::Result<Vec<Acceptor>> {
+    config
+        .listeners
+        .iter()
+        .map(Acceptor::from_listener)
+        .collect()
+}
+
+/// Opens a client connection to `host:port`, over TLS when `tls` is given
+/// (the rustls client config, and the name the broker certificate must match).
+pub async fn connect(
+    host: &str,
+    port: u16,
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+) -> io::Result<BoxStream> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => Ok(Box::new(tcp)),
+        Some((config, name)) => {
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
