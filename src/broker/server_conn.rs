@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
-use crate::codec::{Connect, ReasonCode};
+use crate::codec::{Connect, ProtocolVersion, ReasonCode};
 use crate::config::Limits;
 use crate::transport::Acceptor;
 
@@ -90,6 +90,7 @@ impl ConnectionTask {
             listener: ctx.name.clone(),
             tls: accepted.tls,
             tls_client_cn: accepted.tls_client_cn,
+            session_present: None,
         };
         let settings = ConnectionSettings {
             conn,
@@ -220,29 +221,38 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Runs the authenticator (on a blocking thread when it says so) and, for a
-/// pending decision, asks the core what CONNACK would say.
+/// Runs the authenticator (on a blocking thread when it says so). For an
+/// MQTT 5 CONNECT with an Authentication Method it first asks the core what
+/// CONNACK would say (side-effect free): LWA binds Session Present into its
+/// handshake, and a pending decision needs the preview for its CONNACK.
 fn authenticate(
     authenticator: Arc<dyn ConnectAuthenticator>,
     connect: Box<Connect>,
-    peer: PeerInfo,
+    mut peer: PeerInfo,
     core: mpsc::Sender<CoreEvent>,
 ) -> AuthFuture {
     Box::pin(async move {
+        let enhanced = connect.protocol_version == ProtocolVersion::V5
+            && connect.properties.authentication_method.is_some();
+        let preview = if enhanced {
+            let (reply, answer) = oneshot::channel();
+            let _ = core
+                .send(CoreEvent::Preview {
+                    connect: connect.clone(),
+                    reply,
+                })
+                .await;
+            answer.await.ok()
+        } else {
+            None
+        };
+        peer.session_present = preview.as_ref().map(|p| p.session_present);
         let decision = if authenticator.is_blocking() {
-            let c = connect.clone();
-            tokio::task::spawn_blocking(move || authenticator.authenticate(&c, &peer))
+            tokio::task::spawn_blocking(move || authenticator.authenticate(&connect, &peer))
                 .await
                 .unwrap_or(AuthDecision::Reject(ReasonCode::UNSPECIFIED_ERROR))
         } else {
             authenticator.authenticate(&connect, &peer)
-        };
-        let preview = if let AuthDecision::Pending { .. } = decision {
-            let (reply, answer) = oneshot::channel();
-            let _ = core.send(CoreEvent::Preview { connect, reply }).await;
-            answer.await.ok()
-        } else {
-            None
         };
         (decision, preview)
     })
