@@ -1,9 +1,16 @@
-//! Streaming decoder: bytes in, packets out. (API fixed; body being written.)
+//! Streaming decoder: bytes in, packets out.
+//!
+//! The fixed header is checked byte by byte as it arrives (packet type,
+//! reserved flags, remaining length, size limit), so a hostile peer is refused
+//! before it can make us buffer a body. The body is parsed only once all of
+//! it is in the buffer, by [`super::decode_body`].
 
 use bytes::BytesMut;
 
+use super::decode_body::decode_body;
+use super::decode_fields::Reader;
 use super::error::CodecError;
-use super::packet::{Packet, ProtocolVersion};
+use super::packet::{Packet, ProtocolVersion, QoS};
 
 /// Streaming MQTT decoder for one connection.
 ///
@@ -56,7 +63,161 @@ impl Decoder {
     /// A packet is rejected as too large as soon as its fixed header says so,
     /// before its body arrives.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, CodecError> {
-        let _ = (buf, self.max_packet_size);
-        Err(CodecError::Protocol("decoder not yet implemented"))
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        let packet_type = first >> 4;
+        let flags = first & 0x0F;
+        if self.version.is_none() && packet_type != CONNECT {
+            return Err(CodecError::ExpectedConnect);
+        }
+        check_fixed_header(packet_type, flags, self.version)?;
+        let Some((remaining, len_bytes)) = remaining_length(buf.get(1..).unwrap_or_default())?
+        else {
+            return Ok(None);
+        };
+        let header_len = 1 + len_bytes;
+        let total = header_len.saturating_add(remaining);
+        if total > self.max_packet_size {
+            return Err(CodecError::PacketTooLarge {
+                size: total,
+                max: self.max_packet_size,
+            });
+        }
+        if buf.len() < total {
+            // No reserve() for the announced size here: a peer could make us
+            // allocate max_packet_size per connection with five bytes.
+            return Ok(None);
+        }
+        let mut frame = buf.split_to(total).freeze();
+        let body = frame.split_off(header_len);
+        let packet = decode_body(packet_type, flags, self.version, Reader::new(body))?;
+        if let (None, Packet::Connect(connect)) = (self.version, &packet) {
+            self.version = Some(connect.protocol_version);
+        }
+        Ok(Some(packet))
+    }
+}
+
+const CONNECT: u8 = 1;
+const PUBLISH: u8 = 3;
+const PUBREL: u8 = 6;
+const SUBSCRIBE: u8 = 8;
+const UNSUBSCRIBE: u8 = 10;
+const AUTH: u8 = 15;
+
+/// Checks the first byte: a defined packet type and the flags the standard
+/// prescribes for it (MQTT 5.0 section 2.1.3, 3.1.1 section 2.2.2).
+fn check_fixed_header(
+    packet_type: u8,
+    flags: u8,
+    version: Option<ProtocolVersion>,
+) -> Result<(), CodecError> {
+    match packet_type {
+        0 => return Err(CodecError::InvalidPacketType(0)),
+        AUTH if version == Some(ProtocolVersion::V311) => {
+            return Err(CodecError::InvalidPacketType(AUTH))
+        }
+        PUBLISH => {
+            let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(CodecError::InvalidQoS)?;
+            let dup = flags & 0x08 != 0;
+            // MQTT-3.3.1-2: DUP must be 0 for QoS 0 messages.
+            if dup && qos == QoS::AtMostOnce {
+                return Err(CodecError::InvalidFlags { packet_type, flags });
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let expected = match packet_type {
+        PUBREL | SUBSCRIBE | UNSUBSCRIBE => 0b0010,
+        _ => 0,
+    };
+    if flags != expected {
+        return Err(CodecError::InvalidFlags { packet_type, flags });
+    }
+    Ok(())
+}
+
+/// Parses the Remaining Length after the first byte.
+///
+/// Returns `(value, bytes used)`, or `None` when more bytes are needed. At
+/// most four bytes; the encoding must be minimal (MQTT-1.5.5-1 in 5.0; 3.1.1
+/// defines the same algorithm and no longer form, so we apply it to both).
+fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, CodecError> {
+    let mut value: usize = 0;
+    for i in 0..4 {
+        let Some(&byte) = bytes.get(i) else {
+            return Ok(None);
+        };
+        value |= usize::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return Err(CodecError::MalformedRemainingLength);
+            }
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    Err(CodecError::MalformedRemainingLength)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_length_forms() {
+        assert_eq!(remaining_length(&[]), Ok(None));
+        assert_eq!(remaining_length(&[0x00]), Ok(Some((0, 1))));
+        assert_eq!(remaining_length(&[0x80]), Ok(None));
+        assert_eq!(remaining_length(&[0xFF, 0xFF, 0xFF]), Ok(None));
+        assert_eq!(remaining_length(&[0xC1, 0x02]), Ok(Some((321, 2))));
+        assert_eq!(
+            remaining_length(&[0xFF, 0xFF, 0xFF, 0x7F]),
+            Ok(Some((super::super::MAX_REMAINING_LENGTH, 4)))
+        );
+        assert_eq!(
+            remaining_length(&[0xFF, 0xFF, 0xFF, 0xFF]),
+            Err(CodecError::MalformedRemainingLength)
+        );
+        assert_eq!(
+            remaining_length(&[0x80, 0x00]),
+            Err(CodecError::MalformedRemainingLength)
+        );
+        assert_eq!(
+            remaining_length(&[0x81, 0x80, 0x00]),
+            Err(CodecError::MalformedRemainingLength)
+        );
+    }
+
+    #[test]
+    fn fixed_header_flags() {
+        let v5 = Some(ProtocolVersion::V5);
+        let v3 = Some(ProtocolVersion::V311);
+        assert!(check_fixed_header(1, 0, None).is_ok());
+        assert!(check_fixed_header(1, 1, None).is_err());
+        assert!(check_fixed_header(6, 0b0010, v5).is_ok());
+        assert!(check_fixed_header(6, 0, v5).is_err());
+        assert!(check_fixed_header(8, 0b0010, v5).is_ok());
+        assert!(check_fixed_header(8, 0b0011, v5).is_err());
+        assert!(check_fixed_header(10, 0b0010, v3).is_ok());
+        assert!(check_fixed_header(12, 0b1000, v3).is_err());
+        assert!(check_fixed_header(15, 0, v5).is_ok());
+        assert_eq!(
+            check_fixed_header(15, 0, v3),
+            Err(CodecError::InvalidPacketType(15))
+        );
+        assert_eq!(
+            check_fixed_header(0, 0, v3),
+            Err(CodecError::InvalidPacketType(0))
+        );
+        // PUBLISH: any DUP/QoS/RETAIN except QoS 3 and DUP with QoS 0.
+        assert!(check_fixed_header(3, 0b1011, v5).is_ok());
+        assert!(check_fixed_header(3, 0b0001, v5).is_ok());
+        assert_eq!(
+            check_fixed_header(3, 0b0110, v5),
+            Err(CodecError::InvalidQoS)
+        );
+        assert!(check_fixed_header(3, 0b1000, v5).is_err());
     }
 }

@@ -14,6 +14,10 @@ pub enum CodecError {
     /// The variable-length Remaining Length used more than four bytes or a non-minimal form.
     #[error("malformed remaining length")]
     MalformedRemainingLength,
+    /// A Variable Byte Integer inside the packet (a property length, a
+    /// Subscription Identifier) used more than four bytes or a non-minimal form.
+    #[error("malformed variable byte integer")]
+    MalformedVariableInt,
     /// The packet is larger than the negotiated Maximum Packet Size.
     #[error("packet of {size} bytes exceeds the maximum packet size of {max}")]
     PacketTooLarge {
@@ -77,6 +81,10 @@ pub enum CodecError {
     /// A subscription topic filter that is not well-formed.
     #[error("invalid topic filter")]
     InvalidTopicFilter,
+    /// A field breaks a rule whose violation the standard calls a Malformed
+    /// Packet (e.g. a reserved CONNECT flag, reserved subscription option bits).
+    #[error("malformed packet: {0}")]
+    Malformed(&'static str),
     /// A violation of a packet rule not covered by a more specific variant.
     #[error("protocol error: {0}")]
     Protocol(&'static str),
@@ -96,11 +104,16 @@ impl CodecError {
             CodecError::ExpectedConnect
             | CodecError::InvalidPacketType(_)
             | CodecError::DuplicateProperty(_)
-            | CodecError::InvalidProperty { .. }
             | CodecError::InvalidPropertyValue(_)
             | CodecError::Protocol(_) => ReasonCode::PROTOCOL_ERROR,
             CodecError::ValueTooLarge(_) => ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
             CodecError::MalformedRemainingLength
+            | CodecError::MalformedVariableInt
+            | CodecError::Malformed(_)
+            // 5.0 section 2.2.2.2: an identifier not valid for the packet
+            // type makes it a Malformed Packet (duplicates and bad values are
+            // Protocol Errors).
+            | CodecError::InvalidProperty { .. }
             | CodecError::InvalidFlags { .. }
             | CodecError::InvalidProtocolName
             | CodecError::InvalidUtf8

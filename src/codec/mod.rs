@@ -4,7 +4,11 @@
 //! and take complete packets out; [`encode`] writes one packet.
 
 mod decode;
+mod decode_body;
+mod decode_fields;
+mod decode_properties;
 mod encode;
+mod encode_properties;
 pub mod error;
 pub mod packet;
 pub mod properties;
