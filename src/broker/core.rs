@@ -1,23 +1,47 @@
 //! The sans-IO broker core: every MQTT side effect happens here, driven by
-//! inputs from the server and answered with [`Output`]s. (API fixed; body
-//! being written.)
+//! inputs from the server and answered with [`Output`]s.
+//!
+//! No clock, no IO: time comes in as the `now` arguments, so the core is
+//! deterministic and can be driven by tests and fuzzers packet by packet.
+//! This file holds the connection lifecycle (CONNECT, takeover, DISCONNECT,
+//! wills, session expiry, timers); [`routing`] holds PUBLISH, SUBSCRIBE and
+//! delivery.
 
+mod routing;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_delivery;
+
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::auth::{AccessPolicy, Principal};
-use crate::codec::{Connect, Disconnect, Packet, ReasonCode};
+use crate::codec::{
+    topic, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, QoS,
+    ReasonCode,
+};
 use crate::config::Limits;
 
+use super::retained::RetainedStore;
+use super::session::{Access, Link, Message, Session};
 use super::stats::Stats;
+use super::subscriptions::SubscriptionTree;
+use super::sys::{SessionCounts, SysTopics};
 
 /// Identifies one network connection for the lifetime of the server.
 pub type ConnId = u64;
 
 /// An authenticated CONNECT, handed to the core only once the client has
 /// proved who it is (for LWA: after its Finished verified).
+///
+/// When `connack_sent` is true and the client sent an empty client id, the
+/// server puts the id from [`BrokerCore::connack_preview`] (the one its
+/// CONNACK announced) into `connect.client_id` before calling
+/// [`BrokerCore::connect`].
 pub struct ConnectRequest {
     /// The connection.
     pub conn: ConnId,
@@ -71,17 +95,65 @@ pub enum Output {
     },
 }
 
+/// Timers kept in one ordered set so that `next_deadline` is O(log n).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// A delayed will is due.
+    Will,
+    /// An offline session expires.
+    Expiry,
+}
+
+/// The outcome of CONNECT before anything changes.
+struct ConnectPlan {
+    client_id: String,
+    assigned: bool,
+    session_present: bool,
+    expiry: u32,
+    connack: ConnAck,
+}
+
 /// All broker state: sessions, subscriptions, retained messages, QoS state.
 pub struct BrokerCore {
     limits: Limits,
     stats: Arc<Stats>,
+    sessions: HashMap<String, Session>,
+    conns: HashMap<ConnId, String>,
+    tree: SubscriptionTree,
+    retained: RetainedStore,
+    timers: BTreeSet<(Instant, Timer, String)>,
+    sys: SysTopics,
+    next_assigned: u64,
+}
+
+/// Pushes `packets` as sends to `conn`.
+fn sends(out: &mut Vec<Output>, conn: ConnId, packets: Vec<Packet>) {
+    out.extend(packets.into_iter().map(|packet| Output::Send { conn, packet }));
+}
+
+fn after(now: Instant, secs: u32) -> Option<Instant> {
+    now.checked_add(Duration::from_secs(u64::from(secs)))
 }
 
 impl BrokerCore {
     /// A core with no sessions.
     pub fn new(limits: Limits, stats: Arc<Stats>, now: Instant) -> Self {
-        let _ = now;
-        BrokerCore { limits, stats }
+        BrokerCore {
+            limits,
+            stats,
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            tree: SubscriptionTree::new(),
+            retained: RetainedStore::new(),
+            timers: BTreeSet::new(),
+            sys: SysTopics::new(now),
+            next_assigned: 1,
+        }
+    }
+
+    /// Publishes `$SYS/broker/...` every `interval` from `now` on (`None` or zero: never, the default).
+    pub fn set_sys_interval(&mut self, interval: Option<Duration>, now: Instant) {
+        self.sys.set_interval(interval, now);
     }
 
     /// The limits in force.
@@ -94,12 +166,106 @@ impl BrokerCore {
         &self.stats
     }
 
+    /// Number of sessions (online and offline).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The client id attached to `conn`, if it completed CONNECT.
+    pub fn client_id(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).map(String::as_str)
+    }
+
+    fn assigned_id_candidate(&self) -> (String, u64) {
+        let mut n = self.next_assigned;
+        loop {
+            let id = format!("mqtt-lwa-{n:012x}");
+            if !self.sessions.contains_key(&id) {
+                return (id, n);
+            }
+            n = n.wrapping_add(1);
+        }
+    }
+
+    fn plan(&self, c: &Connect, auth: Option<&(String, Bytes)>) -> Result<ConnectPlan, ReasonCode> {
+        let v5 = c.protocol_version == ProtocolVersion::V5;
+        let (client_id, assigned) = if c.client_id.is_empty() {
+            if !v5 && !c.clean_start {
+                return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            }
+            (self.assigned_id_candidate().0, true)
+        } else {
+            (c.client_id.clone(), false)
+        };
+        let requested = match c.protocol_version {
+            ProtocolVersion::V5 => c.properties.session_expiry_interval.unwrap_or(0),
+            ProtocolVersion::V311 if c.clean_start => 0,
+            ProtocolVersion::V311 => u32::MAX,
+        };
+        let expiry = requested.min(self.limits.max_session_expiry);
+        let session_present = !c.clean_start && self.sessions.contains_key(&client_id);
+        let mut properties = Properties::default();
+        if v5 {
+            let l = &self.limits;
+            properties.receive_maximum = Some(l.receive_maximum.max(1)).filter(|&r| r < u16::MAX);
+            properties.maximum_packet_size = Some(l.max_packet_size).filter(|&m| m > 0);
+            properties.topic_alias_maximum = Some(l.topic_alias_maximum).filter(|&t| t > 0);
+            properties.retain_available = Some(u8::from(l.retain_available));
+            properties.wildcard_subscription_available = Some(1);
+            properties.subscription_identifier_available = Some(1);
+            properties.shared_subscription_available = Some(1);
+            if expiry != requested {
+                properties.session_expiry_interval = Some(expiry);
+            }
+            if assigned {
+                properties.assigned_client_identifier = Some(client_id.clone());
+            }
+            let max_ka = l.max_keep_alive;
+            if max_ka > 0 && (c.keep_alive == 0 || c.keep_alive > max_ka) {
+                properties.server_keep_alive = Some(max_ka);
+            }
+            if let Some((method, data)) = auth {
+                properties.authentication_method = Some(method.clone());
+                properties.authentication_data = Some(data.clone()).filter(|d| !d.is_empty());
+            }
+        }
+        Ok(ConnectPlan {
+            client_id,
+            assigned,
+            session_present,
+            expiry,
+            connack: ConnAck {
+                session_present,
+                reason_code: ReasonCode::SUCCESS,
+                properties,
+            },
+        })
+    }
+
     /// What CONNACK would say for `connect`; changes nothing.
     pub fn connack_preview(&self, connect: &Connect) -> ConnackPreview {
-        let _ = connect;
-        ConnackPreview {
-            session_present: false,
-            assigned_client_id: None,
+        match self.plan(connect, None) {
+            Ok(p) => ConnackPreview {
+                session_present: p.session_present,
+                assigned_client_id: p.assigned.then_some(p.client_id),
+            },
+            Err(_) => ConnackPreview {
+                session_present: false,
+                assigned_client_id: None,
+            },
+        }
+    }
+
+    /// The complete CONNACK the core would send for `connect` (for a server
+    /// that sends CONNACK itself during enhanced authentication); changes nothing.
+    pub fn connack_for(&self, connect: &Connect, auth: Option<&(String, Bytes)>) -> ConnAck {
+        match self.plan(connect, auth) {
+            Ok(p) => p.connack,
+            Err(code) => ConnAck {
+                session_present: false,
+                reason_code: code,
+                properties: Properties::default(),
+            },
         }
     }
 
@@ -107,15 +273,152 @@ impl BrokerCore {
     /// resumption, CONNACK (unless already sent), redelivery of queued and
     /// in-flight messages.
     pub fn connect(&mut self, req: ConnectRequest, now: Instant) -> Vec<Output> {
-        let _ = (req, now);
-        Vec::new()
+        let mut out = Vec::new();
+        let conn = req.conn;
+        let c = &req.connect;
+        let plan = match self.plan(c, req.connack_auth.as_ref()) {
+            Ok(p) => p,
+            Err(code) => {
+                if !req.connack_sent {
+                    let packet = Packet::ConnAck(ConnAck {
+                        session_present: false,
+                        reason_code: code,
+                        properties: Properties::default(),
+                    });
+                    out.push(Output::Send { conn, packet });
+                }
+                out.push(Output::Close { conn, reason: None });
+                return out;
+            }
+        };
+        if plan.assigned {
+            self.next_assigned = self.assigned_id_candidate().1.wrapping_add(1);
+        }
+        // A connection id reused by the server without `disconnected` first.
+        if self.conns.contains_key(&conn) {
+            self.detach(conn, true, now, &mut out);
+        }
+        let cid = plan.client_id;
+        let resume = plan.session_present;
+
+        // Takeover: the old connection ends as if its network failed; its will
+        // follows MQTT 5.0 section 3.1.2.5 (sent unless delayed and the session resumes now).
+        if let Some(old) = self.sessions.get(&cid).and_then(Session::conn) {
+            out.push(Output::Close {
+                conn: old,
+                reason: Some(ReasonCode::SESSION_TAKEN_OVER),
+            });
+            self.detach_keep_session(old, true, now, &mut out);
+        }
+        if resume {
+            self.schedule(Timer::Expiry, &cid, None);
+            self.schedule(Timer::Will, &cid, None);
+            if let Some(s) = self.sessions.get_mut(&cid) {
+                s.pending_will = None;
+            }
+        } else if self.sessions.contains_key(&cid) {
+            self.end_session(&cid, now, &mut out);
+        }
+        let v5 = c.protocol_version == ProtocolVersion::V5;
+        let client_receive_max = if v5 {
+            c.properties.receive_maximum.unwrap_or(u16::MAX)
+        } else {
+            u16::MAX
+        };
+        let link = Link {
+            conn,
+            version: c.protocol_version,
+            window: usize::from(client_receive_max.min(self.limits.max_inflight).max(1)),
+            max_packet_size: if v5 { c.properties.maximum_packet_size } else { None },
+            payload_overhead: req.payload_overhead,
+            connect_expiry_zero: plan.expiry == 0,
+        };
+        let session = self
+            .sessions
+            .entry(cid.clone())
+            .or_insert_with(|| Session::new(cid.clone(), plan.expiry));
+        session.expiry_interval = plan.expiry;
+        session.link = Some(link);
+        session.will = c.will.clone();
+        session.access = Some(Access {
+            principal: req.principal,
+            policy: req.policy,
+            listener: req.listener,
+        });
+        self.conns.insert(conn, cid.clone());
+        if !req.connack_sent {
+            out.push(Output::Send {
+                conn,
+                packet: Packet::ConnAck(plan.connack),
+            });
+        }
+        if let Some(s) = self.sessions.get_mut(&cid) {
+            let packets = s.resume(now, &self.stats);
+            sends(&mut out, conn, packets);
+        }
+        out
     }
 
     /// A packet from a connected client (after CONNECT), with inbound topic
     /// aliases resolved and protected payloads opened.
     pub fn packet(&mut self, conn: ConnId, packet: Packet, now: Instant) -> Vec<Output> {
-        let _ = (conn, packet, now);
-        Vec::new()
+        let mut out = Vec::new();
+        let Some(cid) = self.conns.get(&conn).cloned() else {
+            return out;
+        };
+        match packet {
+            Packet::Publish(p) => self.on_publish(conn, &cid, p, now, &mut out),
+            Packet::PubAck(r) => {
+                if let Some(s) = self.sessions.get_mut(&cid) {
+                    let packets = s.on_puback(r.packet_id, now, &self.stats);
+                    sends(&mut out, conn, packets);
+                }
+            }
+            Packet::PubRec(r) => {
+                if let Some(s) = self.sessions.get_mut(&cid) {
+                    let error = r.reason_code.is_error();
+                    let packets = s.on_pubrec(r.packet_id, error, now, &self.stats);
+                    sends(&mut out, conn, packets);
+                }
+            }
+            Packet::PubRel(r) => self.on_pubrel(conn, &cid, r.packet_id, &mut out),
+            Packet::PubComp(r) => {
+                if let Some(s) = self.sessions.get_mut(&cid) {
+                    let packets = s.on_pubcomp(r.packet_id, now, &self.stats);
+                    sends(&mut out, conn, packets);
+                }
+            }
+            Packet::Subscribe(s) => self.on_subscribe(conn, &cid, s, now, &mut out),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(conn, &cid, u, &mut out),
+            Packet::PingReq => out.push(Output::Send {
+                conn,
+                packet: Packet::PingResp,
+            }),
+            Packet::Disconnect(d) => {
+                out.extend(self.disconnected(conn, Some(d), now));
+                if !out.iter().any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn)) {
+                    out.push(Output::Close { conn, reason: None });
+                }
+            }
+            // A second CONNECT, packets only a server sends, and AUTH after
+            // the connection is up (re-authentication is not offered).
+            Packet::Connect(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp
+            | Packet::Auth(_) => self.fail(conn, ReasonCode::PROTOCOL_ERROR, now, &mut out),
+        }
+        out
+    }
+
+    /// Closes `conn` for a protocol violation; its will is published.
+    fn fail(&mut self, conn: ConnId, reason: ReasonCode, now: Instant, out: &mut Vec<Output>) {
+        out.push(Output::Close {
+            conn,
+            reason: Some(reason),
+        });
+        self.detach(conn, true, now, out);
     }
 
     /// The connection ended: `disconnect` is the client's DISCONNECT if it
@@ -127,18 +430,270 @@ impl BrokerCore {
         disconnect: Option<Disconnect>,
         now: Instant,
     ) -> Vec<Output> {
-        let _ = (conn, disconnect, now);
-        Vec::new()
+        let mut out = Vec::new();
+        let Some(cid) = self.conns.get(&conn).cloned() else {
+            return out;
+        };
+        let Some(d) = disconnect else {
+            self.detach(conn, true, now, &mut out);
+            return out;
+        };
+        let cap = self.limits.max_session_expiry;
+        if let Some(s) = self.sessions.get_mut(&cid) {
+            let link = s.link.as_ref();
+            let v5 = link.is_some_and(|l| l.version == ProtocolVersion::V5);
+            let was_zero = link.is_some_and(|l| l.connect_expiry_zero);
+            if let (true, Some(new)) = (v5, d.properties.session_expiry_interval) {
+                if was_zero && new != 0 {
+                    // Not a valid DISCONNECT (MQTT 5.0 section 3.14.2.2.2).
+                    self.fail(conn, ReasonCode::PROTOCOL_ERROR, now, &mut out);
+                    return out;
+                }
+                s.expiry_interval = new.min(cap);
+            }
+        }
+        let will = d.reason_code == ReasonCode::DISCONNECT_WITH_WILL;
+        self.detach(conn, will, now, &mut out);
+        out
+    }
+
+    /// Detaches `conn` from its session: will handling, then the session ends
+    /// now (expiry 0) or is scheduled to.
+    fn detach(&mut self, conn: ConnId, publish_will: bool, now: Instant, out: &mut Vec<Output>) {
+        let Some(cid) = self.detach_keep_session(conn, publish_will, now, out) else {
+            return;
+        };
+        let Some(expiry) = self.sessions.get(&cid).map(|s| s.expiry_interval) else {
+            return;
+        };
+        match expiry {
+            0 => self.end_session(&cid, now, out),
+            u32::MAX => {}
+            secs => self.schedule(Timer::Expiry, &cid, after(now, secs)),
+        }
+    }
+
+    /// Detaches `conn` and handles its will, leaving the session in place.
+    fn detach_keep_session(
+        &mut self,
+        conn: ConnId,
+        publish_will: bool,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Option<String> {
+        let cid = self.conns.remove(&conn)?;
+        let s = self.sessions.get_mut(&cid)?;
+        if s.conn() != Some(conn) {
+            return None;
+        }
+        let v5 = s.link.as_ref().is_some_and(|l| l.version == ProtocolVersion::V5);
+        s.link = None;
+        let will = s.will.take();
+        if let (true, Some(will)) = (publish_will, will) {
+            let delay = if v5 {
+                will.properties.will_delay_interval.unwrap_or(0)
+            } else {
+                0
+            };
+            if delay == 0 {
+                self.publish_will(&cid, will, now, out);
+            } else {
+                s.pending_will = Some(will);
+                self.schedule(Timer::Will, &cid, after(now, delay));
+            }
+        }
+        Some(cid)
+    }
+
+    /// Sets (or clears) a session's timer, keeping the timer set in step.
+    fn schedule(&mut self, kind: Timer, cid: &str, at: Option<Instant>) {
+        let Some(s) = self.sessions.get_mut(cid) else {
+            return;
+        };
+        let slot = match kind {
+            Timer::Will => &mut s.will_due,
+            Timer::Expiry => &mut s.expires_at,
+        };
+        if let Some(old) = slot.take() {
+            self.timers.remove(&(old, kind, cid.to_owned()));
+        }
+        *slot = at;
+        if let Some(t) = at {
+            self.timers.insert((t, kind, cid.to_owned()));
+        }
+    }
+
+    /// Ends a session: its subscriptions go, a pending will is published.
+    fn end_session(&mut self, cid: &str, now: Instant, out: &mut Vec<Output>) {
+        self.schedule(Timer::Will, cid, None);
+        self.schedule(Timer::Expiry, cid, None);
+        let Some(s) = self.sessions.remove(cid) else {
+            return;
+        };
+        if let Some(conn) = s.conn() {
+            self.conns.remove(&conn);
+        }
+        for filter in s.subscriptions.keys() {
+            self.tree.remove(filter, cid);
+        }
+        if let Some(will) = s.pending_will {
+            self.publish_will_as(cid, s.access.as_ref(), will, now, out);
+        }
+    }
+
+    fn publish_will(&mut self, cid: &str, will: LastWill, now: Instant, out: &mut Vec<Output>) {
+        let access = self.sessions.get(cid).and_then(|s| s.access.clone());
+        self.publish_will_as(cid, access.as_ref(), will, now, out);
+    }
+
+    /// Publishes a will if the client may publish to its topic.
+    fn publish_will_as(
+        &mut self,
+        cid: &str,
+        access: Option<&Access>,
+        will: LastWill,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        if topic::validate_topic_name(&will.topic).is_err() {
+            return;
+        }
+        if let Some(a) = access {
+            if !a.policy.can_publish(&a.principal, cid, &will.topic) {
+                return;
+            }
+        }
+        let retain = will.retain && self.limits.retain_available;
+        let message = Message::new(
+            will.topic,
+            will.payload,
+            will.qos,
+            retain,
+            &will.properties,
+            Some(cid.to_owned()),
+            now,
+        );
+        self.publish_message(message, now, out);
+    }
+
+    /// Publishes a message made by the broker itself (`$SYS/`, notices from
+    /// the server); subscribers' access policies still apply.
+    pub fn internal_publish(
+        &mut self,
+        topic_name: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        now: Instant,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        if topic::validate_topic_name(topic_name).is_err() {
+            return out;
+        }
+        let retain = retain && self.limits.retain_available;
+        let props = Properties::default();
+        let message = Message::new(topic_name.to_owned(), payload, qos, retain, &props, None, now);
+        self.publish_message(message, now, &mut out);
+        out
     }
 
     /// Time passes: will delays, session and message expiry, `$SYS/` updates.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
-        let _ = now;
-        Vec::new()
+        let mut out = Vec::new();
+        while let Some((at, kind, cid)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, kind, cid.clone()));
+            match kind {
+                Timer::Will => {
+                    let will = self.sessions.get_mut(&cid).and_then(|s| {
+                        s.will_due = None;
+                        s.pending_will.take()
+                    });
+                    if let Some(will) = will {
+                        self.publish_will(&cid, will, now, &mut out);
+                    }
+                }
+                Timer::Expiry => {
+                    let offline = self.sessions.get(&cid).is_some_and(|s| s.link.is_none());
+                    if let Some(s) = self.sessions.get_mut(&cid) {
+                        s.expires_at = None;
+                    }
+                    if offline {
+                        self.end_session(&cid, now, &mut out);
+                    }
+                }
+            }
+        }
+        let counts = self.session_counts();
+        let updates = self.sys.due(now, &self.stats, counts);
+        if !updates.is_empty() {
+            self.retained.purge_expired(now);
+        }
+        for (t, value) in updates {
+            out.extend(self.internal_publish(&t, Bytes::from(value), QoS::AtMostOnce, true, now));
+        }
+        out
+    }
+
+    fn session_counts(&self) -> SessionCounts {
+        let connected = self.conns.len() as u64;
+        SessionCounts {
+            connected,
+            disconnected: (self.sessions.len() as u64).saturating_sub(connected),
+            retained: self.retained.len() as u64,
+            subscriptions: self.sessions.values().map(|s| s.subscriptions.len() as u64).sum(),
+        }
     }
 
     /// When the next [`Self::tick`] has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        None
+        let timer = self.timers.first().map(|(t, _, _)| *t);
+        match (timer, self.sys.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The server is stopping: every will is published now (delays are cut
+    /// short, the broker is going away), then every client is closed with
+    /// 0x8B Server shutting down.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        conns.sort_unstable();
+        for &conn in &conns {
+            let will = self
+                .conns
+                .get(&conn)
+                .and_then(|cid| self.sessions.get_mut(cid))
+                .and_then(|s| s.will.take());
+            if let (Some(will), Some(cid)) = (will, self.conns.get(&conn).cloned()) {
+                self.publish_will(&cid, will, now, &mut out);
+            }
+        }
+        let mut pending: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.pending_will.is_some())
+            .map(|s| s.client_id.clone())
+            .collect();
+        pending.sort();
+        for cid in pending {
+            self.schedule(Timer::Will, &cid, None);
+            let will = self.sessions.get_mut(&cid).and_then(|s| s.pending_will.take());
+            if let Some(will) = will {
+                self.publish_will(&cid, will, now, &mut out);
+            }
+        }
+        for conn in conns {
+            out.push(Output::Close {
+                conn,
+                reason: Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            });
+            self.detach(conn, false, now, &mut out);
+        }
+        out
     }
 }

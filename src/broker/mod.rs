@@ -10,10 +10,14 @@
 pub mod alias;
 pub mod connection;
 pub mod core;
+pub mod retained;
 pub mod server;
 mod server_conn;
 mod server_core;
+pub mod session;
 pub mod stats;
+pub mod subscriptions;
+pub mod sys;
 
 pub use self::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
 pub use self::server::{Server, ServerHandle};

@@ -1,0 +1,621 @@
+//! Per-session QoS state: the outbound in-flight window, packet identifiers,
+//! the queue of messages waiting for the window or for the client to come
+//! back, and inbound QoS 2 packet identifiers awaiting PUBREL.
+//!
+//! Everything here is plain data (no IO, no clock, no shared pointers besides
+//! immutable `Arc<Message>` bodies), so a session can be serialized later.
+//!
+//! Queue drop policy (documented in `Limits::max_queued_messages`): when the
+//! queue is full, expired messages are purged first; then the oldest queued
+//! QoS 0 message is dropped to make room; if there is none, the new message
+//! is dropped. Every drop is counted in `Stats::messages_dropped`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::auth::{AccessPolicy, Principal};
+use crate::codec::{
+    encoded_len, LastWill, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+};
+
+use super::core::ConnId;
+use super::stats::Stats;
+use super::subscriptions::SubscriptionEntry;
+
+/// An application message as the broker holds it between receipt and delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Topic name.
+    pub topic: String,
+    /// Payload (plaintext).
+    pub payload: Bytes,
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// RETAIN flag it was published with.
+    pub retain: bool,
+    /// Properties passed through to subscribers (no alias, no subscription
+    /// identifiers, no expiry: those are per delivery).
+    pub properties: Properties,
+    /// When the message expires (Message Expiry Interval counted from receipt).
+    pub expires_at: Option<Instant>,
+    /// Publishing client id, for No Local; `None` for broker-made messages.
+    pub publisher: Option<String>,
+}
+
+impl Message {
+    /// A message from a received PUBLISH (or a will), keeping only the
+    /// properties that travel to subscribers.
+    pub fn new(
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        props: &Properties,
+        publisher: Option<String>,
+        now: Instant,
+    ) -> Message {
+        let properties = Properties {
+            payload_format_indicator: props.payload_format_indicator,
+            content_type: props.content_type.clone(),
+            response_topic: props.response_topic.clone(),
+            correlation_data: props.correlation_data.clone(),
+            user_properties: props.user_properties.clone(),
+            ..Properties::default()
+        };
+        let expires_at = props
+            .message_expiry_interval
+            .and_then(|s| now.checked_add(Duration::from_secs(u64::from(s))));
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            publisher,
+        }
+    }
+
+    /// True once the Message Expiry Interval has passed.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// Seconds left of the Message Expiry Interval, rounded up (what a
+    /// forwarded PUBLISH carries).
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|t| {
+            let left = t.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+/// One message on its way to one session, with what its subscriptions decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The message.
+    pub message: Arc<Message>,
+    /// QoS for this delivery: min(published, granted).
+    pub qos: QoS,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription Identifiers of the matching subscriptions (5.0).
+    pub subscription_ids: Vec<u32>,
+}
+
+/// Where an outbound QoS 1/2 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundState {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    AwaitPubAck,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    AwaitPubRec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    AwaitPubComp,
+}
+
+/// An outbound message holding a packet identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inflight {
+    /// The PUBLISH as sent (resent with DUP=1 on reconnect).
+    pub publish: Publish,
+    /// Progress of the exchange.
+    pub state: OutboundState,
+}
+
+/// The connection a session is currently attached to and its negotiated limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The connection.
+    pub conn: ConnId,
+    /// Protocol version of the connection.
+    pub version: ProtocolVersion,
+    /// Outbound in-flight window: min(client Receive Maximum, limits.max_inflight), at least 1.
+    pub window: usize,
+    /// Client's Maximum Packet Size, if it set one.
+    pub max_packet_size: Option<u32>,
+    /// Bytes payload protection adds to each outgoing PUBLISH.
+    pub payload_overhead: usize,
+    /// Session Expiry Interval in CONNECT was 0 (DISCONNECT may then not raise it).
+    pub connect_expiry_zero: bool,
+}
+
+/// Who a session belongs to, for authorisation of its deliveries and will.
+#[derive(Clone)]
+pub struct Access {
+    /// The authenticated principal of the last connection.
+    pub principal: Principal,
+    /// Access policy of the listener it came in on.
+    pub policy: Arc<dyn AccessPolicy>,
+    /// That listener's name (to find the policy again after a restore).
+    pub listener: String,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("principal", &self.principal)
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened to a message offered to the window.
+enum Attempt {
+    Sent(Publish),
+    Blocked(Delivery),
+    Dropped,
+}
+
+/// One client's session state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Client identifier.
+    pub client_id: String,
+    /// Subscriptions by the filter text as subscribed (`$share/...` included).
+    pub subscriptions: BTreeMap<String, SubscriptionEntry>,
+    /// Session Expiry Interval in seconds; `u32::MAX` never expires.
+    pub expiry_interval: u32,
+    /// Outbound QoS 1/2 messages holding packet identifiers, in send order.
+    pub inflight: VecDeque<Inflight>,
+    /// Messages waiting for the window or for the client to reconnect.
+    pub queue: VecDeque<Delivery>,
+    /// Inbound QoS 2 packet identifiers for which PUBREC was sent and PUBREL not yet received.
+    pub inbound_qos2: BTreeSet<u16>,
+    /// Next candidate outbound packet identifier.
+    pub next_packet_id: u16,
+    /// The attached connection, if online.
+    pub link: Option<Link>,
+    /// When the session expires (set while offline).
+    pub expires_at: Option<Instant>,
+    /// Authorisation context of the last connection.
+    pub access: Option<Access>,
+    /// Will of the attached connection.
+    pub will: Option<LastWill>,
+    /// A will waiting for its Will Delay Interval after the connection ended.
+    pub pending_will: Option<LastWill>,
+    /// When `pending_will` is due.
+    pub will_due: Option<Instant>,
+}
+
+impl Session {
+    /// A fresh session.
+    pub fn new(client_id: String, expiry_interval: u32) -> Session {
+        Session {
+            client_id,
+            subscriptions: BTreeMap::new(),
+            expiry_interval,
+            inflight: VecDeque::new(),
+            queue: VecDeque::new(),
+            inbound_qos2: BTreeSet::new(),
+            next_packet_id: 1,
+            link: None,
+            expires_at: None,
+            access: None,
+            will: None,
+            pending_will: None,
+            will_due: None,
+        }
+    }
+
+    /// The attached connection, if any.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.link.as_ref().map(|l| l.conn)
+    }
+
+    fn allocate_packet_id(&mut self) -> Option<u16> {
+        // At most 65535 identifiers exist; a full scan finds a free one if any.
+        for _ in 0..u16::MAX {
+            let id = self.next_packet_id;
+            self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
+            if id != 0 && !self.inflight.iter().any(|f| f.publish.packet_id == id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Builds the PUBLISH for `d` as it would go to this link (packet id 0).
+    fn build(d: &Delivery, link: &Link, now: Instant) -> Publish {
+        let properties = match link.version {
+            ProtocolVersion::V311 => Properties::default(),
+            ProtocolVersion::V5 => Properties {
+                message_expiry_interval: d.message.remaining_expiry(now),
+                subscription_identifiers: d.subscription_ids.clone(),
+                ..d.message.properties.clone()
+            },
+        };
+        Publish {
+            dup: false,
+            qos: d.qos,
+            retain: d.retain,
+            topic: d.message.topic.clone(),
+            packet_id: 0,
+            properties,
+            payload: d.message.payload.clone(),
+        }
+    }
+
+    fn attempt(&mut self, d: Delivery, now: Instant, stats: &Stats) -> Attempt {
+        let Some(link) = self.link.as_ref() else {
+            return Attempt::Blocked(d);
+        };
+        if d.message.is_expired(now) {
+            return Attempt::Dropped;
+        }
+        if d.qos != QoS::AtMostOnce && self.inflight.len() >= link.window {
+            return Attempt::Blocked(d);
+        }
+        let mut publish = Self::build(&d, link, now);
+        if d.qos != QoS::AtMostOnce {
+            // Any non-zero id has the same encoded size.
+            publish.packet_id = 1;
+        }
+        if let Some(max) = link.max_packet_size {
+            let size = encoded_len(&Packet::Publish(publish.clone()), link.version)
+                .saturating_add(link.payload_overhead);
+            if size > max as usize {
+                Stats::add(&stats.messages_dropped, 1);
+                return Attempt::Dropped;
+            }
+        }
+        if d.qos == QoS::AtMostOnce {
+            Stats::add(&stats.messages_sent, 1);
+            return Attempt::Sent(publish);
+        }
+        let Some(id) = self.allocate_packet_id() else {
+            return Attempt::Blocked(d);
+        };
+        publish.packet_id = id;
+        let state = if d.qos == QoS::AtLeastOnce {
+            OutboundState::AwaitPubAck
+        } else {
+            OutboundState::AwaitPubRec
+        };
+        self.inflight.push_back(Inflight {
+            publish: publish.clone(),
+            state,
+        });
+        Stats::add(&stats.messages_sent, 1);
+        Attempt::Sent(publish)
+    }
+
+    /// Offers a delivery: sent now if online and the window allows (and
+    /// nothing is queued ahead of it), queued otherwise. Returns packets to send.
+    pub fn offer(
+        &mut self,
+        d: Delivery,
+        now: Instant,
+        max_queued: usize,
+        stats: &Stats,
+    ) -> Vec<Packet> {
+        if self.link.is_some() && self.queue.is_empty() {
+            match self.attempt(d, now, stats) {
+                Attempt::Sent(p) => return vec![Packet::Publish(p)],
+                Attempt::Dropped => return Vec::new(),
+                Attempt::Blocked(d) => self.enqueue(d, now, max_queued, stats),
+            }
+        } else {
+            self.enqueue(d, now, max_queued, stats);
+        }
+        Vec::new()
+    }
+
+    /// Appends to the queue following the drop policy in the module doc.
+    fn enqueue(&mut self, d: Delivery, now: Instant, max_queued: usize, stats: &Stats) {
+        if self.queue.len() >= max_queued {
+            self.queue.retain(|q| !q.message.is_expired(now));
+        }
+        if self.queue.len() >= max_queued {
+            match self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                None => {
+                    Stats::add(&stats.messages_dropped, 1);
+                    return;
+                }
+            }
+            Stats::add(&stats.messages_dropped, 1);
+        }
+        self.queue.push_back(d);
+    }
+
+    /// Sends queued messages while the window allows, in order.
+    pub fn pump(&mut self, now: Instant, stats: &Stats) -> Vec<Packet> {
+        let mut out = Vec::new();
+        while self.link.is_some() {
+            let Some(d) = self.queue.pop_front() else { break };
+            match self.attempt(d, now, stats) {
+                Attempt::Sent(p) => out.push(Packet::Publish(p)),
+                Attempt::Dropped => {}
+                Attempt::Blocked(d) => {
+                    self.queue.push_front(d);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn position(&self, id: u16, state: OutboundState) -> Option<usize> {
+        self.inflight
+            .iter()
+            .position(|f| f.publish.packet_id == id && f.state == state)
+    }
+
+    /// PUBACK from the client: frees the identifier and refills the window.
+    pub fn on_puback(&mut self, id: u16, now: Instant, stats: &Stats) -> Vec<Packet> {
+        match self.position(id, OutboundState::AwaitPubAck) {
+            Some(i) => {
+                self.inflight.remove(i);
+                self.pump(now, stats)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// PUBREC from the client: answers PUBREL, or ends the exchange on an error reason.
+    pub fn on_pubrec(
+        &mut self,
+        id: u16,
+        error: bool,
+        now: Instant,
+        stats: &Stats,
+    ) -> Vec<Packet> {
+        match self.position(id, OutboundState::AwaitPubRec) {
+            Some(i) if error => {
+                self.inflight.remove(i);
+                self.pump(now, stats)
+            }
+            Some(i) => {
+                if let Some(f) = self.inflight.get_mut(i) {
+                    f.state = OutboundState::AwaitPubComp;
+                }
+                vec![Packet::PubRel(PubResponse::success(id))]
+            }
+            None if error => Vec::new(),
+            // A PUBREC we already answered (duplicate) gets the same PUBREL;
+            // an unknown one is told so (5.0), per MQTT 5.0 section 4.3.3.
+            None => {
+                let mut rel = PubResponse::success(id);
+                if self.position(id, OutboundState::AwaitPubComp).is_none()
+                    && self.link.as_ref().map(|l| l.version) == Some(ProtocolVersion::V5)
+                {
+                    rel.reason_code = crate::codec::ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                vec![Packet::PubRel(rel)]
+            }
+        }
+    }
+
+    /// PUBCOMP from the client: the QoS 2 exchange is over.
+    pub fn on_pubcomp(&mut self, id: u16, now: Instant, stats: &Stats) -> Vec<Packet> {
+        match self.position(id, OutboundState::AwaitPubComp) {
+            Some(i) => {
+                self.inflight.remove(i);
+                self.pump(now, stats)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// After (re)attaching a connection: resend unacknowledged PUBLISH with
+    /// DUP=1 and PUBREL, in their original order, then queued messages.
+    pub fn resume(&mut self, now: Instant, stats: &Stats) -> Vec<Packet> {
+        let Some(version) = self.link.as_ref().map(|l| l.version) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for f in &self.inflight {
+            match f.state {
+                OutboundState::AwaitPubComp => {
+                    out.push(Packet::PubRel(PubResponse::success(f.publish.packet_id)));
+                }
+                _ => {
+                    let mut p = f.publish.clone();
+                    p.dup = true;
+                    if version == ProtocolVersion::V311 {
+                        p.properties = Properties::default();
+                    }
+                    Stats::add(&stats.messages_sent, 1);
+                    out.push(Packet::Publish(p));
+                }
+            }
+        }
+        out.extend(self.pump(now, stats));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(window: usize) -> Link {
+        Link {
+            conn: 1,
+            version: ProtocolVersion::V5,
+            window,
+            max_packet_size: None,
+            payload_overhead: 0,
+            connect_expiry_zero: false,
+        }
+    }
+
+    fn delivery(qos: QoS, payload: &'static str, now: Instant) -> Delivery {
+        Delivery {
+            message: Arc::new(Message::new(
+                "t".into(),
+                Bytes::from_static(payload.as_bytes()),
+                qos,
+                false,
+                &Properties::default(),
+                None,
+                now,
+            )),
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+        }
+    }
+
+    fn ids(packets: &[Packet]) -> Vec<u16> {
+        packets
+            .iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some(p.packet_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn window_queue_and_id_reuse() {
+        let now = Instant::now();
+        let stats = Stats::default();
+        let mut s = Session::new("c".into(), 0);
+        s.link = Some(link(2));
+        let mut sent = Vec::new();
+        for p in ["a", "b", "c", "d"] {
+            sent.extend(s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats));
+        }
+        assert_eq!(ids(&sent), [1, 2]);
+        assert_eq!(s.queue.len(), 2);
+        assert_eq!(ids(&s.on_puback(1, now, &stats)), [3]);
+        assert_eq!(ids(&s.on_puback(1, now, &stats)), Vec::<u16>::new());
+        assert_eq!(ids(&s.on_puback(3, now, &stats)), [4]);
+        assert_eq!(s.inflight.len(), 2);
+        assert_eq!(Stats::get(&stats.messages_sent), 4);
+    }
+
+    #[test]
+    fn ids_skip_those_in_use_and_wrap() {
+        let now = Instant::now();
+        let stats = Stats::default();
+        let mut s = Session::new("c".into(), 0);
+        s.link = Some(link(10));
+        s.next_packet_id = u16::MAX;
+        let a = s.offer(delivery(QoS::AtLeastOnce, "a", now), now, 10, &stats);
+        let b = s.offer(delivery(QoS::AtLeastOnce, "b", now), now, 10, &stats);
+        assert_eq!(ids(&a), [u16::MAX]);
+        assert_eq!(ids(&b), [1]);
+        s.next_packet_id = 1;
+        let c = s.offer(delivery(QoS::AtLeastOnce, "c", now), now, 10, &stats);
+        assert_eq!(ids(&c), [2]);
+    }
+
+    #[test]
+    fn drop_policy_oldest_qos0_first_then_new() {
+        let now = Instant::now();
+        let stats = Stats::default();
+        let mut s = Session::new("c".into(), 60);
+        s.offer(delivery(QoS::AtMostOnce, "q0", now), now, 2, &stats);
+        s.offer(delivery(QoS::AtLeastOnce, "q1", now), now, 2, &stats);
+        s.offer(delivery(QoS::AtLeastOnce, "q1b", now), now, 2, &stats);
+        let payloads: Vec<_> = s.queue.iter().map(|d| d.message.payload.clone()).collect();
+        assert_eq!(payloads, ["q1", "q1b"]);
+        s.offer(delivery(QoS::ExactlyOnce, "q2", now), now, 2, &stats);
+        assert_eq!(s.queue.len(), 2);
+        assert_eq!(Stats::get(&stats.messages_dropped), 2);
+    }
+
+    #[test]
+    fn qos2_flow_and_resume() {
+        let now = Instant::now();
+        let stats = Stats::default();
+        let mut s = Session::new("c".into(), 60);
+        s.link = Some(link(5));
+        s.offer(delivery(QoS::ExactlyOnce, "x", now), now, 10, &stats);
+        s.offer(delivery(QoS::AtLeastOnce, "y", now), now, 10, &stats);
+        assert_eq!(
+            s.on_pubrec(1, false, now, &stats),
+            [Packet::PubRel(PubResponse::success(1))]
+        );
+        s.link = None;
+        s.link = Some(link(5));
+        let out = s.resume(now, &stats);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], Packet::PubRel(PubResponse::success(1)));
+        match &out[1] {
+            Packet::Publish(p) => assert!(p.dup && p.packet_id == 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.on_pubcomp(1, now, &stats).is_empty());
+        assert_eq!(s.inflight.len(), 1);
+    }
+
+    #[test]
+    fn expiry_counts_down_and_expired_messages_are_not_sent() {
+        let now = Instant::now();
+        let stats = Stats::default();
+        let props = Properties {
+            message_expiry_interval: Some(10),
+            ..Properties::default()
+        };
+        let m = Message::new("t".into(), Bytes::new(), QoS::AtLeastOnce, false, &props, None, now);
+        assert_eq!(m.remaining_expiry(now + Duration::from_millis(3500)), Some(7));
+        let mut s = Session::new("c".into(), 60);
+        let d = Delivery {
+            message: Arc::new(m),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: vec![],
+        };
+        s.offer(d.clone(), now, 10, &stats);
+        s.offer(d, now, 10, &stats);
+        s.link = Some(link(5));
+        let later = now + Duration::from_secs(4);
+        let out = s.resume(later, &stats);
+        match &out[0] {
+            Packet::Publish(p) => assert_eq!(p.properties.message_expiry_interval, Some(6)),
+            other => panic!("{other:?}"),
+        }
+        // Queued while offline and expired before the client came back: dropped.
+        let mut s2 = Session::new("c".into(), 60);
+        let props = Properties {
+            message_expiry_interval: Some(10),
+            ..Properties::default()
+        };
+        let m = Message::new("t".into(), Bytes::new(), QoS::AtLeastOnce, false, &props, None, now);
+        s2.offer(
+            Delivery {
+                message: Arc::new(m),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                subscription_ids: vec![],
+            },
+            now,
+            10,
+            &stats,
+        );
+        s2.link = Some(link(5));
+        assert!(s2.resume(now + Duration::from_secs(11), &stats).is_empty());
+        assert!(s2.queue.is_empty());
+    }
+}
