@@ -128,7 +128,11 @@ pub struct BrokerCore {
 
 /// Pushes `packets` as sends to `conn`.
 fn sends(out: &mut Vec<Output>, conn: ConnId, packets: Vec<Packet>) {
-    out.extend(packets.into_iter().map(|packet| Output::Send { conn, packet }));
+    out.extend(
+        packets
+            .into_iter()
+            .map(|packet| Output::Send { conn, packet }),
+    );
 }
 
 fn after(now: Instant, secs: u32) -> Option<Instant> {
@@ -329,7 +333,11 @@ impl BrokerCore {
             conn,
             version: c.protocol_version,
             window: usize::from(client_receive_max.min(self.limits.max_inflight).max(1)),
-            max_packet_size: if v5 { c.properties.maximum_packet_size } else { None },
+            max_packet_size: if v5 {
+                c.properties.maximum_packet_size
+            } else {
+                None
+            },
             payload_overhead: req.payload_overhead,
             connect_expiry_zero: plan.expiry == 0,
         };
@@ -396,7 +404,10 @@ impl BrokerCore {
             }),
             Packet::Disconnect(d) => {
                 out.extend(self.disconnected(conn, Some(d), now));
-                if !out.iter().any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn)) {
+                if !out
+                    .iter()
+                    .any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn))
+                {
                     out.push(Output::Close { conn, reason: None });
                 }
             }
@@ -486,7 +497,10 @@ impl BrokerCore {
         if s.conn() != Some(conn) {
             return None;
         }
-        let v5 = s.link.as_ref().is_some_and(|l| l.version == ProtocolVersion::V5);
+        let v5 = s
+            .link
+            .as_ref()
+            .is_some_and(|l| l.version == ProtocolVersion::V5);
         s.link = None;
         let will = s.will.take();
         if let (true, Some(will)) = (publish_will, will) {
@@ -592,7 +606,15 @@ impl BrokerCore {
         }
         let retain = retain && self.limits.retain_available;
         let props = Properties::default();
-        let message = Message::new(topic_name.to_owned(), payload, qos, retain, &props, None, now);
+        let message = Message::new(
+            topic_name.to_owned(),
+            payload,
+            qos,
+            retain,
+            &props,
+            None,
+            now,
+        );
         self.publish_message(message, now, &mut out);
         out
     }
@@ -643,7 +665,11 @@ impl BrokerCore {
             connected,
             disconnected: (self.sessions.len() as u64).saturating_sub(connected),
             retained: self.retained.len() as u64,
-            subscriptions: self.sessions.values().map(|s| s.subscriptions.len() as u64).sum(),
+            subscriptions: self
+                .sessions
+                .values()
+                .map(|s| s.subscriptions.len() as u64)
+                .sum(),
         }
     }
 
@@ -682,7 +708,10 @@ impl BrokerCore {
         pending.sort();
         for cid in pending {
             self.schedule(Timer::Will, &cid, None);
-            let will = self.sessions.get_mut(&cid).and_then(|s| s.pending_will.take());
+            let will = self
+                .sessions
+                .get_mut(&cid)
+                .and_then(|s| s.pending_will.take());
             if let Some(will) = will {
                 self.publish_will(&cid, will, now, &mut out);
             }

@@ -105,7 +105,11 @@ mod tests {
         r.apply(msg("a/b", "2", None, now));
         r.apply(msg("a/c", "3", None, now));
         r.apply(msg("$SYS/x", "4", None, now));
-        let got: Vec<_> = r.matching("a/+", now).iter().map(|m| m.payload.clone()).collect();
+        let got: Vec<_> = r
+            .matching("a/+", now)
+            .iter()
+            .map(|m| m.payload.clone())
+            .collect();
         assert_eq!(got, ["2", "3"]);
         assert_eq!(r.matching("#", now).len(), 2, "# does not match $SYS");
         assert_eq!(r.matching("a/b", now).len(), 1);

@@ -131,10 +131,11 @@ impl Server {
             stats,
             shutdown,
         } = self;
-        let core = BrokerCore::new(
-            config.limits.clone(),
-            stats.clone(),
-            std::time::Instant::now(),
+        let started = std::time::Instant::now();
+        let mut core = BrokerCore::new(config.limits.clone(), stats.clone(), started);
+        core.set_sys_interval(
+            Some(std::time::Duration::from_secs(config.sys_interval_secs)),
+            started,
         );
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let core_task = tokio::spawn(run_core(core, core_rx, shutdown.subscribe(), stats.clone()));

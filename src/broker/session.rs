@@ -166,6 +166,8 @@ impl std::fmt::Debug for Access {
 }
 
 /// What happened to a message offered to the window.
+// Short-lived return value; boxing `Sent` would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 enum Attempt {
     Sent(Publish),
     Blocked(Delivery),
@@ -350,7 +352,9 @@ impl Session {
     pub fn pump(&mut self, now: Instant, stats: &Stats) -> Vec<Packet> {
         let mut out = Vec::new();
         while self.link.is_some() {
-            let Some(d) = self.queue.pop_front() else { break };
+            let Some(d) = self.queue.pop_front() else {
+                break;
+            };
             match self.attempt(d, now, stats) {
                 Attempt::Sent(p) => out.push(Packet::Publish(p)),
                 Attempt::Dropped => {}
@@ -381,13 +385,7 @@ impl Session {
     }
 
     /// PUBREC from the client: answers PUBREL, or ends the exchange on an error reason.
-    pub fn on_pubrec(
-        &mut self,
-        id: u16,
-        error: bool,
-        now: Instant,
-        stats: &Stats,
-    ) -> Vec<Packet> {
+    pub fn on_pubrec(&mut self, id: u16, error: bool, now: Instant, stats: &Stats) -> Vec<Packet> {
         match self.position(id, OutboundState::AwaitPubRec) {
             Some(i) if error => {
                 self.inflight.remove(i);
@@ -578,8 +576,19 @@ mod tests {
             message_expiry_interval: Some(10),
             ..Properties::default()
         };
-        let m = Message::new("t".into(), Bytes::new(), QoS::AtLeastOnce, false, &props, None, now);
-        assert_eq!(m.remaining_expiry(now + Duration::from_millis(3500)), Some(7));
+        let m = Message::new(
+            "t".into(),
+            Bytes::new(),
+            QoS::AtLeastOnce,
+            false,
+            &props,
+            None,
+            now,
+        );
+        assert_eq!(
+            m.remaining_expiry(now + Duration::from_millis(3500)),
+            Some(7)
+        );
         let mut s = Session::new("c".into(), 60);
         let d = Delivery {
             message: Arc::new(m),
@@ -602,7 +611,15 @@ mod tests {
             message_expiry_interval: Some(10),
             ..Properties::default()
         };
-        let m = Message::new("t".into(), Bytes::new(), QoS::AtLeastOnce, false, &props, None, now);
+        let m = Message::new(
+            "t".into(),
+            Bytes::new(),
+            QoS::AtLeastOnce,
+            false,
+            &props,
+            None,
+            now,
+        );
         s2.offer(
             Delivery {
                 message: Arc::new(m),

@@ -139,7 +139,11 @@ impl SubscriptionTree {
     fn find_or_create(&mut self, plain: &str) -> usize {
         let mut at = ROOT;
         for level in plain.split('/') {
-            let existing = self.nodes.get(at).and_then(|n| n.children.get(level)).copied();
+            let existing = self
+                .nodes
+                .get(at)
+                .and_then(|n| n.children.get(level))
+                .copied();
             at = match existing {
                 Some(child) => child,
                 None => {
@@ -355,8 +359,12 @@ mod tests {
 
     #[test]
     fn agrees_with_topic_matches() {
-        let filters = ["a/b", "a/+", "a/#", "#", "+", "+/+", "/+", "+/b/#", "$SYS/+", "a//c"];
-        let names = ["a/b", "a", "a/b/c", "/x", "$SYS/u", "x/b", "x/b/c/d", "a//c", "b"];
+        let filters = [
+            "a/b", "a/+", "a/#", "#", "+", "+/+", "/+", "+/b/#", "$SYS/+", "a//c",
+        ];
+        let names = [
+            "a/b", "a", "a/b/c", "/x", "$SYS/u", "x/b", "x/b/c/d", "a//c", "b",
+        ];
         let mut t = SubscriptionTree::new();
         for f in filters {
             t.insert(f, f, entry(QoS::AtMostOnce));
@@ -377,7 +385,10 @@ mod tests {
         let mut t = SubscriptionTree::new();
         assert!(!t.insert("a/b/c", "c1", entry(QoS::AtMostOnce)));
         assert!(t.insert("a/b/c", "c1", entry(QoS::ExactlyOnce)));
-        assert_eq!(t.matches("a/b/c").normal[0].entry.options.qos, QoS::ExactlyOnce);
+        assert_eq!(
+            t.matches("a/b/c").normal[0].entry.options.qos,
+            QoS::ExactlyOnce
+        );
         assert_eq!(t.node_count(), 3);
         assert!(!t.remove("a/b", "c1"));
         assert!(t.remove("a/b/c", "c1"));

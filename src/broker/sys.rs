@@ -48,7 +48,12 @@ impl SysTopics {
     }
 
     /// The topics and payloads to publish if an update is due at `now`.
-    pub fn due(&mut self, now: Instant, stats: &Stats, counts: SessionCounts) -> Vec<(String, String)> {
+    pub fn due(
+        &mut self,
+        now: Instant,
+        stats: &Stats,
+        counts: SessionCounts,
+    ) -> Vec<(String, String)> {
         let (Some(next), Some(interval)) = (self.next, self.interval) else {
             return Vec::new();
         };
@@ -118,8 +123,12 @@ mod tests {
         assert_eq!(get("$SYS/broker/messages/dropped").as_deref(), Some("3"));
         assert_eq!(get("$SYS/broker/uptime").as_deref(), Some("1 seconds"));
         assert_eq!(sys.next_deadline(), Some(t0 + Duration::from_secs(10)));
-        assert!(sys.due(t0 + Duration::from_secs(9), &stats, counts).is_empty());
-        assert!(!sys.due(t0 + Duration::from_secs(35), &stats, counts).is_empty());
+        assert!(sys
+            .due(t0 + Duration::from_secs(9), &stats, counts)
+            .is_empty());
+        assert!(!sys
+            .due(t0 + Duration::from_secs(35), &stats, counts)
+            .is_empty());
         assert_eq!(sys.next_deadline(), Some(t0 + Duration::from_secs(40)));
         sys.set_interval(Some(Duration::ZERO), t0);
         assert_eq!(sys.next_deadline(), None);

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::codec::{
-    topic, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, RetainHandling,
-    SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    topic, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
 use super::super::session::{Delivery, Message};
@@ -73,8 +73,7 @@ impl BrokerCore {
                 out.push(Output::Send { conn, packet });
                 return;
             }
-            if v5 && session.inbound_qos2.len() >= usize::from(self.limits.receive_maximum.max(1))
-            {
+            if v5 && session.inbound_qos2.len() >= usize::from(self.limits.receive_maximum.max(1)) {
                 return self.fail(conn, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, now, out);
             }
         }
@@ -143,7 +142,12 @@ impl BrokerCore {
     }
 
     /// Stores a retained message (if flagged) and routes it to subscribers.
-    pub(super) fn publish_message(&mut self, message: Message, now: Instant, out: &mut Vec<Output>) {
+    pub(super) fn publish_message(
+        &mut self,
+        message: Message,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         let message = Arc::new(message);
         if message.retain {
             self.retained.apply(Arc::clone(&message));
@@ -181,7 +185,9 @@ impl BrokerCore {
             };
             let n = group.members.len();
             self.tree.advance_shared(&group.share, (chosen + 1) % n);
-            let Some(hit) = group.members.get(chosen) else { continue };
+            let Some(hit) = group.members.get(chosen) else {
+                continue;
+            };
             let delivery = Delivery {
                 message: Arc::clone(message),
                 qos: message.qos.min(hit.entry.options.qos),
@@ -198,14 +204,17 @@ impl BrokerCore {
     fn pick_member(&self, members: &[Hit], cursor: usize, topic_name: &str) -> Option<usize> {
         let n = members.len();
         let may = |i: usize, need_online: bool| {
-            let Some(hit) = members.get(i) else { return false };
+            let Some(hit) = members.get(i) else {
+                return false;
+            };
             let Some(s) = self.sessions.get(&hit.client_id) else {
                 return false;
             };
             (!need_online || s.link.is_some())
-                && s.access
-                    .as_ref()
-                    .is_none_or(|a| a.policy.can_receive(&a.principal, &hit.client_id, topic_name))
+                && s.access.as_ref().is_none_or(|a| {
+                    a.policy
+                        .can_receive(&a.principal, &hit.client_id, topic_name)
+                })
         };
         let order = (0..n).map(|k| (cursor + k) % n);
         order
@@ -221,7 +230,10 @@ impl BrokerCore {
             return;
         };
         if let Some(a) = &s.access {
-            if !a.policy.can_receive(&a.principal, cid, &delivery.message.topic) {
+            if !a
+                .policy
+                .can_receive(&a.principal, cid, &delivery.message.topic)
+            {
                 return;
             }
         }
@@ -240,9 +252,10 @@ impl BrokerCore {
         out: &mut Vec<Output>,
     ) {
         let v5 = self.version_of(cid) == ProtocolVersion::V5;
-        let shared_no_local = sub.filters.iter().any(|f| {
-            f.options.no_local && matches!(topic::parse_shared(&f.filter), Ok(Some(_)))
-        });
+        let shared_no_local = sub
+            .filters
+            .iter()
+            .any(|f| f.options.no_local && matches!(topic::parse_shared(&f.filter), Ok(Some(_))));
         if v5 && shared_no_local {
             // MQTT 5.0 section 3.8.3.1: a Protocol Error.
             return self.fail(conn, ReasonCode::PROTOCOL_ERROR, now, out);

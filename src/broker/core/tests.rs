@@ -68,7 +68,12 @@ impl Harness {
         self.core.packet(conn, p, self.now)
     }
 
-    pub fn subscribe(&mut self, conn: ConnId, filter: &str, opts: SubscriptionOptions) -> Vec<Output> {
+    pub fn subscribe(
+        &mut self,
+        conn: ConnId,
+        filter: &str,
+        opts: SubscriptionOptions,
+    ) -> Vec<Output> {
         self.subscribe_id(conn, filter, opts, None)
     }
 
@@ -216,7 +221,11 @@ fn connack_v5_properties() {
     assert_eq!(p.wildcard_subscription_available, Some(1));
     assert_eq!(p.subscription_identifier_available, Some(1));
     assert_eq!(p.shared_subscription_available, Some(1));
-    assert_eq!(p.session_expiry_interval, Some(100), "capped expiry is announced");
+    assert_eq!(
+        p.session_expiry_interval,
+        Some(100),
+        "capped expiry is announced"
+    );
     assert_eq!(p.server_keep_alive, Some(30));
     assert_eq!(p.assigned_client_identifier, None);
 }
@@ -240,8 +249,14 @@ fn connack_v311_has_no_properties_and_auth_goes_into_v5() {
     let Packet::ConnAck(ack) = &to(&out, 2)[0] else {
         panic!("{out:?}")
     };
-    assert_eq!(ack.properties.authentication_method.as_deref(), Some("LWA1"));
-    assert_eq!(ack.properties.authentication_data.as_deref(), Some(&b"xyz"[..]));
+    assert_eq!(
+        ack.properties.authentication_method.as_deref(),
+        Some("LWA1")
+    );
+    assert_eq!(
+        ack.properties.authentication_data.as_deref(),
+        Some(&b"xyz"[..])
+    );
 }
 
 #[test]
@@ -250,7 +265,10 @@ fn assigned_client_ids() {
     let preview = h.core.connack_preview(&v5(""));
     let ack = h.connect(1, v5(""));
     let assigned = ack.properties.assigned_client_identifier.clone().unwrap();
-    assert_eq!(preview.assigned_client_id.as_deref(), Some(assigned.as_str()));
+    assert_eq!(
+        preview.assigned_client_id.as_deref(),
+        Some(assigned.as_str())
+    );
     assert_eq!(h.core.client_id(1), Some(assigned.as_str()));
     let ack2 = h.connect(2, v311("", true));
     assert!(ack2.properties.is_empty(), "3.1.1 cannot carry the id");
@@ -336,7 +354,10 @@ fn v311_persistent_session_resumes_and_clean_session_discards() {
     let ack = h.connect(2, v311("a", false));
     assert!(ack.session_present);
     h.connect(3, v311("p", true));
-    assert_eq!(payloads(&h.publish(3, msg("t", "x", QoS::AtMostOnce, 0)), 2), ["x"]);
+    assert_eq!(
+        payloads(&h.publish(3, msg("t", "x", QoS::AtMostOnce, 0)), 2),
+        ["x"]
+    );
     h.core.disconnected(2, None, h.now);
     let ack = h.connect(4, v311("a", true));
     assert!(!ack.session_present);
@@ -351,7 +372,10 @@ fn session_expiry_removes_offline_session_and_its_queue() {
     h.connect(1, v5_persistent("a", 10));
     h.subscribe(1, "t", opts(QoS::AtLeastOnce));
     h.core.disconnected(1, None, h.now);
-    assert_eq!(h.core.next_deadline(), Some(h.now + Duration::from_secs(10)));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.now + Duration::from_secs(10))
+    );
     h.connect(2, v5("p"));
     h.publish(2, msg("t", "q", QoS::AtLeastOnce, 1));
     h.advance(9);
@@ -382,8 +406,16 @@ fn will_on_network_error_not_on_normal_disconnect() {
     h.subscribe(1, "w", opts(QoS::AtLeastOnce));
     for (conn, disconnect, expect) in [
         (2, None, vec!["will"]),
-        (3, Some(Disconnect::new(ReasonCode::NORMAL_DISCONNECTION)), vec![]),
-        (4, Some(Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL)), vec!["will"]),
+        (
+            3,
+            Some(Disconnect::new(ReasonCode::NORMAL_DISCONNECTION)),
+            vec![],
+        ),
+        (
+            4,
+            Some(Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL)),
+            vec!["will"],
+        ),
     ] {
         let mut c = v5("dev");
         c.will = Some(will("w", "will", None));
@@ -483,7 +515,11 @@ fn disconnect_may_change_session_expiry_but_not_from_zero() {
     d.properties.session_expiry_interval = Some(60);
     let out = h.send(3, Packet::Disconnect(d));
     assert_eq!(closes(&out), [(3, Some(ReasonCode::PROTOCOL_ERROR))]);
-    assert_eq!(payloads(&out, 2), ["x"], "not a valid DISCONNECT: will published");
+    assert_eq!(
+        payloads(&out, 2),
+        ["x"],
+        "not a valid DISCONNECT: will published"
+    );
 }
 
 #[test]
@@ -523,14 +559,20 @@ fn resume_resends_inflight_with_dup_then_pubrel_order_then_queue() {
     assert_eq!(first.len(), 2, "window of 2");
     // m1 is received (PUBREC), m2 not acknowledged at all.
     let rel = h.send(1, Packet::PubRec(PubResponse::success(first[0].packet_id)));
-    assert_eq!(to(&rel, 1), [Packet::PubRel(PubResponse::success(first[0].packet_id))]);
+    assert_eq!(
+        to(&rel, 1),
+        [Packet::PubRel(PubResponse::success(first[0].packet_id))]
+    );
     h.core.disconnected(1, None, h.now);
     let mut c = v5_persistent("sub", 100);
     c.properties.receive_maximum = Some(2);
     let out = h.connect_with(3, c);
     let packets = to(&out, 3);
     assert!(matches!(&packets[0], Packet::ConnAck(a) if a.session_present));
-    assert_eq!(packets[1], Packet::PubRel(PubResponse::success(first[0].packet_id)));
+    assert_eq!(
+        packets[1],
+        Packet::PubRel(PubResponse::success(first[0].packet_id))
+    );
     match &packets[2] {
         Packet::Publish(p) => {
             assert!(p.dup);
@@ -567,7 +609,8 @@ fn shutdown_closes_everyone_and_publishes_wills() {
 #[test]
 fn sys_topics_published_retained_on_tick() {
     let mut h = Harness::new();
-    h.core.set_sys_interval(Some(Duration::from_secs(10)), h.now);
+    h.core
+        .set_sys_interval(Some(Duration::from_secs(10)), h.now);
     h.connect(1, v5("a"));
     let mut o = opts(QoS::AtMostOnce);
     o.retain_handling = RetainHandling::SendAtSubscribe;
@@ -576,7 +619,10 @@ fn sys_topics_published_retained_on_tick() {
     let got = pubs(&out, 1);
     assert_eq!(got.len(), 1);
     assert_eq!(&got[0].payload[..], b"1");
-    assert_eq!(h.core.next_deadline(), Some(h.now + Duration::from_secs(10)));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.now + Duration::from_secs(10))
+    );
     // Retained: a later subscriber gets the last value.
     h.connect(2, v5("b"));
     let out = h.subscribe(2, "$SYS/broker/uptime", opts(QoS::AtMostOnce));
@@ -585,5 +631,7 @@ fn sys_topics_published_retained_on_tick() {
     assert_eq!(&got[0].payload[..], b"0 seconds");
     // "#" does not see $SYS.
     h.subscribe(2, "#", opts(QoS::AtMostOnce));
-    assert!(pubs(&h.advance(10), 2).iter().all(|p| p.topic == "$SYS/broker/uptime"));
+    assert!(pubs(&h.advance(10), 2)
+        .iter()
+        .all(|p| p.topic == "$SYS/broker/uptime"));
 }
