@@ -26,6 +26,8 @@ enum Command {
     Passwd(cmd::passwd::PasswdArgs),
     /// Create a private CA with broker and client certificates, or check expiry.
     Certs(cmd::certs::CertsArgs),
+    /// Manage the LWA1 PSK store: add, rotate, revoke, list identities.
+    Psk(cmd::psk::PskArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +38,6 @@ fn main() -> ExitCode {
         Command::Sub(args) => cmd::pubsub::run_sub(args),
         Command::Passwd(args) => cmd::passwd::run(args),
         Command::Certs(args) => cmd::certs::run(args),
+        Command::Psk(args) => cmd::psk::run(args),
     }
 }

@@ -3,4 +3,5 @@
 pub mod broker;
 pub mod certs;
 pub mod passwd;
+pub mod psk;
 pub mod pubsub;
