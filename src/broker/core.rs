@@ -12,6 +12,8 @@ mod routing;
 mod tests;
 #[cfg(test)]
 mod tests_delivery;
+#[cfg(test)]
+mod tests_random;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -193,6 +195,9 @@ impl BrokerCore {
 
     fn plan(&self, c: &Connect, auth: Option<&(String, Bytes)>) -> Result<ConnectPlan, ReasonCode> {
         let v5 = c.protocol_version == ProtocolVersion::V5;
+        if v5 && !self.limits.retain_available && c.will.as_ref().is_some_and(|w| w.retain) {
+            return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
         let (client_id, assigned) = if c.client_id.is_empty() {
             if !v5 && !c.clean_start {
                 return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
@@ -648,11 +653,12 @@ impl BrokerCore {
                 }
             }
         }
+        if !self.sys.is_due(now) {
+            return out;
+        }
+        self.retained.purge_expired(now);
         let counts = self.session_counts();
         let updates = self.sys.due(now, &self.stats, counts);
-        if !updates.is_empty() {
-            self.retained.purge_expired(now);
-        }
         for (t, value) in updates {
             out.extend(self.internal_publish(&t, Bytes::from(value), QoS::AtMostOnce, true, now));
         }

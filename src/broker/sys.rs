@@ -47,6 +47,11 @@ impl SysTopics {
         self.next
     }
 
+    /// True when an update is due at `now`.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.next.is_some_and(|next| now >= next)
+    }
+
     /// The topics and payloads to publish if an update is due at `now`.
     pub fn due(
         &mut self,

@@ -513,7 +513,6 @@ fn clients_cannot_publish_to_sys() {
 }
 
 #[test]
-#[ignore = "needs codec::encoded_len, which is not on main yet"]
 fn maximum_packet_size_of_the_client() {
     let mut h = Harness::new();
     let mut c = v5("small");
@@ -527,6 +526,46 @@ fn maximum_packet_size_of_the_client() {
     let out = h.publish(2, msg("t", big, QoS::AtLeastOnce, 2));
     assert!(pubs(&out, 1).is_empty());
     assert_eq!(Stats::get(&h.stats.messages_dropped), 1);
+    // The limit is exact: a PUBLISH of 64 bytes passes, 65 does not.
+    let fill = |n: usize| -> &'static str { Box::leak("y".repeat(n).into_boxed_str()) };
+    let base = crate::codec::encoded_len(
+        &Packet::Publish(msg("t", "", QoS::AtLeastOnce, 1)),
+        ProtocolVersion::V5,
+    );
+    let out = h.publish(2, msg("t", fill(64 - base), QoS::AtLeastOnce, 3));
+    assert_eq!(pubs(&out, 1).len(), 1);
+    let out = h.publish(2, msg("t", fill(65 - base), QoS::AtLeastOnce, 4));
+    assert!(pubs(&out, 1).is_empty());
+    assert_eq!(Stats::get(&h.stats.messages_dropped), 2);
+}
+
+#[test]
+fn maximum_packet_size_counts_payload_protection_overhead() {
+    let mut h = Harness::new();
+    let mut c = v5("sealed");
+    c.properties.maximum_packet_size = Some(100);
+    let req = ConnectRequest {
+        conn: 1,
+        connect: c,
+        principal: Principal::default(),
+        policy: Arc::clone(&h.policy),
+        listener: "l".into(),
+        connack_sent: false,
+        connack_auth: None,
+        payload_overhead: 16,
+    };
+    h.core.connect(req, h.now);
+    h.subscribe(1, "t", opts(QoS::AtMostOnce));
+    h.connect(2, v5("pub"));
+    let base = crate::codec::encoded_len(
+        &Packet::Publish(msg("t", "", QoS::AtMostOnce, 0)),
+        ProtocolVersion::V5,
+    );
+    let fill = |n: usize| -> &'static str { Box::leak("z".repeat(n).into_boxed_str()) };
+    let out = h.publish(2, msg("t", fill(100 - 16 - base), QoS::AtMostOnce, 0));
+    assert_eq!(pubs(&out, 1).len(), 1);
+    let out = h.publish(2, msg("t", fill(100 - 16 - base + 1), QoS::AtMostOnce, 0));
+    assert!(pubs(&out, 1).is_empty());
 }
 
 #[test]

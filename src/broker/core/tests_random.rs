@@ -1,0 +1,297 @@
+//! Random operation sequences: the core never panics and keeps its
+//! invariants (windows, queue bounds, connection map, timers) whatever
+//! clients send and in whatever order connections come and go.
+
+use proptest::prelude::*;
+
+use super::tests::*;
+use super::*;
+use crate::codec::{
+    Auth, PubResponse, Publish, RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions,
+    Unsubscribe,
+};
+
+const TOPICS: &[&str] = &["a", "a/b", "a/c", "$SYS/x", "b/+", "", "x/y/z"];
+const FILTERS: &[&str] = &[
+    "a",
+    "a/#",
+    "+/b",
+    "#",
+    "$share/g/a/+",
+    "$share/h/#",
+    "a/#/b",
+    "$SYS/#",
+    "x/+/z",
+];
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Op {
+    Connect {
+        conn: ConnId,
+        id: usize,
+        v5: bool,
+        clean: bool,
+        expiry: Option<u32>,
+        receive_max: Option<u16>,
+        max_packet: Option<u32>,
+        will_delay: Option<Option<u32>>,
+    },
+    Packet(ConnId, Packet),
+    Gone(ConnId, Option<u8>),
+    Tick(u64),
+    Shutdown,
+}
+
+fn qos() -> impl Strategy<Value = QoS> {
+    prop_oneof![
+        Just(QoS::AtMostOnce),
+        Just(QoS::AtLeastOnce),
+        Just(QoS::ExactlyOnce)
+    ]
+}
+
+fn packet() -> impl Strategy<Value = Packet> {
+    let publish = (
+        0..TOPICS.len(),
+        qos(),
+        any::<bool>(),
+        0u16..6,
+        0usize..40,
+        prop::option::of(0u32..8),
+    )
+        .prop_map(|(t, qos, retain, id, len, expiry)| {
+            Packet::Publish(Publish {
+                dup: false,
+                qos,
+                retain,
+                topic: TOPICS[t].into(),
+                packet_id: if qos == QoS::AtMostOnce { 0 } else { id },
+                properties: Properties {
+                    message_expiry_interval: expiry,
+                    ..Properties::default()
+                },
+                payload: Bytes::from(vec![b'p'; len]),
+            })
+        });
+    let ack = (0u8..4, 0u16..6, any::<bool>()).prop_map(|(kind, id, err)| {
+        let r = PubResponse {
+            reason_code: if err {
+                ReasonCode(0x80)
+            } else {
+                ReasonCode::SUCCESS
+            },
+            ..PubResponse::success(id)
+        };
+        match kind {
+            0 => Packet::PubAck(r),
+            1 => Packet::PubRec(r),
+            2 => Packet::PubRel(r),
+            _ => Packet::PubComp(r),
+        }
+    });
+    let subscribe = (
+        prop::collection::vec(
+            (
+                0..FILTERS.len(),
+                qos(),
+                any::<bool>(),
+                any::<bool>(),
+                0u8..3,
+            ),
+            0..3,
+        ),
+        prop::option::of(1u32..4),
+    )
+        .prop_map(|(filters, id)| {
+            Packet::Subscribe(Subscribe {
+                packet_id: 1,
+                filters: filters
+                    .into_iter()
+                    .map(|(f, qos, no_local, rap, rh)| SubscribeFilter {
+                        filter: FILTERS[f].into(),
+                        options: SubscriptionOptions {
+                            qos,
+                            no_local,
+                            retain_as_published: rap,
+                            retain_handling: match rh {
+                                0 => RetainHandling::SendAtSubscribe,
+                                1 => RetainHandling::SendIfNew,
+                                _ => RetainHandling::DoNotSend,
+                            },
+                        },
+                    })
+                    .collect(),
+                properties: Properties {
+                    subscription_identifiers: id.into_iter().collect(),
+                    ..Properties::default()
+                },
+            })
+        });
+    let unsubscribe = (0..FILTERS.len()).prop_map(|f| {
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: 2,
+            filters: vec![FILTERS[f].into()],
+            properties: Properties::default(),
+        })
+    });
+    let disconnect = (any::<bool>(), prop::option::of(0u32..5)).prop_map(|(will, expiry)| {
+        let mut d = Disconnect::new(if will {
+            ReasonCode::DISCONNECT_WITH_WILL
+        } else {
+            ReasonCode::NORMAL_DISCONNECTION
+        });
+        d.properties.session_expiry_interval = expiry;
+        Packet::Disconnect(d)
+    });
+    prop_oneof![
+        6 => publish,
+        4 => ack,
+        3 => subscribe,
+        1 => unsubscribe,
+        1 => disconnect,
+        1 => Just(Packet::PingReq),
+        1 => Just(Packet::Connect(v5("again"))),
+        1 => Just(Packet::Auth(Auth {
+            reason_code: ReasonCode::RE_AUTHENTICATE,
+            properties: Properties::default(),
+        })),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let connect = (
+        (0u64..4, 0usize..4, any::<bool>(), any::<bool>()),
+        (
+            prop::option::of(0u32..6),
+            prop::option::of(1u16..4),
+            prop::option::of(10u32..80),
+            prop::option::of(prop::option::of(0u32..4)),
+        ),
+    )
+        .prop_map(
+            |((conn, id, v5, clean), (expiry, receive_max, max_packet, will_delay))| Op::Connect {
+                conn,
+                id,
+                v5,
+                clean,
+                expiry,
+                receive_max,
+                max_packet,
+                will_delay,
+            },
+        );
+    prop_oneof![
+        3 => connect,
+        10 => (0u64..4, packet()).prop_map(|(c, p)| Op::Packet(c, p)),
+        2 => (0u64..4, prop::option::of(prop_oneof![Just(0u8), Just(4u8)]))
+            .prop_map(|(c, d)| Op::Gone(c, d)),
+        2 => (0u64..4).prop_map(Op::Tick),
+        1 => Just(Op::Shutdown),
+    ]
+}
+
+fn apply(h: &mut Harness, op: Op) -> Vec<Output> {
+    match op {
+        Op::Connect {
+            conn,
+            id,
+            v5: is_v5,
+            clean,
+            expiry,
+            receive_max,
+            max_packet,
+            will_delay,
+        } => {
+            let id = ["c0", "c1", "c2", ""][id];
+            let mut c = if is_v5 { v5(id) } else { v311(id, clean) };
+            c.clean_start = clean;
+            if is_v5 {
+                c.properties.session_expiry_interval = expiry;
+                c.properties.receive_maximum = receive_max;
+                c.properties.maximum_packet_size = max_packet;
+            }
+            c.will = will_delay.map(|delay| LastWill {
+                topic: "a/b".into(),
+                payload: Bytes::from_static(b"will"),
+                qos: QoS::ExactlyOnce,
+                retain: true,
+                properties: Properties {
+                    will_delay_interval: delay.filter(|_| is_v5),
+                    ..Properties::default()
+                },
+            });
+            h.connect_with(conn, c)
+        }
+        Op::Packet(conn, p) => h.send(conn, p),
+        Op::Gone(conn, d) => {
+            let d = d.map(|r| Disconnect::new(ReasonCode(r)));
+            h.core.disconnected(conn, d, h.now)
+        }
+        Op::Tick(secs) => h.advance(secs),
+        Op::Shutdown => h.core.shutdown(h.now),
+    }
+}
+
+fn check_invariants(h: &Harness, out: &[Output]) {
+    let core = &h.core;
+    for (conn, cid) in &core.conns {
+        let s = core.sessions.get(cid).expect("attached session exists");
+        assert_eq!(s.conn(), Some(*conn), "conn map and link agree");
+    }
+    for (cid, s) in &core.sessions {
+        if let Some(link) = &s.link {
+            assert!(s.inflight.len() <= link.window, "window respected");
+            assert_eq!(core.conns.get(&link.conn), Some(cid));
+        }
+        assert!(s.queue.len() <= core.limits.max_queued_messages);
+        let mut ids: Vec<u16> = s.inflight.iter().map(|f| f.publish.packet_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), s.inflight.len(), "packet ids unique");
+        assert!(!ids.contains(&0));
+        for (t, kind) in [(s.will_due, Timer::Will), (s.expires_at, Timer::Expiry)] {
+            if let Some(t) = t {
+                assert!(core.timers.contains(&(t, kind, cid.clone())));
+            }
+        }
+        assert_eq!(s.will_due.is_some(), s.pending_will.is_some());
+    }
+    for (_, kind, cid) in &core.timers {
+        let s = core.sessions.get(cid).expect("timer for a live session");
+        match kind {
+            Timer::Will => assert!(s.will_due.is_some()),
+            Timer::Expiry => assert!(s.expires_at.is_some() && s.link.is_none()),
+        }
+    }
+    for o in out {
+        if let Output::Send {
+            packet: Packet::Publish(p),
+            ..
+        } = o
+        {
+            assert_eq!(p.qos == QoS::AtMostOnce, p.packet_id == 0);
+            assert!(!p.topic.is_empty());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sequences_keep_invariants(ops in prop::collection::vec(op(), 1..60)) {
+        let mut h = Harness::with_limits(Limits {
+            max_inflight: 3,
+            max_queued_messages: 4,
+            receive_maximum: 3,
+            max_session_expiry: 10,
+            ..Limits::default()
+        });
+        h.core.set_sys_interval(Some(Duration::from_secs(3)), h.now);
+        for op in ops {
+            let out = apply(&mut h, op);
+            check_invariants(&h, &out);
+        }
+    }
+}
