@@ -124,3 +124,51 @@ impl CodecError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_reason_code() {
+        use CodecError as E;
+        let cases = [
+            (E::MalformedRemainingLength, 0x81),
+            (E::MalformedVariableInt, 0x81),
+            (E::PacketTooLarge { size: 2, max: 1 }, 0x95),
+            (E::InvalidPacketType(0), 0x82),
+            (
+                E::InvalidFlags {
+                    packet_type: 6,
+                    flags: 0,
+                },
+                0x81,
+            ),
+            (E::ExpectedConnect, 0x82),
+            (E::InvalidProtocolName, 0x81),
+            (E::UnsupportedProtocolVersion(3), 0x84),
+            (E::InvalidUtf8, 0x81),
+            (E::InvalidQoS, 0x81),
+            (E::Truncated("x"), 0x81),
+            (E::TrailingBytes(1), 0x81),
+            (E::DuplicateProperty(0x11), 0x82),
+            (
+                E::InvalidProperty {
+                    packet: "CONNECT",
+                    id: 0x23,
+                },
+                0x81,
+            ),
+            (E::InvalidPropertyValue(0x21), 0x82),
+            (E::InvalidReasonCode(0x92), 0x81),
+            (E::InvalidTopicName, 0x90),
+            (E::InvalidTopicFilter, 0x8F),
+            (E::Malformed("x"), 0x81),
+            (E::Protocol("x"), 0x82),
+            (E::ValueTooLarge("x"), 0x83),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.reason_code(), ReasonCode(code), "{error}");
+        }
+    }
+}

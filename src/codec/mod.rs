@@ -7,8 +7,12 @@ mod decode;
 mod decode_body;
 mod decode_fields;
 mod decode_properties;
+#[cfg(test)]
+mod decode_tests;
 mod encode;
 mod encode_properties;
+#[cfg(test)]
+mod encode_tests;
 pub mod error;
 pub mod packet;
 pub mod properties;
