@@ -1,0 +1,274 @@
+//! The tokio task behind a [`super::Client`]: reads bytes into the decoder,
+//! feeds packets, requests and timer ticks to the [`ClientSession`], writes
+//! what it produces, and routes its events to the waiting callers. No MQTT
+//! logic lives here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::session::{ClientSession, Event, Message, PublishOutcome, PublishRequest, RequestId};
+use super::ClientError;
+use crate::codec::{encode, Decoder, Properties, ReasonCode, SubAck, SubscribeFilter, UnsubAck};
+use crate::transport::BoxStream;
+
+/// How long the final DISCONNECT may take to leave before the socket is dropped.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request from a [`super::Client`] handle.
+pub(super) enum Command {
+    Publish(PublishRequest, oneshot::Sender<Result<PublishOutcome, ClientError>>),
+    Subscribe(
+        Vec<SubscribeFilter>,
+        Properties,
+        oneshot::Sender<Result<SubAck, ClientError>>,
+    ),
+    Unsubscribe(
+        Vec<String>,
+        Properties,
+        oneshot::Sender<Result<UnsubAck, ClientError>>,
+    ),
+    Disconnect(ReasonCode, Properties),
+}
+
+/// A caller waiting for a request to complete.
+enum Waiter {
+    Publish(oneshot::Sender<Result<PublishOutcome, ClientError>>),
+    Subscribe(oneshot::Sender<Result<SubAck, ClientError>>),
+    Unsubscribe(oneshot::Sender<Result<UnsubAck, ClientError>>),
+}
+
+impl Waiter {
+    fn fail(self, error: ClientError) {
+        // A caller that stopped waiting is not an error.
+        let _ = match self {
+            Waiter::Publish(tx) => tx.send(Err(error)).map_err(drop),
+            Waiter::Subscribe(tx) => tx.send(Err(error)).map_err(drop),
+            Waiter::Unsubscribe(tx) => tx.send(Err(error)).map_err(drop),
+        };
+    }
+}
+
+/// The connection task's state.
+pub(super) struct Driver {
+    pub session: ClientSession,
+    pub reader: ReadHalf<BoxStream>,
+    pub writer: WriteHalf<BoxStream>,
+    pub decoder: Decoder,
+    /// Bytes read but not yet decoded (may already hold packets after CONNACK).
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub messages: mpsc::UnboundedSender<Message>,
+    waiters: HashMap<RequestId, Waiter>,
+}
+
+impl Driver {
+    /// A driver for an established connection (CONNACK accepted).
+    pub fn new(
+        session: ClientSession,
+        stream: BoxStream,
+        decoder: Decoder,
+        rbuf: BytesMut,
+        commands: mpsc::UnboundedReceiver<Command>,
+        messages: mpsc::UnboundedSender<Message>,
+    ) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
+        Driver {
+            session,
+            reader,
+            writer,
+            decoder,
+            rbuf,
+            wbuf: BytesMut::with_capacity(8 * 1024),
+            commands,
+            messages,
+            waiters: HashMap::new(),
+        }
+    }
+
+    /// Runs until the connection ends; `Ok` after our own DISCONNECT.
+    pub async fn run(mut self) -> Result<(), ClientError> {
+        let result = self.serve().await;
+        self.finish(&result).await;
+        result
+    }
+
+    async fn serve(&mut self) -> Result<(), ClientError> {
+        // Packets that arrived together with CONNACK.
+        self.decode_buffered()?;
+        loop {
+            self.drain_session()?;
+            if !self.session.is_connected() {
+                // We sent DISCONNECT (or the session ended): leave after writing it.
+                return Ok(());
+            }
+            let deadline = self.session.next_deadline().map(Instant::from_std);
+            tokio::select! {
+                read = self.reader.read_buf(&mut self.rbuf) => {
+                    if read? == 0 {
+                        return Err(ClientError::ConnectionClosed(
+                            "the broker closed the connection".into(),
+                        ));
+                    }
+                    self.decode_buffered()?;
+                }
+                written = self.writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => {
+                    written?;
+                    if self.wbuf.is_empty() {
+                        self.writer.flush().await?;
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    // Every handle is gone: say goodbye properly.
+                    None => self.session.disconnect(
+                        ReasonCode::NORMAL_DISCONNECTION,
+                        Properties::default(),
+                        std::time::Instant::now(),
+                    ),
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.session.handle_timeout(std::time::Instant::now())?;
+                }
+            }
+        }
+    }
+
+    /// Feeds every complete packet in `rbuf` to the session.
+    fn decode_buffered(&mut self) -> Result<(), ClientError> {
+        while let Some(packet) = self.decoder.decode(&mut self.rbuf)? {
+            tracing::debug!(packet = packet.name(), "received");
+            self.session
+                .handle_packet(packet, std::time::Instant::now())?;
+            self.drain_session()?;
+        }
+        Ok(())
+    }
+
+    /// Encodes what the session wants sent and routes its events.
+    fn drain_session(&mut self) -> Result<(), ClientError> {
+        let version = self.session.version();
+        while let Some(packet) = self.session.poll_transmit() {
+            tracing::debug!(packet = packet.name(), "sending");
+            encode(&packet, version, &mut self.wbuf)?;
+        }
+        while let Some(event) = self.session.poll_event() {
+            self.event(event);
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Message(message) => {
+                // Nobody listening for messages is fine (a publisher).
+                let _ = self.messages.send(message);
+            }
+            Event::Published { id, outcome } => {
+                if let Some(Waiter::Publish(tx)) = self.waiters.remove(&id) {
+                    let _ = tx.send(Ok(outcome));
+                }
+            }
+            Event::Subscribed { id, suback } => {
+                if let Some(Waiter::Subscribe(tx)) = self.waiters.remove(&id) {
+                    let _ = tx.send(Ok(suback));
+                }
+            }
+            Event::Unsubscribed { id, unsuback } => {
+                if let Some(Waiter::Unsubscribe(tx)) = self.waiters.remove(&id) {
+                    let _ = tx.send(Ok(unsuback));
+                }
+            }
+            Event::Failed { id, error } => {
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    waiter.fail(error.into());
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = std::time::Instant::now();
+        match command {
+            Command::Publish(request, tx) => match self.session.publish(request, now) {
+                Ok(id) => {
+                    self.waiters.insert(id, Waiter::Publish(tx));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.into()));
+                }
+            },
+            Command::Subscribe(filters, properties, tx) => {
+                match self.session.subscribe(filters, properties, now) {
+                    Ok(id) => {
+                        self.waiters.insert(id, Waiter::Subscribe(tx));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe(filters, properties, tx) => {
+                match self.session.unsubscribe(filters, properties, now) {
+                    Ok(id) => {
+                        self.waiters.insert(id, Waiter::Unsubscribe(tx));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Disconnect(reason, properties) => {
+                self.session.disconnect(reason, properties, now)
+            }
+        }
+    }
+
+    /// Writes what is left (our DISCONNECT, acknowledgements), closes the
+    /// socket and fails every request still waiting.
+    async fn finish(&mut self, result: &Result<(), ClientError>) {
+        self.session.connection_lost();
+        // Encoding cannot fail for the packets left here (DISCONNECT, acks);
+        // if it did, there is nothing more to tell the broker.
+        let _ = self.drain_session();
+        let wbuf = std::mem::take(&mut self.wbuf);
+        let writer = &mut self.writer;
+        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async move {
+            writer.write_all(&wbuf).await?;
+            writer.flush().await?;
+            writer.shutdown().await
+        })
+        .await;
+        let closed = match result {
+            Ok(()) => ClientError::ConnectionClosed("the client disconnected".into()),
+            Err(e) => e.for_waiters(),
+        };
+        for (_, waiter) in self.waiters.drain() {
+            waiter.fail(closed.for_waiters());
+        }
+        // Requests that raced with the close.
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            let waiter = match command {
+                Command::Publish(_, tx) => Waiter::Publish(tx),
+                Command::Subscribe(_, _, tx) => Waiter::Subscribe(tx),
+                Command::Unsubscribe(_, _, tx) => Waiter::Unsubscribe(tx),
+                Command::Disconnect(..) => continue,
+            };
+            waiter.fail(closed.for_waiters());
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
