@@ -21,7 +21,10 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request from a [`super::Client`] handle.
 pub(super) enum Command {
-    Publish(PublishRequest, oneshot::Sender<Result<PublishOutcome, ClientError>>),
+    Publish(
+        PublishRequest,
+        oneshot::Sender<Result<PublishOutcome, ClientError>>,
+    ),
     Subscribe(
         Vec<SubscribeFilter>,
         Properties,
@@ -142,7 +145,7 @@ impl Driver {
     /// Feeds every complete packet in `rbuf` to the session.
     fn decode_buffered(&mut self) -> Result<(), ClientError> {
         while let Some(packet) = self.decoder.decode(&mut self.rbuf)? {
-            tracing::debug!(packet = packet.name(), "received");
+            tracing::debug!("received {}", packet.name());
             self.session
                 .handle_packet(packet, std::time::Instant::now())?;
             self.drain_session()?;
@@ -154,7 +157,7 @@ impl Driver {
     fn drain_session(&mut self) -> Result<(), ClientError> {
         let version = self.session.version();
         while let Some(packet) = self.session.poll_transmit() {
-            tracing::debug!(packet = packet.name(), "sending");
+            tracing::debug!("sending {}", packet.name());
             encode(&packet, version, &mut self.wbuf)?;
         }
         while let Some(event) = self.session.poll_event() {

@@ -33,7 +33,6 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -113,7 +112,9 @@ impl ClientError {
         };
         match self {
             ClientError::Refused(_) | ClientError::Auth(_) => true,
-            ClientError::Disconnected { reason: Some(r), .. } => auth_code(*r),
+            ClientError::Disconnected {
+                reason: Some(r), ..
+            } => auth_code(*r),
             _ => false,
         }
     }
@@ -295,6 +296,15 @@ impl Client {
         self.closed().await
     }
 
+    /// Drops the connection without DISCONNECT, as a crash would (the broker
+    /// publishes the will). Dropping a `Client` instead disconnects politely
+    /// once every [`ClientHandle`] is gone too.
+    pub fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
     /// Waits until the connection ends; `Ok` after our own DISCONNECT, else why it ended.
     pub async fn closed(&mut self) -> Result<(), ClientError> {
         match self.task.take() {
@@ -364,21 +374,16 @@ async fn answer<T>(rx: oneshot::Receiver<Result<T, ClientError>>) -> Result<T, C
         .map_err(|_| ClientError::ConnectionClosed("the connection has ended".into()))?
 }
 
-/// TCP connect, then the TLS handshake when configured.
+/// TCP connect, then the TLS handshake when configured (see [`crate::transport::connect`]).
 async fn open_stream(transport: &options::Transport) -> Result<BoxStream, ClientError> {
-    let tcp = TcpStream::connect((transport.host.as_str(), transport.port)).await?;
-    // MQTT packets are small and latency matters more than segment count.
-    tcp.set_nodelay(true)?;
-    match &transport.tls {
-        None => Ok(Box::new(tcp)),
-        Some(tls) => {
-            let config = crate::auth::tls::client::client_config(tls)?;
-            let name = crate::auth::tls::client::server_name(&transport.host)?;
-            let connector = tokio_rustls::TlsConnector::from(config);
-            let stream = connector.connect(name, tcp).await?;
-            Ok(Box::new(stream))
-        }
-    }
+    let tls = match &transport.tls {
+        None => None,
+        Some(tls) => Some((
+            crate::auth::tls::client::client_config(tls)?,
+            crate::auth::tls::client::server_name(&transport.host)?,
+        )),
+    };
+    Ok(crate::transport::connect(&transport.host, transport.port, tls).await?)
 }
 
 /// Sends CONNECT and reads until the session accepts (or refuses) CONNACK.
@@ -390,13 +395,14 @@ async fn handshake(
 ) -> Result<ConnAck, ClientError> {
     let version = session.version();
     let connect = session.connect_packet(Instant::now())?;
+    tracing::debug!("sending CONNECT");
     let mut wbuf = BytesMut::new();
     encode(&connect, version, &mut wbuf)?;
     stream.write_all(&wbuf).await?;
     stream.flush().await?;
     loop {
         while let Some(packet) = decoder.decode(rbuf)? {
-            tracing::debug!(packet = packet.name(), "received");
+            tracing::debug!("received {}", packet.name());
             let connack = match &packet {
                 Packet::ConnAck(c) => Some(c.clone()),
                 _ => None,

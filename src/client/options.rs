@@ -87,7 +87,6 @@ impl ConnectOptions {
                 host: self.host,
                 port: self.port,
                 tls: self.tls,
-                connect_timeout: self.connect_timeout,
             },
         )
     }
@@ -116,7 +115,6 @@ pub(super) struct Transport {
     pub host: String,
     pub port: u16,
     pub tls: Option<ClientTlsOptions>,
-    pub connect_timeout: Duration,
 }
 
 /// `prefix` followed by 8 random hex digits (mosquitto_pub's `-I` style).

@@ -315,7 +315,6 @@ fn broker_maximum_qos_and_retain_are_respected() {
 }
 
 #[test]
-#[ignore = "needs codec::encoded_len, which lands with the codec"]
 fn broker_maximum_packet_size_is_respected() {
     let props = Properties {
         maximum_packet_size: Some(64),

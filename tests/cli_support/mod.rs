@@ -1,0 +1,258 @@
+//! Shared helpers for the client and CLI tests: a Debian mosquitto broker on
+//! a free port, our own broker, and running the `mqtt-lwa` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
+
+/// Debian's broker.
+pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port that was free a moment ago (mosquitto cannot be told to bind port 0
+/// and report it, so the test picks one).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A mosquitto broker started for one test and killed when dropped.
+pub struct Mosquitto {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto with `listener PORT 127.0.0.1`, `allow_anonymous true` and `extra` config lines.
+    pub fn start(extra: &str) -> Mosquitto {
+        Self::start_with("allow_anonymous true\n", extra)
+    }
+
+    /// Starts mosquitto with the given access lines (e.g. `allow_anonymous false`) and extra config.
+    pub fn start_with(access: &str, extra: &str) -> Mosquitto {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
+            let conf = dir.path().join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!("listener {port} 127.0.0.1\n{access}persistence false\n{extra}\n"),
+            )
+            .expect("write mosquitto.conf");
+            let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("log file");
+            let mut child = Command::new(MOSQUITTO)
+                .arg("-c")
+                .arg(&conf)
+                .arg("-v")
+                .stdout(log.try_clone().expect("clone log"))
+                .stderr(log)
+                .spawn()
+                .expect("start /usr/sbin/mosquitto (Debian package mosquitto)");
+            let up = wait_for(Duration::from_secs(10), || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return true;
+                }
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && child.try_wait().ok().flatten().is_none() {
+                return Mosquitto { child, port, dir };
+            }
+            // Port taken meanwhile (or slow start): try another one.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("mosquitto did not start");
+    }
+
+    /// mosquitto's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// A directory that lives as long as the broker (for password files, etc.).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Our own broker (`mqtt-lwa broker -p 0`), killed when dropped.
+pub struct OwnBroker {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl OwnBroker {
+    /// Starts `mqtt-lwa broker -p 0 [args]` and reads its `listening on ADDR (plain)` line.
+    pub fn start(args: &[&str]) -> OwnBroker {
+        let mut child = Command::new(BIN)
+            .args(["broker", "-p", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mqtt-lwa broker");
+        let stdout = child.stdout.take().expect("broker stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read broker output");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected broker output {line:?}"));
+        let port = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {addr:?}"));
+        OwnBroker { child, port }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `mqtt-lwa ARGS` to completion with `stdin` as standard input.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mqtt-lwa");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for mqtt-lwa")
+}
+
+/// A running `mqtt-lwa sub` whose stdout and stderr are collected line by line.
+pub struct Sub {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    errors: std::sync::mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+fn line_channel(pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Sub {
+    /// Starts `mqtt-lwa sub -d ARGS` (`-d` so that [`Sub::wait_subscribed`] can see SUBACK).
+    pub fn spawn(args: &[&str]) -> Sub {
+        let mut child = Command::new(BIN)
+            .args(["sub", "-d"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mqtt-lwa sub");
+        let lines = line_channel(child.stdout.take().expect("stdout"));
+        let errors = line_channel(child.stderr.take().expect("stderr"));
+        Sub {
+            child,
+            lines,
+            errors,
+            stderr_seen: Vec::new(),
+        }
+    }
+
+    /// Waits (up to 10 s) for the debug line saying SUBACK arrived.
+    pub fn wait_subscribed(&mut self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            match self.errors.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let done = line.contains("received SUBACK");
+                    self.stderr_seen.push(line);
+                    if done {
+                        return;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("sub never got SUBACK; stderr: {:?}", self.stderr_seen);
+    }
+
+    /// The next output line, waiting up to 10 s.
+    pub fn line(&self) -> Option<String> {
+        self.lines.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    /// Waits for the process to exit (up to 20 s); returns its exit code, the
+    /// stdout lines not yet read, and the whole stderr.
+    pub fn finish(mut self) -> (Option<i32>, Vec<String>, String) {
+        let exited = wait_for(Duration::from_secs(20), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait sub");
+        let rest: Vec<String> = self.lines.iter().collect();
+        let mut stderr = std::mem::take(&mut self.stderr_seen);
+        stderr.extend(self.errors.iter());
+        (status.code(), rest, stderr.join("\n"))
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch file path inside `dir`.
+pub fn path_in(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
