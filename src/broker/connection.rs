@@ -21,7 +21,7 @@ use crate::codec::{
 use crate::config::Limits;
 
 use super::alias::{InboundAliases, OutboundAliases};
-use super::core::{ConnId, ConnackPreview, ConnectRequest};
+use super::core::{ConnId, ConnectRequest};
 use super::stats::Stats;
 
 /// What a connection needs to know about where it came in.
@@ -207,12 +207,13 @@ impl Connection {
 
     /// The authenticator's answer to the CONNECT from [`Action::Authenticate`].
     ///
-    /// `preview` is the core's [`ConnackPreview`] and must be given for
-    /// [`AuthDecision::Pending`], where this connection writes CONNACK itself.
+    /// `preview` is the CONNACK the core would send (its side-effect-free
+    /// `connack_for`) and must be given for [`AuthDecision::Pending`], where
+    /// this connection writes CONNACK itself.
     pub fn auth_decided(
         &mut self,
         decision: AuthDecision,
-        preview: Option<ConnackPreview>,
+        preview: Option<ConnAck>,
         now: Instant,
     ) -> Vec<Action> {
         let connect = match std::mem::replace(&mut self.phase, Phase::AwaitConnect) {
@@ -248,19 +249,25 @@ impl Connection {
                     );
                     return actions;
                 }
-                let preview = preview.unwrap_or(ConnackPreview {
-                    session_present: false,
-                    assigned_client_id: None,
-                });
-                let mut properties = connack_capabilities(&self.settings.limits, &connect);
-                properties.assigned_client_identifier = preview.assigned_client_id;
-                properties.authentication_method = Some(connack_auth.0.clone());
-                properties.authentication_data = Some(connack_auth.1);
-                let connack = ConnAck {
-                    session_present: preview.session_present,
-                    reason_code: ReasonCode::SUCCESS,
-                    properties,
+                let Some(mut connack) = preview else {
+                    self.refuse(
+                        connect.protocol_version,
+                        ReasonCode::SERVER_UNAVAILABLE,
+                        "no CONNACK preview from the core",
+                    );
+                    return actions;
                 };
+                if connack.reason_code.is_error() {
+                    // The core would refuse this CONNECT anyway (e.g. client id).
+                    self.refuse(
+                        connect.protocol_version,
+                        connack.reason_code,
+                        "refused by the core",
+                    );
+                    return actions;
+                }
+                connack.properties.authentication_method = Some(connack_auth.0.clone());
+                connack.properties.authentication_data = Some(connack_auth.1);
                 self.write(&Packet::ConnAck(connack.clone()));
                 self.note_connack(&connack, &connect);
                 self.phase = Phase::AwaitAuth {
@@ -396,10 +403,11 @@ impl Connection {
             connect,
             method,
             continuation,
-        } = std::mem::replace(&mut self.phase, Phase::Closed)
+        } = std::mem::replace(&mut self.phase, Phase::AwaitConnect)
         else {
             return;
         };
+        // Every branch below leaves the phase Connected or Closed.
         match packet {
             Packet::Auth(auth) => {
                 if auth.reason_code != ReasonCode::RE_AUTHENTICATE {
@@ -412,10 +420,8 @@ impl Connection {
                 }
                 if auth.properties.authentication_method.as_deref() != Some(method.as_str()) {
                     Stats::add(&self.settings.stats.auth_failures, 1);
-                    self.close_with(
-                        Some(ReasonCode::BAD_AUTHENTICATION_METHOD),
-                        "AUTH with another method",
-                    );
+                    // 0x8C is a CONNACK code; DISCONNECT says Not authorized.
+                    self.close_with(Some(ReasonCode::NOT_AUTHORIZED), "AUTH with another method");
                     return;
                 }
                 let data = auth.properties.authentication_data.unwrap_or_default();
@@ -434,12 +440,18 @@ impl Connection {
                     }
                     Err(code) => {
                         Stats::add(&self.settings.stats.auth_failures, 1);
+                        let code = if valid_in_disconnect(code) {
+                            code
+                        } else {
+                            ReasonCode::NOT_AUTHORIZED
+                        };
                         self.close_with(Some(code), "authentication failed");
                     }
                 }
             }
             Packet::Disconnect(_) => {
                 // Not authenticated: the DISCONNECT has no effect on any session.
+                self.phase = Phase::Closed;
                 self.close_cause = Some("DISCONNECT before authentication finished".into());
             }
             _ => {
@@ -603,6 +615,12 @@ impl Connection {
         if let (Some(reason), Some(ProtocolVersion::V5), true) =
             (reason, self.version, self.connack_sent)
         {
+            // Never put a code into DISCONNECT that the peer must reject.
+            let reason = if valid_in_disconnect(reason) {
+                reason
+            } else {
+                ReasonCode::UNSPECIFIED_ERROR
+            };
             self.write(&Packet::Disconnect(Disconnect::new(reason)));
         }
         self.phase = Phase::Closed;
@@ -629,34 +647,19 @@ impl Connection {
     }
 }
 
+/// Reason codes MQTT 5.0 allows in DISCONNECT (section 3.14.2.1).
+fn valid_in_disconnect(code: ReasonCode) -> bool {
+    matches!(
+        code.0,
+        0x00 | 0x04 | 0x80..=0x83 | 0x87 | 0x89 | 0x8B | 0x8D..=0x90 | 0x93..=0xA2
+    )
+}
+
 /// 0 disables keep-alive.
 fn keep_alive_duration(secs: u16) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
 }
 
-/// CONNACK properties that advertise the broker's limits to a 5.0 client
-/// (used when this connection writes CONNACK itself, for enhanced auth).
-pub fn connack_capabilities(limits: &Limits, connect: &Connect) -> Properties {
-    let mut p = Properties {
-        receive_maximum: Some(limits.receive_maximum),
-        maximum_packet_size: Some(limits.max_packet_size),
-        ..Properties::default()
-    };
-    if limits.topic_alias_maximum > 0 {
-        p.topic_alias_maximum = Some(limits.topic_alias_maximum);
-    }
-    if !limits.retain_available {
-        p.retain_available = Some(0);
-    }
-    if limits.max_keep_alive > 0
-        && (connect.keep_alive == 0 || connect.keep_alive > limits.max_keep_alive)
-    {
-        p.server_keep_alive = Some(limits.max_keep_alive);
-    }
-    if let Some(expiry) = connect.properties.session_expiry_interval {
-        if expiry > limits.max_session_expiry {
-            p.session_expiry_interval = Some(limits.max_session_expiry);
-        }
-    }
-    p
-}
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -12,12 +12,12 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
-use crate::codec::{Connect, ProtocolVersion, ReasonCode};
+use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
 use crate::config::Limits;
 use crate::transport::Acceptor;
 
 use super::connection::{Action, Connection, ConnectionSettings};
-use super::core::{ConnId, ConnackPreview};
+use super::core::ConnId;
 use super::server_core::{stopped, ConnCommand, ConnReceiver, CoreEvent};
 use super::stats::Stats;
 
@@ -40,7 +40,7 @@ pub(crate) struct ListenerContext {
     pub stats: Arc<Stats>,
 }
 
-type AuthFuture = Pin<Box<dyn Future<Output = (AuthDecision, Option<ConnackPreview>)> + Send>>;
+type AuthFuture = Pin<Box<dyn Future<Output = (AuthDecision, Option<ConnAck>)> + Send>>;
 
 /// One accepted TCP socket, until it is closed.
 pub(crate) struct ConnectionTask {
@@ -120,7 +120,11 @@ impl ConnectionTask {
             let actions = tokio::select! {
                 _ = stopped(&mut shutdown), if !shutting_down => {
                     shutting_down = true;
-                    machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
+                    // A client the core knows is closed by the core's
+                    // shutdown, after the wills; the others close now.
+                    if !machine.core_connected() {
+                        machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
+                    }
                     Vec::new()
                 }
                 cmd = commands.recv() => {
@@ -207,7 +211,7 @@ async fn finish(
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn poll_auth(auth: &mut Option<AuthFuture>) -> (AuthDecision, Option<ConnackPreview>) {
+async fn poll_auth(auth: &mut Option<AuthFuture>) -> (AuthDecision, Option<ConnAck>) {
     match auth.as_mut() {
         Some(f) => f.await,
         None => std::future::pending().await,

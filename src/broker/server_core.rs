@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::auth::Principal;
-use crate::codec::{Connect, Disconnect, Packet, QoS, ReasonCode};
+use crate::codec::{ConnAck, Connect, Disconnect, Packet, QoS, ReasonCode};
 
-use super::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
+use super::core::{BrokerCore, ConnId, ConnectRequest, Output};
 use super::stats::Stats;
 
 /// How long shutdown waits for connections to say goodbye.
@@ -34,12 +34,13 @@ pub(crate) enum CoreEvent {
         /// Where its commands go.
         tx: ConnSender,
     },
-    /// CONNACK contents for enhanced authentication, without side effects.
+    /// The CONNACK the core would send, without side effects (enhanced
+    /// authentication binds Session Present and writes CONNACK itself).
     Preview {
         /// The CONNECT being authenticated.
         connect: Box<Connect>,
         /// Where the answer goes.
-        reply: oneshot::Sender<ConnackPreview>,
+        reply: oneshot::Sender<ConnAck>,
     },
     /// An authenticated CONNECT.
     Connect(Box<ConnectRequest>),
@@ -171,10 +172,10 @@ pub(crate) async fn run_core(
             },
             _ = tokio::time::sleep_until(tick_at) => core.tick(std::time::Instant::now()),
             _ = stopped(&mut shutdown), if shutdown_deadline.is_none() => {
-                // Connection tasks see the same signal and close themselves
-                // with 0x8B; their Closed events publish the wills.
+                // Wills go out, then every client is closed with 0x8B;
+                // connections not yet known to the core close themselves.
                 shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
-                Vec::new()
+                core.shutdown(std::time::Instant::now())
             }
             _ = sleep_until_opt(shutdown_deadline) => break,
         };
@@ -216,7 +217,7 @@ fn handle_event(
             Vec::new()
         }
         CoreEvent::Preview { connect, reply } => {
-            let _ = reply.send(core.connack_preview(&connect));
+            let _ = reply.send(core.connack_for(&connect, None));
             Vec::new()
         }
         CoreEvent::Connect(req) => {
