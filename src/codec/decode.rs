@@ -16,7 +16,9 @@ use super::packet::{Packet, ProtocolVersion, QoS};
 ///
 /// A server-side decoder starts without a protocol version and accepts only
 /// CONNECT, from which it learns the version; a client-side decoder is created
-/// with the version it sent.
+/// with the version it sent. The version is learnt from CONNECT's protocol
+/// name and level even when the rest of that CONNECT is malformed, so the
+/// server can answer in the client's version.
 #[derive(Debug, Clone)]
 pub struct Decoder {
     max_packet_size: usize,
@@ -91,11 +93,13 @@ impl Decoder {
         }
         let mut frame = buf.split_to(total).freeze();
         let body = frame.split_off(header_len);
-        let packet = decode_body(packet_type, flags, self.version, Reader::new(body))?;
-        if let (None, Packet::Connect(connect)) = (self.version, &packet) {
-            self.version = Some(connect.protocol_version);
+        if self.version.is_none() {
+            // Learn the version before the rest of CONNECT is checked, so that
+            // a server can still answer a malformed CONNECT with a CONNACK in
+            // the version the client speaks.
+            self.version = connect_version(&body);
         }
-        Ok(Some(packet))
+        decode_body(packet_type, flags, self.version, Reader::new(body)).map(Some)
     }
 }
 
@@ -137,6 +141,15 @@ fn check_fixed_header(
         return Err(CodecError::InvalidFlags { packet_type, flags });
     }
     Ok(())
+}
+
+/// The version a CONNECT body names, if it is one we serve ("MQTT", level 4 or 5).
+fn connect_version(body: &[u8]) -> Option<ProtocolVersion> {
+    match body.get(..7)? {
+        [0, 4, b'M', b'Q', b'T', b'T', 4] => Some(ProtocolVersion::V311),
+        [0, 4, b'M', b'Q', b'T', b'T', 5] => Some(ProtocolVersion::V5),
+        _ => None,
+    }
 }
 
 /// Parses the Remaining Length after the first byte.

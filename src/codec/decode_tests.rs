@@ -72,6 +72,18 @@ fn server_side_requires_connect_first() {
 }
 
 #[test]
+fn version_known_even_when_connect_is_malformed() {
+    // A 5.0 CONNECT with a reserved flag set: the error comes back, and the
+    // decoder already knows to answer in 5.0.
+    let mut dec = Decoder::new(1024);
+    assert!(dec.decode(&mut buf(&connect5("03", "00", ""))).is_err());
+    assert_eq!(dec.version(), Some(V5));
+    let mut dec = Decoder::new(1024);
+    assert!(dec.decode(&mut buf(&connect311("c0", ""))).is_err());
+    assert_eq!(dec.version(), Some(V311));
+}
+
+#[test]
 fn protocol_name_and_level() {
     let mut dec = Decoder::new(1024);
     // MQTT 3.1: "MQIsdp", level 3.
