@@ -425,214 +425,46 @@ impl Session {
 
     /// After (re)attaching a connection: resend unacknowledged PUBLISH with
     /// DUP=1 and PUBREL, in their original order, then queued messages.
+    ///
+    /// Every in-flight message is resent even when the client now announces
+    /// a smaller Receive Maximum (its identifiers are already in use); no new
+    /// message is sent until the window has room again. A PUBLISH that no
+    /// longer fits the client's Maximum Packet Size is dropped and counted.
     pub fn resume(&mut self, now: Instant, stats: &Stats) -> Vec<Packet> {
-        let Some(version) = self.link.as_ref().map(|l| l.version) else {
+        let Some(link) = self.link.clone() else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for f in &self.inflight {
-            match f.state {
-                OutboundState::AwaitPubComp => {
-                    out.push(Packet::PubRel(PubResponse::success(f.publish.packet_id)));
-                }
-                _ => {
-                    let mut p = f.publish.clone();
-                    p.dup = true;
-                    if version == ProtocolVersion::V311 {
-                        p.properties = Properties::default();
-                    }
-                    Stats::add(&stats.messages_sent, 1);
-                    out.push(Packet::Publish(p));
+        let mut kept = VecDeque::with_capacity(self.inflight.len());
+        for f in std::mem::take(&mut self.inflight) {
+            if f.state == OutboundState::AwaitPubComp {
+                out.push(Packet::PubRel(PubResponse::success(f.publish.packet_id)));
+                kept.push_back(f);
+                continue;
+            }
+            let mut p = f.publish.clone();
+            p.dup = true;
+            if link.version == ProtocolVersion::V311 {
+                p.properties = Properties::default();
+            }
+            let packet = Packet::Publish(p);
+            if let Some(max) = link.max_packet_size {
+                let size = encoded_len(&packet, link.version).saturating_add(link.payload_overhead);
+                if size > max as usize {
+                    Stats::add(&stats.messages_dropped, 1);
+                    continue;
                 }
             }
+            Stats::add(&stats.messages_sent, 1);
+            out.push(packet);
+            kept.push_back(f);
         }
+        self.inflight = kept;
         out.extend(self.pump(now, stats));
         out
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn link(window: usize) -> Link {
-        Link {
-            conn: 1,
-            version: ProtocolVersion::V5,
-            window,
-            max_packet_size: None,
-            payload_overhead: 0,
-            connect_expiry_zero: false,
-        }
-    }
-
-    fn delivery(qos: QoS, payload: &'static str, now: Instant) -> Delivery {
-        Delivery {
-            message: Arc::new(Message::new(
-                "t".into(),
-                Bytes::from_static(payload.as_bytes()),
-                qos,
-                false,
-                &Properties::default(),
-                None,
-                now,
-            )),
-            qos,
-            retain: false,
-            subscription_ids: Vec::new(),
-        }
-    }
-
-    fn ids(packets: &[Packet]) -> Vec<u16> {
-        packets
-            .iter()
-            .filter_map(|p| match p {
-                Packet::Publish(p) => Some(p.packet_id),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn window_queue_and_id_reuse() {
-        let now = Instant::now();
-        let stats = Stats::default();
-        let mut s = Session::new("c".into(), 0);
-        s.link = Some(link(2));
-        let mut sent = Vec::new();
-        for p in ["a", "b", "c", "d"] {
-            sent.extend(s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats));
-        }
-        assert_eq!(ids(&sent), [1, 2]);
-        assert_eq!(s.queue.len(), 2);
-        assert_eq!(ids(&s.on_puback(1, now, &stats)), [3]);
-        assert_eq!(ids(&s.on_puback(1, now, &stats)), Vec::<u16>::new());
-        assert_eq!(ids(&s.on_puback(3, now, &stats)), [4]);
-        assert_eq!(s.inflight.len(), 2);
-        assert_eq!(Stats::get(&stats.messages_sent), 4);
-    }
-
-    #[test]
-    fn ids_skip_those_in_use_and_wrap() {
-        let now = Instant::now();
-        let stats = Stats::default();
-        let mut s = Session::new("c".into(), 0);
-        s.link = Some(link(10));
-        s.next_packet_id = u16::MAX;
-        let a = s.offer(delivery(QoS::AtLeastOnce, "a", now), now, 10, &stats);
-        let b = s.offer(delivery(QoS::AtLeastOnce, "b", now), now, 10, &stats);
-        assert_eq!(ids(&a), [u16::MAX]);
-        assert_eq!(ids(&b), [1]);
-        s.next_packet_id = 1;
-        let c = s.offer(delivery(QoS::AtLeastOnce, "c", now), now, 10, &stats);
-        assert_eq!(ids(&c), [2]);
-    }
-
-    #[test]
-    fn drop_policy_oldest_qos0_first_then_new() {
-        let now = Instant::now();
-        let stats = Stats::default();
-        let mut s = Session::new("c".into(), 60);
-        s.offer(delivery(QoS::AtMostOnce, "q0", now), now, 2, &stats);
-        s.offer(delivery(QoS::AtLeastOnce, "q1", now), now, 2, &stats);
-        s.offer(delivery(QoS::AtLeastOnce, "q1b", now), now, 2, &stats);
-        let payloads: Vec<_> = s.queue.iter().map(|d| d.message.payload.clone()).collect();
-        assert_eq!(payloads, ["q1", "q1b"]);
-        s.offer(delivery(QoS::ExactlyOnce, "q2", now), now, 2, &stats);
-        assert_eq!(s.queue.len(), 2);
-        assert_eq!(Stats::get(&stats.messages_dropped), 2);
-    }
-
-    #[test]
-    fn qos2_flow_and_resume() {
-        let now = Instant::now();
-        let stats = Stats::default();
-        let mut s = Session::new("c".into(), 60);
-        s.link = Some(link(5));
-        s.offer(delivery(QoS::ExactlyOnce, "x", now), now, 10, &stats);
-        s.offer(delivery(QoS::AtLeastOnce, "y", now), now, 10, &stats);
-        assert_eq!(
-            s.on_pubrec(1, false, now, &stats),
-            [Packet::PubRel(PubResponse::success(1))]
-        );
-        s.link = None;
-        s.link = Some(link(5));
-        let out = s.resume(now, &stats);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0], Packet::PubRel(PubResponse::success(1)));
-        match &out[1] {
-            Packet::Publish(p) => assert!(p.dup && p.packet_id == 2),
-            other => panic!("{other:?}"),
-        }
-        assert!(s.on_pubcomp(1, now, &stats).is_empty());
-        assert_eq!(s.inflight.len(), 1);
-    }
-
-    #[test]
-    fn expiry_counts_down_and_expired_messages_are_not_sent() {
-        let now = Instant::now();
-        let stats = Stats::default();
-        let props = Properties {
-            message_expiry_interval: Some(10),
-            ..Properties::default()
-        };
-        let m = Message::new(
-            "t".into(),
-            Bytes::new(),
-            QoS::AtLeastOnce,
-            false,
-            &props,
-            None,
-            now,
-        );
-        assert_eq!(
-            m.remaining_expiry(now + Duration::from_millis(3500)),
-            Some(7)
-        );
-        let mut s = Session::new("c".into(), 60);
-        let d = Delivery {
-            message: Arc::new(m),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            subscription_ids: vec![],
-        };
-        s.offer(d.clone(), now, 10, &stats);
-        s.offer(d, now, 10, &stats);
-        s.link = Some(link(5));
-        let later = now + Duration::from_secs(4);
-        let out = s.resume(later, &stats);
-        match &out[0] {
-            Packet::Publish(p) => assert_eq!(p.properties.message_expiry_interval, Some(6)),
-            other => panic!("{other:?}"),
-        }
-        // Queued while offline and expired before the client came back: dropped.
-        let mut s2 = Session::new("c".into(), 60);
-        let props = Properties {
-            message_expiry_interval: Some(10),
-            ..Properties::default()
-        };
-        let m = Message::new(
-            "t".into(),
-            Bytes::new(),
-            QoS::AtLeastOnce,
-            false,
-            &props,
-            None,
-            now,
-        );
-        s2.offer(
-            Delivery {
-                message: Arc::new(m),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                subscription_ids: vec![],
-            },
-            now,
-            10,
-            &stats,
-        );
-        s2.link = Some(link(5));
-        assert!(s2.resume(now + Duration::from_secs(11), &stats).is_empty());
-        assert!(s2.queue.is_empty());
-    }
-}
+#[path = "session_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::auth::AllowAll;
+use crate::codec::LastWill;
 use crate::codec::{
     PubResponse, Publish, RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions,
 };

@@ -1,21 +1,9 @@
-//! PUBLISH, SUBSCRIBE and delivery: QoS flows, retained messages,
-//! subscription options, shared subscriptions, expiry, ACL, limits.
+//! PUBLISH and delivery: QoS flows both ways, retained messages, message
+//! expiry, queues and windows, Maximum Packet Size, properties.
 
 use super::tests::*;
 use super::*;
-use crate::codec::{
-    PubResponse, RetainHandling, SubAck, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
-};
-
-fn suback(out: &[Output], conn: ConnId) -> SubAck {
-    to(out, conn)
-        .into_iter()
-        .find_map(|p| match p {
-            Packet::SubAck(s) => Some(s),
-            _ => None,
-        })
-        .expect("SUBACK")
-}
+use crate::codec::PubResponse;
 
 fn two_clients(h: &mut Harness, filter: &str, qos: QoS) {
     h.connect(1, v5("sub"));
@@ -150,94 +138,6 @@ fn retained_set_replace_clear() {
 }
 
 #[test]
-fn retain_handling_and_retain_as_published() {
-    let mut h = Harness::new();
-    h.connect(2, v5("pub"));
-    let mut r = msg("r", "v", QoS::AtMostOnce, 0);
-    r.retain = true;
-    h.publish(2, r.clone());
-    h.connect(1, v5("sub"));
-    let mut o = opts(QoS::AtMostOnce);
-    o.retain_handling = RetainHandling::DoNotSend;
-    assert!(pubs(&h.subscribe(1, "r", o), 1).is_empty());
-    o.retain_handling = RetainHandling::SendIfNew;
-    assert!(
-        pubs(&h.subscribe(1, "r", o), 1).is_empty(),
-        "exists already"
-    );
-    assert_eq!(
-        pubs(&h.subscribe(1, "+", o), 1).len(),
-        1,
-        "new subscription"
-    );
-    o.retain_handling = RetainHandling::SendAtSubscribe;
-    assert_eq!(pubs(&h.subscribe(1, "r", o), 1).len(), 1);
-    // RAP keeps the flag on live delivery.
-    h.connect(3, v5("rap"));
-    let mut o = opts(QoS::AtMostOnce);
-    o.retain_as_published = true;
-    o.retain_handling = RetainHandling::DoNotSend;
-    h.subscribe(3, "r", o);
-    let out = h.publish(2, r);
-    assert!(pubs(&out, 3)[0].retain);
-    assert!(!pubs(&out, 1)[0].retain);
-}
-
-#[test]
-fn no_local() {
-    let mut h = Harness::new();
-    h.connect(1, v5("a"));
-    let mut o = opts(QoS::AtMostOnce);
-    o.no_local = true;
-    h.subscribe(1, "t", o);
-    assert!(pubs(&h.publish(1, msg("t", "x", QoS::AtMostOnce, 0)), 1).is_empty());
-    h.connect(2, v5("b"));
-    assert_eq!(
-        pubs(&h.publish(2, msg("t", "x", QoS::AtMostOnce, 0)), 1).len(),
-        1
-    );
-    // Without no-local a client gets its own messages.
-    h.subscribe(2, "t", opts(QoS::AtMostOnce));
-    assert_eq!(
-        pubs(&h.publish(2, msg("t", "x", QoS::AtMostOnce, 0)), 2).len(),
-        1
-    );
-}
-
-#[test]
-fn overlapping_subscriptions_deliver_once_with_max_qos_and_all_ids() {
-    let mut h = Harness::new();
-    h.connect(1, v5("a"));
-    h.subscribe_id(1, "t/+", opts(QoS::AtMostOnce), Some(3));
-    h.subscribe_id(1, "t/#", opts(QoS::ExactlyOnce), Some(9));
-    h.subscribe_id(1, "t/x", opts(QoS::AtLeastOnce), None);
-    h.connect(2, v5("b"));
-    let out = h.publish(2, msg("t/x", "m", QoS::ExactlyOnce, 1));
-    let got = pubs(&out, 1);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].qos, QoS::ExactlyOnce);
-    let mut ids = got[0].properties.subscription_identifiers.clone();
-    ids.sort();
-    assert_eq!(ids, [3, 9]);
-}
-
-#[test]
-fn subscription_identifier_on_retained_and_not_for_v311() {
-    let mut h = Harness::new();
-    h.connect(2, v5("pub"));
-    let mut r = msg("r", "v", QoS::AtMostOnce, 0);
-    r.retain = true;
-    h.publish(2, r);
-    h.connect(1, v5("a"));
-    let out = h.subscribe_id(1, "r", opts(QoS::AtMostOnce), Some(42));
-    assert_eq!(pubs(&out, 1)[0].properties.subscription_identifiers, [42]);
-    h.connect(3, v311("old", true));
-    h.subscribe_id(3, "r", opts(QoS::AtMostOnce), Some(42));
-    let out = h.publish(2, msg("r", "w", QoS::AtMostOnce, 0));
-    assert!(pubs(&out, 3)[0].properties.is_empty());
-}
-
-#[test]
 fn properties_pass_through_and_alias_does_not() {
     let mut h = Harness::new();
     two_clients(&mut h, "req", QoS::AtMostOnce);
@@ -333,186 +233,6 @@ fn slow_subscriber_window_then_queue() {
 }
 
 #[test]
-fn shared_subscription_round_robin_prefers_online() {
-    let mut h = Harness::new();
-    for (conn, id) in [(1, "m1"), (2, "m2"), (3, "m3")] {
-        h.connect(conn, v5_persistent(id, 100));
-        h.subscribe(conn, "$share/g/jobs/+", opts(QoS::AtLeastOnce));
-    }
-    h.connect(9, v5("pub"));
-    let mut who = Vec::new();
-    for i in 0..6u16 {
-        let out = h.publish(9, msg("jobs/x", "j", QoS::AtLeastOnce, i + 1));
-        for c in [1, 2, 3] {
-            who.extend(std::iter::repeat_n(c, pubs(&out, c).len()));
-        }
-    }
-    assert_eq!(who, [1, 2, 3, 1, 2, 3]);
-    h.core.disconnected(2, None, h.now);
-    let mut who = Vec::new();
-    for i in 0..4u16 {
-        let out = h.publish(9, msg("jobs/x", "j", QoS::AtLeastOnce, i + 10));
-        for c in [1, 3] {
-            who.extend(std::iter::repeat_n(c, pubs(&out, c).len()));
-        }
-    }
-    assert_eq!(who, [1, 3, 1, 3]);
-}
-
-#[test]
-fn shared_subscriptions_get_no_retained_and_forbid_no_local() {
-    let mut h = Harness::new();
-    h.connect(2, v5("pub"));
-    let mut r = msg("s", "v", QoS::AtMostOnce, 0);
-    r.retain = true;
-    h.publish(2, r);
-    h.connect(1, v5("a"));
-    let out = h.subscribe(1, "$share/g/s", opts(QoS::AtMostOnce));
-    assert!(pubs(&out, 1).is_empty());
-    assert_eq!(suback(&out, 1).reason_codes, [ReasonCode::GRANTED_QOS_0]);
-    let mut o = opts(QoS::AtMostOnce);
-    o.no_local = true;
-    let out = h.subscribe(1, "$share/g/s", o);
-    assert_eq!(closes(&out), [(1, Some(ReasonCode::PROTOCOL_ERROR))]);
-}
-
-#[test]
-fn subscribe_validation_and_unsubscribe_codes() {
-    let mut h = Harness::new();
-    h.connect(1, v5("a"));
-    let out = h.send(
-        1,
-        Packet::Subscribe(Subscribe {
-            packet_id: 4,
-            filters: vec![
-                SubscribeFilter {
-                    filter: "ok/#".into(),
-                    options: opts(QoS::ExactlyOnce),
-                },
-                SubscribeFilter {
-                    filter: "bad/#/x".into(),
-                    options: opts(QoS::AtMostOnce),
-                },
-            ],
-            properties: Properties::default(),
-        }),
-    );
-    let ack = suback(&out, 1);
-    assert_eq!(ack.packet_id, 4);
-    assert_eq!(
-        ack.reason_codes,
-        [ReasonCode::GRANTED_QOS_2, ReasonCode::TOPIC_FILTER_INVALID]
-    );
-    let out = h.send(
-        1,
-        Packet::Unsubscribe(Unsubscribe {
-            packet_id: 5,
-            filters: vec!["ok/#".into(), "never".into()],
-            properties: Properties::default(),
-        }),
-    );
-    assert_eq!(
-        to(&out, 1),
-        [Packet::UnsubAck(UnsubAck {
-            packet_id: 5,
-            reason_codes: vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED],
-            properties: Properties::default(),
-        })]
-    );
-    h.connect(2, v5("b"));
-    assert!(pubs(&h.publish(2, msg("ok/1", "x", QoS::AtMostOnce, 0)), 1).is_empty());
-    // 3.1.1: 0x80 for a bad filter, no UNSUBACK codes.
-    h.connect(3, v311("c", true));
-    let out = h.subscribe(3, "a/#/b", opts(QoS::AtMostOnce));
-    assert_eq!(
-        suback(&out, 3).reason_codes,
-        [ReasonCode::UNSPECIFIED_ERROR]
-    );
-}
-
-/// Denies publishing and receiving on `secret/#`, caps `capped/#` at QoS 0,
-/// refuses subscriptions to `secret/#`.
-struct TestPolicy;
-
-impl AccessPolicy for TestPolicy {
-    fn can_publish(&self, _: &Principal, _: &str, topic: &str) -> bool {
-        !topic.starts_with("secret")
-    }
-    fn can_subscribe(&self, _: &Principal, _: &str, filter: &str) -> Option<QoS> {
-        if filter.starts_with("secret") {
-            None
-        } else if filter.starts_with("capped") {
-            Some(QoS::AtMostOnce)
-        } else {
-            Some(QoS::ExactlyOnce)
-        }
-    }
-    fn can_receive(&self, p: &Principal, _: &str, topic: &str) -> bool {
-        !(topic.starts_with("private") && p.username.as_deref() != Some("user1"))
-    }
-}
-
-#[test]
-fn acl_publish_subscribe_receive() {
-    let mut h = Harness::new();
-    h.policy = Arc::new(TestPolicy);
-    h.connect(1, v5("one"));
-    h.subscribe(1, "#", opts(QoS::ExactlyOnce));
-    h.connect(2, v5("two"));
-    h.subscribe(2, "#", opts(QoS::ExactlyOnce));
-    h.connect(3, v311("three", true));
-    // 5.0: PUBACK / PUBREC 0x87, not forwarded.
-    let out = h.publish(2, msg("secret/x", "s", QoS::AtLeastOnce, 1));
-    let Packet::PubAck(a) = &to(&out, 2)[0] else {
-        panic!()
-    };
-    assert_eq!(a.reason_code, ReasonCode::NOT_AUTHORIZED);
-    assert!(pubs(&out, 1).is_empty());
-    let out = h.publish(2, msg("secret/x", "s", QoS::ExactlyOnce, 2));
-    let Packet::PubRec(a) = &to(&out, 2)[0] else {
-        panic!()
-    };
-    assert_eq!(a.reason_code, ReasonCode::NOT_AUTHORIZED);
-    // ... and no PUBREL is expected for it: the id is free.
-    let out = h.send(2, Packet::PubRel(PubResponse::success(2)));
-    let Packet::PubComp(c) = &to(&out, 2)[0] else {
-        panic!()
-    };
-    assert_eq!(c.reason_code, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND);
-    // 3.1.1: acknowledged normally, dropped.
-    let out = h.publish(3, msg("secret/x", "s", QoS::AtLeastOnce, 1));
-    assert_eq!(to(&out, 3), [Packet::PubAck(PubResponse::success(1))]);
-    assert!(pubs(&out, 1).is_empty());
-    // Subscribe denied / capped.
-    let out = h.subscribe(2, "secret/#", opts(QoS::AtLeastOnce));
-    assert_eq!(suback(&out, 2).reason_codes, [ReasonCode::NOT_AUTHORIZED]);
-    let out = h.subscribe(3, "secret/#", opts(QoS::AtLeastOnce));
-    assert_eq!(
-        suback(&out, 3).reason_codes,
-        [ReasonCode::UNSPECIFIED_ERROR]
-    );
-    let out = h.subscribe(2, "capped/#", opts(QoS::ExactlyOnce));
-    assert_eq!(suback(&out, 2).reason_codes, [ReasonCode::GRANTED_QOS_0]);
-    // Receive: only user1 (conn 1) gets private topics.
-    let out = h.publish(3, msg("private/p", "p", QoS::AtMostOnce, 0));
-    assert_eq!(pubs(&out, 1).len(), 1);
-    assert!(pubs(&out, 2).is_empty());
-}
-
-#[test]
-fn clients_cannot_publish_to_sys() {
-    let mut h = Harness::new();
-    h.connect(1, v5("a"));
-    h.subscribe(1, "$SYS/#", opts(QoS::AtMostOnce));
-    let out = h.publish(1, msg("$SYS/broker/uptime", "fake", QoS::AtLeastOnce, 1));
-    let Packet::PubAck(a) = &to(&out, 1)[0] else {
-        panic!()
-    };
-    assert_eq!(a.reason_code, ReasonCode::NOT_AUTHORIZED);
-    assert!(pubs(&out, 1).is_empty());
-}
-
-#[test]
 fn maximum_packet_size_of_the_client() {
     let mut h = Harness::new();
     let mut c = v5("small");
@@ -592,4 +312,73 @@ fn qos1_queued_for_offline_v311_session_and_delivered_on_reconnect() {
     assert_eq!(got[0].packet_id, 1);
     assert_eq!(got[1].packet_id, 2);
     assert!(got.iter().all(|p| !p.dup && p.properties.is_empty()));
+}
+
+#[test]
+fn v311_resume_resends_unacknowledged_qos1_with_dup() {
+    let mut h = Harness::new();
+    h.connect(1, v311("sub", false));
+    h.subscribe(1, "t", opts(QoS::AtLeastOnce));
+    h.connect(2, v311("pub", true));
+    let out = h.publish(2, msg("t", "x", QoS::AtLeastOnce, 1));
+    let first = pubs(&out, 1).remove(0);
+    assert!(!first.dup);
+    h.core.disconnected(1, None, h.now);
+    let out = h.connect_with(3, v311("sub", false));
+    let again = pubs(&out, 3).remove(0);
+    assert!(again.dup);
+    assert_eq!(again.packet_id, first.packet_id);
+    assert_eq!(again.payload, first.payload);
+    h.send(3, Packet::PubAck(PubResponse::success(first.packet_id)));
+    h.core.disconnected(3, None, h.now);
+    let out = h.connect_with(4, v311("sub", false));
+    assert!(pubs(&out, 4).is_empty(), "acknowledged: not resent");
+}
+
+#[test]
+fn resume_with_smaller_receive_maximum_resends_all_then_waits() {
+    let mut h = Harness::new();
+    h.connect(1, v5_persistent("sub", 100));
+    h.subscribe(1, "t", opts(QoS::AtLeastOnce));
+    h.connect(2, v5("pub"));
+    for i in 1..=3u16 {
+        h.publish(2, msg("t", "m", QoS::AtLeastOnce, i));
+    }
+    h.core.disconnected(1, None, h.now);
+    h.publish(2, msg("t", "later", QoS::AtLeastOnce, 4));
+    let mut c = v5_persistent("sub", 100);
+    c.properties.receive_maximum = Some(1);
+    let out = h.connect_with(3, c);
+    let got = pubs(&out, 3);
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|p| p.dup));
+    assert!(pubs(&h.send(3, Packet::PubAck(PubResponse::success(1))), 3).is_empty());
+    assert!(pubs(&h.send(3, Packet::PubAck(PubResponse::success(2))), 3).is_empty());
+    let out = h.send(3, Packet::PubAck(PubResponse::success(3)));
+    assert_eq!(payloads(&out, 3), ["later"]);
+}
+
+#[test]
+fn internal_publish_reaches_subscribers_and_retains() {
+    let mut h = Harness::new();
+    h.connect(1, v5("a"));
+    h.subscribe(1, "$SYS/broker/notice/#", opts(QoS::AtLeastOnce));
+    let out = h.core.internal_publish(
+        "$SYS/broker/notice/cert",
+        Bytes::from_static(b"expires soon"),
+        QoS::AtLeastOnce,
+        true,
+        h.now,
+    );
+    let got = pubs(&out, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].qos, QoS::AtLeastOnce);
+    assert!(!got[0].retain);
+    h.connect(2, v5("b"));
+    let out = h.subscribe(2, "$SYS/broker/notice/+", opts(QoS::AtMostOnce));
+    assert_eq!(payloads(&out, 2), ["expires soon"]);
+    assert!(h
+        .core
+        .internal_publish("bad/#", Bytes::new(), QoS::AtMostOnce, false, h.now)
+        .is_empty());
 }
