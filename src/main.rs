@@ -30,8 +30,21 @@ enum Command {
     Psk(cmd::psk::PskArgs),
 }
 
+/// True when the subcommand is `pub` or `sub`.
+fn is_pubsub() -> bool {
+    matches!(std::env::args().nth(1).as_deref(), Some("pub" | "sub"))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `pub` and `sub` promise exit code 1 for usage errors (2 means refused).
+        Err(e) if e.use_stderr() && is_pubsub() => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Broker(args) => cmd::broker::run(args),
         Command::Pub(args) => cmd::pubsub::run_pub(args),
