@@ -270,6 +270,11 @@ impl Connection {
                 connack.properties.authentication_data = Some(connack_auth.1);
                 self.write(&Packet::ConnAck(connack.clone()));
                 self.note_connack(&connack, &connect);
+                let mut connect = connect;
+                if let Some(id) = &connack.properties.assigned_client_identifier {
+                    // The core must use the client id this CONNACK announced.
+                    connect.client_id = id.clone();
+                }
                 self.phase = Phase::AwaitAuth {
                     connect,
                     method: connack_auth.0,

@@ -587,3 +587,34 @@ fn core_close_sends_disconnect_only_to_v5() {
     assert!(c.is_closed());
     assert!(c.take_output().is_none());
 }
+
+#[test]
+fn pending_auth_hands_the_announced_assigned_client_id_to_the_core() {
+    let now = Instant::now();
+    let mut c = Connection::new(settings(false), now);
+    let mut cn = connect(V5, 0);
+    cn.client_id = String::new();
+    cn.properties.authentication_method = Some("TEST".into());
+    c.receive(&bytes_of(&Packet::Connect(cn), V5), now);
+    let preview = ConnAck {
+        session_present: false,
+        reason_code: ReasonCode::SUCCESS,
+        properties: Properties {
+            assigned_client_identifier: Some("mqtt-lwa-00000000002a".into()),
+            ..Properties::default()
+        },
+    };
+    assert!(c
+        .auth_decided(pending(false), Some(preview), now)
+        .is_empty());
+    let actions = c.receive(
+        &bytes_of(&auth("TEST", ReasonCode::RE_AUTHENTICATE, b"proof"), V5),
+        now,
+    );
+    match actions.as_slice() {
+        [Action::CoreConnect(req)] => {
+            assert_eq!(req.connect.client_id, "mqtt-lwa-00000000002a");
+        }
+        _ => panic!("expected CoreConnect"),
+    }
+}
