@@ -17,6 +17,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod load;
+
+pub use load::{ConfigError, Problem, DEFAULT_PLAIN_PORT, DEFAULT_TLS_PORT};
+
 /// Whole broker configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -161,10 +161,8 @@ fn load_config(args: &BrokerArgs) -> Result<BrokerConfig, String> {
 }
 
 fn read_config_file(path: &Path) -> Result<BrokerConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    // toml's message carries the line and column and quotes the offending line.
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    // FILE:LINE: reason, for syntax, types and semantic checks alike.
+    BrokerConfig::load(path).map_err(|e| e.to_string())
 }
 
 fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
@@ -231,8 +229,10 @@ mod tests {
         let mut a = args();
         a.config = Some(path.clone());
         let err = load_config(&a).unwrap_err();
-        assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(err.contains("line 2"), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:2: ", path.display())),
+            "{err}"
+        );
         std::fs::write(&path, "listener = []\n").unwrap();
         let err = load_config(&a).unwrap_err();
         assert!(err.contains("listener"), "{err}");
