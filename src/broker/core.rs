@@ -10,6 +10,8 @@
 mod lifecycle;
 mod routing;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_delivery;

@@ -1,7 +1,7 @@
 //! PUBLISH and delivery: QoS flows both ways, retained messages, message
 //! expiry, queues and windows, Maximum Packet Size, properties.
 
-use super::tests::*;
+use super::test_support::*;
 use super::*;
 use crate::codec::PubResponse;
 
@@ -381,4 +381,29 @@ fn internal_publish_reaches_subscribers_and_retains() {
         .core
         .internal_publish("bad/#", Bytes::new(), QoS::AtMostOnce, false, h.now)
         .is_empty());
+}
+
+#[test]
+fn inbound_qos2_state_survives_reconnect_so_a_resent_publish_is_not_forwarded_twice() {
+    let mut h = Harness::new();
+    two_clients(&mut h, "t", QoS::ExactlyOnce);
+    h.connect(3, v5_persistent("p2", 100));
+    let out = h.publish(3, msg("t", "once", QoS::ExactlyOnce, 11));
+    assert_eq!(payloads(&out, 1), ["once"]);
+    // The publisher loses its connection before PUBREL and resends with DUP.
+    h.core.disconnected(3, None, h.now);
+    assert!(h.connect(4, v5_persistent("p2", 100)).session_present);
+    let mut again = msg("t", "once", QoS::ExactlyOnce, 11);
+    again.dup = true;
+    let out = h.publish(4, again);
+    assert_eq!(to(&out, 4), [Packet::PubRec(PubResponse::success(11))]);
+    assert!(pubs(&out, 1).is_empty());
+    let out = h.send(4, Packet::PubRel(PubResponse::success(11)));
+    assert_eq!(to(&out, 4), [Packet::PubComp(PubResponse::success(11))]);
+    // A clean start forgets it: the same id is a new message then.
+    h.publish(4, msg("t", "second", QoS::ExactlyOnce, 12));
+    h.core.disconnected(4, None, h.now);
+    h.connect(5, v5("p2"));
+    let out = h.publish(5, msg("t", "third", QoS::ExactlyOnce, 12));
+    assert_eq!(payloads(&out, 1), ["third"]);
 }

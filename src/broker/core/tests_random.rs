@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::tests::*;
+use super::test_support::*;
 use super::*;
 use crate::codec::LastWill;
 use crate::codec::{

@@ -2,7 +2,7 @@
 //! published, no local, overlapping subscriptions, identifiers, shared
 //! subscriptions, filter validation and access control.
 
-use super::tests::*;
+use super::test_support::*;
 use super::*;
 use crate::codec::{
     PubResponse, RetainHandling, SubAck, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
