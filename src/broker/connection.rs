@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::auth::{AccessPolicy, AuthDecision, Authenticated, PayloadProtection, PendingAuth};
+use crate::auth::{AccessPolicy, PayloadProtection, PendingAuth};
 use crate::codec::{
-    self, Auth, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties,
-    ProtocolVersion, Publish, ReasonCode,
+    self, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties, ProtocolVersion,
+    Publish, ReasonCode,
 };
 use crate::config::Limits;
 
@@ -205,87 +205,6 @@ impl Connection {
         self.close_with(reason, "closed by the broker");
     }
 
-    /// The authenticator's answer to the CONNECT from [`Action::Authenticate`].
-    ///
-    /// `preview` is the CONNACK the core would send (its side-effect-free
-    /// `connack_for`) and must be given for [`AuthDecision::Pending`], where
-    /// this connection writes CONNACK itself.
-    pub fn auth_decided(
-        &mut self,
-        decision: AuthDecision,
-        preview: Option<ConnAck>,
-        now: Instant,
-    ) -> Vec<Action> {
-        let connect = match std::mem::replace(&mut self.phase, Phase::AwaitConnect) {
-            Phase::Authenticating(connect) => connect,
-            other => {
-                self.phase = other;
-                return Vec::new();
-            }
-        };
-        let mut actions = Vec::new();
-        match decision {
-            AuthDecision::Reject(code) => {
-                Stats::add(&self.settings.stats.auth_failures, 1);
-                self.refuse(connect.protocol_version, code, "authentication refused");
-                return actions;
-            }
-            AuthDecision::Accept {
-                authenticated,
-                connack_auth,
-            } => {
-                actions.push(self.enter_core(connect, authenticated, connack_auth, false, now));
-            }
-            AuthDecision::Pending {
-                connack_auth,
-                continuation,
-            } => {
-                if connect.protocol_version != ProtocolVersion::V5 {
-                    // Enhanced authentication does not exist in 3.1.1.
-                    self.refuse(
-                        connect.protocol_version,
-                        ReasonCode::BAD_AUTHENTICATION_METHOD,
-                        "enhanced authentication on 3.1.1",
-                    );
-                    return actions;
-                }
-                let Some(mut connack) = preview else {
-                    self.refuse(
-                        connect.protocol_version,
-                        ReasonCode::SERVER_UNAVAILABLE,
-                        "no CONNACK preview from the core",
-                    );
-                    return actions;
-                };
-                if connack.reason_code.is_error() {
-                    // The core would refuse this CONNECT anyway (e.g. client id).
-                    self.refuse(
-                        connect.protocol_version,
-                        connack.reason_code,
-                        "refused by the core",
-                    );
-                    return actions;
-                }
-                connack.properties.authentication_method = Some(connack_auth.0.clone());
-                connack.properties.authentication_data = Some(connack_auth.1);
-                self.write(&Packet::ConnAck(connack.clone()));
-                self.note_connack(&connack, &connect);
-                let mut connect = connect;
-                if let Some(id) = &connack.properties.assigned_client_identifier {
-                    // The core must use the client id this CONNACK announced.
-                    connect.client_id = id.clone();
-                }
-                self.phase = Phase::AwaitAuth {
-                    connect,
-                    method: connack_auth.0,
-                    continuation,
-                };
-            }
-        }
-        actions.extend(self.process(now));
-        actions
-    }
-
     /// A packet from the core for this client: PUBLISH payloads are sealed
     /// and topics aliased here, in wire order.
     pub fn deliver(&mut self, packet: Packet) {
@@ -403,72 +322,6 @@ impl Connection {
         actions.push(Action::Authenticate(connect));
     }
 
-    fn on_await_auth(&mut self, packet: Packet, now: Instant, actions: &mut Vec<Action>) {
-        let Phase::AwaitAuth {
-            connect,
-            method,
-            continuation,
-        } = std::mem::replace(&mut self.phase, Phase::AwaitConnect)
-        else {
-            return;
-        };
-        // Every branch below leaves the phase Connected or Closed.
-        match packet {
-            Packet::Auth(auth) => {
-                if auth.reason_code != ReasonCode::RE_AUTHENTICATE {
-                    Stats::add(&self.settings.stats.auth_failures, 1);
-                    self.close_with(
-                        Some(ReasonCode::PROTOCOL_ERROR),
-                        "AUTH with a wrong reason code",
-                    );
-                    return;
-                }
-                if auth.properties.authentication_method.as_deref() != Some(method.as_str()) {
-                    Stats::add(&self.settings.stats.auth_failures, 1);
-                    // 0x8C is a CONNACK code; DISCONNECT says Not authorized.
-                    self.close_with(Some(ReasonCode::NOT_AUTHORIZED), "AUTH with another method");
-                    return;
-                }
-                let data = auth.properties.authentication_data.unwrap_or_default();
-                match continuation.finish(&data) {
-                    Ok(authenticated) => {
-                        let success = Auth {
-                            reason_code: ReasonCode::SUCCESS,
-                            properties: Properties {
-                                authentication_method: Some(method),
-                                authentication_data: authenticated.auth_response.clone(),
-                                ..Properties::default()
-                            },
-                        };
-                        self.write(&Packet::Auth(success));
-                        actions.push(self.enter_core(connect, authenticated, None, true, now));
-                    }
-                    Err(code) => {
-                        Stats::add(&self.settings.stats.auth_failures, 1);
-                        let code = if valid_in_disconnect(code) {
-                            code
-                        } else {
-                            ReasonCode::NOT_AUTHORIZED
-                        };
-                        self.close_with(Some(code), "authentication failed");
-                    }
-                }
-            }
-            Packet::Disconnect(_) => {
-                // Not authenticated: the DISCONNECT has no effect on any session.
-                self.phase = Phase::Closed;
-                self.close_cause = Some("DISCONNECT before authentication finished".into());
-            }
-            _ => {
-                Stats::add(&self.settings.stats.auth_failures, 1);
-                self.close_with(
-                    Some(ReasonCode::PROTOCOL_ERROR),
-                    "packet other than AUTH before authentication finished",
-                );
-            }
-        }
-    }
-
     fn on_connected(&mut self, packet: Packet, actions: &mut Vec<Action>) {
         match packet {
             Packet::Publish(mut publish) => {
@@ -513,50 +366,6 @@ impl Connection {
                     "server-to-client packet from a client",
                 ),
             other => actions.push(Action::CorePacket(other)),
-        }
-    }
-
-    fn enter_core(
-        &mut self,
-        connect: Box<Connect>,
-        authenticated: Authenticated,
-        connack_auth: Option<(String, Bytes)>,
-        connack_sent: bool,
-        now: Instant,
-    ) -> Action {
-        self.protection = authenticated.protection;
-        self.phase = Phase::Connected;
-        self.core_connected = true;
-        self.last_packet = now;
-        if !connack_sent {
-            // Until the core's CONNACK says otherwise, the client's keep-alive applies.
-            self.keep_alive = keep_alive_duration(connect.keep_alive);
-        }
-        let payload_overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
-        Action::CoreConnect(Box::new(ConnectRequest {
-            conn: self.settings.conn,
-            connect: *connect,
-            principal: authenticated.principal,
-            policy: self.settings.policy.clone(),
-            listener: self.settings.listener.clone(),
-            connack_sent,
-            connack_auth,
-            payload_overhead,
-        }))
-    }
-
-    /// Keep-alive and inbound alias limit from a CONNACK this connection wrote.
-    fn note_connack(&mut self, connack: &ConnAck, connect: &Connect) {
-        self.connack_sent = true;
-        self.keep_alive = keep_alive_duration(
-            connack
-                .properties
-                .server_keep_alive
-                .unwrap_or(connect.keep_alive),
-        );
-        if self.version == Some(ProtocolVersion::V5) {
-            self.inbound
-                .set_maximum(connack.properties.topic_alias_maximum.unwrap_or(0));
         }
     }
 
@@ -664,6 +473,9 @@ fn valid_in_disconnect(code: ReasonCode) -> bool {
 fn keep_alive_duration(secs: u16) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
 }
+
+#[path = "connection_auth.rs"]
+mod auth;
 
 #[cfg(test)]
 #[path = "connection_tests.rs"]

@@ -229,10 +229,7 @@ mod tests {
         let mut a = args();
         a.config = Some(path.clone());
         let err = load_config(&a).unwrap_err();
-        assert!(
-            err.starts_with(&format!("{}:2: ", path.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("{}:2: ", path.display())), "{err}");
         std::fs::write(&path, "listener = []\n").unwrap();
         let err = load_config(&a).unwrap_err();
         assert!(err.contains("listener"), "{err}");
