@@ -222,3 +222,74 @@ fn mosquitto_pub_v5_will_properties() {
     }
     assert_eq!(again, packets);
 }
+
+/// What Debian's mosquitto 2.0 broker sent to `mosquitto_sub -V 5 -t 'r/#' -q 2 -C 1
+/// -D subscribe subscription-identifier 3` with a retained message on `r/1`
+/// (recorded by a proxy between the two).
+const BROKER_TO_SUB_V5: &str = "
+    20 35 00 00 32 22 000a
+       12 0029 6175746f2d42313034384343342d333141312d363031462d394438462d453935373430374639373237
+       21 0014
+    90 04 0001 00 02
+    33 12 0003 722f31 0001 02 0b 03 72657461696e6564";
+
+#[test]
+fn mosquitto_broker_to_v5_subscriber() {
+    let mut buf = unhex(BROKER_TO_SUB_V5);
+    let mut dec = Decoder::with_version(1 << 20, V5);
+    let mut packets = Vec::new();
+    while let Some(p) = dec.decode(&mut buf).expect("valid stream") {
+        packets.push(p);
+    }
+    let [Packet::ConnAck(ack), Packet::SubAck(sub), Packet::Publish(p)] = &packets[..] else {
+        panic!("unexpected packets {packets:?}");
+    };
+    // CONNACK: Topic Alias Maximum 10, an assigned client id, Receive Maximum 20.
+    assert!(!ack.session_present);
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(ack.properties.topic_alias_maximum, Some(10));
+    assert_eq!(ack.properties.receive_maximum, Some(20));
+    assert_eq!(
+        ack.properties.assigned_client_identifier.as_deref(),
+        Some("auto-B1048CC4-31A1-601F-9D8F-E957407F9727")
+    );
+    // SUBACK: empty property block, Granted QoS 2.
+    assert_eq!(sub.reason_codes, vec![ReasonCode::GRANTED_QOS_2]);
+    // The retained PUBLISH (0x33: QoS 1 + RETAIN) carries the subscription identifier.
+    assert!(p.retain);
+    assert_eq!(p.properties.subscription_identifiers, vec![3]);
+    assert_eq!(p.payload, Bytes::from_static(b"retained"));
+    // mosquitto orders CONNACK properties 0x22, 0x12, 0x21; we write them by
+    // identifier, so SUBACK and PUBLISH compare byte-exact and CONNACK by value.
+    assert_reencodes(
+        &packets[1..],
+        V5,
+        "90 04 0001 00 02 33 12 0003 722f31 0001 02 0b 03 72657461696e6564",
+    );
+    let mut out = BytesMut::new();
+    encode(&packets[0], V5, &mut out).expect("encode");
+    assert_eq!(out.len(), 0x37);
+    assert_eq!(
+        Decoder::with_version(1024, V5).decode(&mut out),
+        Ok(Some(packets[0].clone()))
+    );
+}
+
+/// mosquitto 2.0's answers to 3.1.1 clients: CONNACK, SUBACK (QoS 1), and the
+/// PUBREC/PUBCOMP of a QoS 2 publish.
+#[test]
+fn mosquitto_broker_to_v311_clients() {
+    let stream = "20 02 00 00 90 03 0001 01 20 02 00 00 50 02 0001 70 02 0001";
+    let mut buf = unhex(stream);
+    let mut dec = Decoder::with_version(1024, V311);
+    let mut packets = Vec::new();
+    while let Some(p) = dec.decode(&mut buf).expect("valid stream") {
+        packets.push(p);
+    }
+    assert!(
+        matches!(&packets[1], Packet::SubAck(s) if s.reason_codes == vec![ReasonCode::GRANTED_QOS_1])
+    );
+    assert_eq!(packets[3], Packet::PubRec(PubResponse::success(1)));
+    assert_eq!(packets[4], Packet::PubComp(PubResponse::success(1)));
+    assert_reencodes(&packets, V311, stream);
+}
