@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use crate::auth::{AccessPolicy, PayloadProtection, PendingAuth};
 use crate::codec::{
     self, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties, ProtocolVersion,
-    Publish, ReasonCode,
+    ReasonCode,
 };
 use crate::config::Limits;
 
@@ -212,7 +212,7 @@ impl Connection {
             return;
         }
         match packet {
-            Packet::Publish(publish) => self.deliver_publish(publish),
+            packet @ Packet::Publish(_) => self.deliver_publish(packet),
             Packet::ConnAck(connack) => {
                 self.write(&Packet::ConnAck(connack.clone()));
                 if connack.reason_code.is_error() {
@@ -233,12 +233,12 @@ impl Connection {
         }
     }
 
-    fn deliver_publish(&mut self, mut publish: Publish) {
+    fn deliver_publish(&mut self, packet: Packet) {
         let overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
         if let (Some(max), Some(version)) = (self.client_max_packet, self.version) {
             // Checked before sealing and aliasing: both change per-connection
             // state that the client must see in order.
-            let size = codec::encoded_len(&Packet::Publish(publish.clone()), version) + overhead;
+            let size = codec::encoded_len(&packet, version) + overhead;
             if size > max {
                 Stats::add(&self.settings.stats.messages_dropped, 1);
                 tracing::debug!(
@@ -250,6 +250,9 @@ impl Connection {
                 return;
             }
         }
+        let Packet::Publish(mut publish) = packet else {
+            return;
+        };
         if let Some(protection) = self.protection.as_mut() {
             match protection.seal(
                 &publish.topic,

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::auth::{AllowAll, AuthDecision, Authenticated, Principal};
-use crate::codec::Auth;
+use crate::codec::{Auth, Publish};
 use crate::codec::{QoS, Subscribe};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
