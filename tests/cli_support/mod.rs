@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,8 @@ impl Drop for Mosquitto {
 /// Our own broker (`mqtt-lwa broker -p 0`), killed when dropped.
 pub struct OwnBroker {
     child: Child,
+    /// Kept open so that later output never hits a closed pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
     /// Its port on 127.0.0.1.
     pub port: u16,
 }
@@ -121,10 +123,9 @@ impl OwnBroker {
             .spawn()
             .expect("start mqtt-lwa broker");
         let stdout = child.stdout.take().expect("broker stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read broker output");
+        stdout.read_line(&mut line).expect("read broker output");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
@@ -135,7 +136,11 @@ impl OwnBroker {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {addr:?}"));
-        OwnBroker { child, port }
+        OwnBroker {
+            child,
+            _stdout: stdout,
+            port,
+        }
     }
 }
 
@@ -228,6 +233,12 @@ impl Sub {
         self.lines.recv_timeout(Duration::from_secs(10)).ok()
     }
 
+    /// Kills the process (SIGKILL: no DISCONNECT, so the broker publishes the will).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit (up to 20 s); returns its exit code, the
     /// stdout lines not yet read, and the whole stderr.
     pub fn finish(mut self) -> (Option<i32>, Vec<String>, String) {
@@ -252,7 +263,17 @@ impl Drop for Sub {
     }
 }
 
-/// A scratch file path inside `dir`.
-pub fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// Makes `path` (a directory tree) readable by everyone: mosquitto started
+/// as root drops to the `mosquitto` user before it reads certificates and
+/// password files.
+pub fn share_with_mosquitto(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).expect("stat");
+    let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read_dir") {
+            share_with_mosquitto(&entry.expect("dir entry").path());
+        }
+    }
 }
