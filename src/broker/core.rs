@@ -348,7 +348,7 @@ impl BrokerCore {
                 None
             },
             payload_overhead: req.payload_overhead,
-            connect_expiry_zero: plan.expiry == 0,
+            connect_expiry_zero: c.properties.session_expiry_interval.unwrap_or(0) == 0,
         };
         let session = self
             .sessions

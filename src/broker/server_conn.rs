@@ -23,6 +23,8 @@ use super::stats::Stats;
 
 /// How long closing a socket may take before it is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a closed connection's input is drained before the socket is dropped.
+const LINGER: Duration = Duration::from_secs(1);
 /// Read buffer size per connection.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -188,6 +190,17 @@ impl ConnectionTask {
             machine.core_connected(),
             disconnect,
         )
+        .await;
+        // Closing a socket with unread input makes the kernel send RST,
+        // which can destroy our DISCONNECT before the client reads it (a
+        // client still sending PUBRELs after 0x93, say); drain briefly.
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(n) = rd.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
         .await;
     }
 }
