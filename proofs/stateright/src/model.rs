@@ -1,0 +1,591 @@
+//! The LWA1 state machines of LWA.md section 6 (client and broker), the
+//! record layer of section 7 and a Dolev-Yao network, as a stateright
+//! [`Model`].
+//!
+//! The network is the attacker: every message an honest party sends is added
+//! to the attacker's knowledge (it is never "in flight" to anyone), and
+//! every message an honest party receives is chosen by the attacker from what
+//! it can derive. Forwarding, dropping, replaying, reordering, reflecting,
+//! injecting and rewriting are all that one choice.
+
+use stateright::{Model, Property};
+
+use crate::properties;
+use crate::terms::{
+    Dir, Ident, Key, Knowledge, Label, Mac, Offer, Party, Payload, Point, Prk, Record,
+    ResponseBody, Scalar, Shared, Transcript,
+};
+
+/// The broker's configured `record_limit_log2` (the model's largest value).
+pub const BROKER_LIMIT: u8 = 2;
+/// The connect context honest clients use; the attacker may send the other one.
+pub const CLIENT_CTX: u8 = 0;
+
+/// One known design flaw, to show that the properties can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flaw {
+    /// `TH` omits the offer (identity, proposed limit, `e_c`).
+    OfferNotInTranscript,
+    /// Both directions use the `c2b` key and IV.
+    OneKeyBothDirections,
+    /// The receiver takes the record counter from the wire instead of its own.
+    CounterFromWire,
+    /// `prk = HKDF-Extract(constant, dh)`: the PSK is not in the key schedule.
+    NoPskInKeySchedule,
+    /// The broker sends no ephemeral key: `prk = HKDF-Extract(PSK, constant)`.
+    NoBrokerEphemeral,
+    /// Neither side rejects an all-zero `dh`.
+    NoZeroDhCheck,
+    /// The broker attaches the session (takeover, will) when it answers the offer.
+    SideEffectBeforeFinished,
+    /// The client accepts a CONNACK without LWA1 data and publishes in clear.
+    AcceptsUnauthenticatedConnack,
+}
+
+impl Flaw {
+    /// Every flaw, in a fixed order.
+    pub const ALL: [Flaw; 8] = [
+        Flaw::OfferNotInTranscript,
+        Flaw::OneKeyBothDirections,
+        Flaw::CounterFromWire,
+        Flaw::NoPskInKeySchedule,
+        Flaw::NoBrokerEphemeral,
+        Flaw::NoZeroDhCheck,
+        Flaw::SideEffectBeforeFinished,
+        Flaw::AcceptsUnauthenticatedConnack,
+    ];
+}
+
+/// How far the model is unrolled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Honest client sessions (all of identity `A`).
+    pub clients: u8,
+    /// Broker sessions (each started by whatever offer the attacker delivers).
+    pub brokers: u8,
+    /// Records each client seals (c2b).
+    pub c2b_records: u8,
+    /// Records each broker session seals (b2c).
+    pub b2c_records: u8,
+}
+
+impl Bounds {
+    /// The bounds the test suite checks: two clients, two broker sessions,
+    /// two c2b records and one b2c record per session.
+    pub const CI: Bounds = Bounds {
+        clients: 2,
+        brokers: 2,
+        c2b_records: 2,
+        b2c_records: 1,
+    };
+}
+
+/// The model: LWA1 as specified, or with one [`Flaw`].
+#[derive(Clone, Debug)]
+pub struct LwaModel {
+    /// Unrolling bounds.
+    pub bounds: Bounds,
+    /// The flaw, if this is a mutant.
+    pub flaw: Option<Flaw>,
+}
+
+/// What each side believes about the handshake once it has run: the
+/// fields injective agreement is stated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct View {
+    /// Connect context.
+    pub ctx: u8,
+    /// Offer as sent (client) or received (broker).
+    pub offer: Offer,
+    /// Chosen record limit.
+    pub chosen: u8,
+    /// Broker ephemeral public key (absent only in a mutant).
+    pub eb: Option<Point>,
+    /// Session Present.
+    pub sp: bool,
+}
+
+/// Client phases of LWA.md 6.1 (CLOSED is not a state: a session that fails
+/// simply stops acting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientPhase {
+    /// Not started.
+    Start,
+    /// CONNECT(offer) sent.
+    WaitConnack,
+    /// Response verified, AUTH(finished) sent.
+    Open,
+    /// Accepted a CONNACK without LWA1 (only the downgrade mutant).
+    PlainOpen,
+}
+
+/// Broker phases of LWA.md 6.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BrokerPhase {
+    /// No CONNECT yet.
+    Idle,
+    /// CONNACK(response) sent.
+    AwaitFinished,
+    /// Finished verified, AUTH 0x00 sent.
+    Open,
+}
+
+/// One client session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientState {
+    /// Phase.
+    pub phase: ClientPhase,
+    /// Set when the response verified.
+    pub view: Option<View>,
+    /// `PSK(A)` was still secret when this session accepted.
+    pub clean: bool,
+    /// Records sealed (c2b).
+    pub sealed: u8,
+    /// Payloads opened (b2c), in order.
+    pub opened: Vec<Payload>,
+}
+
+/// One broker session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BrokerState {
+    /// Phase.
+    pub phase: BrokerPhase,
+    /// Set when the response was sent.
+    pub view: Option<View>,
+    /// `PSK(identity)` was secret when the finished verified.
+    pub clean: bool,
+    /// MQTT side effect (takeover, will, session) applied; `Some(clean)`
+    /// says whether `PSK(A)` was still secret at that moment.
+    pub effect: Option<bool>,
+    /// Records sealed (b2c).
+    pub sealed: u8,
+    /// Payloads opened (c2b), in order.
+    pub opened: Vec<Payload>,
+}
+
+/// The whole system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// Client sessions.
+    pub clients: Vec<ClientState>,
+    /// Broker sessions.
+    pub brokers: Vec<BrokerState>,
+    /// `PSK(A)` revealed to the attacker.
+    pub psk_a_revealed: bool,
+}
+
+/// One step: an honest party acts on a message the attacker chose, or the
+/// attacker learns `PSK(A)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Client `i` sends CONNECT with its offer.
+    ClientConnect(u8),
+    /// Broker session `j` receives CONNECT with this context and offer.
+    BrokerRespond {
+        /// Session.
+        j: u8,
+        /// Connect context.
+        ctx: u8,
+        /// Offer.
+        offer: Offer,
+    },
+    /// Client `i` receives CONNACK carrying this response; the broker_mac
+    /// is the one the client expects (the attacker can produce it).
+    ClientAccept {
+        /// Session.
+        i: u8,
+        /// `response_without_mac`.
+        response: ResponseBody,
+        /// Session Present.
+        sp: bool,
+    },
+    /// Client `i` receives CONNACK 0x00 without LWA1 data.
+    ClientPlainConnack(u8),
+    /// Broker `j` receives AUTH with the finished it expects.
+    BrokerFinish(u8),
+    /// Client `i` seals its next PUBLISH.
+    ClientSeal(u8),
+    /// Broker session `j` seals its next PUBLISH.
+    BrokerSeal(u8),
+    /// Client `i` opens a PUBLISH with this payload.
+    ClientOpen(u8, Payload),
+    /// Broker session `j` opens a PUBLISH with this payload.
+    BrokerOpen(u8, Payload),
+    /// The attacker learns `PSK(A)`.
+    RevealPsk,
+}
+
+/// A session's record keys: (key, iv) for c2b and for b2c.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionKeys {
+    /// c2b AEAD key and IV.
+    pub c2b: (Key, Key),
+    /// b2c AEAD key and IV.
+    pub b2c: (Key, Key),
+    /// The MAC keys (broker, client).
+    pub macs: (Key, Key),
+}
+
+impl LwaModel {
+    /// The honest protocol.
+    pub fn honest(bounds: Bounds) -> Self {
+        LwaModel { bounds, flaw: None }
+    }
+
+    /// A mutant with one flaw.
+    pub fn mutant(bounds: Bounds, flaw: Flaw) -> Self {
+        LwaModel {
+            bounds,
+            flaw: Some(flaw),
+        }
+    }
+
+    fn has(&self, flaw: Flaw) -> bool {
+        self.flaw == Some(flaw)
+    }
+
+    /// The transcript a party with this view hashes.
+    pub fn transcript(&self, v: &View) -> Transcript {
+        Transcript {
+            ctx: v.ctx,
+            offer: (!self.has(Flaw::OfferNotInTranscript)).then_some(v.offer),
+            response: ResponseBody {
+                chosen: v.chosen,
+                eb: v.eb,
+            },
+            sp: v.sp,
+        }
+    }
+
+    /// Keys of a party holding `secret` (its ephemeral scalar) with this view.
+    pub fn keys(&self, secret: Scalar, v: &View) -> SessionKeys {
+        let peer = match secret {
+            Scalar::Client(_) => v.eb,
+            _ => Some(v.offer.ec),
+        };
+        let dh = match peer {
+            Some(p) if !self.has(Flaw::NoBrokerEphemeral) => Some(Shared::of(secret, p)),
+            _ => None,
+        };
+        let prk = Prk {
+            psk: (!self.has(Flaw::NoPskInKeySchedule)).then_some(v.offer.ident),
+            dh,
+        };
+        let th = self.transcript(v);
+        let key = |label| Key { label, prk, th };
+        let c2b = (key(Label::C2bKey), key(Label::C2bIv));
+        let b2c = if self.has(Flaw::OneKeyBothDirections) {
+            c2b
+        } else {
+            (key(Label::B2cKey), key(Label::B2cIv))
+        };
+        SessionKeys {
+            c2b,
+            b2c,
+            macs: (key(Label::BrokerMac), key(Label::ClientMac)),
+        }
+    }
+
+    /// Keys of client session `i`, once it accepted.
+    pub fn client_keys(&self, i: usize, c: &ClientState) -> Option<SessionKeys> {
+        c.view.map(|v| self.keys(Scalar::Client(i as u8), &v))
+    }
+
+    /// Keys of broker session `j`, once it responded.
+    pub fn broker_keys(&self, j: usize, b: &BrokerState) -> Option<SessionKeys> {
+        b.view.map(|v| self.keys(Scalar::Broker(j as u8), &v))
+    }
+
+    /// Everything the attacker has in `s`.
+    pub fn knowledge(&self, s: &State) -> Knowledge {
+        let mut k = Knowledge {
+            psk_a_revealed: s.psk_a_revealed,
+            ..Knowledge::default()
+        };
+        for (i, c) in s.clients.iter().enumerate() {
+            let payload = |idx| Payload::Honest {
+                sender: Party::Client(i as u8),
+                idx,
+            };
+            if c.phase == ClientPhase::PlainOpen {
+                k.plain.extend((0..c.sealed).map(payload));
+            }
+            if let Some(keys) = self.client_keys(i, c) {
+                k.macs.push(Mac(keys.macs.1));
+                k.records.extend((0..c.sealed).map(|idx| Record {
+                    key: keys.c2b.0,
+                    iv: keys.c2b.1,
+                    ctr: idx,
+                    dir: Dir::C2b,
+                    payload: payload(idx),
+                }));
+            }
+        }
+        for (j, b) in s.brokers.iter().enumerate() {
+            if let Some(keys) = self.broker_keys(j, b) {
+                k.macs.push(Mac(keys.macs.0));
+                k.records.extend((0..b.sealed).map(|idx| Record {
+                    key: keys.b2c.0,
+                    iv: keys.b2c.1,
+                    ctr: idx,
+                    dir: Dir::B2c,
+                    payload: Payload::Honest {
+                        sender: Party::Broker(j as u8),
+                        idx,
+                    },
+                }));
+            }
+        }
+        k
+    }
+
+    /// Public keys the attacker can put in a message: those honest parties
+    /// sent, its own, and a low-order point.
+    fn known_points(&self, s: &State) -> Vec<Point> {
+        let mut points = vec![Point::Pub(Scalar::Attacker), Point::LowOrder];
+        for (i, c) in s.clients.iter().enumerate() {
+            if c.phase != ClientPhase::Start {
+                points.push(Point::Pub(Scalar::Client(i as u8)));
+            }
+        }
+        if !self.has(Flaw::NoBrokerEphemeral) {
+            for (j, b) in s.brokers.iter().enumerate() {
+                if b.view.is_some() {
+                    points.push(Point::Pub(Scalar::Broker(j as u8)));
+                }
+            }
+        }
+        points
+    }
+
+    /// Session Present as the broker's read-only lookup computes it: a
+    /// session of this identity was attached before.
+    fn session_present(s: &State, ident: Ident) -> bool {
+        s.brokers
+            .iter()
+            .any(|b| b.effect.is_some() && b.view.is_some_and(|v| v.offer.ident == ident))
+    }
+
+    fn zero_dh_rejected(&self, dh: Shared) -> bool {
+        dh == Shared::Zero && !self.has(Flaw::NoZeroDhCheck)
+    }
+}
+
+impl Model for LwaModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![State {
+            clients: vec![
+                ClientState {
+                    phase: ClientPhase::Start,
+                    view: None,
+                    clean: false,
+                    sealed: 0,
+                    opened: Vec::new(),
+                };
+                self.bounds.clients as usize
+            ],
+            brokers: vec![
+                BrokerState {
+                    phase: BrokerPhase::Idle,
+                    view: None,
+                    clean: false,
+                    effect: None,
+                    sealed: 0,
+                    opened: Vec::new(),
+                };
+                self.bounds.brokers as usize
+            ],
+            psk_a_revealed: false,
+        }]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Action>) {
+        let kn = self.knowledge(s);
+        let points = self.known_points(s);
+        for (i, c) in s.clients.iter().enumerate() {
+            let i8 = i as u8;
+            match c.phase {
+                ClientPhase::Start => actions.push(Action::ClientConnect(i8)),
+                ClientPhase::WaitConnack => {
+                    // The broker_mac the client checks is fixed by what it
+                    // received; only responses whose MAC the attacker can
+                    // produce lead anywhere (others end the session).
+                    let ebs: Vec<Option<Point>> = if self.has(Flaw::NoBrokerEphemeral) {
+                        vec![None]
+                    } else {
+                        points.iter().copied().map(Some).collect()
+                    };
+                    let offer = client_offer(i8);
+                    for &eb in &ebs {
+                        for chosen in 1..=BROKER_LIMIT {
+                            for sp in [false, true] {
+                                let response = ResponseBody { chosen, eb };
+                                let view = View {
+                                    ctx: CLIENT_CTX,
+                                    offer,
+                                    chosen,
+                                    eb,
+                                    sp,
+                                };
+                                let dh_zero = eb.is_some_and(|p| {
+                                    self.zero_dh_rejected(Shared::of(Scalar::Client(i8), p))
+                                });
+                                let keys = self.keys(Scalar::Client(i8), &view);
+                                // LWA.md 4.4 rule 4: chosen <= offered.
+                                if chosen <= offer.limit && !dh_zero && kn.mac(&Mac(keys.macs.0)) {
+                                    actions.push(Action::ClientAccept {
+                                        i: i8,
+                                        response,
+                                        sp,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    if self.has(Flaw::AcceptsUnauthenticatedConnack) {
+                        actions.push(Action::ClientPlainConnack(i8));
+                    }
+                }
+                ClientPhase::Open | ClientPhase::PlainOpen => {
+                    if c.sealed < self.bounds.c2b_records {
+                        actions.push(Action::ClientSeal(i8));
+                    }
+                    let room = c.opened.len() < usize::from(self.bounds.b2c_records);
+                    if let Some(keys) = self.client_keys(i, c).filter(|_| room) {
+                        let (key, iv) = keys.b2c;
+                        let ctr = c.opened.len() as u8;
+                        for p in kn.deliverable(
+                            &key,
+                            &iv,
+                            ctr,
+                            Dir::B2c,
+                            self.has(Flaw::CounterFromWire),
+                        ) {
+                            actions.push(Action::ClientOpen(i8, p));
+                        }
+                    }
+                }
+            }
+        }
+        // Broker sessions are interchangeable before they start: only the
+        // first idle one takes a CONNECT.
+        if let Some(j) = s.brokers.iter().position(|b| b.phase == BrokerPhase::Idle) {
+            for ctx in [0, 1] {
+                for limit in 1..=BROKER_LIMIT {
+                    for ident in [Ident::A, Ident::M] {
+                        for &ec in &points {
+                            let dh = Shared::of(Scalar::Broker(j as u8), ec);
+                            if !self.zero_dh_rejected(dh) {
+                                actions.push(Action::BrokerRespond {
+                                    j: j as u8,
+                                    ctx,
+                                    offer: Offer { limit, ident, ec },
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (j, b) in s.brokers.iter().enumerate() {
+            let j8 = j as u8;
+            let Some(keys) = self.broker_keys(j, b) else {
+                continue;
+            };
+            match b.phase {
+                BrokerPhase::Idle => {}
+                BrokerPhase::AwaitFinished => {
+                    if kn.mac(&Mac(keys.macs.1)) {
+                        actions.push(Action::BrokerFinish(j8));
+                    }
+                }
+                BrokerPhase::Open => {
+                    if b.sealed < self.bounds.b2c_records {
+                        actions.push(Action::BrokerSeal(j8));
+                    }
+                    let (key, iv) = keys.c2b;
+                    let ctr = b.opened.len() as u8;
+                    let room = b.opened.len() < usize::from(self.bounds.c2b_records);
+                    for p in kn
+                        .deliverable(&key, &iv, ctr, Dir::C2b, self.has(Flaw::CounterFromWire))
+                        .into_iter()
+                        .filter(|_| room)
+                    {
+                        actions.push(Action::BrokerOpen(j8, p));
+                    }
+                }
+            }
+        }
+        if !s.psk_a_revealed {
+            actions.push(Action::RevealPsk);
+        }
+    }
+
+    fn next_state(&self, s: &State, action: Action) -> Option<State> {
+        let mut n = s.clone();
+        match action {
+            Action::ClientConnect(i) => n.clients[i as usize].phase = ClientPhase::WaitConnack,
+            Action::BrokerRespond { j, ctx, offer } => {
+                let sp = Self::session_present(s, offer.ident);
+                let b = &mut n.brokers[j as usize];
+                b.phase = BrokerPhase::AwaitFinished;
+                b.view = Some(View {
+                    ctx,
+                    offer,
+                    chosen: offer.limit.min(BROKER_LIMIT),
+                    eb: (!self.has(Flaw::NoBrokerEphemeral))
+                        .then_some(Point::Pub(Scalar::Broker(j))),
+                    sp,
+                });
+                if self.has(Flaw::SideEffectBeforeFinished) {
+                    b.effect = Some(!s.psk_a_revealed);
+                }
+            }
+            Action::ClientAccept { i, response, sp } => {
+                let c = &mut n.clients[i as usize];
+                c.phase = ClientPhase::Open;
+                c.clean = !s.psk_a_revealed;
+                c.view = Some(View {
+                    ctx: CLIENT_CTX,
+                    offer: client_offer(i),
+                    chosen: response.chosen,
+                    eb: response.eb,
+                    sp,
+                });
+            }
+            Action::ClientPlainConnack(i) => n.clients[i as usize].phase = ClientPhase::PlainOpen,
+            Action::BrokerFinish(j) => {
+                let b = &mut n.brokers[j as usize];
+                b.phase = BrokerPhase::Open;
+                b.clean = !s.psk_a_revealed;
+                if b.effect.is_none() {
+                    b.effect = Some(b.clean);
+                }
+            }
+            Action::ClientSeal(i) => n.clients[i as usize].sealed += 1,
+            Action::BrokerSeal(j) => n.brokers[j as usize].sealed += 1,
+            Action::ClientOpen(i, p) => n.clients[i as usize].opened.push(p),
+            Action::BrokerOpen(j, p) => n.brokers[j as usize].opened.push(p),
+            Action::RevealPsk => n.psk_a_revealed = true,
+        }
+        Some(n)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}
+
+/// The offer honest client `i` sends: client 0 proposes the broker's
+/// limit, the others a smaller one (a constrained device), so both a lowered
+/// and a raised limit are possible rewrites.
+pub fn client_offer(i: u8) -> Offer {
+    Offer {
+        limit: if i == 0 { BROKER_LIMIT } else { 1 },
+        ident: Ident::A,
+        ec: Point::Pub(Scalar::Client(i)),
+    }
+}
