@@ -7,7 +7,7 @@ mod cli_support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cli_support::{wait_for, Mosquitto};
+use cli_support::{wait_for, Mosquitto, OwnBroker};
 use mqtt_lwa::client::{Client, ClientError, ConnectOptions, Message};
 use mqtt_lwa::codec::{
     LastWill, Properties, ProtocolVersion, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
@@ -80,54 +80,59 @@ async fn qos_0_1_2_round_trip_both_versions() {
 }
 
 #[tokio::test]
-async fn many_concurrent_qos2_publishes_with_topic_aliases() {
-    // mosquitto offers Topic Alias Maximum 10 and Receive Maximum 20 by default.
-    let broker = Mosquitto::start("");
-    let (mut sub, _) = Client::connect(options(broker.port, ProtocolVersion::V5, "alias-sub"))
-        .await
-        .unwrap();
-    sub.subscribe(filter("alias/#", QoS::ExactlyOnce), Properties::default())
-        .await
-        .unwrap();
-    let (publisher, _) = Client::connect(options(broker.port, ProtocolVersion::V5, "alias-pub"))
-        .await
-        .unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..60u32 {
-        let handle = publisher.handle();
-        tasks.spawn(async move {
-            let topic = format!("alias/{}", i % 3);
-            handle
-                .publish(
-                    topic,
-                    i.to_string(),
-                    QoS::ExactlyOnce,
-                    false,
-                    Properties::default(),
-                )
-                .await
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        assert!(!result.unwrap().unwrap().reason_code.is_error());
-    }
-    let mut seen = Vec::new();
-    for _ in 0..60 {
-        let m = next(&mut sub).await;
-        let i: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+async fn many_concurrent_qos2_publishes_with_topic_aliases_both_ways() {
+    // mosquitto offers Topic Alias Maximum 10 and Receive Maximum 20 and sends
+    // no aliases; mqtt-lwa broker also aliases what it delivers.
+    let mosquitto = Mosquitto::start("");
+    let own = OwnBroker::start(&[]);
+    for port in [mosquitto.port, own.port] {
+        let mut o = options(port, ProtocolVersion::V5, "alias-sub");
+        o.properties.topic_alias_maximum = Some(2);
+        let (mut sub, _) = Client::connect(o).await.unwrap();
+        sub.subscribe(filter("alias/#", QoS::ExactlyOnce), Properties::default())
+            .await
+            .unwrap();
+        let (publisher, _) = Client::connect(options(port, ProtocolVersion::V5, "alias-pub"))
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..60u32 {
+            let handle = publisher.handle();
+            tasks.spawn(async move {
+                let topic = format!("alias/{}", i % 3);
+                handle
+                    .publish(
+                        topic,
+                        i.to_string(),
+                        QoS::ExactlyOnce,
+                        false,
+                        Properties::default(),
+                    )
+                    .await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert!(!result.unwrap().unwrap().reason_code.is_error());
+        }
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            let m = next(&mut sub).await;
+            let i: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+            assert_eq!(
+                m.topic,
+                format!("alias/{}", i % 3),
+                "alias resolved to the right topic"
+            );
+            assert_eq!(m.properties.topic_alias, None);
+            seen.push(i);
+        }
+        seen.sort_unstable();
         assert_eq!(
-            m.topic,
-            format!("alias/{}", i % 3),
-            "alias resolved to the right topic"
+            seen,
+            (0..60).collect::<Vec<_>>(),
+            "each message exactly once"
         );
-        seen.push(i);
     }
-    seen.sort_unstable();
-    assert_eq!(
-        seen,
-        (0..60).collect::<Vec<_>>(),
-        "each message exactly once"
-    );
 }
 
 #[tokio::test]

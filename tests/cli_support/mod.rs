@@ -277,3 +277,49 @@ pub fn share_with_mosquitto(path: &Path) {
         }
     }
 }
+
+/// Both protocol versions as `-V` values.
+pub const VERSIONS: [&str; 2] = ["311", "5"];
+
+/// `mqtt-lwa pub -h 127.0.0.1 -p PORT ARGS`.
+pub fn publish(port: &str, args: &[&str]) -> Output {
+    publish_stdin(port, args, b"")
+}
+
+pub fn publish_stdin(port: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut all = vec!["pub", "-h", "127.0.0.1", "-p", port];
+    all.extend_from_slice(args);
+    run(&all, stdin)
+}
+
+/// `mqtt-lwa sub -d -h 127.0.0.1 -p PORT ARGS`, returned once subscribed.
+pub fn subscribe(port: &str, args: &[&str]) -> Sub {
+    let mut all = vec!["-h", "127.0.0.1", "-p", port];
+    all.extend_from_slice(args);
+    let mut sub = Sub::spawn(&all);
+    sub.wait_subscribed();
+    sub
+}
+
+pub fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Reads `n` lines from `sub` and checks it then exits 0 (its `-C` count).
+pub fn expect_lines(sub: Sub, n: usize) -> Vec<String> {
+    let lines: Vec<String> = (0..n).map_while(|_| sub.line()).collect();
+    let (code, rest, err) = sub.finish();
+    assert_eq!(lines.len(), n, "got {lines:?}; stderr: {err}");
+    assert!(rest.is_empty(), "extra output {rest:?}");
+    assert_eq!(code, Some(0), "stderr: {err}");
+    lines
+}
