@@ -429,3 +429,6 @@ async fn handshake(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

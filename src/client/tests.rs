@@ -1,0 +1,227 @@
+//! The tokio driver over an in-memory pipe, with a scripted broker on the
+//! other end: connect, QoS flows both ways, broker DISCONNECT, timeouts.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::*;
+use crate::codec::{Disconnect, PubResponse, Publish};
+
+/// The broker's end of the pipe: decodes what the client sends, encodes replies.
+struct ScriptedBroker {
+    stream: DuplexStream,
+    decoder: Decoder,
+    buf: BytesMut,
+    version: crate::codec::ProtocolVersion,
+}
+
+impl ScriptedBroker {
+    fn new(stream: DuplexStream) -> Self {
+        ScriptedBroker {
+            stream,
+            decoder: Decoder::new(1 << 20),
+            buf: BytesMut::new(),
+            version: crate::codec::ProtocolVersion::V5,
+        }
+    }
+
+    async fn recv(&mut self) -> Packet {
+        loop {
+            if let Some(p) = self.decoder.decode(&mut self.buf).unwrap() {
+                if let Packet::Connect(c) = &p {
+                    self.version = c.protocol_version;
+                }
+                return p;
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "client closed the pipe");
+        }
+    }
+
+    async fn send(&mut self, packet: Packet) {
+        let mut out = BytesMut::new();
+        encode(&packet, self.version, &mut out).unwrap();
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    async fn accept(&mut self, properties: Properties) {
+        assert!(matches!(self.recv().await, Packet::Connect(_)));
+        self.send(Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason_code: ReasonCode::SUCCESS,
+            properties,
+        }))
+        .await;
+    }
+}
+
+fn pipe_options() -> ConnectOptions {
+    let mut o = ConnectOptions::new("unused", 0);
+    o.client_id = "pipe".into();
+    o
+}
+
+async fn connect_pipe(
+    opts: ConnectOptions,
+) -> (Result<(Client, ConnAck), ClientError>, ScriptedBroker) {
+    let (client_end, broker_end) = tokio::io::duplex(64 * 1024);
+    let mut broker = ScriptedBroker::new(broker_end);
+    let (client, ()) = tokio::join!(
+        Client::connect_with_stream(Box::new(client_end), opts),
+        broker.accept(Properties::default())
+    );
+    (client, broker)
+}
+
+#[tokio::test]
+async fn qos1_both_ways_over_an_in_memory_pipe() {
+    let (client, mut broker) = connect_pipe(pipe_options()).await;
+    let (mut client, connack) = client.unwrap();
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    let handle = client.handle();
+    let publishing = tokio::spawn(async move {
+        handle
+            .publish(
+                "pipe/out",
+                "ping",
+                QoS::AtLeastOnce,
+                false,
+                Properties::default(),
+            )
+            .await
+    });
+    let Packet::Publish(p) = broker.recv().await else {
+        panic!("expected PUBLISH")
+    };
+    assert_eq!(
+        (p.topic.as_str(), &p.payload[..]),
+        ("pipe/out", &b"ping"[..])
+    );
+    broker
+        .send(Packet::PubAck(PubResponse {
+            packet_id: p.packet_id,
+            reason_code: ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            properties: Properties::default(),
+        }))
+        .await;
+    let outcome = publishing.await.unwrap().unwrap();
+    assert_eq!(outcome.reason_code, ReasonCode::NO_MATCHING_SUBSCRIBERS);
+    broker
+        .send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "pipe/in".into(),
+            packet_id: 42,
+            properties: Properties::default(),
+            payload: Bytes::from_static(b"pong"),
+        }))
+        .await;
+    let m = client.recv().await.unwrap();
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("pipe/in", &b"pong"[..])
+    );
+    assert_eq!(
+        broker.recv().await,
+        Packet::PubAck(PubResponse::success(42))
+    );
+    let (closed, ()) = tokio::join!(
+        client.disconnect(ReasonCode::NORMAL_DISCONNECTION, Properties::default()),
+        async {
+            assert!(matches!(broker.recv().await, Packet::Disconnect(_)));
+        }
+    );
+    closed.unwrap();
+}
+
+#[tokio::test]
+async fn broker_disconnect_reason_reaches_waiting_requests() {
+    let (client, mut broker) = connect_pipe(pipe_options()).await;
+    let (mut client, _) = client.unwrap();
+    let handle = client.handle();
+    let publishing = tokio::spawn(async move {
+        handle
+            .publish("t", "x", QoS::ExactlyOnce, false, Properties::default())
+            .await
+    });
+    assert!(matches!(broker.recv().await, Packet::Publish(_)));
+    broker
+        .send(Packet::Disconnect(Disconnect {
+            reason_code: ReasonCode::SERVER_SHUTTING_DOWN,
+            properties: Properties {
+                reason_string: Some("maintenance".into()),
+                ..Properties::default()
+            },
+        }))
+        .await;
+    let err = publishing.await.unwrap().unwrap_err();
+    assert!(matches!(
+        err,
+        ClientError::Disconnected {
+            reason: Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            ..
+        }
+    ));
+    assert!(client.recv().await.is_none());
+    let ended = client.closed().await.unwrap_err();
+    assert_eq!(
+        ended.to_string(),
+        "disconnected by the broker: Server shutting down (0x8B) (maintenance)"
+    );
+    // Requests after the end fail at once.
+    assert!(client
+        .publish("t", "late", QoS::AtMostOnce, false, Properties::default())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn refused_connack_is_an_error() {
+    let (client_end, broker_end) = tokio::io::duplex(4096);
+    let mut broker = ScriptedBroker::new(broker_end);
+    let mut opts = pipe_options();
+    opts.version = crate::codec::ProtocolVersion::V311;
+    let (result, ()) = tokio::join!(
+        Client::connect_with_stream(Box::new(client_end), opts),
+        async {
+            assert!(matches!(broker.recv().await, Packet::Connect(_)));
+            broker
+                .send(Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    reason_code: ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                    properties: Properties::default(),
+                }))
+                .await;
+        }
+    );
+    let err = result.err().expect("refused");
+    assert!(err.is_auth_failure());
+    assert_eq!(
+        err.to_string(),
+        "connection refused: bad user name or password (0x86)"
+    );
+}
+
+#[tokio::test]
+async fn connect_times_out_without_connack() {
+    let (client_end, broker_end) = tokio::io::duplex(4096);
+    let mut opts = pipe_options();
+    opts.connect_timeout = Duration::from_millis(100);
+    let result = Client::connect_with_stream(Box::new(client_end), opts).await;
+    assert!(matches!(result, Err(ClientError::Timeout(_))));
+    drop(broker_end);
+}
+
+#[tokio::test]
+async fn broker_closing_before_connack_is_reported() {
+    let (client_end, broker_end) = tokio::io::duplex(4096);
+    drop(broker_end);
+    let result = Client::connect_with_stream(Box::new(client_end), pipe_options()).await;
+    assert!(matches!(
+        result,
+        Err(ClientError::Io(_) | ClientError::ConnectionClosed(_))
+    ));
+}
