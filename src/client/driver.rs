@@ -144,13 +144,21 @@ impl Driver {
 
     /// Feeds every complete packet in `rbuf` to the session.
     fn decode_buffered(&mut self) -> Result<(), ClientError> {
-        while let Some(packet) = self.decoder.decode(&mut self.rbuf)? {
+        loop {
+            let packet = match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.session
+                        .decode_failed(e.reason_code(), std::time::Instant::now());
+                    return Err(e.into());
+                }
+            };
             tracing::debug!("received {}", packet.name());
             self.session
                 .handle_packet(packet, std::time::Instant::now())?;
             self.drain_session()?;
         }
-        Ok(())
     }
 
     /// Encodes what the session wants sent and routes its events.

@@ -315,6 +315,18 @@ impl ClientSession {
         error
     }
 
+    /// Bytes from the broker could not be decoded: tells a 5.0 broker why
+    /// (DISCONNECT with `reason`) and ends the connection.
+    pub fn decode_failed(&mut self, reason: ReasonCode, now: Instant) {
+        let _ = self.fail(
+            SessionError::Protocol {
+                reason,
+                detail: "undecodable packet",
+            },
+            now,
+        );
+    }
+
     /// Handles CONNACK: refusal, authentication, the broker's limits, session
     /// present, and retransmission of unacknowledged publishes.
     fn on_connack(&mut self, connack: ConnAck, now: Instant) -> Result<(), SessionError> {

@@ -225,3 +225,16 @@ async fn broker_closing_before_connack_is_reported() {
         Err(ClientError::Io(_) | ClientError::ConnectionClosed(_))
     ));
 }
+
+#[tokio::test]
+async fn malformed_bytes_from_the_broker_end_the_connection_with_a_reason() {
+    let (client, mut broker) = connect_pipe(pipe_options()).await;
+    let (mut client, _) = client.unwrap();
+    // Packet type 0 is reserved.
+    broker.stream.write_all(&[0x00, 0x00]).await.unwrap();
+    assert_eq!(
+        broker.recv().await,
+        Packet::Disconnect(Disconnect::new(ReasonCode::PROTOCOL_ERROR))
+    );
+    assert!(matches!(client.closed().await, Err(ClientError::Codec(_))));
+}
