@@ -106,6 +106,9 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription Identifiers of the matching subscriptions (5.0).
     pub subscription_ids: Vec<u32>,
+    /// The `$share/...` subscription that chose this session, if any (so the
+    /// message can go to another member if this session ends undelivered).
+    pub share: Option<String>,
 }
 
 /// Where an outbound QoS 1/2 message stands.
@@ -126,6 +129,9 @@ pub struct Inflight {
     pub publish: Publish,
     /// Progress of the exchange.
     pub state: OutboundState,
+    /// For a message chosen by a shared subscription: the group and the
+    /// message, to hand to another member if this session ends first.
+    pub shared: Option<(String, Arc<Message>)>,
 }
 
 /// The connection a session is currently attached to and its negotiated limits.
@@ -299,9 +305,11 @@ impl Session {
         } else {
             OutboundState::AwaitPubRec
         };
+        let shared = d.share.map(|g| (g, d.message));
         self.inflight.push_back(Inflight {
             publish: publish.clone(),
             state,
+            shared,
         });
         Stats::add(&stats.messages_sent, 1);
         Attempt::Sent(publish)
@@ -421,6 +429,28 @@ impl Session {
             }
             None => Vec::new(),
         }
+    }
+
+    /// Messages chosen for this session by shared subscriptions that it has
+    /// not received yet: queued ones, and QoS 1 ones in flight (MQTT 5.0
+    /// section 4.8.2: they should go to another member when this session
+    /// ends; QoS 2 ones are not, so as not to risk a second delivery).
+    /// Removes them from the session.
+    pub fn take_undelivered_shared(&mut self) -> Vec<(String, Arc<Message>)> {
+        let mut out = Vec::new();
+        for f in std::mem::take(&mut self.inflight) {
+            match f.shared {
+                Some(shared) if f.state == OutboundState::AwaitPubAck => out.push(shared),
+                shared => self.inflight.push_back(Inflight { shared, ..f }),
+            }
+        }
+        for d in std::mem::take(&mut self.queue) {
+            match d.share {
+                Some(g) => out.push((g, d.message)),
+                None => self.queue.push_back(d),
+            }
+        }
+        out
     }
 
     /// After (re)attaching a connection: resend unacknowledged PUBLISH with

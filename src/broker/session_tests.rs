@@ -26,6 +26,7 @@ fn delivery(qos: QoS, payload: &'static str, now: Instant) -> Delivery {
         qos,
         retain: false,
         subscription_ids: Vec::new(),
+        share: None,
     }
 }
 
@@ -141,6 +142,7 @@ fn expiry_counts_down_and_expired_messages_are_not_sent() {
         qos: QoS::AtLeastOnce,
         retain: false,
         subscription_ids: vec![],
+        share: None,
     };
     s.offer(d.clone(), now, 10, &stats);
     s.offer(d, now, 10, &stats);
@@ -172,6 +174,7 @@ fn expiry_counts_down_and_expired_messages_are_not_sent() {
             qos: QoS::AtLeastOnce,
             retain: false,
             subscription_ids: vec![],
+            share: None,
         },
         now,
         10,

@@ -302,6 +302,26 @@ impl SubscriptionTree {
         levels.join("/")
     }
 
+    /// The members of the shared group `share` (a `$share/...` filter), if it exists.
+    pub fn shared_group(&self, share: &str) -> Option<SharedHit> {
+        let Some((Some(group), plain)) = split(share) else {
+            return None;
+        };
+        let g = self.node(self.find(plain)?)?.groups.get(group)?;
+        Some(SharedHit {
+            share: share.to_owned(),
+            members: g
+                .members
+                .iter()
+                .map(|(c, e)| Hit {
+                    client_id: c.clone(),
+                    entry: *e,
+                })
+                .collect(),
+            cursor: g.cursor,
+        })
+    }
+
     /// Sets the round-robin cursor of the shared group `share` (a `$share/...` filter).
     pub fn advance_shared(&mut self, share: &str, cursor: usize) {
         let Some((Some(group), plain)) = split(share) else {

@@ -92,7 +92,7 @@ impl BrokerCore {
     pub(super) fn end_session(&mut self, cid: &str, now: Instant, out: &mut Vec<Output>) {
         self.schedule(Timer::Will, cid, None);
         self.schedule(Timer::Expiry, cid, None);
-        let Some(s) = self.sessions.remove(cid) else {
+        let Some(mut s) = self.sessions.remove(cid) else {
             return;
         };
         if let Some(conn) = s.conn() {
@@ -100,6 +100,11 @@ impl BrokerCore {
         }
         for filter in s.subscriptions.keys() {
             self.tree.remove(filter, cid);
+        }
+        for (share, message) in s.take_undelivered_shared() {
+            if let Some(group) = self.tree.shared_group(&share) {
+                self.deliver_shared(group, &message, now, out);
+            }
         }
         if let Some(will) = s.pending_will {
             self.publish_will_as(cid, s.access.as_ref(), will, now, out);

@@ -19,7 +19,7 @@ use crate::codec::{
 
 use super::super::session::{Delivery, Message};
 use super::super::stats::Stats;
-use super::super::subscriptions::{Hit, SubscriptionEntry};
+use super::super::subscriptions::{Hit, SharedHit, SubscriptionEntry};
 use super::{sends, BrokerCore, ConnId, Output};
 
 /// What the matching subscriptions of one client decided for one message.
@@ -175,27 +175,39 @@ impl BrokerCore {
                 qos: message.qos.min(granted),
                 retain: message.retain && c.retain_as_published,
                 subscription_ids: c.ids,
+                share: None,
             };
             self.deliver(&cid, delivery, now, out);
         }
         for group in matches.shared {
-            let Some(chosen) = self.pick_member(&group.members, group.cursor, &message.topic)
-            else {
-                continue;
-            };
-            let n = group.members.len();
-            self.tree.advance_shared(&group.share, (chosen + 1) % n);
-            let Some(hit) = group.members.get(chosen) else {
-                continue;
-            };
-            let delivery = Delivery {
-                message: Arc::clone(message),
-                qos: message.qos.min(hit.entry.options.qos),
-                retain: message.retain && hit.entry.options.retain_as_published,
-                subscription_ids: hit.entry.identifier.into_iter().collect(),
-            };
-            self.deliver(&hit.client_id, delivery, now, out);
+            self.deliver_shared(group, message, now, out);
         }
+    }
+
+    /// Gives a message to one member of a shared group, round robin.
+    pub(super) fn deliver_shared(
+        &mut self,
+        group: SharedHit,
+        message: &Arc<Message>,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(chosen) = self.pick_member(&group.members, group.cursor, &message.topic) else {
+            return;
+        };
+        let n = group.members.len();
+        self.tree.advance_shared(&group.share, (chosen + 1) % n);
+        let Some(hit) = group.members.get(chosen) else {
+            return;
+        };
+        let delivery = Delivery {
+            message: Arc::clone(message),
+            qos: message.qos.min(hit.entry.options.qos),
+            retain: message.retain && hit.entry.options.retain_as_published,
+            subscription_ids: hit.entry.identifier.into_iter().collect(),
+            share: Some(group.share.clone()),
+        };
+        self.deliver(&hit.client_id, delivery, now, out);
     }
 
     /// Round robin over a shared group: the next member (from `cursor`) that
@@ -320,6 +332,7 @@ impl BrokerCore {
                     message: m,
                     retain: true,
                     subscription_ids: identifier.into_iter().collect(),
+                    share: None,
                 });
             }
         }

@@ -300,11 +300,12 @@ fn shared_group_with_nobody_online_queues_on_an_offline_member() {
     assert_eq!(payloads(&out, 2), ["a"]);
     let out = h.publish(9, msg("t", "b", QoS::AtLeastOnce, 2));
     assert_eq!(payloads(&out, 2), ["b"]);
-    // m2 leaves (its session ends); the message waits in m1's session.
+    // m2 leaves (its session ends) without acknowledging a and b: they move
+    // to m1's session, as does c, and wait there.
     h.core.disconnected(2, None, h.now);
     h.publish(9, msg("t", "c", QoS::AtLeastOnce, 3));
     let out = h.connect_with(3, v5_persistent("m1", 100));
-    assert_eq!(payloads(&out, 3), ["c"]);
+    assert_eq!(payloads(&out, 3), ["a", "b", "c"]);
     // Unsubscribing leaves the group.
     h.send(
         3,
@@ -315,4 +316,38 @@ fn shared_group_with_nobody_online_queues_on_an_offline_member() {
         }),
     );
     assert!(pubs(&h.publish(9, msg("t", "d", QoS::AtLeastOnce, 4)), 3).is_empty());
+}
+
+#[test]
+fn shared_messages_of_an_ending_session_go_to_another_member() {
+    let mut h = Harness::new();
+    let mut c = v5("m1");
+    c.properties.receive_maximum = Some(1);
+    h.connect(1, c);
+    h.subscribe(1, "$share/g/t", opts(QoS::AtLeastOnce));
+    h.connect(2, v5("m2"));
+    h.subscribe(2, "$share/g/t", opts(QoS::AtLeastOnce));
+    h.connect(9, v5("pub"));
+    let mut first = Vec::new();
+    for (i, p) in ["1", "2", "3"].into_iter().enumerate() {
+        let out = h.publish(9, msg("t", p, QoS::AtLeastOnce, i as u16 + 1));
+        first.extend(payloads(&out, 1));
+    }
+    assert_eq!(first, ["1"], "3 waits behind m1's window of 1");
+    // m1's session ends with 1 unacknowledged and 3 queued: m2 gets both.
+    let out = h.core.disconnected(1, None, h.now);
+    assert_eq!(payloads(&out, 2), ["1", "3"]);
+    // A QoS 2 message m2 may already hold is not handed on.
+    h.connect(3, v5("m3"));
+    h.subscribe(3, "$share/g/t", opts(QoS::ExactlyOnce));
+    h.subscribe(2, "$share/g/t", opts(QoS::ExactlyOnce));
+    let mut got3 = Vec::new();
+    for i in 0..2u16 {
+        let out = h.publish(9, msg("t", "q2", QoS::ExactlyOnce, 10 + i));
+        got3.extend(payloads(&out, 3));
+    }
+    assert_eq!(got3.len(), 1);
+    // m2 leaves: its unacknowledged QoS 1 messages move on, its QoS 2 one does not.
+    let out = h.core.disconnected(2, None, h.now);
+    assert_eq!(payloads(&out, 3), ["2", "1", "3"]);
 }
