@@ -141,9 +141,12 @@ fn lwa_pub_sub_through_our_broker() {
     let port = broker.port.to_string();
     let key = key.to_str().unwrap();
     let lwa = ["--lwa-id", "dev1", "--lwa-key", key];
+    // The LWA clients go through a recorder, so the test can look at the wire.
+    let wire = cli_support::Recorder::start(broker.port);
+    let wire_port = wire.port.to_string();
     let mut args = vec!["-t", "lwa/#", "-q", "2", "-v", "-C", "3"];
     args.extend_from_slice(&lwa);
-    let sealed_sub = subscribe(&port, &args);
+    let sealed_sub = subscribe(&wire_port, &args);
     // A plaintext subscriber on the same topics gets the messages opened by the broker.
     let plain_sub = subscribe(
         &port,
@@ -151,13 +154,22 @@ fn lwa_pub_sub_through_our_broker() {
     );
     for q in ["0", "1", "2"] {
         let topic = format!("lwa/q{q}");
-        let mut args = vec!["-t", &topic, "-m", "secret", "-q", q];
+        let mut args = vec!["-t", &topic, "-m", "top-secret-reading", "-q", q];
         args.extend_from_slice(&lwa);
-        ok(&publish(&port, &args));
+        ok(&publish(&wire_port, &args));
     }
-    let expected = ["lwa/q0 secret", "lwa/q1 secret", "lwa/q2 secret"];
+    let expected = [
+        "lwa/q0 top-secret-reading",
+        "lwa/q1 top-secret-reading",
+        "lwa/q2 top-secret-reading",
+    ];
     assert_eq!(expect_lines(sealed_sub, 3), expected);
     assert_eq!(expect_lines(plain_sub, 3), expected);
+    // On the wire of the LWA clients: topics in the clear (LWA protects payloads
+    // only), payloads never.
+    let captured = wire.bytes();
+    assert!(cli_support::contains(&captured, b"lwa/q2"));
+    assert!(!cli_support::contains(&captured, b"top-secret"));
     // A wrong key is an authentication failure: exit 2.
     let wrong = dir.path().join("wrong.key");
     std::fs::write(&wrong, format!("{}\n", "00".repeat(32))).unwrap();

@@ -323,3 +323,63 @@ pub fn expect_lines(sub: Sub, n: usize) -> Vec<String> {
     assert_eq!(code, Some(0), "stderr: {err}");
     lines
 }
+
+/// A TCP relay on 127.0.0.1 that forwards to `upstream_port` and records
+/// every byte in both directions (a stand-in for a packet capture).
+pub struct Recorder {
+    /// Port to connect to instead of the broker's.
+    pub port: u16,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Recorder {
+    /// Starts relaying to `127.0.0.1:upstream_port` (threads end with the process).
+    pub fn start(upstream_port: u16) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder");
+        let port = listener.local_addr().expect("recorder addr").port();
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = bytes.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        upstream.try_clone().expect("clone"),
+                    ),
+                    (upstream, client),
+                ] {
+                    let record = record.clone();
+                    std::thread::spawn(move || {
+                        use std::io::Write;
+                        let mut buf = [0u8; 4096];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            record
+                                .lock()
+                                .expect("recorder lock")
+                                .extend_from_slice(&buf[..n]);
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Recorder { port, bytes }
+    }
+
+    /// Everything relayed so far, both directions interleaved.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().expect("recorder lock").clone()
+    }
+}
+
+/// True when `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
