@@ -338,3 +338,44 @@ fn sigterm_disconnects_v5_clients_with_server_shutting_down() {
     expect_disconnect(&mut v5, ReasonCode::SERVER_SHUTTING_DOWN);
     expect_silent_close(&mut v311);
 }
+
+#[test]
+fn unacknowledged_qos1_to_a_misbehaving_persistent_subscriber_is_redelivered() {
+    let broker = Broker::start(&[]);
+    let topic = unique("redeliver");
+    let id = unique("flaky");
+    let persistent = |clean: bool| {
+        let mut c = RawClient::tcp(broker.addr, V5);
+        let mut cn = connect_packet(V5, &id, clean);
+        cn.properties.session_expiry_interval = Some(300);
+        c.send(&Packet::Connect(cn));
+        let ack = c.expect("CONNACK", |p| matches!(p, Packet::ConnAck(_)));
+        (c, ack)
+    };
+    let (mut flaky, _) = persistent(true);
+    flaky.subscribe(&topic, QoS::AtLeastOnce);
+    let mut publisher = RawClient::connect(broker.addr, V5, &unique("pub"));
+    publisher.send(&Packet::Publish(publish_packet(
+        &topic,
+        QoS::AtLeastOnce,
+        1,
+        b"must-survive",
+    )));
+    publisher.expect("PUBACK", |p| matches!(p, Packet::PubAck(_)));
+    flaky.expect("the PUBLISH", |p| matches!(p, Packet::Publish(_)));
+    // No PUBACK; garbage instead.
+    flaky.send_raw(&[0x00, 0x00]);
+    expect_disconnect(&mut flaky, ReasonCode::PROTOCOL_ERROR);
+    let (mut back, ack) = persistent(false);
+    assert!(
+        matches!(&ack, Packet::ConnAck(a) if a.session_present),
+        "{ack:?}"
+    );
+    match back.expect("the redelivery", |p| matches!(p, Packet::Publish(_))) {
+        Packet::Publish(p) => {
+            assert!(p.dup, "a redelivery carries DUP");
+            assert_eq!(p.payload, Bytes::from_static(b"must-survive"));
+        }
+        _ => unreachable!(),
+    }
+}
