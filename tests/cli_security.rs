@@ -249,3 +249,70 @@ fn mutual_tls_and_tls_version_against_mosquitto() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn password_and_acl_denials_on_our_broker_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwfile = dir.path().join("passwd");
+    ok(&run(
+        &[
+            "passwd",
+            "-c",
+            "-b",
+            pwfile.to_str().unwrap(),
+            "alice",
+            "s3cret",
+        ],
+        b"",
+    ));
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "user alice\ntopic readwrite demo/#\n").unwrap();
+    let config = dir.path().join("broker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\nname = \"password\"\nbind = \"127.0.0.1:0\"\n\
+             allow_anonymous = false\npassword_file = {:?}\nacl_file = {:?}\n",
+            pwfile.display().to_string(),
+            acl.display().to_string()
+        ),
+    )
+    .unwrap();
+    let broker = OwnBroker::start(&["-c", config.to_str().unwrap()]);
+    let port = broker.port.to_string();
+    let alice = ["-u", "alice", "-P", "s3cret", "-V", "5", "-q", "1"];
+    ok(&publish(
+        &port,
+        &[&["-t", "demo/x", "-m", "hi"][..], &alice].concat(),
+    ));
+    let denied = publish(
+        &port,
+        &[&["-t", "secret/x", "-m", "hi"][..], &alice].concat(),
+    );
+    assert_eq!(denied.status.code(), Some(2), "{}", stderr(&denied));
+    assert_eq!(
+        stderr(&denied).trim(),
+        "Error: publish refused: Not authorized (0x87)"
+    );
+    let denied = run(
+        &[
+            &["sub", "-h", "127.0.0.1", "-p", &port, "-t", "secret/#"][..],
+            &alice,
+        ]
+        .concat(),
+        b"",
+    );
+    assert_eq!(denied.status.code(), Some(2), "{}", stderr(&denied));
+    assert!(stderr(&denied).contains("every subscription was refused"));
+    let wrong = publish(
+        &port,
+        &[
+            "-t", "demo/x", "-m", "hi", "-u", "alice", "-P", "nope", "-V", "5",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{}", stderr(&wrong));
+    assert_eq!(
+        stderr(&wrong).trim(),
+        "Error: connection refused: bad user name or password (0x86)"
+    );
+}
