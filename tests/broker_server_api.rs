@@ -364,3 +364,42 @@ fn shutdown_handle_disconnects_clients_and_run_returns() {
         }
     );
 }
+
+#[test]
+fn qos0_to_a_client_that_does_not_read_is_dropped_and_counted() {
+    let auth = Arc::new(TestAuthenticator::default());
+    let server = Running::start(1, security(auth));
+    let addr = server.addrs[0];
+    let flood = unique("flood");
+    // Subscribes, then never reads again.
+    let mut stuck = RawClient::connect(addr, V5, &unique("stuck"));
+    stuck.subscribe(&format!("{flood}/#"), QoS::AtMostOnce);
+    let marker = unique("marker");
+    let mut good = RawClient::connect(addr, V5, &unique("good"));
+    good.subscribe(&marker, QoS::AtLeastOnce);
+    let mut publisher = RawClient::connect(addr, V5, &unique("flooder"));
+    let payload = Bytes::from(vec![b'x'; 1000]);
+    // 20 MB: more than loopback socket buffers and the 1000-message queue hold.
+    let mut wire = bytes::BytesMut::new();
+    for _ in 0..20_000 {
+        let mut p = publish_packet(&format!("{flood}/t"), QoS::AtMostOnce, 0, b"");
+        p.payload = payload.clone();
+        mqtt_lwa::codec::encode(&Packet::Publish(p), V5, &mut wire).unwrap();
+    }
+    publisher.send_raw(&wire);
+    assert!(
+        common::wait_until(WAIT, || Stats::get(&server.stats.messages_dropped) > 0),
+        "nothing was dropped"
+    );
+    // The broker still serves everyone else.
+    let mut m = publish_packet(&marker, QoS::AtLeastOnce, 1, b"still-here");
+    m.payload = Bytes::from_static(b"still-here");
+    publisher.send(&Packet::Publish(m));
+    publisher.expect("PUBACK", |p| matches!(p, Packet::PubAck(_)));
+    match good.expect("the marker", |p| matches!(p, Packet::Publish(_))) {
+        Packet::Publish(p) => assert_eq!(p.payload, Bytes::from_static(b"still-here")),
+        _ => unreachable!(),
+    }
+    drop(stuck);
+    server.stop();
+}
