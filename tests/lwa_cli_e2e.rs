@@ -1,0 +1,315 @@
+//! LWA1 end to end with the real binaries (issue 4 acceptance 1 and 2, key
+//! management): `mqtt-lwa psk` makes the keys, `mqtt-lwa sub/pub --lwa-id
+//! --lwa-key` talk through `mqtt-lwa broker` at QoS 0, 1 and 2 while a
+//! recording proxy shows that no payload crosses the wire in plaintext;
+//! plaintext and LWA clients share a topic; a revoked identity is cut off
+//! without a restart; a wrong key and a downgraded CONNACK are refused.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use common::{unique, Broker, LineProcess, WAIT};
+use mqtt_lwa::codec::{encode, ConnAck, Decoder, Packet, ProtocolVersion, ReasonCode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
+
+struct Setup {
+    dir: tempfile::TempDir,
+    broker: Broker,
+}
+
+impl Setup {
+    fn key(&self, id: &str) -> String {
+        self.dir
+            .path()
+            .join(format!("{id}.key"))
+            .display()
+            .to_string()
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("lwa.psk")
+    }
+}
+
+fn psk(dir: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .arg("psk")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A broker accepting LWA1 identities pub1, sub1 and anonymous plaintext clients.
+fn start() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["pub1", "sub1"] {
+        psk(dir.path(), &["add", "lwa.psk", id]);
+    }
+    let config = dir.path().join("broker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\nname = \"lwa\"\nbind = \"127.0.0.1\"\nallow_anonymous = true\nlwa_psk_file = \"{}\"\n",
+            dir.path().join("lwa.psk").display()
+        ),
+    )
+    .unwrap();
+    let broker = Broker::start(&["-c", config.to_str().unwrap()]);
+    Setup { dir, broker }
+}
+
+/// A TCP proxy that records every byte in both directions.
+fn recording_proxy(target: SocketAddr) -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+        }
+    });
+    (port, seen)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn lwa_sub(port: u16, id: &str, key: &str, topic: &str, count: &str) -> LineProcess {
+    let port = port.to_string();
+    let mut sub = LineProcess::spawn(
+        BIN,
+        &[
+            "sub",
+            "-d",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--lwa-id",
+            id,
+            "--lwa-key",
+            key,
+            "-i",
+            &unique(id),
+            "-t",
+            topic,
+            "-q",
+            "2",
+            "-C",
+            count,
+            "-W",
+            "60",
+        ],
+    );
+    sub.expect_line("SUBACK", |l| l.contains("received SUBACK"));
+    sub
+}
+
+fn lwa_pub(port: u16, id: &str, key: &str, topic: &str, message: &str, qos: &str) -> Output {
+    Command::new(BIN)
+        .args(["pub", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["--lwa-id", id, "--lwa-key", key, "-i", &unique(id)])
+        .args(["-t", topic, "-m", message, "-q", qos, "-W", "30"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn lwa_pub_sub_at_every_qos_with_no_plaintext_on_the_wire() {
+    let s = start();
+    let (proxy, wire) = recording_proxy(s.broker.addr);
+    let topic = unique("lwa/e2e");
+    let mut sub = lwa_sub(proxy, "sub1", &s.key("sub1"), &topic, "3");
+    for qos in ["0", "1", "2"] {
+        let msg = format!("top secret reading {qos}");
+        let out = lwa_pub(proxy, "pub1", &s.key("pub1"), &topic, &msg, qos);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sub.expect_line("the message", |l| l == msg);
+    }
+    assert!(sub.wait().success());
+    let wire = wire.lock().unwrap();
+    // The capture is real: topics and the method name are visible (LWA.md 12.1)...
+    assert!(contains(&wire, topic.as_bytes()));
+    assert!(contains(&wire, b"LWA1"));
+    // ...but no payload, in either direction.
+    assert!(
+        !contains(&wire, b"top secret"),
+        "plaintext payload on the wire"
+    );
+}
+
+#[test]
+fn plaintext_and_lwa_clients_share_a_topic() {
+    let s = start();
+    let port = s.broker.port();
+    let topic = unique("shared/t");
+    // LWA publisher -> plaintext subscriber (the broker opens the record).
+    let mut plain_sub = LineProcess::spawn(
+        "stdbuf",
+        &[
+            "-oL",
+            "mosquitto_sub",
+            "-d",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            &topic,
+            "-C",
+            "1",
+        ],
+    );
+    plain_sub.expect_line("Subscribed", |l| l.starts_with("Subscribed"));
+    let out = lwa_pub(port, "pub1", &s.key("pub1"), &topic, "from lwa", "1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    plain_sub.expect_line("the message", |l| l == "from lwa");
+    // Plaintext publisher -> LWA subscriber (the broker seals it for the subscriber).
+    let mut lwa = lwa_sub(port, "sub1", &s.key("sub1"), &topic, "1");
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", &topic])
+        .args(["-m", "from plaintext", "-q", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    lwa.expect_line("the message", |l| l == "from plaintext");
+}
+
+#[test]
+fn wrong_key_is_refused_as_broker_authentication_failure() {
+    let s = start();
+    let wrong = s.dir.path().join("wrong.key");
+    std::fs::write(&wrong, format!("{}\n", "ab".repeat(32))).unwrap();
+    let out = lwa_pub(
+        s.broker.port(),
+        "pub1",
+        wrong.to_str().unwrap(),
+        "t",
+        "m",
+        "1",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broker authentication failed"), "{err}");
+    // The right key on the same broker works.
+    let out = lwa_pub(s.broker.port(), "pub1", &s.key("pub1"), "t", "m", "1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn revoked_identity_is_disconnected_without_restart() {
+    let s = start();
+    let topic = unique("rev/t");
+    let mut sub = lwa_sub(s.broker.port(), "sub1", &s.key("sub1"), &topic, "5");
+    psk(s.dir.path(), &["revoke", "lwa.psk", "sub1"]);
+    assert!(!std::fs::read_to_string(s.store()).unwrap().contains("sub1"));
+    // The broker re-reads the store and closes the live session.
+    let status = common::wait_exit(&mut sub.child, WAIT).expect("subscriber cut off");
+    assert!(!status.success());
+    // And the identity can no longer connect.
+    let out = lwa_pub(s.broker.port(), "sub1", &s.key("sub1"), &topic, "m", "1");
+    assert_eq!(out.status.code(), Some(2));
+    // Others are unaffected.
+    let out = lwa_pub(s.broker.port(), "pub1", &s.key("pub1"), &topic, "m", "1");
+    assert!(out.status.success());
+}
+
+#[test]
+fn client_refuses_a_connack_without_lwa_authentication() {
+    // A fake broker (or an attacker on the path) that strips the LWA1 response.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut decoder = Decoder::new(1 << 20);
+        let mut buf = BytesMut::new();
+        let mut packets = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Ok(Some(p)) = decoder.decode(&mut buf) {
+                if let Packet::Connect(c) = &p {
+                    assert_eq!(c.properties.authentication_method.as_deref(), Some("LWA1"));
+                    let mut out = BytesMut::new();
+                    let ack = ConnAck {
+                        session_present: false,
+                        reason_code: ReasonCode::SUCCESS,
+                        properties: Default::default(),
+                    };
+                    encode(&Packet::ConnAck(ack), ProtocolVersion::V5, &mut out).unwrap();
+                    sock.write_all(&out).unwrap();
+                }
+                packets.push(p);
+            }
+            match sock.read(&mut chunk) {
+                Ok(0) | Err(_) => return packets,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    psk(dir.path(), &["add", "s.psk", "dev"]);
+    let key = dir.path().join("dev.key");
+    let out = lwa_pub(port, "dev", key.to_str().unwrap(), "t", "secret", "0");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packets = fake.join().unwrap();
+    assert!(matches!(packets.first(), Some(Packet::Connect(_))));
+    assert!(
+        !packets.iter().any(|p| matches!(p, Packet::Publish(_))),
+        "published after a downgraded CONNACK: {packets:?}"
+    );
+    if let Some(Packet::Disconnect(d)) = packets.last() {
+        assert_eq!(d.reason_code, ReasonCode::NOT_AUTHORIZED);
+    }
+}
