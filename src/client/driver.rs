@@ -104,6 +104,7 @@ impl Driver {
     async fn serve(&mut self) -> Result<(), ClientError> {
         // Packets that arrived together with CONNACK.
         self.decode_buffered()?;
+        let mut unflushed = false;
         loop {
             self.drain_session()?;
             if !self.session.is_connected() {
@@ -120,11 +121,12 @@ impl Driver {
                     }
                     self.decode_buffered()?;
                 }
-                written = self.writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => {
-                    written?;
-                    if self.wbuf.is_empty() {
-                        self.writer.flush().await?;
-                    }
+                // Writing and flushing are select branches (not awaited in a
+                // branch body) so that a broker slow to read never stops us from
+                // reading what it sends.
+                written = write_or_flush(&mut self.writer, &mut self.wbuf),
+                    if unflushed || !self.wbuf.is_empty() => {
+                    unflushed = written?;
                 }
                 command = self.commands.recv() => match command {
                     Some(command) => self.command(command),
@@ -273,6 +275,21 @@ impl Driver {
             };
             waiter.fail(closed.for_waiters());
         }
+    }
+}
+
+/// Writes some of `wbuf`, or flushes once it is empty (TLS keeps records in
+/// its own buffer until flushed). Returns whether a flush is still due.
+async fn write_or_flush(
+    writer: &mut WriteHalf<BoxStream>,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<bool> {
+    if wbuf.is_empty() {
+        writer.flush().await?;
+        Ok(false)
+    } else {
+        writer.write_buf(wbuf).await?;
+        Ok(true)
     }
 }
 
