@@ -336,11 +336,18 @@ fn timeout_exits_3() {
             "1",
             "-W",
             "1",
+            "-i",
+            "cli-timeout",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    // It said goodbye (DISCONNECT) rather than dropping the connection.
+    assert!(cli_support::wait_for(
+        std::time::Duration::from_secs(10),
+        || broker.log().contains("Client cli-timeout disconnected")
+    ));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use mqtt_lwa::client::{Client, Message};
 use mqtt_lwa::codec::topic::{matches, validate_topic_filter};
 use mqtt_lwa::codec::{QoS, ReasonCode, RetainHandling, SubscribeFilter, SubscriptionOptions};
 
-use super::{is_denial, parse_qos, run_cli, with_timeout, ConnArgs, Failure};
+use super::{is_denial, parse_qos, run_cli, ConnArgs, Failure};
 
 /// Arguments of `mqtt-lwa sub` (mosquitto_sub's flags).
 #[derive(clap::Args, Debug)]
@@ -62,10 +62,7 @@ pub struct SubArgs {
 
 /// Runs `mqtt-lwa sub`.
 pub fn run_sub(args: SubArgs) -> ExitCode {
-    run_cli(async move {
-        let limit = args.conn.timeout.map(std::time::Duration::from_secs);
-        with_timeout(limit, subscribe(args)).await
-    })
+    run_cli(subscribe(args))
 }
 
 async fn subscribe(args: SubArgs) -> Result<(), Failure> {
@@ -83,9 +80,14 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
         Some(1) => RetainHandling::SendIfNew,
         Some(_) => RetainHandling::DoNotSend,
     };
+    // -W: one deadline for the whole run; once connected, reaching it ends
+    // the session with a proper DISCONNECT before exiting with code 3.
+    let timeout_secs = args.conn.timeout;
+    let deadline =
+        timeout_secs.map(|s| tokio::time::Instant::now() + std::time::Duration::from_secs(s));
     let prepared = args.conn.prepare()?;
     let props = prepared.properties.clone();
-    let (mut client, _connack) = Client::connect(prepared.options).await?;
+    let (mut client, _connack) = before(deadline, Client::connect(prepared.options)).await??;
     let filters: Vec<SubscribeFilter> = args
         .topics
         .iter()
@@ -99,7 +101,7 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
             },
         })
         .collect();
-    let suback = client.subscribe(filters, props.subscribe.clone()).await?;
+    let suback = before(deadline, client.subscribe(filters, props.subscribe.clone())).await??;
     let refused: Vec<(String, ReasonCode)> = args
         .topics
         .iter()
@@ -122,15 +124,19 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
         });
     }
     if !args.unsubscribe.is_empty() {
-        client
-            .unsubscribe(args.unsubscribe.clone(), props.unsubscribe.clone())
-            .await?;
+        let unsubscribing = client.unsubscribe(args.unsubscribe.clone(), props.unsubscribe.clone());
+        before(deadline, unsubscribing).await??;
     }
     let mut printed = 0u64;
+    let mut timed_out = false;
     loop {
         let message = tokio::select! {
             m = client.recv() => m,
             _ = tokio::signal::ctrl_c() => break,
+            _ = sleep_until(deadline) => {
+                timed_out = true;
+                break;
+            }
         };
         let Some(message) = message else {
             // The connection ended: say why (the broker's DISCONNECT, a timeout, a closed socket).
@@ -157,7 +163,35 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
     client
         .disconnect(ReasonCode::NORMAL_DISCONNECTION, props.disconnect)
         .await?;
+    if timed_out {
+        return Err(timeout_failure(timeout_secs));
+    }
     Ok(())
+}
+
+fn timeout_failure(seconds: Option<u64>) -> Failure {
+    Failure::timeout(format!("timed out after {} s (-W)", seconds.unwrap_or(0)))
+}
+
+/// Runs `work` until `deadline` (-W); past it, a timeout failure.
+async fn before<T>(
+    deadline: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Failure> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, work)
+            .await
+            .map_err(|_| Failure::timeout("timed out (-W) before the subscription was in place")),
+        None => Ok(work.await),
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Prints `payload` or `topic payload`, raw bytes, flushed at once so pipes see every message.
