@@ -400,3 +400,44 @@ fn certs_init_pki_works_with_mosquitto_clients() {
     );
     sub.expect_line("the message", |l| l == format!("MSG|{topic}|m"));
 }
+
+#[test]
+fn certificate_and_key_are_reloaded_without_restart() {
+    let pki = make_pki();
+    let broker = start_broker(&pki);
+    let p = port(&broker, 0);
+    // A second CA and a broker certificate from it, to swap in.
+    let ok = Validity::days_from_now(30);
+    let ca2 = CertificateAuthority::new("second CA", ALG, ok).unwrap();
+    std::fs::write(pki.path("ca2.crt"), ca2.cert_pem()).unwrap();
+    let next = ca2.issue_server(&[], ALG, ok).unwrap();
+    let ca1 = ["--cafile", &pki.p("ca.crt")];
+    let ca2 = ["--cafile", &pki.p("ca2.crt")];
+    assert_ok(
+        &mosquitto_pub("localhost", &p, "tls/x", &ca1),
+        "old CA before",
+    );
+    assert_refused(
+        &mosquitto_pub("localhost", &p, "tls/x", &ca2),
+        "new CA before",
+    );
+    // Key first, then certificate: in between the pair does not match and the
+    // broker keeps the old one.
+    std::fs::write(pki.path("broker.key"), next.key_pem.as_bytes()).unwrap();
+    std::fs::write(pki.path("broker.crt"), &next.cert_pem).unwrap();
+    assert!(
+        common::wait_until(common::WAIT, || mosquitto_pub(
+            "localhost",
+            &p,
+            "tls/x",
+            &ca2
+        )
+        .status
+        .success()),
+        "new certificate not served"
+    );
+    assert_refused(
+        &mosquitto_pub("localhost", &p, "tls/x", &ca1),
+        "old CA after",
+    );
+}
