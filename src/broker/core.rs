@@ -312,7 +312,9 @@ impl BrokerCore {
             self.detach(conn, true, now, &mut out);
         }
         let cid = plan.client_id;
-        let resume = plan.session_present;
+        let resume = plan.session_present && self.sessions.contains_key(&cid);
+        let mut connack = plan.connack;
+        connack.session_present = resume;
 
         // Takeover: the old connection ends as if its network failed; its will
         // follows MQTT 5.0 section 3.1.2.5 (sent unless delayed and the session resumes now).
@@ -366,7 +368,7 @@ impl BrokerCore {
         if !req.connack_sent {
             out.push(Output::Send {
                 conn,
-                packet: Packet::ConnAck(plan.connack),
+                packet: Packet::ConnAck(connack),
             });
         }
         if let Some(s) = self.sessions.get_mut(&cid) {
