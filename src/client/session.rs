@@ -213,6 +213,9 @@ impl ClientSession {
     /// confirms the session.
     pub fn connect_packet(&mut self, now: Instant) -> Result<Packet, SessionError> {
         self.end_connection();
+        // Whatever the old connection did not get to send (sealed under its
+        // keys, aliased for its tables) must not reach the new one.
+        self.transmit.clear();
         let mut connect = self.config.connect.clone();
         if let Some(auth) = self.config.auth.as_mut() {
             if self.version != ProtocolVersion::V5 {

@@ -418,3 +418,26 @@ fn enhanced_auth_needs_mqtt5() {
         Err(SessionError::InvalidRequest(_))
     ));
 }
+
+#[test]
+fn packets_left_unsent_by_a_dead_connection_are_not_sent_on_the_next() {
+    let now = Instant::now();
+    let (mut s, _) = auth_session(false);
+    s.connect_packet(now).unwrap();
+    s.handle_packet(auth_connack(false), now).unwrap();
+    drain(&mut s);
+    s.publish(request("t", b"lost", QoS::AtMostOnce), now)
+        .unwrap();
+    s.publish(request("t", b"kept", QoS::AtLeastOnce), now)
+        .unwrap();
+    s.connection_lost();
+    assert!(matches!(s.connect_packet(now).unwrap(), Packet::Connect(_)));
+    assert_eq!(s.poll_transmit(), None);
+    s.handle_packet(auth_connack(true), now).unwrap();
+    let sent = drain(&mut s);
+    assert!(matches!(sent[0], Packet::Auth(_)));
+    // Only the QoS 1 message comes back, sealed as the new connection's first record.
+    assert_eq!(sent.len(), 2);
+    let p = expect_publish(&sent[1]);
+    assert_eq!((&p.payload[..], p.dup), (&b"\x00kept"[..], true));
+}
