@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cli_support::{wait_for, Mosquitto, OwnBroker};
-use mqtt_lwa::client::{Client, ClientError, ConnectOptions, Message};
+use mqtt_lwa::client::{Client, ClientError, ConnectOptions, Message, SessionError};
 use mqtt_lwa::codec::{
     LastWill, Properties, ProtocolVersion, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
 };
@@ -337,4 +337,72 @@ async fn dead_broker_is_detected_by_keep_alive() {
         .expect("dead broker detected within 10 s");
     assert!(matches!(ended, Err(ClientError::Timeout(_))), "{ended:?}");
     silent.abort();
+}
+
+#[tokio::test]
+async fn large_payloads_cross_both_brokers_intact() {
+    let mosquitto = Mosquitto::start("");
+    let own = OwnBroker::start(&["--max-packet-size", "4000000"]);
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    for port in [mosquitto.port, own.port] {
+        let (mut sub, _) = Client::connect(options(port, ProtocolVersion::V5, "big-sub"))
+            .await
+            .unwrap();
+        sub.subscribe(filter("big", QoS::AtLeastOnce), Properties::default())
+            .await
+            .unwrap();
+        let (publisher, _) = Client::connect(options(port, ProtocolVersion::V311, "big-pub"))
+            .await
+            .unwrap();
+        publisher
+            .publish(
+                "big",
+                payload.clone(),
+                QoS::AtLeastOnce,
+                false,
+                Properties::default(),
+            )
+            .await
+            .unwrap();
+        let m = next(&mut sub).await;
+        assert!(m.payload[..] == payload[..], "payload intact");
+    }
+}
+
+#[tokio::test]
+async fn broker_maximum_packet_size_is_enforced_before_sending() {
+    let own = OwnBroker::start(&["--max-packet-size", "1000"]);
+    let (client, connack) = Client::connect(options(own.port, ProtocolVersion::V5, "small"))
+        .await
+        .unwrap();
+    assert_eq!(connack.properties.maximum_packet_size, Some(1000));
+    let err = client
+        .publish(
+            "t",
+            vec![0u8; 2000],
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Request(SessionError::PacketTooLarge { max: 1000, .. })
+        ),
+        "{err:?}"
+    );
+    // The connection is still good for messages that fit.
+    let outcome = client
+        .publish(
+            "t",
+            vec![0u8; 500],
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome.reason_code.is_error());
 }
