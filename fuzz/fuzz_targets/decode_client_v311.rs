@@ -1,0 +1,14 @@
+//! The MQTT decoder, client side with a fixed version.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use mqtt_lwa::codec::{Decoder, ProtocolVersion};
+use mqtt_lwa_fuzz::{check_decoder, MAX_PACKET};
+
+fuzz_target!(|data: &[u8]| {
+    check_decoder(
+        || Decoder::with_version(MAX_PACKET, ProtocolVersion::V311),
+        data,
+    );
+});

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Short fuzz run of every cargo-fuzz target (issue 7): SECONDS each (default 20),
+# starting from the committed seeds in fuzz/seeds/<target>; new inputs go to a
+# scratch directory, a crash leaves its reproducer in fuzz/artifacts/<target>/
+# and fails the script. Needs the nightly toolchain; installs cargo-fuzz if missing.
+#
+#   scripts/fuzz-smoke.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs=${1:-20}
+shift || true
+
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+cargo +nightly fuzz build
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    mapfile -t targets < <(cargo +nightly fuzz list)
+fi
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+failed=()
+for target in "${targets[@]}"; do
+    corpus=("$scratch/$target")
+    mkdir -p "${corpus[0]}"
+    if [ -d "seeds/$target" ]; then
+        corpus+=("seeds/$target")
+    fi
+    echo "== $target (${secs}s)"
+    # -rss_limit_mb guards against unbounded allocation; -max_len keeps inputs
+    # near real packet sizes; the final stats line reports executions.
+    if ! cargo +nightly fuzz run "$target" "${corpus[@]}" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -max_len=8192 \
+        -print_final_stats=1 2>"$scratch/$target.log"; then
+        failed+=("$target")
+        tail -40 "$scratch/$target.log"
+    fi
+    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb)|cov: " "$scratch/$target.log" \
+        | tail -3 || true
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz-smoke: crashes in: ${failed[*]} (reproducers in fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "fuzz-smoke: ${#targets[@]} targets ran ${secs}s each without a crash"
