@@ -191,6 +191,9 @@ pub struct Session {
     pub expiry_interval: u32,
     /// Outbound QoS 1/2 messages holding packet identifiers, in send order.
     pub inflight: VecDeque<Inflight>,
+    /// Packet identifiers held by `inflight` (an index, so that allocation
+    /// stays cheap with large windows); rebuilt with [`Self::reindex`].
+    in_use: BTreeSet<u16>,
     /// Messages waiting for the window or for the client to reconnect.
     pub queue: VecDeque<Delivery>,
     /// Inbound QoS 2 packet identifiers for which PUBREC was sent and PUBREL not yet received.
@@ -219,6 +222,7 @@ impl Session {
             subscriptions: BTreeMap::new(),
             expiry_interval,
             inflight: VecDeque::new(),
+            in_use: BTreeSet::new(),
             queue: VecDeque::new(),
             inbound_qos2: BTreeSet::new(),
             next_packet_id: 1,
@@ -241,7 +245,7 @@ impl Session {
         for _ in 0..u16::MAX {
             let id = self.next_packet_id;
             self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
-            if id != 0 && !self.inflight.iter().any(|f| f.publish.packet_id == id) {
+            if id != 0 && !self.in_use.contains(&id) {
                 return Some(id);
             }
         }
@@ -306,6 +310,7 @@ impl Session {
             OutboundState::AwaitPubRec
         };
         let shared = d.share.map(|g| (g, d.message));
+        self.in_use.insert(id);
         self.inflight.push_back(Inflight {
             publish: publish.clone(),
             state,
@@ -381,11 +386,30 @@ impl Session {
             .position(|f| f.publish.packet_id == id && f.state == state)
     }
 
+    fn remove_inflight(&mut self, i: usize) {
+        if let Some(f) = self.inflight.remove(i) {
+            self.in_use.remove(&f.publish.packet_id);
+        }
+    }
+
+    /// Rebuilds the packet-identifier index from `inflight` (after the
+    /// in-flight list was changed wholesale, e.g. restored from storage).
+    pub fn reindex(&mut self) {
+        self.in_use = self.inflight.iter().map(|f| f.publish.packet_id).collect();
+    }
+
+    /// True when the identifier index matches `inflight` (for invariant tests).
+    #[cfg(test)]
+    pub(crate) fn index_consistent(&self) -> bool {
+        let ids: BTreeSet<u16> = self.inflight.iter().map(|f| f.publish.packet_id).collect();
+        ids == self.in_use && ids.len() == self.inflight.len()
+    }
+
     /// PUBACK from the client: frees the identifier and refills the window.
     pub fn on_puback(&mut self, id: u16, now: Instant, stats: &Stats) -> Vec<Packet> {
         match self.position(id, OutboundState::AwaitPubAck) {
             Some(i) => {
-                self.inflight.remove(i);
+                self.remove_inflight(i);
                 self.pump(now, stats)
             }
             None => Vec::new(),
@@ -396,7 +420,7 @@ impl Session {
     pub fn on_pubrec(&mut self, id: u16, error: bool, now: Instant, stats: &Stats) -> Vec<Packet> {
         match self.position(id, OutboundState::AwaitPubRec) {
             Some(i) if error => {
-                self.inflight.remove(i);
+                self.remove_inflight(i);
                 self.pump(now, stats)
             }
             Some(i) => {
@@ -424,7 +448,7 @@ impl Session {
     pub fn on_pubcomp(&mut self, id: u16, now: Instant, stats: &Stats) -> Vec<Packet> {
         match self.position(id, OutboundState::AwaitPubComp) {
             Some(i) => {
-                self.inflight.remove(i);
+                self.remove_inflight(i);
                 self.pump(now, stats)
             }
             None => Vec::new(),
@@ -450,6 +474,7 @@ impl Session {
                 None => self.queue.push_back(d),
             }
         }
+        self.reindex();
         out
     }
 
@@ -490,6 +515,7 @@ impl Session {
             kept.push_back(f);
         }
         self.inflight = kept;
+        self.reindex();
         out.extend(self.pump(now, stats));
         out
     }

@@ -184,3 +184,24 @@ fn expiry_counts_down_and_expired_messages_are_not_sent() {
     assert!(s2.resume(now + Duration::from_secs(11), &stats).is_empty());
     assert!(s2.queue.is_empty());
 }
+
+#[test]
+fn acknowledged_ids_are_reused_and_held_ones_skipped() {
+    let now = Instant::now();
+    let stats = Stats::default();
+    let mut s = Session::new("c".into(), 0);
+    s.link = Some(link(10));
+    let mut sent = Vec::new();
+    for p in ["a", "b", "c"] {
+        sent.extend(s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats));
+    }
+    assert_eq!(ids(&sent), [1, 2, 3]);
+    s.on_puback(2, now, &stats);
+    // Wrap around: 1 and 3 are still held, 2 is free again.
+    s.next_packet_id = 1;
+    let again = s.offer(delivery(QoS::AtLeastOnce, "d", now), now, 10, &stats);
+    assert_eq!(ids(&again), [2]);
+    let next = s.offer(delivery(QoS::AtLeastOnce, "e", now), now, 10, &stats);
+    assert_eq!(ids(&next), [4]);
+    assert!(s.index_consistent());
+}

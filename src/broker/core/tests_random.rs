@@ -247,6 +247,7 @@ fn check_invariants(h: &Harness, out: &[Output]) {
             assert_eq!(core.conns.get(&link.conn), Some(cid));
         }
         assert!(s.queue.len() <= core.limits.max_queued_messages);
+        assert!(s.index_consistent(), "packet id index in step");
         let mut ids: Vec<u16> = s.inflight.iter().map(|f| f.publish.packet_id).collect();
         ids.sort_unstable();
         ids.dedup();
