@@ -56,7 +56,9 @@ impl BrokerCore {
         if topic::validate_topic_name(&p.topic).is_err() {
             return self.fail(conn, ReasonCode::TOPIC_NAME_INVALID, now, out);
         }
-        if p.qos != QoS::AtMostOnce && p.packet_id == 0 {
+        // MQTT 5.0 section 3.3.4: a client never sends Subscription Identifiers.
+        let client_sub_ids = !p.properties.subscription_identifiers.is_empty();
+        if (p.qos != QoS::AtMostOnce && p.packet_id == 0) || client_sub_ids {
             return self.fail(conn, ReasonCode::PROTOCOL_ERROR, now, out);
         }
         if p.retain && !self.limits.retain_available && v5 {
@@ -359,6 +361,12 @@ impl BrokerCore {
         let v5 = self.version_of(cid) == ProtocolVersion::V5;
         let mut codes = Vec::new();
         for f in &unsub.filters {
+            if topic::validate_topic_filter(f).is_err() {
+                if v5 {
+                    codes.push(ReasonCode::TOPIC_FILTER_INVALID);
+                }
+                continue;
+            }
             let existed = self
                 .sessions
                 .get_mut(cid)

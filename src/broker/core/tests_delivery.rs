@@ -407,3 +407,13 @@ fn inbound_qos2_state_survives_reconnect_so_a_resent_publish_is_not_forwarded_tw
     let out = h.publish(5, msg("t", "third", QoS::ExactlyOnce, 12));
     assert_eq!(payloads(&out, 1), ["third"]);
 }
+
+#[test]
+fn publish_carrying_a_subscription_identifier_is_a_protocol_error() {
+    let mut h = Harness::new();
+    h.connect(1, v5("a"));
+    let mut m = msg("t", "x", QoS::AtMostOnce, 0);
+    m.properties.subscription_identifiers = vec![1];
+    let out = h.publish(1, m);
+    assert_eq!(closes(&out), [(1, Some(ReasonCode::PROTOCOL_ERROR))]);
+}

@@ -181,7 +181,7 @@ fn subscribe_validation_and_unsubscribe_codes() {
         1,
         Packet::Unsubscribe(Unsubscribe {
             packet_id: 5,
-            filters: vec!["ok/#".into(), "never".into()],
+            filters: vec!["ok/#".into(), "never".into(), "a/#/b".into()],
             properties: Properties::default(),
         }),
     );
@@ -189,7 +189,11 @@ fn subscribe_validation_and_unsubscribe_codes() {
         to(&out, 1),
         [Packet::UnsubAck(UnsubAck {
             packet_id: 5,
-            reason_codes: vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED],
+            reason_codes: vec![
+                ReasonCode::SUCCESS,
+                ReasonCode::NO_SUBSCRIPTION_EXISTED,
+                ReasonCode::TOPIC_FILTER_INVALID,
+            ],
             properties: Properties::default(),
         })]
     );
