@@ -11,8 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::options::Transport;
 use super::session::{ClientSession, Event, Message, PublishOutcome, PublishRequest, RequestId};
-use super::ClientError;
+use super::{ClientError, Established};
 use crate::codec::{encode, Decoder, Properties, ReasonCode, SubAck, SubscribeFilter, UnsubAck};
 use crate::transport::BoxStream;
 
@@ -68,37 +69,118 @@ pub(super) struct Driver {
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub messages: mpsc::UnboundedSender<Message>,
     waiters: HashMap<RequestId, Waiter>,
+    /// Where to reconnect to, when a reconnect policy is set.
+    transport: Option<Transport>,
 }
 
 impl Driver {
     /// A driver for an established connection (CONNACK accepted).
     pub fn new(
         session: ClientSession,
-        stream: BoxStream,
-        decoder: Decoder,
-        rbuf: BytesMut,
+        connection: Established,
         commands: mpsc::UnboundedReceiver<Command>,
         messages: mpsc::UnboundedSender<Message>,
+        transport: Option<Transport>,
     ) -> Self {
-        let (reader, writer) = tokio::io::split(stream);
+        let (reader, writer) = tokio::io::split(connection.stream);
         Driver {
             session,
             reader,
             writer,
-            decoder,
-            rbuf,
+            decoder: connection.decoder,
+            rbuf: connection.rbuf,
             wbuf: BytesMut::with_capacity(8 * 1024),
             commands,
             messages,
             waiters: HashMap::new(),
+            transport,
         }
     }
 
-    /// Runs until the connection ends; `Ok` after our own DISCONNECT.
+    /// Runs until the connection ends for good; `Ok` after our own DISCONNECT.
     pub async fn run(mut self) -> Result<(), ClientError> {
-        let result = self.serve().await;
-        self.finish(&result).await;
-        result
+        loop {
+            let result = self.serve().await;
+            self.close_connection().await;
+            let result = match result {
+                Err(lost) if self.may_reconnect(&lost) => {
+                    tracing::info!("connection lost ({lost}); reconnecting");
+                    match self.reconnect().await {
+                        Ok(()) => continue,
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
+            self.fail_waiters(&result);
+            return result;
+        }
+    }
+
+    /// Reconnecting helps after a network failure or a broker restart, not
+    /// after a refusal, a protocol error or a takeover.
+    fn may_reconnect(&self, error: &ClientError) -> bool {
+        let policy = self.transport.as_ref().and_then(|t| t.reconnect);
+        policy.is_some_and(|p| p.max_attempts > 0)
+            && match error {
+                ClientError::Io(_) | ClientError::ConnectionClosed(_) | ClientError::Timeout(_) => {
+                    true
+                }
+                ClientError::Disconnected { reason, .. } => matches!(
+                    reason,
+                    None | Some(ReasonCode::SERVER_SHUTTING_DOWN | ReasonCode::SERVER_BUSY)
+                ),
+                _ => false,
+            }
+    }
+
+    /// Opens a new connection for the same session; the session retransmits
+    /// what is unacknowledged once CONNACK confirms it.
+    async fn reconnect(&mut self) -> Result<(), ClientError> {
+        let Some(transport) = self.transport.clone() else {
+            return Err(ClientError::ConnectionClosed(
+                "no broker address to reconnect to".into(),
+            ));
+        };
+        let Some(policy) = transport.reconnect else {
+            return Err(ClientError::ConnectionClosed(
+                "reconnecting is not enabled".into(),
+            ));
+        };
+        let mut last = ClientError::ConnectionClosed("no reconnect attempt was made".into());
+        for attempt in 1..=policy.max_attempts {
+            tokio::time::sleep(policy.delay).await;
+            let opened =
+                tokio::time::timeout(transport.connect_timeout, super::open_stream(&transport))
+                    .await;
+            let stream = match opened {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    last = e;
+                    continue;
+                }
+                Err(_) => {
+                    last = ClientError::Timeout("connecting to the broker");
+                    continue;
+                }
+            };
+            match super::establish(stream, &mut self.session, transport.connect_timeout).await {
+                Ok((connection, _connack)) => {
+                    let (reader, writer) = tokio::io::split(connection.stream);
+                    self.reader = reader;
+                    self.writer = writer;
+                    self.decoder = connection.decoder;
+                    self.rbuf = connection.rbuf;
+                    self.wbuf.clear();
+                    tracing::info!(attempt, "reconnected");
+                    return Ok(());
+                }
+                // Refused credentials will not get better by retrying.
+                Err(e) if e.is_auth_failure() => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     async fn serve(&mut self) -> Result<(), ClientError> {
@@ -242,9 +324,8 @@ impl Driver {
         }
     }
 
-    /// Writes what is left (our DISCONNECT, acknowledgements), closes the
-    /// socket and fails every request still waiting.
-    async fn finish(&mut self, result: &Result<(), ClientError>) {
+    /// Writes what is left (our DISCONNECT, acknowledgements) and closes the socket.
+    async fn close_connection(&mut self) {
         self.session.connection_lost();
         // Encoding cannot fail for the packets left here (DISCONNECT, acks);
         // if it did, there is nothing more to tell the broker.
@@ -257,6 +338,10 @@ impl Driver {
             writer.shutdown().await
         })
         .await;
+    }
+
+    /// Fails every request still waiting, with why the connection ended.
+    fn fail_waiters(&mut self, result: &Result<(), ClientError>) {
         let closed = match result {
             Ok(()) => ClientError::ConnectionClosed("the client disconnected".into()),
             Err(e) => e.for_waiters(),

@@ -36,7 +36,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use options::{random_client_id, ConnectOptions};
+pub use options::{random_client_id, ConnectOptions, ReconnectPolicy};
 pub use session::{Message, PublishOutcome, SessionError};
 
 use crate::auth::tls::TlsError;
@@ -192,41 +192,33 @@ impl Client {
             .await
             .map_err(|_| ClientError::Timeout("connecting to the broker"))??;
         let left = timeout.saturating_sub(started.elapsed());
-        Self::start(stream, session_config, left).await
+        // The driver keeps the transport only when it may have to reconnect.
+        let transport = transport.reconnect.is_some().then_some(transport);
+        Self::start(stream, session_config, left, transport).await
     }
 
     /// Speaks MQTT over an already open stream (in-memory pipes, pre-made
-    /// TLS streams); `opts.host`, `port` and `tls` are not used.
+    /// TLS streams); `opts.host`, `port`, `tls` and `reconnect` are not used.
     pub async fn connect_with_stream(
         stream: BoxStream,
         opts: ConnectOptions,
     ) -> Result<(Client, ConnAck), ClientError> {
         let timeout = opts.connect_timeout;
         let (session_config, _) = opts.into_session_config();
-        Self::start(stream, session_config, timeout).await
+        Self::start(stream, session_config, timeout, None).await
     }
 
     async fn start(
-        mut stream: BoxStream,
+        stream: BoxStream,
         config: session::SessionConfig,
         timeout: std::time::Duration,
+        transport: Option<options::Transport>,
     ) -> Result<(Client, ConnAck), ClientError> {
         let mut session = ClientSession::new(config, Instant::now());
-        let version = session.version();
-        let max = session
-            .inbound_maximum_packet_size()
-            .unwrap_or(MAX_REMAINING_LENGTH + 5);
-        let mut decoder = Decoder::with_version(max, version);
-        let mut rbuf = BytesMut::with_capacity(8 * 1024);
-        let connack = tokio::time::timeout(
-            timeout,
-            handshake(&mut stream, &mut session, &mut decoder, &mut rbuf),
-        )
-        .await
-        .map_err(|_| ClientError::Timeout("waiting for CONNACK"))??;
+        let (connection, connack) = establish(stream, &mut session, timeout).await?;
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-        let driver = Driver::new(session, stream, decoder, rbuf, commands_rx, messages_tx);
+        let driver = Driver::new(session, connection, commands_rx, messages_tx, transport);
         let task = tokio::spawn(driver.run());
         Ok((
             Client {
@@ -384,6 +376,41 @@ async fn open_stream(transport: &options::Transport) -> Result<BoxStream, Client
         )),
     };
     Ok(crate::transport::connect(&transport.host, transport.port, tls).await?)
+}
+
+/// A stream on which CONNACK was accepted, with the decoder state and any
+/// bytes that arrived after CONNACK.
+struct Established {
+    stream: BoxStream,
+    decoder: Decoder,
+    rbuf: BytesMut,
+}
+
+/// Runs the CONNECT/CONNACK exchange on `stream` within `timeout`.
+async fn establish(
+    mut stream: BoxStream,
+    session: &mut ClientSession,
+    timeout: std::time::Duration,
+) -> Result<(Established, ConnAck), ClientError> {
+    let max = session
+        .inbound_maximum_packet_size()
+        .unwrap_or(MAX_REMAINING_LENGTH + 5);
+    let mut decoder = Decoder::with_version(max, session.version());
+    let mut rbuf = BytesMut::with_capacity(8 * 1024);
+    let connack = tokio::time::timeout(
+        timeout,
+        handshake(&mut stream, session, &mut decoder, &mut rbuf),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout("waiting for CONNACK"))??;
+    Ok((
+        Established {
+            stream,
+            decoder,
+            rbuf,
+        },
+        connack,
+    ))
 }
 
 /// Sends CONNECT and reads until the session accepts (or refuses) CONNACK.

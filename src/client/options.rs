@@ -41,6 +41,25 @@ pub struct ConnectOptions {
     pub auth: Option<Box<dyn ClientAuthenticator>>,
     /// Limit for TCP connect, TLS handshake and CONNACK together.
     pub connect_timeout: Duration,
+    /// Reconnect after a lost connection (not after our DISCONNECT, a refusal
+    /// or the broker taking the session over); `None`: the client ends.
+    /// Only for [`super::Client::connect`], which knows where to reconnect to.
+    pub reconnect: Option<ReconnectPolicy>,
+}
+
+/// How [`super::Client`] reconnects after losing the connection.
+///
+/// The session survives: with `clean_start = false` (and a session expiry
+/// for 5.0) unacknowledged QoS 1/2 messages are sent again with DUP set and
+/// their `publish` calls complete on the new connection; received messages
+/// keep arriving through the same `recv`. Subscribe requests in flight when
+/// the connection dropped fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Wait before each attempt.
+    pub delay: Duration,
+    /// Attempts per lost connection before giving up.
+    pub max_attempts: u32,
 }
 
 impl ConnectOptions {
@@ -62,11 +81,14 @@ impl ConnectOptions {
             tls: None,
             auth: None,
             connect_timeout: Duration::from_secs(10),
+            reconnect: None,
         }
     }
 
     /// Splits the options into the session's part and the transport's part.
     pub(super) fn into_session_config(self) -> (SessionConfig, Transport) {
+        let reconnect = self.reconnect;
+        let connect_timeout = self.connect_timeout;
         let connect = Connect {
             protocol_version: self.version,
             clean_start: self.clean_start,
@@ -87,6 +109,8 @@ impl ConnectOptions {
                 host: self.host,
                 port: self.port,
                 tls: self.tls,
+                connect_timeout,
+                reconnect,
             },
         )
     }
@@ -105,16 +129,19 @@ impl std::fmt::Debug for ConnectOptions {
             .field("version", &self.version)
             .field("tls", &self.tls)
             .field("auth", &self.auth.is_some())
+            .field("reconnect", &self.reconnect)
             .finish_non_exhaustive()
     }
 }
 
 /// Where and how to open the byte stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Transport {
     pub host: String,
     pub port: u16,
     pub tls: Option<ClientTlsOptions>,
+    pub connect_timeout: Duration,
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 /// `prefix` followed by 8 random hex digits (mosquitto_pub's `-I` style).

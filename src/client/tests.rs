@@ -11,7 +11,7 @@ use crate::codec::{Disconnect, PubResponse, Publish};
 
 /// The broker's end of the pipe: decodes what the client sends, encodes replies.
 struct ScriptedBroker {
-    stream: DuplexStream,
+    stream: BoxStream,
     decoder: Decoder,
     buf: BytesMut,
     version: crate::codec::ProtocolVersion,
@@ -19,6 +19,10 @@ struct ScriptedBroker {
 
 impl ScriptedBroker {
     fn new(stream: DuplexStream) -> Self {
+        Self::over(Box::new(stream))
+    }
+
+    fn over(stream: BoxStream) -> Self {
         ScriptedBroker {
             stream,
             decoder: Decoder::new(1 << 20),
@@ -237,4 +241,110 @@ async fn malformed_bytes_from_the_broker_end_the_connection_with_a_reason() {
         Packet::Disconnect(Disconnect::new(ReasonCode::PROTOCOL_ERROR))
     );
     assert!(matches!(client.closed().await, Err(ClientError::Codec(_))));
+}
+
+/// A QoS 1 PUBLISH for the scripted broker to send.
+fn qos1(topic: &str, packet_id: u16, payload: &'static [u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: topic.into(),
+        packet_id,
+        properties: Properties::default(),
+        payload: Bytes::from_static(payload),
+    })
+}
+
+#[tokio::test]
+async fn reconnect_resends_unacknowledged_qos1_with_dup() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut opts = ConnectOptions::new("127.0.0.1", port);
+    opts.client_id = "reconnecting".into();
+    opts.clean_start = false;
+    opts.properties.session_expiry_interval = Some(300);
+    opts.reconnect = Some(ReconnectPolicy {
+        delay: Duration::from_millis(10),
+        max_attempts: 5,
+    });
+    let broker = tokio::spawn(async move {
+        // First connection: take the PUBLISH, then drop the connection unanswered.
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut first = ScriptedBroker::over(Box::new(tcp));
+        first.accept(Properties::default()).await;
+        let Packet::Publish(p) = first.recv().await else {
+            panic!("expected PUBLISH")
+        };
+        assert!(!p.dup);
+        drop(first);
+        // Second connection: the session is resumed and the PUBLISH comes again.
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut second = ScriptedBroker::over(Box::new(tcp));
+        let Packet::Connect(c) = second.recv().await else {
+            panic!("expected CONNECT")
+        };
+        assert!(!c.clean_start);
+        assert_eq!(c.client_id, "reconnecting");
+        second
+            .send(Packet::ConnAck(ConnAck {
+                session_present: true,
+                reason_code: ReasonCode::SUCCESS,
+                properties: Properties::default(),
+            }))
+            .await;
+        let Packet::Publish(again) = second.recv().await else {
+            panic!("expected the PUBLISH again")
+        };
+        assert!(again.dup);
+        assert_eq!(
+            (again.packet_id, &again.payload[..]),
+            (p.packet_id, &b"survives"[..])
+        );
+        second
+            .send(Packet::PubAck(PubResponse::success(p.packet_id)))
+            .await;
+        second.send(qos1("after", 5, b"hello again")).await;
+        assert_eq!(second.recv().await, Packet::PubAck(PubResponse::success(5)));
+        second
+    });
+    let (mut client, _) = Client::connect(opts).await.unwrap();
+    let outcome = client
+        .publish(
+            "t",
+            "survives",
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.reason_code, ReasonCode::SUCCESS);
+    let m = client.recv().await.unwrap();
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("after", &b"hello again"[..])
+    );
+    let _second = broker.await.unwrap();
+}
+
+#[tokio::test]
+async fn reconnect_gives_up_after_its_attempts() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut opts = ConnectOptions::new("127.0.0.1", port);
+    opts.reconnect = Some(ReconnectPolicy {
+        delay: Duration::from_millis(10),
+        max_attempts: 2,
+    });
+    let broker = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut only = ScriptedBroker::over(Box::new(tcp));
+        only.accept(Properties::default()).await;
+        // Connection and listener close: every reconnect attempt is refused.
+    });
+    let (mut client, _) = Client::connect(opts).await.unwrap();
+    broker.await.unwrap();
+    let ended = client.closed().await.unwrap_err();
+    assert!(matches!(ended, ClientError::Io(_)), "{ended:?}");
 }
