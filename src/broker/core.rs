@@ -3,9 +3,19 @@
 //!
 //! No clock, no IO: time comes in as the `now` arguments, so the core is
 //! deterministic and can be driven by tests and fuzzers packet by packet.
-//! This file holds the connection lifecycle (CONNECT, takeover, DISCONNECT,
-//! wills, session expiry, timers); [`routing`] holds PUBLISH, SUBSCRIBE and
-//! delivery.
+//! This file holds CONNECT, takeover, the packet dispatch and timers;
+//! `lifecycle` holds connection end, wills, session end and shutdown;
+//! `routing` holds PUBLISH, SUBSCRIBE and delivery.
+//!
+//! Choices where the standard leaves room (each explained where it is made):
+//! overlapping subscriptions deliver once per client (max QoS, all
+//! identifiers); inbound QoS 2 is forwarded on receipt and its packet id kept
+//! until PUBREL; clients may not publish to `$SYS/`; a full session queue
+//! drops its oldest QoS 0 message first, else the new message; shared groups
+//! prefer online members and hand a departing member's undelivered messages
+//! on. Not offered: re-authentication (AUTH after CONNECT is a protocol
+//! error here), Response Information, validation of UTF-8 payloads marked
+//! with Payload Format Indicator 1 (passed through unchecked).
 
 mod lifecycle;
 mod routing;

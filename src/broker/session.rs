@@ -289,11 +289,14 @@ impl Session {
             publish.packet_id = 1;
         }
         if let Some(max) = link.max_packet_size {
-            let size = encoded_len(&Packet::Publish(publish.clone()), link.version)
-                .saturating_add(link.payload_overhead);
-            if size > max as usize {
-                Stats::add(&stats.messages_dropped, 1);
-                return Attempt::Dropped;
+            let packet = Packet::Publish(publish);
+            let size = encoded_len(&packet, link.version).saturating_add(link.payload_overhead);
+            match packet {
+                Packet::Publish(p) if size <= max as usize => publish = p,
+                _ => {
+                    Stats::add(&stats.messages_dropped, 1);
+                    return Attempt::Dropped;
+                }
             }
         }
         if d.qos == QoS::AtMostOnce {
