@@ -267,6 +267,23 @@ fn check_invariants(h: &Harness, out: &[Output]) {
             Timer::Expiry => assert!(s.expires_at.is_some() && s.link.is_none()),
         }
     }
+    // Nothing is sent to a connection after its Close, and a Send goes to a
+    // connection that is attached or is closed later in the same batch.
+    for (i, o) in out.iter().enumerate() {
+        if let Output::Send { conn, .. } = o {
+            let closed_before = out[..i]
+                .iter()
+                .any(|x| matches!(x, Output::Close { conn: c, .. } if c == conn));
+            let closed_after = out[i..]
+                .iter()
+                .any(|x| matches!(x, Output::Close { conn: c, .. } if c == conn));
+            assert!(!closed_before, "send after close: {out:?}");
+            assert!(
+                core.conns.contains_key(conn) || closed_after,
+                "send to a detached connection"
+            );
+        }
+    }
     for o in out {
         if let Output::Send {
             packet: Packet::Publish(p),
