@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Cross-builds mqtt-lwa, its benches and the experiment runner for
+# aarch64-unknown-linux-gnu (Raspberry Pi 3/4, Cortex-A53) with Debian's
+# rustc/cargo (rustup cannot fetch other targets here), then runs a smoke test
+# under qemu-user.
+#
+#   scripts/cross-aarch64.sh            install (as root, once), build, smoke
+#   CROSS_NO_INSTALL=1 ...              skip the apt step
+#   CROSS_PROFILE=release ...           optimised build (default: dev)
+#   CROSS_TARGET_DIR=DIR ...            where to build (default: target/cross-aarch64)
+#
+# qemu runs WITHOUT `-L /usr/aarch64-linux-gnu`: with it, any program that
+# starts a thread hangs (the loader and libc there do not match). The
+# binaries find the arm64 loader and libc that `libc6:arm64` installs under
+# /lib/aarch64-linux-gnu through the multiarch path instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=aarch64-unknown-linux-gnu
+PROFILE=${CROSS_PROFILE:-dev}
+TARGET_DIR=${CROSS_TARGET_DIR:-$PWD/target/cross-aarch64}
+PACKAGES=(rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu
+    libc6-dev-arm64-cross qemu-user-static)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && [ -z "${CROSS_NO_INSTALL:-}" ]; then
+    echo "== installing ${missing[*]}"
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}"
+elif [ ${#missing[@]} -gt 0 ]; then
+    echo "missing packages: ${missing[*]}" >&2
+    exit 1
+fi
+
+# Debian's toolchain, not rustup's shims (which come first on PATH).
+export PATH=/usr/bin:$PATH
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+CARGO=/usr/bin/cargo
+echo "== $($CARGO --version), $(/usr/bin/rustc --version)"
+
+# The experiment runner is part of the mqtt-lwa binary or a workspace member;
+# --workspace builds whichever exists.
+start=$(date +%s)
+$CARGO build --workspace --locked --target "$TARGET" --target-dir "$TARGET_DIR" \
+    --profile "$PROFILE" --bins --benches
+echo "== build took $(($(date +%s) - start)) s"
+
+case "$PROFILE" in dev) OUT=debug ;; *) OUT=$PROFILE ;; esac
+BIN_DIR="$TARGET_DIR/$TARGET/$OUT"
+QEMU=(qemu-aarch64-static -cpu cortex-a53)
+
+aarch64-linux-gnu-readelf -h "$BIN_DIR/mqtt-lwa" | grep -q 'AArch64' || {
+    echo "$BIN_DIR/mqtt-lwa is not an AArch64 executable" >&2
+    exit 1
+}
+echo "== smoke: mqtt-lwa --version under ${QEMU[*]}"
+"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" --version
+
+# One bench binary in criterion's test mode: every benchmark runs once.
+bench=$(find "$BIN_DIR/deps" -maxdepth 1 -type f -executable -name 'records-*' -printf '%T@ %p\n' |
+    sort -rn | head -n1 | cut -d' ' -f2-)
+[ -n "$bench" ] || { echo "records bench binary not found in $BIN_DIR/deps" >&2; exit 1; }
+echo "== smoke: $(basename "$bench") --test under qemu"
+"${QEMU[@]}" "$bench" --test
+echo "== aarch64 cross-build and smoke OK (${BIN_DIR})"
