@@ -12,11 +12,13 @@
 //! - [`lwa`]: the LWA protocol core, sans-IO: handshake, key schedule, records.
 //! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
 //! - [`config`]: the TOML configuration, validated into typed structs.
+//! - [`experiment`]: the end-to-end cost experiment (`mqtt-lwa experiment`).
 
 pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod experiment;
 pub mod lwa;
 pub mod transport;

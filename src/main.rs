@@ -28,6 +28,8 @@ enum Command {
     Certs(cmd::certs::CertsArgs),
     /// Manage the LWA1 PSK store: add, rotate, revoke, list identities.
     Psk(cmd::psk::PskArgs),
+    /// Measure what every security mode costs; writes experiments/results/<run>/.
+    Experiment(cmd::experiment::ExperimentArgs),
 }
 
 /// True when the subcommand is `pub` or `sub`.
@@ -52,5 +54,6 @@ fn main() -> ExitCode {
         Command::Passwd(args) => cmd::passwd::run(args),
         Command::Certs(args) => cmd::certs::run(args),
         Command::Psk(args) => cmd::psk::run(args),
+        Command::Experiment(args) => cmd::experiment::run_experiment(args),
     }
 }

@@ -1,0 +1,348 @@
+//! The broker under test as a child process (ours or Debian's mosquitto),
+//! configured for one security mode, and the credentials every mode needs.
+//!
+//! A child process keeps the broker's CPU time and memory apart from the
+//! clients' (read from `/proc/<pid>`), and treats both brokers alike.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rand_core::{OsRng, RngCore};
+
+use super::matrix::{BrokerKind, Mode};
+use crate::auth::certs::{self, KeyAlgorithm};
+use crate::auth::password::{PasswordFile, DEFAULT_ITERATIONS};
+use crate::lwa::Psk;
+
+/// Where Debian installs mosquitto.
+pub const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
+/// User name (password mode) and certificate CN (mutual TLS) of the benchmark clients.
+pub const USER: &str = "bench";
+/// Password of [`USER`].
+pub const PASSWORD: &str = "bench-password-1";
+/// LWA identity of the benchmark clients.
+pub const LWA_IDENTITY: &str = "bench-lwa";
+/// Topic prefix the benchmark uses (the ACL allows exactly this subtree).
+pub const TOPIC_PREFIX: &str = "bench";
+/// Messages a broker may queue per session: large, so QoS 0 bursts are not dropped by policy.
+const MAX_QUEUED: usize = 1_000_000;
+
+/// Errors setting up or starting a broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// File or process IO.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// Credential generation.
+    #[error("credentials: {0}")]
+    Credentials(String),
+    /// The broker did not come up.
+    #[error("{0} did not start: {1}")]
+    Start(&'static str, String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
+    let what = what.into();
+    move |e| BrokerError::Io(what, e)
+}
+
+/// Certificates, password file, ACL and PSK file for every mode, in one directory.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The directory holding them.
+    pub dir: PathBuf,
+    /// CA certificate (clients verify the broker with it; the broker verifies client certificates).
+    pub ca: PathBuf,
+    /// Broker certificate and key (ECDSA P-256, SAN 127.0.0.1 and localhost).
+    pub broker_cert: PathBuf,
+    /// Broker key.
+    pub broker_key: PathBuf,
+    /// Client certificate for mutual TLS (CN = [`USER`]).
+    pub client_cert: PathBuf,
+    /// Client key.
+    pub client_key: PathBuf,
+    /// Mosquitto-format password file with [`USER`] at the broker's default PBKDF2 cost.
+    pub passwd: PathBuf,
+    /// ACL granting [`USER`] the benchmark topics.
+    pub acl: PathBuf,
+    /// PSK file with [`LWA_IDENTITY`].
+    pub psk_file: PathBuf,
+    /// The PSK of [`LWA_IDENTITY`].
+    pub psk: Psk,
+}
+
+impl Credentials {
+    /// Generates everything into `dir` (which must not hold earlier credentials).
+    pub fn create(dir: &Path) -> Result<Self, BrokerError> {
+        std::fs::create_dir_all(dir).map_err(io(dir.display().to_string()))?;
+        certs::init(dir, &[], KeyAlgorithm::EcdsaP256, &[USER], 30)
+            .map_err(|e| BrokerError::Credentials(e.to_string()))?;
+        let passwd = dir.join("passwd");
+        let mut file = PasswordFile::new();
+        file.set_password(USER, PASSWORD.as_bytes(), DEFAULT_ITERATIONS)
+            .map_err(|e| BrokerError::Credentials(e.to_string()))?;
+        file.save(&passwd)
+            .map_err(|e| BrokerError::Credentials(e.to_string()))?;
+        let acl = dir.join("acl");
+        std::fs::write(
+            &acl,
+            format!("user {USER}\ntopic readwrite {TOPIC_PREFIX}/#\n"),
+        )
+        .map_err(io("acl"))?;
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let psk_file = dir.join("psk");
+        std::fs::write(&psk_file, format!("{LWA_IDENTITY}:{}\n", hex::encode(key)))
+            .map_err(io("psk"))?;
+        Ok(Credentials {
+            dir: dir.to_owned(),
+            ca: dir.join("ca.crt"),
+            broker_cert: dir.join("broker.crt"),
+            broker_key: dir.join("broker.key"),
+            client_cert: dir.join(format!("{USER}.crt")),
+            client_key: dir.join(format!("{USER}.key")),
+            passwd,
+            acl,
+            psk_file,
+            psk: Psk::new(key),
+        })
+    }
+}
+
+/// `mqtt-lwa broker` configuration for one listener in `mode` on an ephemeral port.
+pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> String {
+    let mut s = format!(
+        "[limits]\nmax_queued_messages = {MAX_QUEUED}\n\n[[listener]]\nname = \"{mode}\"\n\
+         bind = \"127.0.0.1:0\"\n"
+    );
+    let path = |p: &Path| format!("{:?}", p.display().to_string());
+    match mode {
+        Mode::Plain => {}
+        Mode::Password => {
+            s += &format!(
+                "allow_anonymous = false\npassword_file = {}\nacl_file = {}\n",
+                path(&c.passwd),
+                path(&c.acl)
+            );
+        }
+        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 => {
+            s += &format!(
+                "mode = \"tls\"\n[listener.tls]\ncertfile = {}\nkeyfile = {}\n",
+                path(&c.broker_cert),
+                path(&c.broker_key)
+            );
+            if mode == Mode::Mtls13 {
+                s += &format!(
+                    "cafile = {}\nrequire_certificate = true\nuse_identity_as_username = true\n",
+                    path(&c.ca)
+                );
+            }
+        }
+        Mode::Lwa => {
+            s += &format!(
+                "allow_anonymous = false\nlwa_psk_file = {}\n",
+                path(&c.psk_file)
+            );
+        }
+    }
+    s
+}
+
+/// mosquitto.conf for one listener in `mode` on `port` (`None` for LWA, which mosquitto lacks).
+///
+/// `user root`: started as root, mosquitto would otherwise switch to the
+/// `mosquitto` user and fail to read the 0600 key and password files; as
+/// any other user the line has no effect. `set_tcp_nodelay true`: our broker
+/// and client disable Nagle too; with it on, mosquitto's CONNACK after TLS 1.3
+/// session tickets waited for a delayed ACK (47 ms set-ups, measured).
+pub fn mosquitto_config(mode: Mode, c: &Credentials, port: u16) -> Option<String> {
+    let mut s = format!(
+        "user root\nper_listener_settings false\npersistence false\nlog_dest stderr\nlog_type error\n\
+         set_tcp_nodelay true\nmax_queued_messages {MAX_QUEUED}\nmax_inflight_messages 100\nlistener {port} 127.0.0.1\n"
+    );
+    match mode {
+        Mode::Plain => s += "allow_anonymous true\n",
+        Mode::Password => {
+            s += &format!(
+                "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+                c.passwd.display(),
+                c.acl.display()
+            );
+        }
+        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 => {
+            s += &format!(
+                "allow_anonymous true\ncertfile {}\nkeyfile {}\n",
+                c.broker_cert.display(),
+                c.broker_key.display()
+            );
+            if mode == Mode::Mtls13 {
+                s += &format!(
+                    "cafile {}\nrequire_certificate true\nuse_identity_as_username true\n",
+                    c.ca.display()
+                );
+            }
+        }
+        Mode::Lwa => return None,
+    }
+    Some(s)
+}
+
+/// A running broker child; killed on drop.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    /// Which broker.
+    pub kind: BrokerKind,
+    /// Its mode's listener.
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl BrokerProcess {
+    /// Starts `mqtt_lwa_bin broker -c` with a config for `mode`; waits for its `listening on` line.
+    pub fn start_mqtt_lwa(
+        mqtt_lwa_bin: &Path,
+        mode: Mode,
+        creds: &Credentials,
+    ) -> Result<Self, BrokerError> {
+        let conf = creds.dir.join(format!("mqtt-lwa-{mode}.toml"));
+        std::fs::write(&conf, mqtt_lwa_config(mode, creds)).map_err(io("broker config"))?;
+        let mut child = Command::new(mqtt_lwa_bin)
+            .arg("broker")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io(mqtt_lwa_bin.display().to_string()))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(BrokerError::Start("mqtt-lwa", "no stdout".into()));
+        };
+        // The first `listening on ADDR (mode)` line, read on a thread so a silent broker times out.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("listening on ") {
+                    let addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let broker = |child| BrokerProcess {
+            kind: BrokerKind::MqttLwa,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child,
+        };
+        let mut started = broker(child);
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(addr)) => {
+                started.addr = addr;
+                Ok(started)
+            }
+            Ok(None) => Err(BrokerError::Start(
+                "mqtt-lwa",
+                "unparsable listening line".into(),
+            )),
+            Err(_) => Err(BrokerError::Start(
+                "mqtt-lwa",
+                format!("no `listening on` line within 20 s ({})", conf.display()),
+            )),
+        }
+    }
+
+    /// Starts Debian's mosquitto for `mode` on a free port; waits until it accepts connections.
+    pub fn start_mosquitto(mode: Mode, creds: &Credentials) -> Result<Self, BrokerError> {
+        let port = free_port().map_err(io("free port"))?;
+        let Some(text) = mosquitto_config(mode, creds, port) else {
+            return Err(BrokerError::Start(
+                "mosquitto",
+                "mosquitto has no LWA".into(),
+            ));
+        };
+        let conf = creds.dir.join(format!("mosquitto-{mode}.conf"));
+        std::fs::write(&conf, text).map_err(io("mosquitto config"))?;
+        let child = Command::new(MOSQUITTO_BIN)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io(MOSQUITTO_BIN))?;
+        let mut started = BrokerProcess {
+            kind: BrokerKind::Mosquitto,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = started.child.try_wait() {
+                return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
+            }
+            if TcpStream::connect_timeout(&started.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(started);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(BrokerError::Start("mosquitto", "port never opened".into()))
+    }
+
+    /// The child's process id (for `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now (mosquitto cannot report an ephemeral port).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `mosquitto -h`'s first line, if mosquitto is installed.
+pub fn mosquitto_version() -> Option<String> {
+    let out = Command::new(MOSQUITTO_BIN).arg("-h").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().next().map(|l| l.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_name_every_file_they_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Credentials::create(dir.path()).unwrap();
+        for p in [
+            &c.ca,
+            &c.broker_cert,
+            &c.broker_key,
+            &c.client_cert,
+            &c.client_key,
+            &c.passwd,
+            &c.acl,
+            &c.psk_file,
+        ] {
+            assert!(p.exists(), "{}", p.display());
+        }
+        for mode in Mode::ALL {
+            let text = mqtt_lwa_config(mode, &c);
+            let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
+            assert_eq!(parsed.listeners.len(), 1, "{mode}");
+            assert_eq!(mosquitto_config(mode, &c, 1).is_some(), mode != Mode::Lwa);
+        }
+        assert!(mqtt_lwa_config(Mode::Mtls13, &c).contains("require_certificate = true"));
+    }
+}

@@ -1,0 +1,174 @@
+//! What one experiment run measures: security modes, brokers, payload sizes,
+//! QoS levels, and how much of each a profile does.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A security mode, as a client and a broker listener are configured for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// MQTT over TCP, anonymous.
+    Plain,
+    /// Username and PBKDF2 password, ACL.
+    Password,
+    /// TLS 1.3, broker certificate only.
+    Tls13,
+    /// TLS 1.3 with client certificates.
+    Mtls13,
+    /// TLS 1.2, broker certificate only.
+    Tls12,
+    /// PSK + X25519 in MQTT 5 enhanced auth, ChaCha20-Poly1305 payload records.
+    Lwa,
+}
+
+impl Mode {
+    /// Every mode, in report order.
+    pub const ALL: [Mode; 6] = [
+        Mode::Plain,
+        Mode::Password,
+        Mode::Tls13,
+        Mode::Mtls13,
+        Mode::Tls12,
+        Mode::Lwa,
+    ];
+
+    /// Name in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Password => "password",
+            Mode::Tls13 => "tls13",
+            Mode::Mtls13 => "mtls13",
+            Mode::Tls12 => "tls12",
+            Mode::Lwa => "lwa",
+        }
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Mode::Tls13 | Mode::Mtls13 | Mode::Tls12)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The broker under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    /// This crate's broker (`mqtt-lwa broker`, a child process).
+    #[serde(rename = "mqtt-lwa")]
+    MqttLwa,
+    /// Debian's mosquitto (external baseline; has no LWA).
+    Mosquitto,
+}
+
+impl BrokerKind {
+    /// Name in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::MqttLwa => "mqtt-lwa",
+            BrokerKind::Mosquitto => "mosquitto",
+        }
+    }
+
+    /// Whether this broker can serve `mode`.
+    pub fn supports(self, mode: Mode) -> bool {
+        !(self == BrokerKind::Mosquitto && mode == Mode::Lwa)
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The payload sizes of the matrix: the seed study's 30-byte reading up to 16 KiB.
+pub const PAYLOAD_SIZES: [usize; 4] = [30, 256, 1024, 16 * 1024];
+
+/// How much a run measures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `quick` or `full`.
+    pub name: String,
+    /// Modes measured.
+    pub modes: Vec<Mode>,
+    /// Brokers measured (mosquitto only where it is installed).
+    pub brokers: Vec<BrokerKind>,
+    /// Payload sizes in bytes.
+    pub payloads: Vec<usize>,
+    /// QoS levels.
+    pub qos: Vec<u8>,
+    /// Messages per throughput cell.
+    pub throughput_messages: usize,
+    /// Messages per latency cell (one in flight at a time).
+    pub latency_messages: usize,
+    /// Messages per cell on the byte-counting connections.
+    pub wire_messages: usize,
+    /// Connection set-ups timed per mode.
+    pub setup_samples: usize,
+    /// Idle connections opened to measure broker memory per connection (0: skip).
+    pub idle_connections: usize,
+}
+
+impl Profile {
+    /// Every cell, few messages: a valid report in under two minutes on a debug build.
+    pub fn quick() -> Self {
+        Profile {
+            name: "quick".into(),
+            modes: Mode::ALL.to_vec(),
+            brokers: vec![BrokerKind::MqttLwa, BrokerKind::Mosquitto],
+            payloads: PAYLOAD_SIZES.to_vec(),
+            qos: vec![0, 1, 2],
+            throughput_messages: 200,
+            latency_messages: 30,
+            wire_messages: 10,
+            setup_samples: 3,
+            idle_connections: 100,
+        }
+    }
+
+    /// The run whose report is committed: enough messages for stable rates and tails.
+    pub fn full() -> Self {
+        Profile {
+            name: "full".into(),
+            throughput_messages: 20_000,
+            latency_messages: 2_000,
+            wire_messages: 200,
+            setup_samples: 200,
+            idle_connections: 1_000,
+            ..Profile::quick()
+        }
+    }
+
+    /// The profile called `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "quick" => Some(Profile::quick()),
+            "full" => Some(Profile::full()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialised_names_are_the_display_names() {
+        for b in [BrokerKind::MqttLwa, BrokerKind::Mosquitto] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.name());
+        }
+        for m in Mode::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+        }
+    }
+}

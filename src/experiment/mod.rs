@@ -1,0 +1,24 @@
+//! The end-to-end experiment behind `mqtt-lwa experiment`: what plaintext,
+//! password, TLS 1.3/1.2, mutual TLS and LWA each cost on the same MQTT work,
+//! with our broker and Debian's mosquitto side by side.
+//!
+//! - [`matrix`]: modes, brokers, payloads, QoS and the quick/full profiles.
+//! - [`broker`]: credentials and the broker under test as a child process.
+//! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
+//! - [`procstat`]: CPU time and RSS from `/proc`.
+//! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
+//! - [`results`], [`report`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
+//! - [`run`]: one run from start to report.
+
+pub mod broker;
+pub mod matrix;
+pub mod plots;
+pub mod procstat;
+pub mod relay;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod workload;
+
+pub use matrix::{BrokerKind, Mode, Profile};
+pub use run::{run, ExperimentError, RunOptions};

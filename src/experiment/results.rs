@@ -1,0 +1,213 @@
+//! What a run measured, as serialisable records, and their CSV and JSON files.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::matrix::{BrokerKind, Mode, Profile};
+
+/// Percentiles of one distribution, in the unit its field name says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Samples behind the figures.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of an HdrHistogram recorded in microseconds, reported in `scale` units per µs.
+    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>, scale: f64) -> Self {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            samples: h.len(),
+            p50: h.value_at_quantile(0.50) as f64 * scale,
+            p90: h.value_at_quantile(0.90) as f64 * scale,
+            p99: h.value_at_quantile(0.99) as f64 * scale,
+            max: h.max() as f64 * scale,
+        }
+    }
+}
+
+/// Per (broker, mode) figures that do not depend on payload or QoS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeResult {
+    /// Broker under test.
+    pub broker: BrokerKind,
+    /// Security mode.
+    pub mode: Mode,
+    /// Time from TCP connect to the client being able to publish, in milliseconds.
+    pub setup_ms: Percentiles,
+    /// Bytes client to broker from TCP connect until the client may publish (settled).
+    pub handshake_bytes_to_broker: u64,
+    /// Bytes broker to client over the same span.
+    pub handshake_bytes_to_client: u64,
+    /// Idle connections held while broker memory was measured (0: not measured).
+    pub idle_connections: u64,
+    /// Broker RSS growth per idle connection, in bytes.
+    pub rss_bytes_per_idle_connection: Option<f64>,
+}
+
+/// One (broker, mode, payload, QoS) cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Broker under test.
+    pub broker: BrokerKind,
+    /// Security mode.
+    pub mode: Mode,
+    /// PUBLISH payload bytes (before any LWA record overhead).
+    pub payload: usize,
+    /// QoS of publish and subscription.
+    pub qos: u8,
+    /// Messages published in the throughput run.
+    pub sent: u64,
+    /// Messages the subscriber received in the throughput run.
+    pub received: u64,
+    /// Seconds from the first publish to the last delivery.
+    pub seconds: f64,
+    /// Delivered messages per second.
+    pub msgs_per_s: f64,
+    /// Delivered payload, Mbit/s.
+    pub payload_mbit_s: f64,
+    /// Bytes on the publisher's connection per message, both directions (PUBLISH and its acks).
+    pub wire_bytes_per_msg_publisher: f64,
+    /// Bytes on the subscriber's connection per message, both directions.
+    pub wire_bytes_per_msg_subscriber: f64,
+    /// Publisher-link rate implied by the message rate: msgs/s x publisher bytes/msg, Mbit/s.
+    pub wire_mbit_s: f64,
+    /// End-to-end latency, one message in flight, in microseconds.
+    pub latency_us: Percentiles,
+    /// Broker CPU seconds per 10^5 messages in the throughput run.
+    pub broker_cpu_s_per_1e5: f64,
+    /// Client-process CPU seconds (publisher, subscriber and runner) per 10^5 messages.
+    pub client_cpu_s_per_1e5: f64,
+    /// Clock ticks (10 ms) the broker CPU figure rests on.
+    pub broker_cpu_ticks: u64,
+}
+
+/// Where and with what a run ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// Run directory name.
+    pub run: String,
+    /// UTC start, RFC 3339.
+    pub started_utc: String,
+    /// Wall-clock seconds the run took.
+    pub seconds: f64,
+    /// The command line that produced it.
+    pub command: String,
+    /// CPU model, core count, memory, kernel.
+    pub machine: Vec<(String, String)>,
+    /// mqtt-lwa, rustc, mosquitto, build profile.
+    pub versions: Vec<(String, String)>,
+    /// Link the clients reached the broker over.
+    pub link: String,
+    /// The profile's settings.
+    pub profile: Profile,
+    /// Things that were skipped or failed, for the report.
+    pub notes: Vec<String>,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    /// Context.
+    pub meta: RunMeta,
+    /// Per (broker, mode).
+    pub modes: Vec<ModeResult>,
+    /// Per cell.
+    pub cells: Vec<CellResult>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_default()
+}
+
+impl RunResults {
+    /// The cell for (broker, mode, payload, qos), if measured.
+    pub fn cell(
+        &self,
+        broker: BrokerKind,
+        mode: Mode,
+        payload: usize,
+        qos: u8,
+    ) -> Option<&CellResult> {
+        self.cells
+            .iter()
+            .find(|c| c.broker == broker && c.mode == mode && c.payload == payload && c.qos == qos)
+    }
+
+    /// The per-mode figures for (broker, mode), if measured.
+    pub fn mode(&self, broker: BrokerKind, mode: Mode) -> Option<&ModeResult> {
+        self.modes
+            .iter()
+            .find(|m| m.broker == broker && m.mode == mode)
+    }
+
+    /// `cells.csv`: one row per cell.
+    pub fn cells_csv(&self) -> String {
+        let mut out = String::from(
+            "broker,mode,payload,qos,sent,received,seconds,msgs_per_s,payload_mbit_s,wire_mbit_s,\
+             wire_bytes_per_msg_publisher,wire_bytes_per_msg_subscriber,latency_us_p50,\
+             latency_us_p90,latency_us_p99,latency_us_max,broker_cpu_s_per_1e5,\
+             client_cpu_s_per_1e5,broker_cpu_ticks\n",
+        );
+        for c in &self.cells {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{:.6},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.4},{:.4},{}",
+                c.broker, c.mode, c.payload, c.qos, c.sent, c.received, c.seconds, c.msgs_per_s,
+                c.payload_mbit_s, c.wire_mbit_s, c.wire_bytes_per_msg_publisher,
+                c.wire_bytes_per_msg_subscriber, c.latency_us.p50, c.latency_us.p90,
+                c.latency_us.p99, c.latency_us.max, c.broker_cpu_s_per_1e5,
+                c.client_cpu_s_per_1e5, c.broker_cpu_ticks
+            );
+        }
+        out
+    }
+
+    /// `modes.csv`: one row per (broker, mode).
+    pub fn modes_csv(&self) -> String {
+        let mut out = String::from(
+            "broker,mode,setup_samples,setup_ms_p50,setup_ms_p99,setup_ms_max,\
+             handshake_bytes_to_broker,handshake_bytes_to_client,idle_connections,\
+             rss_bytes_per_idle_connection\n",
+        );
+        for m in &self.modes {
+            let _ = writeln!(
+                out,
+                "{},{},{},{:.3},{:.3},{:.3},{},{},{},{}",
+                m.broker,
+                m.mode,
+                m.setup_ms.samples,
+                m.setup_ms.p50,
+                m.setup_ms.p99,
+                m.setup_ms.max,
+                m.handshake_bytes_to_broker,
+                m.handshake_bytes_to_client,
+                m.idle_connections,
+                opt(m.rss_bytes_per_idle_connection)
+            );
+        }
+        out
+    }
+
+    /// Writes `results.json`, `cells.csv` and `modes.csv` into `dir`.
+    pub fn write_data(&self, dir: &Path) -> io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
+        std::fs::write(dir.join("results.json"), json)?;
+        std::fs::write(dir.join("cells.csv"), self.cells_csv())?;
+        std::fs::write(dir.join("modes.csv"), self.modes_csv())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! One experiment run: brokers started one mode at a time, every phase of
+//! [`super::workload`] against each, then data files, plots and the report
+//! written to `results/<run>/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::broker::{mosquitto_version, BrokerProcess, Credentials, MOSQUITTO_BIN};
+use super::matrix::{BrokerKind, Profile};
+use super::results::{RunMeta, RunResults};
+use super::workload::{measure_mode, Target};
+use super::{plots, report};
+
+/// Errors that stop a run (a failing mode only adds a note).
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// Files or the runtime.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// Credentials or broker set-up.
+    #[error(transparent)]
+    Broker(#[from] super::broker::BrokerError),
+}
+
+/// What to run and where to put it.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Profile to run.
+    pub profile: Profile,
+    /// Parent of the run directory (`experiments/results`).
+    pub results_dir: PathBuf,
+    /// Run directory name; default `<profile>-<UTC timestamp>`.
+    pub run_name: Option<String>,
+    /// The `mqtt-lwa` binary that serves as our broker.
+    pub mqtt_lwa_bin: PathBuf,
+    /// The command line, for the report.
+    pub command: String,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+fn utc_stamp() -> (String, String) {
+    let t = time::OffsetDateTime::now_utc();
+    let compact = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let readable = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    (compact, readable)
+}
+
+/// A scratch directory for credentials (private keys never go into results), removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the whole profile; returns the run directory.
+pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
+    let started = Instant::now();
+    let (stamp, readable) = utc_stamp();
+    let run_name = opts
+        .run_name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{stamp}", opts.profile.name));
+    let dir = opts.results_dir.join(&run_name);
+    std::fs::create_dir_all(&dir).map_err(|e| ExperimentError::Io(dir.display().to_string(), e))?;
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "mqtt-lwa-experiment-{}-{stamp}",
+        std::process::id()
+    )));
+    let creds = Credentials::create(&scratch.0)?;
+
+    let mut notes = Vec::new();
+    let mut brokers = opts.profile.brokers.clone();
+    if brokers.contains(&BrokerKind::Mosquitto) && !Path::new(MOSQUITTO_BIN).exists() {
+        notes.push(format!(
+            "mosquitto baseline skipped: {MOSQUITTO_BIN} is not installed"
+        ));
+        brokers.retain(|b| *b != BrokerKind::Mosquitto);
+    }
+    let plan: Vec<_> = brokers
+        .iter()
+        .flat_map(|b| {
+            opts.profile
+                .modes
+                .iter()
+                .filter(|m| b.supports(**m))
+                .map(move |m| (*b, *m))
+        })
+        .collect();
+    let cells_per_mode = (opts.profile.payloads.len() * opts.profile.qos.len()) as u64 + 2;
+    let bar = if opts.progress {
+        ProgressBar::new(plan.len() as u64 * cells_per_mode)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExperimentError::Io("tokio runtime".into(), e))?;
+    let mut modes = Vec::new();
+    let mut cells = Vec::new();
+    for (kind, mode) in plan {
+        let started_broker = match kind {
+            BrokerKind::MqttLwa => BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, mode, &creds),
+            BrokerKind::Mosquitto => BrokerProcess::start_mosquitto(mode, &creds),
+        };
+        let broker = match started_broker {
+            Ok(b) => b,
+            Err(e) => {
+                notes.push(format!("{kind} {mode}: not measured: {e}"));
+                bar.inc(cells_per_mode);
+                continue;
+            }
+        };
+        let target = Target {
+            broker: kind,
+            pid: broker.pid(),
+            addr: broker.addr,
+            mode,
+            creds: &creds,
+        };
+        let tick = |msg: &str| {
+            bar.set_message(msg.to_owned());
+            bar.inc(1);
+        };
+        match runtime.block_on(measure_mode(&target, &opts.profile, &tick)) {
+            Ok(m) => {
+                modes.push(m.mode);
+                cells.extend(m.cells);
+                notes.extend(m.notes);
+            }
+            Err(e) => notes.push(format!("{kind} {mode}: measurement failed: {e}")),
+        }
+        drop(broker);
+    }
+    bar.finish_and_clear();
+    drop(runtime);
+
+    let mut results = RunResults {
+        meta: RunMeta {
+            run: run_name,
+            started_utc: readable,
+            seconds: started.elapsed().as_secs_f64(),
+            command: opts.command.clone(),
+            machine: machine(),
+            versions: versions(&opts.mqtt_lwa_bin),
+            link: "loopback (127.0.0.1, unshaped)".into(),
+            profile: opts.profile.clone(),
+            notes,
+        },
+        modes,
+        cells,
+    };
+    match plots::draw_all(&results, &dir) {
+        Ok(files) => {
+            if files.is_empty() {
+                results
+                    .meta
+                    .notes
+                    .push("no plots: nothing was measured".into());
+            }
+        }
+        Err(e) => results.meta.notes.push(format!("plots not drawn: {e}")),
+    }
+    let io = |what: &str| {
+        let what = format!("{}/{what}", dir.display());
+        move |e| ExperimentError::Io(what, e)
+    };
+    results.write_data(&dir).map_err(io("data"))?;
+    std::fs::write(dir.join("report.md"), report::render(&results)).map_err(io("report.md"))?;
+    Ok(dir)
+}
+
+fn first_line_with(path: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    Some(
+        line.split_once([':', '='])?
+            .1
+            .trim()
+            .trim_matches('"')
+            .to_owned(),
+    )
+}
+
+/// CPU, cores, memory, kernel, OS of this machine.
+fn machine() -> Vec<(String, String)> {
+    let mut m = Vec::new();
+    let mut push = |k: &str, v: Option<String>| {
+        m.push((k.to_owned(), v.unwrap_or_else(|| "unknown".into())));
+    };
+    push(
+        "CPU",
+        first_line_with("/proc/cpuinfo", "model name").or_else(|| {
+            first_line_with("/proc/cpuinfo", "CPU part").map(|p| format!("ARM part {p}"))
+        }),
+    );
+    push(
+        "cores available",
+        std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.to_string()),
+    );
+    push("memory", first_line_with("/proc/meminfo", "MemTotal"));
+    push(
+        "kernel",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned()),
+    );
+    push("OS", first_line_with("/etc/os-release", "PRETTY_NAME"));
+    push(
+        "load average at end",
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .map(|s| s.trim().to_owned()),
+    );
+    m
+}
+
+fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(cmd).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// mqtt-lwa (with its git commit when run from a checkout), build profile, rustc, mosquitto.
+fn versions(bin: &Path) -> Vec<(String, String)> {
+    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    vec![
+        (
+            "mqtt-lwa".into(),
+            format!("{} {commit} ({})", env!("CARGO_PKG_VERSION"), bin.display()),
+        ),
+        (
+            "build".into(),
+            if cfg!(debug_assertions) {
+                "debug (unoptimised)"
+            } else {
+                "optimised"
+            }
+            .into(),
+        ),
+        (
+            "rustc".into(),
+            command_line("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "mosquitto".into(),
+            mosquitto_version().unwrap_or_else(|| "not installed".into()),
+        ),
+    ]
+}

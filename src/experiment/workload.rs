@@ -1,0 +1,447 @@
+//! The client side of the experiment: for one broker in one security mode,
+//! times connection set-ups, counts handshake and per-message bytes through
+//! a relay, holds idle connections to weigh the broker's memory, and runs
+//! every (payload, QoS) cell for latency and throughput with
+//! [`crate::client`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+
+use super::broker::{Credentials, LWA_IDENTITY, PASSWORD, TOPIC_PREFIX, USER};
+use super::matrix::{BrokerKind, Mode, Profile};
+use super::procstat::{cpu_ticks, rss_bytes, Process, TICKS_PER_SECOND};
+use super::relay::{CountingRelay, WireBytes};
+use super::results::{CellResult, ModeResult, Percentiles};
+use crate::auth::lwa::LwaClientAuthenticator;
+use crate::auth::tls::client::ClientTlsOptions;
+use crate::auth::tls::TlsVersion;
+use crate::client::{Client, ClientError, ConnectOptions};
+use crate::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
+
+/// Errors of one (broker, mode) measurement.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The client failed.
+    #[error("client: {0}")]
+    Client(#[from] ClientError),
+    /// Reading `/proc` or a socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Something did not arrive in time.
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+}
+
+/// How long a subscriber waits for the next message before a cell counts the rest as lost.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Concurrent QoS 1/2 publishes in the throughput run (the brokers' Receive Maximum is 100).
+const WINDOW: usize = 64;
+
+/// The broker one measurement talks to.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Which broker.
+    pub broker: BrokerKind,
+    /// The broker's process (for CPU and memory).
+    pub pid: u32,
+    /// Its listener for `mode`.
+    pub addr: SocketAddr,
+    /// Security mode of the listener.
+    pub mode: Mode,
+    /// Credentials the broker was configured with.
+    pub creds: &'a Credentials,
+}
+
+fn qos_of(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+impl Target<'_> {
+    /// Connect options for this mode, to `addr` (the broker or a relay in front of it).
+    fn options(
+        &self,
+        addr: SocketAddr,
+        client_id: String,
+    ) -> Result<ConnectOptions, WorkloadError> {
+        let mut o = ConnectOptions::new(addr.ip().to_string(), addr.port());
+        o.client_id = client_id;
+        let tls = |version, mutual: bool| ClientTlsOptions {
+            ca_file: Some(self.creds.ca.clone()),
+            cert_file: mutual.then(|| self.creds.client_cert.clone()),
+            key_file: mutual.then(|| self.creds.client_key.clone()),
+            version: Some(version),
+            insecure: false,
+        };
+        match self.mode {
+            Mode::Plain => {}
+            Mode::Password => {
+                o.username = Some(USER.into());
+                o.password = Some(Bytes::from_static(PASSWORD.as_bytes()));
+            }
+            Mode::Tls13 => o.tls = Some(tls(TlsVersion::Tls13, false)),
+            Mode::Mtls13 => o.tls = Some(tls(TlsVersion::Tls13, true)),
+            Mode::Tls12 => o.tls = Some(tls(TlsVersion::Tls12, false)),
+            Mode::Lwa => {
+                let auth = LwaClientAuthenticator::new(LWA_IDENTITY, self.creds.psk.clone())
+                    .map_err(|e| std::io::Error::other(e.message))?;
+                o.auth = Some(Box::new(auth));
+            }
+        }
+        Ok(o)
+    }
+
+    async fn connect(&self, addr: SocketAddr, id: String) -> Result<Client, WorkloadError> {
+        let (client, _connack) = Client::connect(self.options(addr, id)?).await?;
+        Ok(client)
+    }
+
+    fn cpu(&self) -> std::io::Result<(u64, u64)> {
+        Ok((
+            cpu_ticks(Process::Pid(self.pid))?,
+            cpu_ticks(Process::Current)?,
+        ))
+    }
+}
+
+async fn bye(client: Client) {
+    let _ = client
+        .disconnect(ReasonCode::NORMAL_DISCONNECTION, Properties::default())
+        .await;
+}
+
+/// A histogram of 1 µs .. 100 s at 3 significant digits.
+fn histogram() -> Result<Histogram<u64>, WorkloadError> {
+    Histogram::new_with_bounds(1, 100_000_000, 3)
+        .map_err(|e| WorkloadError::Io(std::io::Error::other(e.to_string())))
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A publisher and a subscriber (subscribed to the benchmark subtree at QoS 2).
+struct Pair {
+    publisher: Client,
+    subscriber: Client,
+}
+
+impl Pair {
+    async fn open(t: &Target<'_>, addr: SocketAddr, tag: &str) -> Result<Self, WorkloadError> {
+        let subscriber = t
+            .connect(addr, format!("{tag}-sub-{}", std::process::id()))
+            .await?;
+        let filter = SubscribeFilter {
+            filter: format!("{TOPIC_PREFIX}/#"),
+            options: SubscriptionOptions::qos(QoS::ExactlyOnce),
+        };
+        subscriber
+            .subscribe(vec![filter], Properties::default())
+            .await?;
+        let publisher = t
+            .connect(addr, format!("{tag}-pub-{}", std::process::id()))
+            .await?;
+        Ok(Pair {
+            publisher,
+            subscriber,
+        })
+    }
+
+    /// The next message on `topic`; others (late QoS 0 strays of an earlier cell) are skipped.
+    async fn next_on(&mut self, topic: &str) -> Result<(), WorkloadError> {
+        loop {
+            match tokio::time::timeout(IDLE_TIMEOUT, self.subscriber.recv()).await {
+                Ok(Some(m)) if m.topic == topic => return Ok(()),
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err(WorkloadError::Timeout("subscriber connection ended")),
+                Err(_) => return Err(WorkloadError::Timeout("message not delivered")),
+            }
+        }
+    }
+
+    async fn close(self) {
+        bye(self.publisher).await;
+        bye(self.subscriber).await;
+    }
+}
+
+/// Everything measured for one (broker, mode).
+pub struct ModeMeasurement {
+    /// Per-mode figures.
+    pub mode: ModeResult,
+    /// Per-cell figures.
+    pub cells: Vec<CellResult>,
+    /// What could not be measured, for the report.
+    pub notes: Vec<String>,
+}
+
+/// Runs every phase for `t`; `tick` is called after each cell (progress).
+pub async fn measure_mode(
+    t: &Target<'_>,
+    profile: &Profile,
+    tick: &(dyn Fn(&str) + Sync),
+) -> Result<ModeMeasurement, WorkloadError> {
+    let mut notes = Vec::new();
+    tick(&format!("{} {}: set-up", t.broker, t.mode));
+    let setup_ms = setup_times(t, profile.setup_samples).await?;
+
+    // Byte counting: a relay in front of each of the publisher and the subscriber.
+    let pub_relay = CountingRelay::start(t.addr).await?;
+    let sub_relay = CountingRelay::start(t.addr).await?;
+    let before = pub_relay.settled_bytes().await;
+    let wire_pub = t.connect(pub_relay.addr(), "wire-pub".into()).await?;
+    let handshake = pub_relay.settled_bytes().await.since(before);
+    let wire_sub = t.connect(sub_relay.addr(), "wire-sub".into()).await?;
+    let filter = SubscribeFilter {
+        filter: format!("{TOPIC_PREFIX}/#"),
+        options: SubscriptionOptions::qos(QoS::ExactlyOnce),
+    };
+    wire_sub
+        .subscribe(vec![filter], Properties::default())
+        .await?;
+    let mut wire = Pair {
+        publisher: wire_pub,
+        subscriber: wire_sub,
+    };
+
+    tick(&format!("{} {}: idle connections", t.broker, t.mode));
+    let (idle, rss_per_idle) = if t.mode == Mode::Password {
+        notes.push(format!(
+            "{} password: idle-connection memory not measured (each CONNECT costs a full \
+             PBKDF2 verification; after it a password connection is a plaintext one)",
+            t.broker
+        ));
+        (0, None)
+    } else {
+        match idle_memory(t, profile.idle_connections).await {
+            Ok(v) => (profile.idle_connections as u64, v),
+            Err(e) => {
+                notes.push(format!(
+                    "{} {}: idle-connection memory failed: {e}",
+                    t.broker, t.mode
+                ));
+                (0, None)
+            }
+        }
+    };
+
+    let mut direct = Pair::open(t, t.addr, "direct").await?;
+    let mut cells = Vec::new();
+    for &payload in &profile.payloads {
+        for &q in &profile.qos {
+            tick(&format!("{} {} {payload} B QoS {q}", t.broker, t.mode));
+            // The same topic in every mode, so topic bytes never differ between modes.
+            let topic = format!("{TOPIC_PREFIX}/{payload}/{q}");
+            let body = Bytes::from(vec![0x5a; payload]);
+            let (wire_pub, wire_sub) = wire_bytes(
+                &mut wire,
+                &pub_relay,
+                &sub_relay,
+                &topic,
+                &body,
+                q,
+                profile.wire_messages,
+            )
+            .await?;
+            let latency = latency(&mut direct, &topic, &body, q, profile.latency_messages).await?;
+            let mut cell = throughput(
+                t,
+                &mut direct,
+                &topic,
+                &body,
+                q,
+                profile.throughput_messages,
+            )
+            .await?;
+            cell.wire_bytes_per_msg_publisher = wire_pub;
+            cell.wire_bytes_per_msg_subscriber = wire_sub;
+            cell.wire_mbit_s = cell.msgs_per_s * wire_pub * 8.0 / 1e6;
+            cell.latency_us = latency;
+            cells.push(cell);
+        }
+    }
+    direct.close().await;
+    wire.close().await;
+    Ok(ModeMeasurement {
+        mode: ModeResult {
+            broker: t.broker,
+            mode: t.mode,
+            setup_ms,
+            handshake_bytes_to_broker: handshake.to_broker,
+            handshake_bytes_to_client: handshake.to_client,
+            idle_connections: idle,
+            rss_bytes_per_idle_connection: rss_per_idle,
+        },
+        cells,
+        notes,
+    })
+}
+
+/// `samples` sequential connects: TCP connect until `Client::connect` returns (the client may publish).
+async fn setup_times(t: &Target<'_>, samples: usize) -> Result<Percentiles, WorkloadError> {
+    let mut h = histogram()?;
+    for i in 0..samples {
+        let start = Instant::now();
+        let client = t.connect(t.addr, format!("setup-{i}")).await?;
+        let _ = h.record(micros(start.elapsed()));
+        bye(client).await;
+    }
+    Ok(Percentiles::from_histogram(&h, 1e-3))
+}
+
+/// Broker RSS growth per connection while `n` idle connections are open.
+async fn idle_memory(t: &Target<'_>, n: usize) -> Result<Option<f64>, WorkloadError> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let pid = Process::Pid(t.pid);
+    let before = rss_bytes(pid)?;
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        clients.push(t.connect(t.addr, format!("idle-{i}")).await?);
+    }
+    // Let the broker finish post-handshake work (LWA's AUTH, TLS tickets).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_bytes(pid)?;
+    for c in clients {
+        bye(c).await;
+    }
+    Ok(Some((after as f64 - before as f64) / n as f64))
+}
+
+/// Bytes per message on the relayed publisher and subscriber connections.
+async fn wire_bytes(
+    wire: &mut Pair,
+    pub_relay: &CountingRelay,
+    sub_relay: &CountingRelay,
+    topic: &str,
+    body: &Bytes,
+    q: u8,
+    n: usize,
+) -> Result<(f64, f64), WorkloadError> {
+    let n = n.max(1);
+    let (p0, s0) = (
+        pub_relay.settled_bytes().await,
+        sub_relay.settled_bytes().await,
+    );
+    for _ in 0..n {
+        wire.publisher
+            .publish(topic, body.clone(), qos_of(q), false, Properties::default())
+            .await?;
+        wire.next_on(topic).await?;
+    }
+    let (p1, s1): (WireBytes, WireBytes) = (
+        pub_relay.settled_bytes().await,
+        sub_relay.settled_bytes().await,
+    );
+    Ok((
+        p1.since(p0).total() as f64 / n as f64,
+        s1.since(s0).total() as f64 / n as f64,
+    ))
+}
+
+/// End-to-end latency with one message in flight: publish call until the subscriber has it.
+async fn latency(
+    pair: &mut Pair,
+    topic: &str,
+    body: &Bytes,
+    q: u8,
+    n: usize,
+) -> Result<Percentiles, WorkloadError> {
+    let mut h = histogram()?;
+    let handle = pair.publisher.handle();
+    for _ in 0..n {
+        let start = Instant::now();
+        let publish = handle.publish(topic, body.clone(), qos_of(q), false, Properties::default());
+        let (published, delivered) = tokio::join!(publish, async {
+            let r = pair.next_on(topic).await;
+            (r, start.elapsed())
+        });
+        published?;
+        delivered.0?;
+        let _ = h.record(micros(delivered.1));
+    }
+    Ok(Percentiles::from_histogram(&h, 1.0))
+}
+
+/// Sustained rate: `n` messages as fast as the client allows, until the subscriber has them all.
+async fn throughput(
+    t: &Target<'_>,
+    pair: &mut Pair,
+    topic: &str,
+    body: &Bytes,
+    q: u8,
+    n: usize,
+) -> Result<CellResult, WorkloadError> {
+    let (broker0, client0) = t.cpu()?;
+    let start = Instant::now();
+    let workers = if q == 0 { 1 } else { WINDOW };
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut publishers = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let handle = pair.publisher.handle();
+        let next = Arc::clone(&next);
+        let (topic, body) = (topic.to_owned(), body.clone());
+        publishers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                handle
+                    .publish(
+                        topic.as_str(),
+                        body.clone(),
+                        qos_of(q),
+                        false,
+                        Properties::default(),
+                    )
+                    .await?;
+            }
+            Ok::<_, ClientError>(())
+        });
+    }
+    let mut received = 0u64;
+    let mut last = start;
+    while received < n as u64 {
+        match pair.next_on(topic).await {
+            Ok(()) => {
+                received += 1;
+                last = Instant::now();
+            }
+            Err(WorkloadError::Timeout(_)) if q == 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    while let Some(done) = publishers.join_next().await {
+        if let Ok(result) = done {
+            result?;
+        }
+    }
+    let (broker1, client1) = t.cpu()?;
+    let seconds = last.duration_since(start).as_secs_f64().max(1e-9);
+    let per_1e5 = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / received.max(1) as f64 * 1e5;
+    let msgs_per_s = received as f64 / seconds;
+    Ok(CellResult {
+        broker: t.broker,
+        mode: t.mode,
+        payload: body.len(),
+        qos: q,
+        sent: n as u64,
+        received,
+        seconds,
+        msgs_per_s,
+        payload_mbit_s: msgs_per_s * body.len() as f64 * 8.0 / 1e6,
+        wire_bytes_per_msg_publisher: 0.0,
+        wire_bytes_per_msg_subscriber: 0.0,
+        wire_mbit_s: 0.0,
+        latency_us: Percentiles::default(),
+        broker_cpu_s_per_1e5: per_1e5(broker1.saturating_sub(broker0)),
+        client_cpu_s_per_1e5: per_1e5(client1.saturating_sub(client0)),
+        broker_cpu_ticks: broker1.saturating_sub(broker0),
+    })
+}

@@ -1,0 +1,130 @@
+//! `mqtt-lwa experiment --profile quick` end to end: it starts our broker
+//! (and mosquitto, when installed) in every mode, and its report, data files
+//! and plots must hold every mode with figures that make sense.
+//!
+//! Checks shape and sanity only (no speed assertions): every cell delivered
+//! messages, handshakes and messages took bytes, LWA's records cost bytes
+//! on the wire that plaintext does not.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const MODES: [&str; 6] = ["plain", "password", "tls13", "mtls13", "tls12", "lwa"];
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn quick_profile_writes_a_complete_report() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--profile",
+            "quick",
+            "--quiet",
+            "--name",
+            "t",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "experiment failed: {status}");
+    let dir = out.path().join("t");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+
+    let mosquitto = Path::new("/usr/sbin/mosquitto").exists();
+    let mut brokers = vec![("mqtt-lwa", MODES.to_vec())];
+    if mosquitto {
+        brokers.push(("mosquitto", MODES[..5].to_vec()));
+    }
+    let modes = results["modes"].as_array().unwrap();
+    let cells = results["cells"].as_array().unwrap();
+    for (broker, broker_modes) in &brokers {
+        for mode in broker_modes {
+            let m = modes
+                .iter()
+                .find(|m| m["broker"] == *broker && m["mode"] == *mode)
+                .unwrap_or_else(|| {
+                    panic!("{broker} {mode} missing: {:?}", results["meta"]["notes"])
+                });
+            assert!(num(&m["setup_ms"], "p50") > 0.0);
+            assert!(num(m, "handshake_bytes_to_broker") > 0.0, "{broker} {mode}");
+            assert!(num(m, "handshake_bytes_to_client") > 0.0, "{broker} {mode}");
+            let mode_cells: Vec<&Value> = cells
+                .iter()
+                .filter(|c| c["broker"] == *broker && c["mode"] == *mode)
+                .collect();
+            assert_eq!(mode_cells.len(), 12, "{broker} {mode}: 4 payloads x 3 QoS");
+            for c in mode_cells {
+                assert!(num(c, "received") > 0.0, "{c}");
+                assert!(num(c, "msgs_per_s") > 0.0, "{c}");
+                // A PUBLISH carries at least its payload.
+                assert!(
+                    num(c, "wire_bytes_per_msg_publisher") > num(c, "payload"),
+                    "{c}"
+                );
+                assert!(num(&c["latency_us"], "p50") > 0.0, "{c}");
+            }
+        }
+    }
+    // TLS handshakes carry certificates; LWA records carry a 16-byte tag per PUBLISH.
+    let mode = |broker: &str, mode: &str| {
+        modes
+            .iter()
+            .find(|m| m["broker"] == broker && m["mode"] == mode)
+            .unwrap()
+    };
+    let hs = |m: &Value| num(m, "handshake_bytes_to_broker") + num(m, "handshake_bytes_to_client");
+    assert!(hs(mode("mqtt-lwa", "tls13")) > hs(mode("mqtt-lwa", "lwa")));
+    assert!(hs(mode("mqtt-lwa", "lwa")) > hs(mode("mqtt-lwa", "plain")));
+    let cell = |mode: &str| {
+        cells
+            .iter()
+            .find(|c| {
+                c["broker"] == "mqtt-lwa"
+                    && c["mode"] == mode
+                    && c["payload"] == 30
+                    && c["qos"] == 0
+            })
+            .unwrap()
+    };
+    let per_msg = |mode: &str| num(cell(mode), "wire_bytes_per_msg_publisher");
+    assert!(per_msg("lwa") >= per_msg("plain") + 16.0);
+
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for heading in [
+        "## Targets",
+        "## Broker: mqtt-lwa",
+        "## Relation to the seed study",
+    ] {
+        assert!(report.contains(heading), "report lacks {heading}");
+    }
+    if mosquitto {
+        assert!(report.contains("## Broker: mosquitto"));
+    }
+    for mode in MODES {
+        assert!(
+            report.contains(&format!("| {mode} |")),
+            "report lacks {mode}"
+        );
+    }
+    for file in [
+        "cells.csv",
+        "modes.csv",
+        "throughput-mqtt-lwa-qos1.png",
+        "throughput-mqtt-lwa-qos1.svg",
+    ] {
+        let len = std::fs::metadata(dir.join(file)).unwrap().len();
+        assert!(len > 100, "{file} is {len} bytes");
+    }
+    let csv = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + cells.len());
+}
