@@ -399,7 +399,9 @@ impl Connection {
     fn codec_error(&mut self, e: &CodecError) {
         if !self.connack_sent {
             match (e, self.decoder.version()) {
-                (CodecError::UnsupportedProtocolVersion(level), _) => {
+                // Only a first CONNECT is answered with CONNACK; a later one
+                // (pipelined before our CONNACK) just ends the connection.
+                (CodecError::UnsupportedProtocolVersion(level), _) if self.version.is_none() => {
                     // Answer in the format the client can read: 3.1.1's return
                     // code 1 for older levels, 5.0's 0x84 for newer ones.
                     let version = if *level < 5 {

@@ -619,3 +619,20 @@ fn pending_auth_hands_the_announced_assigned_client_id_to_the_core() {
         _ => panic!("expected CoreConnect"),
     }
 }
+
+#[test]
+fn a_pipelined_second_connect_gets_no_connack_in_another_version() {
+    // Found by fuzz/broker_session: a 3.1.1 CONNECT and, in the same read, a
+    // CONNECT naming level 0x82; the second one used to be answered with a
+    // 5.0 CONNACK 0x84 that the 3.1.1 client cannot parse.
+    let now = Instant::now();
+    let mut c = Connection::new(settings(false), now);
+    let mut wire = bytes_of(&Packet::Connect(connect(V311, 0)), V311);
+    wire.extend_from_slice(&[
+        0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x82, 0x02, 0x00, 0x3c, 0x00, 0x00,
+    ]);
+    c.receive(&wire, now);
+    c.auth_decided(accept(), None, now);
+    assert!(c.is_closed());
+    assert!(packets(&mut c, V311).is_empty());
+}
