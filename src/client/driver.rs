@@ -3,7 +3,7 @@
 //! what it produces, and routes its events to the waiting callers. No MQTT
 //! logic lives here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,6 +16,11 @@ use super::session::{ClientSession, Event, Message, PublishOutcome, PublishReque
 use super::{ClientError, Established};
 use crate::codec::{encode, Decoder, Properties, ReasonCode, SubAck, SubscribeFilter, UnsubAck};
 use crate::transport::BoxStream;
+
+/// Received messages held for an application that is not calling `recv`;
+/// beyond this the driver stops reading the socket (TCP backpressure on the
+/// broker) but keeps writing, so keep-alive and acknowledgements go on.
+const MESSAGE_BACKLOG: usize = 1024;
 
 /// How long the final DISCONNECT may take to leave before the socket is dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +72,9 @@ pub(super) struct Driver {
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
     pub commands: mpsc::UnboundedReceiver<Command>,
-    pub messages: mpsc::UnboundedSender<Message>,
+    pub messages: mpsc::Sender<Message>,
+    /// Messages decoded but not yet taken by the channel (bounded by [`MESSAGE_BACKLOG`]).
+    backlog: VecDeque<Message>,
     waiters: HashMap<RequestId, Waiter>,
     /// Where to reconnect to, when a reconnect policy is set.
     transport: Option<Transport>,
@@ -79,7 +86,7 @@ impl Driver {
         session: ClientSession,
         connection: Established,
         commands: mpsc::UnboundedReceiver<Command>,
-        messages: mpsc::UnboundedSender<Message>,
+        messages: mpsc::Sender<Message>,
         transport: Option<Transport>,
     ) -> Self {
         let (reader, writer) = tokio::io::split(connection.stream);
@@ -92,6 +99,7 @@ impl Driver {
             wbuf: BytesMut::with_capacity(8 * 1024),
             commands,
             messages,
+            backlog: VecDeque::new(),
             waiters: HashMap::new(),
             transport,
         }
@@ -113,8 +121,26 @@ impl Driver {
                 other => other,
             };
             self.fail_waiters(&result);
+            self.hand_over_backlog();
             return result;
         }
+    }
+
+    /// Messages received before the end still reach `recv` (then `None`),
+    /// without keeping the connection task alive for a reader that may never come.
+    fn hand_over_backlog(&mut self) {
+        let backlog = std::mem::take(&mut self.backlog);
+        if backlog.is_empty() {
+            return;
+        }
+        let messages = self.messages.clone();
+        tokio::spawn(async move {
+            for message in backlog {
+                if messages.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Reconnecting helps after a network failure or a broker restart, not
@@ -195,7 +221,15 @@ impl Driver {
             }
             let deadline = self.session.next_deadline().map(Instant::from_std);
             tokio::select! {
-                read = self.reader.read_buf(&mut self.rbuf) => {
+                permit = self.messages.clone().reserve_owned(), if !self.backlog.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(message) = self.backlog.pop_front() {
+                            permit.send(message);
+                        }
+                    }
+                    Err(_) => self.backlog.clear(),
+                },
+                read = self.reader.read_buf(&mut self.rbuf), if self.backlog.len() < MESSAGE_BACKLOG => {
                     if read? == 0 {
                         return Err(ClientError::ConnectionClosed(
                             "the broker closed the connection".into(),
@@ -262,7 +296,9 @@ impl Driver {
         match event {
             Event::Message(message) => {
                 // Nobody listening for messages is fine (a publisher).
-                let _ = self.messages.send(message);
+                if !self.messages.is_closed() {
+                    self.backlog.push_back(message);
+                }
             }
             Event::Published { id, outcome } => {
                 if let Some(Waiter::Publish(tx)) = self.waiters.remove(&id) {

@@ -171,7 +171,7 @@ impl From<SessionError> for ClientError {
 /// A connected MQTT client (see the module documentation).
 pub struct Client {
     handle: ClientHandle,
-    messages: mpsc::UnboundedReceiver<Message>,
+    messages: mpsc::Receiver<Message>,
     task: Option<JoinHandle<Result<(), ClientError>>>,
 }
 
@@ -217,7 +217,7 @@ impl Client {
         let mut session = ClientSession::new(config, Instant::now());
         let (connection, connack) = establish(stream, &mut session, timeout).await?;
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+        let (messages_tx, messages_rx) = mpsc::channel(256);
         let driver = Driver::new(session, connection, commands_rx, messages_tx, transport);
         let task = tokio::spawn(driver.run());
         Ok((

@@ -348,3 +348,46 @@ async fn reconnect_gives_up_after_its_attempts() {
     let ended = client.closed().await.unwrap_err();
     assert!(matches!(ended, ClientError::Io(_)), "{ended:?}");
 }
+
+#[tokio::test]
+async fn a_slow_reader_gets_every_message_in_order_then_the_end() {
+    let (client, broker) = connect_pipe(pipe_options()).await;
+    let (mut client, _) = client.unwrap();
+    const COUNT: u32 = 3000; // more than the channel and the backlog hold together
+    let mut broker = broker;
+    let sender = tokio::spawn(async move {
+        for i in 0..COUNT {
+            let p = Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: "many".into(),
+                packet_id: 0,
+                properties: Properties::default(),
+                payload: Bytes::from(i.to_string()),
+            });
+            broker.send(p).await;
+        }
+        broker
+            .send(Packet::Disconnect(Disconnect::new(
+                ReasonCode::SERVER_SHUTTING_DOWN,
+            )))
+            .await;
+        broker
+    });
+    // Read nothing until the broker has written everything: the driver must
+    // hold back (not lose) what does not fit.
+    let _broker = sender.await.unwrap();
+    for i in 0..COUNT {
+        let m = client.recv().await.expect("message");
+        assert_eq!(&m.payload[..], i.to_string().as_bytes());
+    }
+    assert!(client.recv().await.is_none());
+    assert!(matches!(
+        client.closed().await,
+        Err(ClientError::Disconnected {
+            reason: Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            ..
+        })
+    ));
+}
