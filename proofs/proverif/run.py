@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Runs lwa.pv and its mutants with an installed ProVerif 2.05 and prints,
+per model, the run time and each claim's result.
+
+    PROVERIF=/path/to/proverif python3 proofs/proverif/run.py [--honest-only]
+
+ProVerif is not installed by this project (it is not in the registries the
+project reaches); see proofs/README.md. A mutant is lwa.pv with one textual
+change, so the honest model and its mutants cannot drift apart.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# The queries of lwa.pv in file order, by the claim each checks.
+QUERY_CLAIMS = (
+    ["S1"] + ["S2"] + ["S3"] * 4 + ["S4"] * 8 + ["S5"] + ["S6"] * 2 + ["S8"] + ["S9"]
+    + ["S10"] * 2 + ["reach c2b"] + ["reach b2c"]
+)
+
+MOVED_EFFECT = "  event SideEffect(id, cx, l, ec, ch, eb, sp);       (* Clean Start, takeover, session, will *)\n"
+
+# name -> list of (old, new) replacements, each of which must occur.
+MUTANTS = {
+    "offer_not_in_transcript": [
+        ("sha256((lbl_transcript, cx, offer, resp, sp))", "sha256((lbl_transcript, cx, resp, sp))"),
+    ],
+    "no_psk_in_key_schedule": [
+        ("table psks(ident, key).", "table psks(ident, key).\nconst nopsk: key."),
+        ("hkdf_extract(psk, dh)", "hkdf_extract(nopsk, dh)"),
+    ],
+    "no_broker_ephemeral": [
+        ("let eb = exp(g, y) in", "let eb = g in"),
+        ("let dh = exp(ec, y) in", "let dh = g in"),
+        ("let dh = exp(eb, x) in", "let dh = g in"),
+    ],
+    "counter_from_wire": [
+        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
+         "  let p0 = aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
+         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
+         "  let p0 = aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
+        ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
+         "  let p1 = aead_open(k, nonce(iv, ctr1), (aad_prefix, dir, ctr1,",
+         "in(c, (w1: bitstring, t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
+         "  let p1 = aead_open(k, nonce(iv, w1), (aad_prefix, dir, w1,"),
+    ],
+    "one_key_both_directions": [
+        ("hkdf_expand(prk, lbl_b2c_key, th)", "hkdf_expand(prk, lbl_c2b_key, th)"),
+        ("hkdf_expand(prk, lbl_b2c_iv, th)", "hkdf_expand(prk, lbl_c2b_iv, th)"),
+    ],
+    "side_effect_before_finished": [
+        (MOVED_EFFECT, ""),
+        ("  out(c, (method_lwa1, sp, resp, bmac));", MOVED_EFFECT + "  out(c, (method_lwa1, sp, resp, bmac));"),
+    ],
+}
+
+
+def mutate(text, changes):
+    for old, new in changes:
+        if old not in text:
+            raise SystemExit(f"mutant change not applicable: {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
+def run(proverif, path):
+    started = time.monotonic()
+    out = subprocess.run([proverif, str(path)], capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    summary = out.stdout.split("Verification summary:", 1)
+    if len(summary) != 2:
+        raise SystemExit(f"{path}: no verification summary\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    results = re.findall(r"^Query .* (is true|is false|cannot be proved)\.$", summary[1], re.M)
+    results = [r.replace("is ", "") for r in results]
+    if len(results) != len(QUERY_CLAIMS):
+        raise SystemExit(f"{path}: {len(results)} results for {len(QUERY_CLAIMS)} queries")
+    return elapsed, results
+
+
+def main():
+    proverif = os.environ.get("PROVERIF", "proverif")
+    source = (HERE / "lwa.pv").read_text()
+    models = {"honest": source}
+    if "--honest-only" not in sys.argv:
+        models.update({name: mutate(source, changes) for name, changes in MUTANTS.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in models.items():
+            path = Path(tmp) / f"{name}.pv"
+            path.write_text(text)
+            elapsed, results = run(proverif, path)
+            by_claim = {}
+            for claim, result in zip(QUERY_CLAIMS, results):
+                by_claim.setdefault(claim, []).append(result)
+            cells = ", ".join(f"{claim} {'/'.join(sorted(set(rs)))}" for claim, rs in by_claim.items())
+            print(f"{name}: {elapsed:.1f} s: {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
