@@ -62,6 +62,17 @@ MUTANTS = {
 }
 
 
+# lwa_s7.pv: one equivalence query (S7); its mutant refuses an unknown
+# identity at CONNECT instead of answering with a dummy PSK.
+S7_MUTANTS = {
+    "unknown_identity_refused_at_connect": [
+        ("out(c, (method_lwa1, sp, resp, bmac));",
+         "out(c, choice[(method_lwa1, sp, resp, bmac), (method_lwa1, sp, refused, refused)]);"),
+        ("const auth_ok: bitstring [data].", "const auth_ok: bitstring [data].\nconst refused: bitstring [data]."),
+    ],
+}
+
+
 def mutate(text, changes):
     for old, new in changes:
         if old not in text:
@@ -74,6 +85,11 @@ def run(proverif, path):
     started = time.monotonic()
     out = subprocess.run([proverif, str(path)], capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
+    if "lwa_s7" in path.name:
+        found = re.findall(r"^RESULT Observational equivalence (is true|is false|cannot be proved)", out.stdout, re.M)
+        if len(found) != 1:
+            raise SystemExit(f"{path}: no equivalence result\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+        return elapsed, {"S7": [found[0].replace("is ", "")]}
     summary = out.stdout.split("Verification summary:", 1)
     if len(summary) != 2:
         raise SystemExit(f"{path}: no verification summary\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
@@ -81,23 +97,25 @@ def run(proverif, path):
     results = [r.replace("is ", "") for r in results]
     if len(results) != len(QUERY_CLAIMS):
         raise SystemExit(f"{path}: {len(results)} results for {len(QUERY_CLAIMS)} queries")
-    return elapsed, results
+    by_claim = {}
+    for claim, result in zip(QUERY_CLAIMS, results):
+        by_claim.setdefault(claim, []).append(result)
+    return elapsed, by_claim
 
 
 def main():
     proverif = os.environ.get("PROVERIF", "proverif")
     source = (HERE / "lwa.pv").read_text()
-    models = {"honest": source}
+    s7 = (HERE / "lwa_s7.pv").read_text()
+    models = {"lwa": source, "lwa_s7": s7}
     if "--honest-only" not in sys.argv:
-        models.update({name: mutate(source, changes) for name, changes in MUTANTS.items()})
+        models.update({f"lwa_{name}": mutate(source, c) for name, c in MUTANTS.items()})
+        models.update({f"lwa_s7_{name}": mutate(s7, c) for name, c in S7_MUTANTS.items()})
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in models.items():
             path = Path(tmp) / f"{name}.pv"
             path.write_text(text)
-            elapsed, results = run(proverif, path)
-            by_claim = {}
-            for claim, result in zip(QUERY_CLAIMS, results):
-                by_claim.setdefault(claim, []).append(result)
+            elapsed, by_claim = run(proverif, path)
             cells = ", ".join(f"{claim} {'/'.join(sorted(set(rs)))}" for claim, rs in by_claim.items())
             print(f"{name}: {elapsed:.1f} s: {cells}", flush=True)
 
