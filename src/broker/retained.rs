@@ -63,6 +63,11 @@ impl RetainedStore {
         self.messages.get(topic)
     }
 
+    /// All retained messages in topic order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Message>> {
+        self.messages.values()
+    }
+
     /// Number of retained messages.
     pub fn len(&self) -> usize {
         self.messages.len()

@@ -452,3 +452,54 @@ fn sys_topics_published_retained_on_tick() {
         .iter()
         .all(|p| p.topic == "$SYS/broker/uptime"));
 }
+
+#[test]
+fn saved_sessions_and_retained_messages_can_be_restored_into_a_new_core() {
+    let mut h = Harness::new();
+    h.connect(1, v5_persistent("sub", 100));
+    h.subscribe(1, "t/#", opts(QoS::ExactlyOnce));
+    h.connect(2, v5("pub"));
+    let out = h.publish(2, msg("t/1", "inflight", QoS::AtLeastOnce, 1));
+    let first = pubs(&out, 1).remove(0);
+    h.core.disconnected(1, None, h.now);
+    h.publish(2, msg("t/2", "queued", QoS::ExactlyOnce, 2));
+    let mut r = msg("t/r", "kept", QoS::AtMostOnce, 0);
+    r.retain = true;
+    h.publish(2, r);
+    let saved: Vec<Session> = h
+        .core
+        .sessions()
+        .filter(|s| s.expiry_interval > 0)
+        .cloned()
+        .collect();
+    let retained: Vec<Message> = h.core.retained().iter().map(|m| (**m).clone()).collect();
+    assert_eq!(saved.len(), 1);
+
+    let mut fresh = Harness::new();
+    for s in saved {
+        fresh.core.restore_session(s, fresh.now);
+    }
+    for m in retained {
+        fresh.core.restore_retained(m);
+    }
+    assert_eq!(
+        fresh.core.next_deadline(),
+        Some(fresh.now + Duration::from_secs(100))
+    );
+    let out = fresh.connect_with(7, v5_persistent("sub", 100));
+    let got = pubs(&out, 7);
+    assert!(matches!(&to(&out, 7)[0], Packet::ConnAck(a) if a.session_present));
+    assert_eq!(payloads(&out, 7), ["inflight", "queued", "kept"]);
+    assert!(got[0].dup && got[0].packet_id == first.packet_id);
+    assert_eq!(&got[1].payload[..], b"queued");
+    assert_ne!(got[1].packet_id, got[0].packet_id);
+    fresh.connect(8, v5("pub2"));
+    assert_eq!(
+        payloads(&fresh.publish(8, msg("t/3", "live", QoS::AtMostOnce, 0)), 7),
+        ["live"]
+    );
+    assert_eq!(
+        payloads(&fresh.subscribe(8, "t/r", opts(QoS::AtMostOnce)), 8),
+        ["kept"]
+    );
+}
