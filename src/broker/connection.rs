@@ -241,6 +241,12 @@ impl Connection {
             let size = codec::encoded_len(&packet, version) + overhead;
             if size > max {
                 Stats::add(&self.settings.stats.messages_dropped, 1);
+                // The core counted it as sent when it handed it over.
+                let _ = self.settings.stats.messages_sent.fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |n| Some(n.saturating_sub(1)),
+                );
                 tracing::debug!(
                     conn = self.id(),
                     size,

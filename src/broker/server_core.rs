@@ -264,6 +264,12 @@ fn dispatch(conns: &HashMap<ConnId, ConnEntry>, outputs: Vec<Output>, stats: &St
                 if let Some(entry) = conns.get(&conn) {
                     if !entry.tx.send(packet) {
                         Stats::add(&stats.messages_dropped, 1);
+                        // The core counted it as sent when it handed it over.
+                        let _ = stats.messages_sent.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |n| Some(n.saturating_sub(1)),
+                        );
                     }
                 }
             }
