@@ -2,6 +2,18 @@
 //!
 //! [`Decoder`] is a streaming decoder: feed it whatever the socket produced
 //! and take complete packets out; [`encode`] writes one packet.
+//!
+//! Strict by design: every MUST of both standards that a receiver can check
+//! on one packet is checked here (fixed-header flags, remaining length, UTF-8,
+//! topic rules, the per-packet property and reason-code tables), and each
+//! violation is a [`CodecError`] that names its reason code. Rules that need
+//! connection state (topic alias ranges, Receive Maximum, a second CONNECT,
+//! packets only a server may send) belong to the connection and the broker.
+//!
+//! - `decode`: the fixed header, size limit and the version learnt from CONNECT.
+//! - `decode_body`: variable header and payload of each packet type.
+//! - `decode_fields` / `decode_properties`: data types and 5.0 properties.
+//! - `encode` / `encode_properties`: the inverse, with the 5.0 short forms.
 
 mod decode;
 mod decode_body;
