@@ -87,7 +87,7 @@ fn payload_sources_file_stdin_lines_null_and_repeat() {
         ok(&publish_stdin(
             &port,
             &["-t", "src", "-l", "-q", "1"],
-            b"line one\nline two\n",
+            b"line one\n\nline two\n",
         ));
         ok(&publish(&port, &["-t", "src", "-n", "-q", "1"]));
         ok(&publish(

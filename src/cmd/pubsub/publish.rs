@@ -34,7 +34,7 @@ pub struct PubArgs {
     /// Send an empty (null) message.
     #[arg(short = 'n', long = "null-message", group = "source")]
     null: bool,
-    /// Send each line of stdin as a separate message.
+    /// Send each line of stdin as a separate message (blank lines are skipped).
     #[arg(short = 'l', long = "stdin-line", group = "source")]
     lines: bool,
     /// Send all of stdin as one message.
@@ -142,7 +142,10 @@ async fn publish(args: PubArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?
             {
-                send(Bytes::from(line)).await?;
+                // As mosquitto_pub -l: blank lines are not sent.
+                if !line.is_empty() {
+                    send(Bytes::from(line)).await?;
+                }
             }
         }
     }
