@@ -25,8 +25,10 @@ use super::stats::Stats;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a closed connection's input is drained before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(1);
-/// Read buffer size per connection.
-const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer per connection: held for the connection's whole life, so it
+/// is kept small (10,000 idle clients hold 40 MB here); bigger packets just
+/// take several reads.
+const READ_CHUNK: usize = 4 * 1024;
 
 /// What every connection of one listener shares.
 pub(crate) struct ListenerContext {
