@@ -432,3 +432,36 @@ fn record_limit_closes_with_0x83() {
         ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
     );
 }
+
+#[test]
+fn other_principals_cannot_take_over_an_lwa_session() {
+    let s = start();
+    let id = unique("owned");
+    let mut w = watcher(&s.broker, "own/#");
+    let mut owner = lwa_connect(&s.broker, "dev", DEV_KEY, &id);
+    // An anonymous plaintext client with the same Client Identifier: refused, no takeover.
+    let mut anon = RawClient::tcp(s.broker.addr, V5);
+    anon.send(&Packet::Connect(connect_packet(V5, &id, false)));
+    assert_eq!(connack(&mut anon).reason_code, ReasonCode::NOT_AUTHORIZED);
+    // Another LWA identity that authenticates correctly: also refused (after its handshake).
+    let (mut auth, connect) = lwa_connect_packet("dev2", DEV2_KEY, &id, None, 48);
+    let mut other = RawClient::tcp(s.broker.addr, V5);
+    other.send(&Packet::Connect(connect));
+    let ack = connack(&mut other);
+    let step = auth.on_connack(&ack).unwrap();
+    other.send(&Packet::Auth(step.auth_to_send.unwrap()));
+    assert_eq!(closed_with(&mut other), Some(ReasonCode::NOT_AUTHORIZED));
+    // The owner is still connected and served.
+    owner.publish("own/mark", b"still mine");
+    assert_eq!(
+        next_message(&mut w),
+        ("own/mark".to_owned(), Bytes::from_static(b"still mine"))
+    );
+    // The owner itself may reconnect and take its own session over.
+    let again = lwa_connect(&s.broker, "dev", DEV_KEY, &id);
+    assert_eq!(
+        closed_with(&mut owner.raw),
+        Some(ReasonCode::SESSION_TAKEN_OVER)
+    );
+    drop(again);
+}

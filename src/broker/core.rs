@@ -303,6 +303,25 @@ impl BrokerCore {
         }
     }
 
+    /// LWA.md 12.4: a connection authenticated as one principal must not
+    /// resume or take over a session that belongs to another. Enforced when
+    /// either side is an LWA identity (other modes keep MQTT's usual
+    /// client-id semantics); `Some(0x87)` refuses before any side effect.
+    fn foreign_session(&self, client_id: &str, principal: &Principal) -> Option<ReasonCode> {
+        let owner = &self.sessions.get(client_id)?.access.as_ref()?.principal;
+        let lwa = owner.lwa_identity.is_some() || principal.lwa_identity.is_some();
+        if lwa && owner != principal {
+            tracing::warn!(
+                client_id,
+                owner = ?owner.acl_name(),
+                claimant = ?principal.acl_name(),
+                "CONNECT refused: the session belongs to another principal"
+            );
+            return Some(ReasonCode::NOT_AUTHORIZED);
+        }
+        None
+    }
+
     /// An authenticated client connects: takeover, clean start, session
     /// resumption, CONNACK (unless already sent), redelivery of queued and
     /// in-flight messages.
@@ -325,6 +344,23 @@ impl BrokerCore {
                 return out;
             }
         };
+        if let Some(code) = self.foreign_session(&plan.client_id, &req.principal) {
+            if req.connack_sent {
+                out.push(Output::Close {
+                    conn,
+                    reason: Some(code),
+                });
+            } else {
+                let packet = Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    reason_code: code,
+                    properties: Properties::default(),
+                });
+                out.push(Output::Send { conn, packet });
+                out.push(Output::Close { conn, reason: None });
+            }
+            return out;
+        }
         if plan.assigned {
             self.next_assigned = self.assigned_id_candidate().1.wrapping_add(1);
         }
