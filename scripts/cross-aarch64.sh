@@ -69,4 +69,48 @@ bench=$(find "$BIN_DIR/deps" -maxdepth 1 -type f -executable -name 'records-*' -
 [ -n "$bench" ] || { echo "records bench binary not found in $BIN_DIR/deps" >&2; exit 1; }
 echo "== smoke: $(basename "$bench") --test under qemu"
 "${QEMU[@]}" "$bench" --test
+# Broker and an LWA client exchanging a message, all three under qemu.
+WORK=$(mktemp -d)
+BROKER_PID=""
+SUB_PID=""
+cleanup() {
+    for pid in $SUB_PID $BROKER_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" psk add "$WORK/psk" pi-sensor --key-out "$WORK/pi-sensor.key" >/dev/null
+printf '[[listener]]\nname = "lwa"\nbind = "127.0.0.1:0"\nallow_anonymous = false\nlwa_psk_file = "%s"\n' \
+    "$WORK/psk" >"$WORK/broker.toml"
+echo "== smoke: broker + LWA publish/subscribe under qemu"
+"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" broker -c "$WORK/broker.toml" >"$WORK/broker.out" 2>"$WORK/broker.err" &
+BROKER_PID=$!
+for _ in $(seq 1 300); do
+    grep -q '^listening on' "$WORK/broker.out" 2>/dev/null && break
+    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.err" >&2; exit 1; }
+    sleep 0.1
+done
+PORT=$(sed -n 's/^listening on [^ ]*:\([0-9]*\) .*/\1/p' "$WORK/broker.out" | head -n1)
+[ -n "$PORT" ] || { echo "broker printed no port" >&2; cat "$WORK/broker.err" >&2; exit 1; }
+LWA=(-p "$PORT" -V 5 --lwa-id pi-sensor --lwa-key "$WORK/pi-sensor.key")
+"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" sub "${LWA[@]}" -t pi/smoke -C 1 -W 60 -q 1 >"$WORK/sub.out" 2>"$WORK/sub.err" &
+SUB_PID=$!
+# The subscriber is ready once the broker has its subscription: publish until it has the message.
+for _ in $(seq 1 60); do
+    "${QEMU[@]}" "$BIN_DIR/mqtt-lwa" pub "${LWA[@]}" -t pi/smoke -m "hello from aarch64" -q 1 2>>"$WORK/pub.err" || true
+    grep -qx "hello from aarch64" "$WORK/sub.out" 2>/dev/null && break
+    sleep 0.5
+done
+sub_ok=0
+wait "$SUB_PID" && sub_ok=1
+SUB_PID=""
+if [ "$sub_ok" = 1 ] && grep -qx "hello from aarch64" "$WORK/sub.out"; then
+    echo "   LWA message delivered through the aarch64 broker"
+else
+    echo "LWA smoke failed" >&2
+    cat "$WORK/sub.err" "$WORK/pub.err" "$WORK/broker.err" >&2
+    exit 1
+fi
 echo "== aarch64 cross-build and smoke OK (${BIN_DIR})"
