@@ -22,7 +22,13 @@
 //!
 //! Requests may be issued concurrently from other tasks through a
 //! [`ClientHandle`] ([`Client::handle`]). QoS 1/2 publishes beyond the
-//! broker's Receive Maximum wait for quota inside the session.
+//! broker's Receive Maximum wait for quota inside the session. Received
+//! messages are buffered up to a bound; an application that does not call
+//! `recv` makes the task stop reading the socket (the broker sees TCP
+//! backpressure) while acknowledgements and pings still go out. With
+//! [`ConnectOptions::reconnect`] the same session survives a lost
+//! connection; otherwise the first loss ends the client and
+//! [`Client::closed`] says why.
 
 mod driver;
 mod options;
