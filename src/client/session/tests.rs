@@ -565,3 +565,50 @@ fn keep_alive_zero_never_pings() {
 }
 
 mod reconnect_auth;
+
+#[test]
+fn packet_ids_wrap_and_skip_those_in_use() {
+    let (mut s, now) = connected(Properties::default());
+    s.publish(request("t", b"x", QoS::AtLeastOnce), now)
+        .unwrap(); // takes id 1
+    s.next_packet_id = u16::MAX;
+    s.publish(request("t", b"x", QoS::AtLeastOnce), now)
+        .unwrap();
+    s.publish(request("t", b"x", QoS::AtLeastOnce), now)
+        .unwrap();
+    let ids: Vec<u16> = drain(&mut s)
+        .iter()
+        .map(|p| expect_publish(p).packet_id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![1, u16::MAX, 2],
+        "0 is never used and 1 is still in flight"
+    );
+}
+
+#[test]
+fn exhausted_packet_ids_are_reported_not_reused() {
+    let (mut s, now) = connected(Properties::default());
+    for _ in 0..u16::MAX {
+        s.publish(request("t", b"", QoS::AtLeastOnce), now).unwrap();
+    }
+    assert_eq!(drain(&mut s).len(), usize::from(u16::MAX));
+    // The broker's default Receive Maximum (65535) is reached too: the next one waits.
+    s.publish(request("t", b"", QoS::AtLeastOnce), now).unwrap();
+    assert!(drain(&mut s).is_empty());
+    let filters = vec![SubscribeFilter {
+        filter: "a".into(),
+        options: SubscriptionOptions::qos(QoS::AtMostOnce),
+    }];
+    assert_eq!(
+        s.subscribe(filters, Properties::default(), now),
+        Err(SessionError::NoPacketId)
+    );
+    // One acknowledgement frees an id, and the waiting publish takes it.
+    s.handle_packet(Packet::PubAck(PubResponse::success(7)), now)
+        .unwrap();
+    let sent = drain(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(expect_publish(&sent[0]).packet_id, 7);
+}
