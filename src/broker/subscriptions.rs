@@ -441,6 +441,47 @@ mod tests {
         assert_eq!(t.matches("a/b").shared.len(), 1);
     }
 
+    proptest::proptest! {
+        /// The tree finds exactly the filters that `topic::matches` accepts.
+        #[test]
+        fn tree_agrees_with_the_matcher_on_random_filters(
+            filters in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec!["a", "b", "", "+", "#", "$s"]), 1..5),
+                0..12),
+            names in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec!["a", "b", "", "$s"]), 1..5),
+                1..8),
+        ) {
+            let filters: Vec<String> = filters
+                .iter()
+                .map(|f| f.join("/"))
+                .filter(|f| topic::validate_topic_filter(f).is_ok())
+                .collect();
+            let mut t = SubscriptionTree::new();
+            for (i, f) in filters.iter().enumerate() {
+                t.insert(f, &format!("{i}"), entry(QoS::AtMostOnce));
+            }
+            for n in names.iter().map(|n| n.join("/")) {
+                if topic::validate_topic_name(&n).is_err() {
+                    continue;
+                }
+                let mut want: Vec<String> = filters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| topic::matches(f, &n))
+                    .map(|(i, _)| format!("{i}"))
+                    .collect();
+                want.sort();
+                proptest::prop_assert_eq!(clients(&t.matches(&n)), want, "{}", n);
+            }
+            for (i, f) in filters.iter().enumerate() {
+                t.remove(f, &format!("{i}"));
+            }
+            proptest::prop_assert_eq!(t.node_count(), 0);
+        }
+    }
+
     #[test]
     fn very_deep_filters_do_not_recurse() {
         let deep = "a/".repeat(50_000) + "b";
