@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Runs lwa.pv and its mutants with an installed ProVerif 2.05 and prints,
-per model, the run time and each claim's result.
+"""Runs lwa.pv, lwa_s7.pv and their mutants with an installed ProVerif 2.05
+and prints, per model, the wall-clock and CPU time and each claim's result.
 
     PROVERIF=/path/to/proverif python3 proofs/proverif/run.py [--honest-only]
 
@@ -11,6 +11,7 @@ change, so the honest model and its mutants cannot drift apart.
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,11 @@ def mutate(text, changes):
 
 def run(proverif, path):
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([proverif, str(path)], capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    elapsed = (time.monotonic() - started, cpu)
     if "lwa_s7" in path.name:
         found = re.findall(r"^RESULT Observational equivalence (is true|is false|cannot be proved)", out.stdout, re.M)
         if len(found) != 1:
@@ -117,7 +121,8 @@ def main():
             path.write_text(text)
             elapsed, by_claim = run(proverif, path)
             cells = ", ".join(f"{claim} {'/'.join(sorted(set(rs)))}" for claim, rs in by_claim.items())
-            print(f"{name}: {elapsed:.1f} s: {cells}", flush=True)
+            wall, cpu = elapsed
+            print(f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU: {cells}", flush=True)
 
 
 if __name__ == "__main__":
