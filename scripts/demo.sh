@@ -126,3 +126,7 @@ fi
 
 if [ "$failures" -ne 0 ]; then echo "demo: $failures mode(s) failed"; exit 1; fi
 echo "demo: all modes ok"
+
+echo "demo: quick experiment profile (every mode, our broker and mosquitto side by side; 1-2 minutes)"
+run_dir=$("$BIN" experiment --profile quick)
+echo "demo: report in $run_dir/report.md"
