@@ -32,6 +32,22 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Seconds between `$SYS/` updates; 0 disables `$SYS/`.
     pub sys_interval_secs: u64,
+    /// Keep retained messages and persistent sessions in `persistence_file`
+    /// (see `broker::persist` for what is durable and when).
+    pub persistence: bool,
+    /// The persistence store (redb); default `mqtt-lwa.redb` when `persistence` is on.
+    pub persistence_file: Option<PathBuf>,
+}
+
+impl BrokerConfig {
+    /// The store file to use, if persistence is on (a file alone turns it on).
+    pub fn persistence_path(&self) -> Option<PathBuf> {
+        match (&self.persistence_file, self.persistence) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => Some(PathBuf::from("mqtt-lwa.redb")),
+            (None, false) => None,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -40,6 +56,8 @@ impl Default for BrokerConfig {
             listeners: vec![ListenerConfig::default()],
             limits: Limits::default(),
             sys_interval_secs: 10,
+            persistence: false,
+            persistence_file: None,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! with Payload Format Indicator 1 (passed through unchecked).
 
 mod lifecycle;
+mod persist;
 mod restore;
 mod routing;
 #[cfg(test)]
@@ -141,6 +142,8 @@ pub struct BrokerCore {
     timers: BTreeSet<(Instant, Timer, String)>,
     sys: SysTopics,
     next_assigned: u64,
+    /// Keys changed since the last persistence batch.
+    journal: persist::Journal,
 }
 
 /// Pushes `packets` as sends to `conn`.
@@ -169,6 +172,7 @@ impl BrokerCore {
             timers: BTreeSet::new(),
             sys: SysTopics::new(now),
             next_assigned: 1,
+            journal: persist::Journal::default(),
         }
     }
 
@@ -422,6 +426,7 @@ impl BrokerCore {
             listener: req.listener,
         });
         self.conns.insert(conn, cid.clone());
+        self.journal.session(&cid);
         if !req.connack_sent {
             out.push(Output::Send {
                 conn,
@@ -442,6 +447,7 @@ impl BrokerCore {
         let Some(cid) = self.conns.get(&conn).cloned() else {
             return out;
         };
+        self.journal.packet(&cid, &packet);
         match packet {
             Packet::Publish(p) => self.on_publish(conn, &cid, p, now, &mut out),
             Packet::PubAck(r) => {
@@ -513,6 +519,7 @@ impl BrokerCore {
         let Some(cid) = self.conns.get(&conn).cloned() else {
             return out;
         };
+        self.journal.session(&cid);
         let Some(d) = disconnect else {
             self.detach(conn, true, now, &mut out);
             return out;

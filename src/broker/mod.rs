@@ -10,6 +10,8 @@
 pub mod alias;
 pub mod connection;
 pub mod core;
+pub mod persist;
+pub mod persist_store;
 pub mod retained;
 pub mod server;
 mod server_conn;

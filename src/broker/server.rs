@@ -21,6 +21,7 @@ use crate::config::BrokerConfig;
 use crate::transport::Acceptor;
 
 use super::core::BrokerCore;
+use super::persist_store::{Loaded, SessionStore};
 use super::server_conn::{ConnectionTask, ListenerContext};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
 use super::stats::Stats;
@@ -36,6 +37,7 @@ pub struct Server {
     listeners: Vec<BoundListener>,
     stats: Arc<Stats>,
     shutdown: Arc<watch::Sender<bool>>,
+    store: Option<(Arc<SessionStore>, Loaded)>,
 }
 
 struct BoundListener {
@@ -66,6 +68,19 @@ impl Server {
                 securities.len()
             );
         }
+        let store = match config.persistence_path() {
+            Some(path) => {
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let store = SessionStore::open(&path)?;
+                    let loaded = store.load()?;
+                    anyhow::Ok((Arc::new(store), loaded))
+                })
+                .await
+                .context("persistence store")??;
+                Some(loaded)
+            }
+            None => None,
+        };
         let stats = Arc::new(Stats::default());
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (listener, security) in config.listeners.iter().zip(securities) {
@@ -93,6 +108,7 @@ impl Server {
             listeners,
             stats,
             shutdown: Arc::new(shutdown),
+            store,
         })
     }
 
@@ -130,6 +146,7 @@ impl Server {
             listeners,
             stats,
             shutdown,
+            store,
         } = self;
         let started = std::time::Instant::now();
         let mut core = BrokerCore::new(config.limits.clone(), stats.clone(), started);
@@ -137,8 +154,35 @@ impl Server {
             Some(std::time::Duration::from_secs(config.sys_interval_secs)),
             started,
         );
+        let store = match store {
+            Some((store, loaded)) => {
+                let policies: Vec<_> = listeners
+                    .iter()
+                    .map(|l| (l.ctx.name.clone(), l.ctx.security.policy.clone()))
+                    .collect();
+                let policy_of = |name: &str| {
+                    policies
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, p)| p.clone())
+                };
+                let count = loaded.sessions.len();
+                core.restore(loaded.sessions, loaded.retained, &policy_of, started)
+                    .context("persistence store")?;
+                core.enable_persistence();
+                tracing::info!(sessions = count, "persistent state loaded");
+                Some(store)
+            }
+            None => None,
+        };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
-        let core_task = tokio::spawn(run_core(core, core_rx, shutdown.subscribe(), stats.clone()));
+        let core_task = tokio::spawn(run_core(
+            core,
+            core_rx,
+            shutdown.subscribe(),
+            stats.clone(),
+            store,
+        ));
         let next_conn = Arc::new(AtomicU64::new(1));
         let qos0_limit = config.limits.max_queued_messages.max(16);
         let contexts: Vec<Arc<ListenerContext>> = listeners.iter().map(|l| l.ctx.clone()).collect();

@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::codec::{ConnAck, Connect, Disconnect, Packet, QoS, ReasonCode};
 
 use super::core::{BrokerCore, ConnId, ConnectRequest, Output};
+use super::persist_store::SessionStore;
 use super::stats::Stats;
 
 /// How long shutdown waits for connections to say goodbye.
@@ -156,6 +157,7 @@ pub(crate) async fn run_core(
     mut events: mpsc::Receiver<CoreEvent>,
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<Stats>,
+    store: Option<Arc<SessionStore>>,
 ) {
     let mut conns: HashMap<ConnId, ConnEntry> = HashMap::new();
     let mut shutdown_deadline: Option<Instant> = None;
@@ -179,10 +181,31 @@ pub(crate) async fn run_core(
             }
             _ = sleep_until_opt(shutdown_deadline) => break,
         };
+        if let Some(store) = &store {
+            // Durable before acknowledged: this input's changes are
+            // committed before any of its outputs (PUBACK, PUBREC) leave.
+            persist(&mut core, store).await;
+        }
         dispatch(&conns, outputs, &stats);
         if shutdown_deadline.is_some() && conns.is_empty() {
             break;
         }
+    }
+}
+
+/// Commits the core's pending changes; waits for the fsync off the runtime
+/// threads. A failed write is logged and counted; the broker goes on (the
+/// batch is lost, but the next change to a session writes it whole again).
+async fn persist(core: &mut BrokerCore, store: &Arc<SessionStore>) {
+    let batch = core.take_persist_batch(std::time::Instant::now());
+    if batch.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.write(&batch)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "persistence write failed"),
+        Err(e) => tracing::error!(error = %e, "persistence task failed"),
     }
 }
 

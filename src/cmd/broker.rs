@@ -31,6 +31,9 @@ pub struct BrokerArgs {
     /// Seconds between `$SYS/` updates (0 disables `$SYS/`).
     #[arg(long = "sys-interval", value_name = "S")]
     sys_interval: Option<u64>,
+    /// Keep retained messages and persistent sessions in this redb file.
+    #[arg(long = "persistence", value_name = "FILE")]
+    persistence: Option<PathBuf>,
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
@@ -39,6 +42,7 @@ pub struct BrokerArgs {
 /// Runs the broker.
 pub fn run(args: BrokerArgs) -> ExitCode {
     init_logging(args.verbose);
+    raise_fd_limit();
     let config = match load_config(&args) {
         Ok(c) => c,
         Err(message) => {
@@ -65,6 +69,16 @@ pub fn run(args: BrokerArgs) -> ExitCode {
             eprintln!("mqtt-lwa broker: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the open-file limit to its hard maximum: every connection is a
+/// socket, and the usual soft limit of 1024 would refuse clients long
+/// before `max_connections`.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
 }
 
@@ -157,6 +171,10 @@ fn load_config(args: &BrokerArgs) -> Result<BrokerConfig, String> {
     if let Some(s) = args.sys_interval {
         config.sys_interval_secs = s;
     }
+    if let Some(file) = &args.persistence {
+        config.persistence = true;
+        config.persistence_file = Some(file.clone());
+    }
     Ok(config)
 }
 
@@ -186,6 +204,7 @@ mod tests {
             max_connections: None,
             max_packet_size: None,
             sys_interval: None,
+            persistence: None,
             verbose: 0,
         }
     }

@@ -90,6 +90,7 @@ impl BrokerCore {
 
     /// Ends a session: its subscriptions go, a pending will is published.
     pub(super) fn end_session(&mut self, cid: &str, now: Instant, out: &mut Vec<Output>) {
+        self.journal.session(cid);
         self.schedule(Timer::Will, cid, None);
         self.schedule(Timer::Expiry, cid, None);
         let Some(mut s) = self.sessions.remove(cid) else {

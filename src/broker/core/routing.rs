@@ -152,6 +152,7 @@ impl BrokerCore {
     ) {
         let message = Arc::new(message);
         if message.retain {
+            self.journal.retained(&message.topic);
             self.retained.apply(Arc::clone(&message));
         }
         self.route(&message, now, out);
@@ -250,6 +251,9 @@ impl BrokerCore {
             {
                 return;
             }
+        }
+        if delivery.qos != QoS::AtMostOnce {
+            self.journal.session(cid);
         }
         let packets = s.offer(delivery, now, max_queued, &self.stats);
         if let Some(conn) = s.conn() {
