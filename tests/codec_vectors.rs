@@ -293,3 +293,15 @@ fn mosquitto_broker_to_v311_clients() {
     assert_eq!(packets[4], Packet::PubComp(PubResponse::success(1)));
     assert_reencodes(&packets, V311, stream);
 }
+
+/// `mosquitto_pub -V mqttv31 -i cid -t a -m x`: MQTT 3.1 ("MQIsdp", level 3).
+/// The server-side decoder refuses it with Unsupported Protocol Version, which
+/// the broker answers with the 3.1.1 CONNACK return code 0x01.
+#[test]
+fn mosquitto_pub_mqtt31_is_unsupported_protocol_version() {
+    let mut buf = unhex("10 11 0006 4d5149736470 03 02 003c 0003 636964 30 04 0001 61 78 e0 00");
+    let err = Decoder::new(1024).decode(&mut buf).expect_err("MQTT 3.1");
+    assert_eq!(err, CodecError::UnsupportedProtocolVersion(3));
+    assert_eq!(err.reason_code(), ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+    assert_eq!(err.reason_code().to_v311_connack(), 0x01);
+}
