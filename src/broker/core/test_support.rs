@@ -51,6 +51,27 @@ impl Harness {
         self.core.connect(req, self.now)
     }
 
+    /// Connects as `principal`, the way the server would after authentication.
+    pub fn connect_as(
+        &mut self,
+        conn: ConnId,
+        c: Connect,
+        principal: Principal,
+        connack_sent: bool,
+    ) -> Vec<Output> {
+        let req = ConnectRequest {
+            conn,
+            connect: c,
+            principal,
+            policy: Arc::clone(&self.policy),
+            listener: "test".into(),
+            connack_sent,
+            connack_auth: None,
+            payload_overhead: 0,
+        };
+        self.core.connect(req, self.now)
+    }
+
     /// Connects and returns the CONNACK; panics if there is none.
     pub fn connect(&mut self, conn: ConnId, c: Connect) -> ConnAck {
         let out = self.connect_with(conn, c);

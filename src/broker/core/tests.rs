@@ -503,3 +503,38 @@ fn saved_sessions_and_retained_messages_can_be_restored_into_a_new_core() {
         ["kept"]
     );
 }
+
+#[test]
+fn an_lwa_session_cannot_be_taken_over_by_another_principal() {
+    let lwa = |id: &str| Principal {
+        username: None,
+        lwa_identity: Some(id.into()),
+    };
+    let mut h = Harness::new();
+    h.connect_as(1, v5_persistent("dev", 100), lwa("dev1"), false);
+    // Anonymous (or another user) with the same client id: refused, no side effect.
+    let out = h.connect_with(2, v5_persistent("dev", 100));
+    let Packet::ConnAck(ack) = &to(&out, 2)[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(ack.reason_code, ReasonCode::NOT_AUTHORIZED);
+    assert_eq!(closes(&out), [(2, None)]);
+    assert_eq!(h.core.client_id(1), Some("dev"));
+    // Another LWA identity after enhanced auth (CONNACK already sent): DISCONNECT 0x87.
+    let out = h.connect_as(3, v5("dev"), lwa("dev2"), true);
+    assert_eq!(
+        out,
+        [Output::Close {
+            conn: 3,
+            reason: Some(ReasonCode::NOT_AUTHORIZED)
+        }]
+    );
+    // The owner may take its own session over.
+    let out = h.connect_as(4, v5_persistent("dev", 100), lwa("dev1"), false);
+    assert_eq!(closes(&out), [(1, Some(ReasonCode::SESSION_TAKEN_OVER))]);
+    assert!(matches!(&to(&out, 4)[0], Packet::ConnAck(a) if a.session_present));
+    // Non-LWA principals keep MQTT's usual client-id takeover.
+    h.connect(5, v5("plain"));
+    let out = h.connect_with(6, v5("plain"));
+    assert_eq!(closes(&out), [(5, Some(ReasonCode::SESSION_TAKEN_OVER))]);
+}
