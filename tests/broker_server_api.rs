@@ -276,9 +276,14 @@ fn pending_authentication_has_no_side_effect_until_it_finishes() {
     let server = Running::start(1, security(auth));
     let addr = server.addrs[0];
     let will_topic = unique("pending/will");
-    // The live session of client id "dev", also watching for wills.
-    let mut live = connect_as(addr, V5, "dev", "owner");
-    expect_connack(&mut live);
+    // The live session of client id "dev" (authenticated as identity "dev"),
+    // also watching for wills.
+    let mut live = lwa_like_connect(addr, "dev", &unique("live/will"));
+    live.send(&auth_packet(b"response"));
+    live.expect(
+        "AUTH success",
+        |p| matches!(p, Packet::Auth(a) if a.reason_code == ReasonCode::SUCCESS),
+    );
     live.subscribe(&will_topic, QoS::AtLeastOnce);
 
     // A replayed / forged CONNECT for "dev" that never proves anything.
@@ -303,7 +308,7 @@ fn pending_authentication_has_no_side_effect_until_it_finishes() {
         _ => unreachable!(),
     }
 
-    // A client that proves itself takes the session over, after AUTH success.
+    // A client that proves the same identity takes the session over, after AUTH success.
     let mut real = lwa_like_connect(addr, "dev", &unique("other/will"));
     real.send(&auth_packet(b"response"));
     match real.expect("AUTH", |p| matches!(p, Packet::Auth(_))) {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -23,6 +23,9 @@ use super::stats::Stats;
 
 /// How long closing a socket may take before it is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A peer that accepts no byte for this long is considered gone. Long,
+/// because the experiments emulate very slow links.
+const WRITE_STALL: Duration = Duration::from_secs(60);
 /// How long a closed connection's input is drained before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(1);
 /// Read buffer per connection: held for the connection's whole life, so it
@@ -111,10 +114,8 @@ impl ConnectionTask {
         let mut shutting_down = false;
         loop {
             if let Some(out) = machine.take_output() {
-                if wr.write_all(&out).await.is_err() {
+                if write_out(&mut wr, &out, &ctx.stats).await.is_err() {
                     machine.peer_closed();
-                } else {
-                    Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
                 }
             }
             if machine.is_closed() {
@@ -205,6 +206,23 @@ impl ConnectionTask {
         })
         .await;
     }
+}
+
+/// Writes `out`, giving up when the peer accepts no byte for [`WRITE_STALL`]:
+/// a client that stops reading must not pin its task (and the messages
+/// queued for it) forever.
+async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, out: &[u8], stats: &Stats) -> Result<(), ()> {
+    let mut rest = out;
+    while !rest.is_empty() {
+        match tokio::time::timeout(WRITE_STALL, wr.write(rest)).await {
+            Ok(Ok(n)) if n > 0 => {
+                Stats::add(&stats.bytes_sent, n as u64);
+                rest = rest.get(n..).unwrap_or_default();
+            }
+            _ => return Err(()),
+        }
+    }
+    Ok(())
 }
 
 async fn finish(
