@@ -19,7 +19,8 @@ use mqtt_lwa::client::{Client, ConnectOptions, ReconnectPolicy};
 use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 
 const MESSAGES: u32 = 300;
-const KILL_AFTER_ACKED: usize = 60;
+/// The broker is killed (and restarted) when this many publishes are acknowledged.
+const KILL_AT_ACKED: [usize; 2] = [60, 180];
 
 fn options(port: u16, client_id: &str) -> ConnectOptions {
     let mut o = ConnectOptions::new("127.0.0.1", port);
@@ -80,6 +81,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = Vec::new();
     let mut broker = Some(broker);
+    let mut kills = KILL_AT_ACKED.iter().peekable();
+    let started = std::time::Instant::now();
     for n in 0..MESSAGES {
         let (topic, qos, key) = if n % 2 == 0 {
             ("crash/q1", QoS::AtLeastOnce, format!("q1:{n}"))
@@ -101,28 +104,33 @@ async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2
                 .await;
             match r {
                 Ok(o) if !o.reason_code.is_error() => acked_by.lock().unwrap().push(key),
-                _ => failed_by.lock().unwrap().push(key),
+                other => failed_by.lock().unwrap().push(format!("{key}: {other:?}")),
             }
             drop(permit);
         }));
-        if broker.is_some() && acked.lock().unwrap().len() >= KILL_AFTER_ACKED {
+        let n_acked = acked.lock().unwrap().len();
+        if kills.next_if(|&&at| n_acked >= at).is_some() {
             let stderr = broker.take().unwrap().kill();
-            eprintln!("killed the broker after {KILL_AFTER_ACKED} acks; its stderr:\n{stderr}");
+            eprintln!(
+                "{:?}: SIGKILL after {n_acked} acks; broker stderr:\n{stderr}",
+                started.elapsed()
+            );
             // Restart on the same port and store while publishes are outstanding.
             broker = Some(BrokerProc::start(port, Some(&store), &[]));
         }
     }
-    assert!(broker.is_some());
+    assert!(kills.next().is_none(), "every planned kill happened");
     for t in tasks {
         t.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     let failed = failed.lock().unwrap().clone();
-    eprintln!("acknowledged {}, failed {}", acked.len(), failed.len());
-    assert!(
-        acked.len() > KILL_AFTER_ACKED,
-        "the stream went on after the restart"
+    eprintln!(
+        "{:?}: acknowledged {}, failed {failed:?}",
+        started.elapsed(),
+        acked.len()
     );
+    assert!(acked.len() > 180, "the stream went on after the restarts");
 
     let all_arrived = |seen: &Arc<Mutex<HashMap<String, u32>>>| {
         let seen = seen.lock().unwrap();
@@ -132,6 +140,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2
         all_arrived(&seen1) && all_arrived(&seen2)
     })
     .await;
+    eprintln!("{:?}: subscribers done", started.elapsed());
     for (name, seen) in [("q1 subscriber", &seen1), ("q2 subscriber", &seen2)] {
         let seen = seen.lock().unwrap();
         let missing: Vec<&String> = acked.iter().filter(|k| !seen.contains_key(*k)).collect();
