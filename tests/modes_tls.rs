@@ -441,3 +441,53 @@ fn certificate_and_key_are_reloaded_without_restart() {
         "old CA after",
     );
 }
+
+/// What a line must satisfy, and what that proves.
+type LineCheck = (&'static str, fn(&str) -> bool);
+
+#[test]
+fn certificate_expiry_is_published_under_sys() {
+    let pki = make_pki();
+    let broker = start_broker(&pki);
+    let ca = pki.p("ca.crt");
+    // Retained, so a late subscriber gets them at once; one pair per TLS listener.
+    let mut sub = LineProcess::spawn(
+        "stdbuf",
+        &[
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "localhost",
+            "-p",
+            &port(&broker, 0),
+            "--cafile",
+            &ca,
+            "-t",
+            "$SYS/broker/tls/+/certificate/#",
+            "-v",
+            "-W",
+            "30",
+        ],
+    );
+    // Retained messages arrive in no particular order: collect until all three are seen.
+    let checks: [LineCheck; 3] = [
+        // Issued for 30 days from now (minus an hour of clock-skew margin).
+        ("days_left of tls", |l| {
+            l == "$SYS/broker/tls/tls/certificate/days_left 29"
+                || l == "$SYS/broker/tls/tls/certificate/days_left 30"
+        }),
+        ("expired listener", |l| {
+            l.starts_with("$SYS/broker/tls/expired/certificate/days_left -")
+        }),
+        ("expiry of mtls", |l| {
+            l.starts_with("$SYS/broker/tls/mtls/certificate/expiry ") && l.ends_with('Z')
+        }),
+    ];
+    let mut found = [false; 3];
+    while !found.iter().all(|f| *f) {
+        let line = sub.expect_line("a $SYS/broker/tls line", |l| l.starts_with("$SYS/"));
+        for (i, (_, check)) in checks.iter().enumerate() {
+            found[i] |= check(&line);
+        }
+    }
+}

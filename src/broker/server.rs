@@ -200,6 +200,7 @@ impl Server {
             contexts,
             core_tx.clone(),
             shutdown.subscribe(),
+            config.clone(),
         ));
         drop(core_tx);
         let mut stop = shutdown.subscribe();
@@ -268,12 +269,34 @@ async fn accept_loop(
 }
 
 /// Reloads credential files and TLS certificates; closes revoked sessions.
+///
+/// Also publishes each TLS listener's certificate expiry under
+/// `$SYS/broker/tls/<listener>/certificate/` (retained) at start, every
+/// `sys_interval_secs`, and after a certificate reload.
 async fn maintenance_loop(
     contexts: Vec<Arc<ListenerContext>>,
     core: mpsc::Sender<CoreEvent>,
     mut shutdown: watch::Receiver<bool>,
+    config: BrokerConfig,
 ) {
+    let sys_every = Duration::from_secs(config.sys_interval_secs);
+    let mut expiry_due = (!sys_every.is_zero()).then(tokio::time::Instant::now);
     loop {
+        if expiry_due.is_some_and(|due| due <= tokio::time::Instant::now()) {
+            let cfg = config.clone();
+            let messages = tokio::task::spawn_blocking(move || {
+                crate::transport::certificate_expiry(&cfg)
+                    .iter()
+                    .flat_map(crate::transport::CertificateExpiry::sys_messages)
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            if !messages.is_empty() {
+                let _ = core.send(CoreEvent::SysPublish(messages)).await;
+            }
+            expiry_due = Some(tokio::time::Instant::now() + sys_every);
+        }
         tokio::select! {
             _ = tokio::time::sleep(RELOAD_EVERY) => {}
             _ = stopped(&mut shutdown) => return,
@@ -290,14 +313,23 @@ async fn maintenance_loop(
             if let Acceptor::Tls(tls) = &ctx.acceptor {
                 let tls = tls.clone();
                 let name = ctx.name.clone();
-                let _ = tokio::task::spawn_blocking(move || match tls.reload_if_changed() {
-                    Ok(true) => tracing::info!(listener = %name, "TLS certificate reloaded"),
-                    Ok(false) => {}
+                let reloaded = tokio::task::spawn_blocking(move || match tls.reload_if_changed() {
+                    Ok(true) => {
+                        tracing::info!(listener = %name, "TLS certificate reloaded");
+                        true
+                    }
+                    Ok(false) => false,
                     Err(e) => {
-                        tracing::warn!(listener = %name, error = %e, "TLS certificate reload failed; keeping the old one")
+                        tracing::warn!(listener = %name, error = %e, "TLS certificate reload failed; keeping the old one");
+                        false
                     }
                 })
-                .await;
+                .await
+                .unwrap_or(false);
+                if reloaded && expiry_due.is_some() {
+                    // The new certificate's expiry goes out at the next turn.
+                    expiry_due = Some(tokio::time::Instant::now());
+                }
             }
         }
     }

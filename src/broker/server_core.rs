@@ -63,6 +63,8 @@ pub(crate) enum CoreEvent {
     },
     /// Credentials were revoked: close these principals' connections.
     Revoke(Vec<Principal>),
+    /// Retained `$SYS/` messages computed outside the core (TLS certificate expiry).
+    SysPublish(Vec<(String, String)>),
 }
 
 /// What the core task tells a connection task.
@@ -261,6 +263,19 @@ fn handle_event(
             } else {
                 Vec::new()
             }
+        }
+        CoreEvent::SysPublish(messages) => {
+            let mut out = Vec::new();
+            for (topic, payload) in messages {
+                out.extend(core.internal_publish(
+                    &topic,
+                    bytes::Bytes::from(payload),
+                    QoS::AtMostOnce,
+                    true,
+                    now,
+                ));
+            }
+            out
         }
         CoreEvent::Revoke(principals) => {
             for entry in conns.values() {
