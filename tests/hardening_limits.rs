@@ -39,8 +39,10 @@ fn broker_with(dir: &Path, config: &str) -> Broker {
 }
 
 fn connect(client_id: &str, clean: bool, expiry: Option<u32>) -> Connect {
-    let mut properties = Properties::default();
-    properties.session_expiry_interval = expiry;
+    let properties = Properties {
+        session_expiry_interval: expiry,
+        ..Properties::default()
+    };
     Connect {
         protocol_version: V5,
         clean_start: clean,
