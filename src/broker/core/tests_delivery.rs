@@ -3,7 +3,7 @@
 
 use super::test_support::*;
 use super::*;
-use crate::codec::PubResponse;
+use crate::codec::{LastWill, PubResponse};
 
 fn two_clients(h: &mut Harness, filter: &str, qos: QoS) {
     h.connect(1, v5("sub"));
@@ -416,4 +416,39 @@ fn publish_carrying_a_subscription_identifier_is_a_protocol_error() {
     m.properties.subscription_identifiers = vec![1];
     let out = h.publish(1, m);
     assert_eq!(closes(&out), [(1, Some(ReasonCode::PROTOCOL_ERROR))]);
+}
+
+#[test]
+fn retain_unavailable() {
+    let mut h = Harness::with_limits(Limits {
+        retain_available: false,
+        ..Limits::default()
+    });
+    let ack = h.connect(1, v5("a"));
+    assert_eq!(ack.properties.retain_available, Some(0));
+    // 5.0: a retained PUBLISH is refused with 0x9A.
+    let mut r = msg("t", "x", QoS::AtMostOnce, 0);
+    r.retain = true;
+    let out = h.publish(1, r.clone());
+    assert_eq!(closes(&out), [(1, Some(ReasonCode::RETAIN_NOT_SUPPORTED))]);
+    // 3.1.1: forwarded without being kept.
+    h.connect(2, v311("b", true));
+    h.subscribe(2, "t", opts(QoS::AtMostOnce));
+    assert_eq!(payloads(&h.publish(2, r), 2), ["x"]);
+    h.connect(3, v311("c", true));
+    assert!(pubs(&h.subscribe(3, "t", opts(QoS::AtMostOnce)), 3).is_empty());
+    // A will with RETAIN: CONNACK 0x9A.
+    let mut c = v5("d");
+    c.will = Some(LastWill {
+        topic: "w".into(),
+        payload: Bytes::new(),
+        qos: QoS::AtMostOnce,
+        retain: true,
+        properties: Properties::default(),
+    });
+    let out = h.connect_with(4, c);
+    let Packet::ConnAck(a) = &to(&out, 4)[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(a.reason_code, ReasonCode::RETAIN_NOT_SUPPORTED);
 }
