@@ -388,3 +388,34 @@ fn our_client_against_mosquitto_with_tls_and_our_password_file() {
     // Mosquitto refuses a wrong password: our client exits 2 (refused).
     assert_eq!(publish("wrong").status.code(), Some(2));
 }
+
+#[test]
+fn deleted_user_is_disconnected_without_restart() {
+    let dir = shared_dir();
+    let broker = start_password_broker(dir.path());
+    let mut bob = session(&broker, "bob", "banana");
+    let mut alice = session(&broker, "alice", "apple");
+    // Delete bob with mosquitto_passwd; the broker notices the changed file.
+    run_ok(
+        Command::new("mosquitto_passwd")
+            .arg("-D")
+            .arg(dir.path().join("passwd"))
+            .arg("bob"),
+    );
+    let packets = bob.expect_close();
+    assert!(
+        packets
+            .iter()
+            .any(|p| matches!(p, Packet::Disconnect(d) if d.reason_code == ReasonCode::ADMINISTRATIVE_ACTION)),
+        "{packets:?}"
+    );
+    assert_eq!(
+        login(&broker, V5, Some("bob"), Some("banana")),
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD
+    );
+    // alice keeps her connection.
+    assert_eq!(
+        publish_qos1(&mut alice, "public/x", b"still", 1),
+        ReasonCode::SUCCESS
+    );
+}
