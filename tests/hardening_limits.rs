@@ -13,7 +13,9 @@
 //! - LWA work before proof: one offer (one X25519) per connection, and a
 //!   client that starts the handshake and never finishes is closed at the
 //!   CONNECT timeout (pending handshakes are thus bounded by
-//!   `max_connections` in number and `connect_timeout_secs` in time).
+//!   `max_connections` in number and `connect_timeout_secs` in time);
+//! - TLS work before proof: a stalled TLS handshake is closed at the
+//!   CONNECT timeout too.
 
 mod common;
 
@@ -242,4 +244,35 @@ fn pending_lwa_handshakes_end_at_the_connect_timeout_and_allow_one_offer() {
             .any(|p| matches!(p, Packet::ConnAck(_) | Packet::Auth(_))),
         "{seen:?}"
     );
+}
+
+#[test]
+fn stalled_tls_handshakes_are_closed_at_the_connect_timeout() {
+    use mqtt_lwa::auth::certs::{CertificateAuthority, KeyAlgorithm, Validity};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let alg = KeyAlgorithm::EcdsaP256;
+    let ok = Validity::days_from_now(30);
+    let ca = CertificateAuthority::new("hardening CA", alg, ok).unwrap();
+    let issued = ca.issue_server(&["127.0.0.1"], alg, ok).unwrap();
+    let (crt, key) = (dir.path().join("b.crt"), dir.path().join("b.key"));
+    std::fs::write(&crt, &issued.cert_pem).unwrap();
+    std::fs::write(&key, issued.key_pem.as_bytes()).unwrap();
+    let broker = broker_with(
+        dir.path(),
+        &format!(
+            "[limits]\nconnect_timeout_secs = 1\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+    );
+    // No ClientHello at all, and a ClientHello record header whose body never comes.
+    let mut silent = RawClient::tcp(broker.addr, V5);
+    let mut partial = RawClient::tcp(broker.addr, V5);
+    partial
+        .stream
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .unwrap();
+    assert!(silent.expect_close().is_empty());
+    assert!(partial.expect_close().is_empty());
 }
