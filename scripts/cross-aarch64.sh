@@ -49,7 +49,7 @@ echo "== $($CARGO --version), $(/usr/bin/rustc --version)"
 # --workspace builds whichever exists.
 start=$(date +%s)
 $CARGO build --workspace --locked --target "$TARGET" --target-dir "$TARGET_DIR" \
-    --profile "$PROFILE" --bins --benches
+    --profile "$PROFILE" --bins --benches --examples
 echo "== build took $(($(date +%s) - start)) s"
 
 case "$PROFILE" in dev) OUT=debug ;; *) OUT=$PROFILE ;; esac

@@ -71,7 +71,9 @@ fn quick_profile_writes_a_complete_report() {
                     num(c, "wire_bytes_per_msg_publisher") > num(c, "payload"),
                     "{c}"
                 );
-                assert!(num(&c["latency_us"], "p50") > 0.0, "{c}");
+                // Not a speed check: a message that crossed two TCP connections and a broker
+                // process in under 5 µs was a stale one (the subscriber saw other traffic).
+                assert!(num(&c["latency_us"], "p50") >= 5.0, "{c}");
             }
         }
     }

@@ -135,12 +135,13 @@ struct Pair {
 }
 
 impl Pair {
+    /// Connects both; the subscriber subscribes to `{TOPIC_PREFIX}/{tag}/#` only.
     async fn open(t: &Target<'_>, addr: SocketAddr, tag: &str) -> Result<Self, WorkloadError> {
         let subscriber = t
             .connect(addr, format!("{tag}-sub-{}", std::process::id()))
             .await?;
         let filter = SubscribeFilter {
-            filter: format!("{TOPIC_PREFIX}/#"),
+            filter: format!("{TOPIC_PREFIX}/{tag}/#"),
             options: SubscriptionOptions::qos(QoS::ExactlyOnce),
         };
         subscriber
@@ -201,7 +202,7 @@ pub async fn measure_mode(
     let handshake = pub_relay.settled_bytes().await.since(before);
     let wire_sub = t.connect(sub_relay.addr(), "wire-sub".into()).await?;
     let filter = SubscribeFilter {
-        filter: format!("{TOPIC_PREFIX}/#"),
+        filter: format!("{TOPIC_PREFIX}/wire/#"),
         options: SubscriptionOptions::qos(QoS::ExactlyOnce),
     };
     wire_sub
@@ -238,14 +239,17 @@ pub async fn measure_mode(
     for &payload in &profile.payloads {
         for &q in &profile.qos {
             tick(&format!("{} {} {payload} B QoS {q}", t.broker, t.mode));
-            // The same topic in every mode, so topic bytes never differ between modes.
-            let topic = format!("{TOPIC_PREFIX}/{payload}/{q}");
+            // The same topics in every mode, so topic bytes never differ between modes;
+            // the relayed and the direct pair have separate subtrees, so neither
+            // subscriber sees (and the broker never fans out to) the other's traffic.
+            let wire_topic = format!("{TOPIC_PREFIX}/wire/{payload}/{q}");
+            let topic = format!("{TOPIC_PREFIX}/direct/{payload}/{q}");
             let body = Bytes::from(vec![0x5a; payload]);
             let (wire_pub, wire_sub) = wire_bytes(
                 &mut wire,
                 &pub_relay,
                 &sub_relay,
-                &topic,
+                &wire_topic,
                 &body,
                 q,
                 profile.wire_messages,
