@@ -8,13 +8,15 @@
 //! - [`LwaClientAuthenticator`]: the client side; refuses any CONNACK without
 //!   LWA1 authentication (downgrade).
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use rand_core::OsRng;
 
 use super::psk::{PskFileError, PskStore};
+use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::{
     AuthDecision, Authenticated, ClientAuthError, ClientAuthStep, ClientAuthenticator,
     ConnectAuthenticator, PayloadProtection, PeerInfo, PendingAuth, Principal,
@@ -96,9 +98,23 @@ impl SharedPskStore {
 }
 
 /// Broker side of LWA1: answers offers, verifies the client's finished.
+///
+/// Each CONNECT costs the broker two X25519 operations before the client
+/// has proved anything (LWA.md 12.7), so attempts are rate limited per
+/// source address: an attempt takes a token, a completed handshake gives it
+/// back, and a source out of tokens is refused with 0x9F Connection rate
+/// exceeded before any key work.
 pub struct LwaAuthenticator {
     store: Arc<SharedPskStore>,
     responder: BrokerResponder,
+    limiter: Arc<Mutex<ConnectRateLimiter>>,
+}
+
+fn lock(limiter: &Mutex<ConnectRateLimiter>) -> std::sync::MutexGuard<'_, ConnectRateLimiter> {
+    match limiter.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl LwaAuthenticator {
@@ -108,7 +124,16 @@ impl LwaAuthenticator {
         Ok(LwaAuthenticator {
             store,
             responder: BrokerResponder::new(record_limit_log2)?,
+            limiter: Arc::new(Mutex::new(ConnectRateLimiter::new(
+                RateLimitConfig::default(),
+            ))),
         })
+    }
+
+    /// Replaces the per-source attempt limiter (its configuration and clock).
+    pub fn with_rate_limiter(mut self, limiter: ConnectRateLimiter) -> Self {
+        self.limiter = Arc::new(Mutex::new(limiter));
+        self
     }
 
     /// The PSK store this authenticator reads.
@@ -142,6 +167,11 @@ impl ConnectAuthenticator for LwaAuthenticator {
             tracing::error!("LWA1: server did not fill in PeerInfo::session_present");
             return AuthDecision::Reject(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
         };
+        let source: Option<IpAddr> = peer.remote_addr.map(|a| a.ip());
+        if !lock(&self.limiter).try_acquire(source) {
+            tracing::warn!(addr = ?peer.remote_addr, "LWA1 attempt refused: source over its rate limit");
+            return AuthDecision::Reject(ReasonCode::CONNECTION_RATE_EXCEEDED);
+        }
         let store = self.store.current();
         let context = ConnectContext::from_connect(connect);
         match self.responder.respond(
@@ -162,6 +192,7 @@ impl ConnectAuthenticator for LwaAuthenticator {
                     continuation: Box::new(LwaPending {
                         awaiting,
                         peer: peer.clone(),
+                        limiter: Arc::clone(&self.limiter),
                     }),
                 }
             }
@@ -185,6 +216,7 @@ impl ConnectAuthenticator for LwaAuthenticator {
 struct LwaPending {
     awaiting: BrokerAwaitingFinished,
     peer: PeerInfo,
+    limiter: Arc<Mutex<ConnectRateLimiter>>,
 }
 
 impl PendingAuth for LwaPending {
@@ -196,6 +228,7 @@ impl PendingAuth for LwaPending {
         let claimed = self.awaiting.claimed_identity().to_owned();
         match self.awaiting.on_finished(auth_data) {
             Ok(records) => {
+                lock(&self.limiter).refund(self.peer.remote_addr.map(|a| a.ip()));
                 tracing::info!(addr = ?self.peer.remote_addr, identity = %records.identity, "LWA1 client authenticated");
                 Ok(Authenticated {
                     principal: Principal {

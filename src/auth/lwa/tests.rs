@@ -478,3 +478,60 @@ fn key_file_client() {
     let missing = dir.path().join("none");
     assert!(LwaClientAuthenticator::from_key_file("dev", &missing).is_err());
 }
+
+#[test]
+fn failed_attempts_are_rate_limited_per_source_and_successes_refunded() {
+    use crate::auth::rate_limit::{ConnectRateLimiter, RateLimitConfig};
+    let config = RateLimitConfig {
+        burst: 2,
+        refill_every: std::time::Duration::from_secs(3600),
+        max_sources: 16,
+    };
+    let broker = broker(&[("dev", 1)]).with_rate_limiter(ConnectRateLimiter::new(config));
+    let mut p = peer(false);
+    p.remote_addr = Some("192.0.2.7:4000".parse().unwrap());
+    // Successful handshakes give their token back: any number of them.
+    for _ in 0..5 {
+        let mut cl = client("dev", 1);
+        let mut c = connect("dev-1");
+        cl.prepare_connect(&mut c).unwrap();
+        let AuthDecision::Pending {
+            continuation,
+            connack_auth,
+        } = broker.authenticate(&c, &p)
+        else {
+            panic!("expected pending")
+        };
+        let step = cl.on_connack(&connack(false, Some(connack_auth))).unwrap();
+        let finished = step
+            .auth_to_send
+            .unwrap()
+            .properties
+            .authentication_data
+            .unwrap();
+        continuation.finish(&finished).unwrap();
+    }
+    // Failures do not: after the burst the source is refused before any key work.
+    let wrong = |broker: &LwaAuthenticator, p: &PeerInfo| {
+        let mut c = connect("dev-1");
+        client("dev", 9).prepare_connect(&mut c).unwrap();
+        broker.authenticate(&c, p)
+    };
+    let mut refused = 0;
+    for _ in 0..4 {
+        match wrong(&broker, &p) {
+            AuthDecision::Pending { continuation, .. } => {
+                assert!(continuation.finish(&[0; 16]).is_err())
+            }
+            AuthDecision::Reject(r) => {
+                assert_eq!(r, ReasonCode::CONNECTION_RATE_EXCEEDED);
+                refused += 1;
+            }
+            AuthDecision::Accept { .. } => panic!("accepted"),
+        }
+    }
+    assert_eq!(refused, 2, "burst of 2, then refused");
+    // Another source is unaffected.
+    p.remote_addr = Some("198.51.100.1:4000".parse().unwrap());
+    assert!(matches!(wrong(&broker, &p), AuthDecision::Pending { .. }));
+}
