@@ -93,6 +93,11 @@ pub struct ListenerConfig {
     pub lwa_psk_file: Option<PathBuf>,
     /// TLS settings (mode = "tls").
     pub tls: Option<TlsListenerConfig>,
+    /// Failed password logins one source IP (IPv6: /64) may make in a burst
+    /// before CONNECT is refused with 0x9F (at least 1).
+    pub auth_failure_burst: u32,
+    /// Seconds to earn back one failed login after the burst (0: no limit).
+    pub auth_failure_refill_secs: u64,
 }
 
 impl Default for ListenerConfig {
@@ -106,6 +111,8 @@ impl Default for ListenerConfig {
             acl_file: None,
             lwa_psk_file: None,
             tls: None,
+            auth_failure_burst: 10,
+            auth_failure_refill_secs: 6,
         }
     }
 }
@@ -173,5 +180,26 @@ impl Default for Limits {
             connect_timeout_secs: 10,
             retain_available: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistence_and_auth_rate_keys_parse() {
+        let path = std::path::Path::new("t.toml");
+        let c = BrokerConfig::from_toml(
+            "persistence_file = \"/var/lib/b.redb\"\n[[listener]]\nauth_failure_burst = 3\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(c.persistence_path(), Some(PathBuf::from("/var/lib/b.redb")));
+        assert_eq!(c.listeners[0].auth_failure_burst, 3);
+        assert_eq!(c.listeners[0].auth_failure_refill_secs, 6);
+        let on = BrokerConfig::from_toml("persistence = true\n[[listener]]\n", path).unwrap();
+        assert_eq!(on.persistence_path(), Some(PathBuf::from("mqtt-lwa.redb")));
+        assert_eq!(BrokerConfig::default().persistence_path(), None);
     }
 }

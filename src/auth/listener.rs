@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use super::acl::AclPolicy;
 use super::lwa::{LwaAuthenticator, SharedPskStore, DEFAULT_BROKER_RECORD_LIMIT_LOG2};
 use super::password::{PasswordAuthenticator, PasswordFile};
+use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::tls::CertificateAuthenticator;
 use super::{
     AllowAll, AuthDecision, Authenticated, ConnectAuthenticator, ListenerSecurity, PeerInfo,
@@ -219,7 +220,13 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
             let file = PasswordFile::load(path)
                 .map_err(|e| anyhow::anyhow!("listener {name:?}: password_file: {e}"))?;
             let users = user_names(&file);
-            let mut authenticator = PasswordAuthenticator::new(file, config.allow_anonymous);
+            let limiter = ConnectRateLimiter::new(RateLimitConfig {
+                burst: config.auth_failure_burst.max(1),
+                refill_every: std::time::Duration::from_secs(config.auth_failure_refill_secs),
+                ..RateLimitConfig::default()
+            });
+            let mut authenticator =
+                PasswordAuthenticator::new(file, config.allow_anonymous).with_rate_limiter(limiter);
             if let Some(store) = &psk {
                 let store = Arc::clone(store);
                 authenticator =
