@@ -287,6 +287,15 @@ pub enum LineError {
         /// What is wrong with the hash.
         reason: HashFormatError,
     },
+    /// A user name this module could not write back unchanged (a leading
+    /// '#' after white space, control characters).
+    #[error("invalid user name {user:?}: {reason}")]
+    InvalidUsername {
+        /// The user on the line.
+        user: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The user already appeared on an earlier line.
     #[error("duplicate user {user:?} (first defined on line {first_line})")]
     Duplicate {
@@ -419,6 +428,15 @@ impl PasswordFile {
             let user = user.trim();
             if user.is_empty() {
                 return Err(err(LineError::EmptyUsername));
+            }
+            // Same rules as for names we write, so that `to_text` round-trips
+            // (found by fuzz/parse_password_file: "\r#name:hash" read as user "#name").
+            if let Err(PasswordFileError::InvalidUsername { reason, .. }) = validate_username(user)
+            {
+                return Err(err(LineError::InvalidUsername {
+                    user: user.to_owned(),
+                    reason,
+                }));
             }
             let hash_text = rest.trim();
             if hash_text.is_empty() {

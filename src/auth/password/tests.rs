@@ -392,3 +392,19 @@ fn replace_file_takes_effect() {
     assert!(reason(a.authenticate(&connect(Some("alice"), Some(b"right")), &pe)).is_some());
     principal(a.authenticate(&connect(Some("alice"), Some(b"rotated")), &pe));
 }
+
+#[test]
+fn names_that_would_not_round_trip_are_refused() {
+    // Found by fuzz/parse_password_file: "\r#alice:..." was read as user
+    // "#alice", which to_text then wrote back as a comment line.
+    let hash = MOSQ_ALICE.split_once(':').unwrap().1;
+    for (line, user) in [
+        (format!("\r#alice:{hash}\n"), "#alice"),
+        (format!("a\u{1}b:{hash}\n"), "a\u{1}b"),
+    ] {
+        match line_err(&line) {
+            (1, LineError::InvalidUsername { user: u, .. }) => assert_eq!(u, user),
+            other => panic!("{other:?}"),
+        }
+    }
+}
