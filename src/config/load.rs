@@ -206,6 +206,9 @@ fn listener_problems(l: &ListenerConfig, push: &mut impl FnMut(Option<&'static s
                     push(Some("tls.tls_version"), e.to_string());
                 }
             }
+            if let Err(e) = crate::auth::tls::provider_with_suites(&tls.ciphers) {
+                push(Some("tls.ciphers"), e.to_string());
+            }
             if tls.require_certificate && tls.cafile.is_none() {
                 push(
                     Some("tls.require_certificate"),

@@ -106,6 +106,14 @@ fn semantic_checks() {
     };
     assert!(err(&tls("tls_version = \"tlsv1.1\"\n"))
         .starts_with("broker.toml:6: unknown TLS version \"tlsv1.1\""));
+    let e = err(&tls(
+        "ciphers = [\"TLS_AES_128_GCM_SHA256\", \"TLS_RC4_128_MD5\"]\n",
+    ));
+    assert!(
+        e.starts_with("broker.toml:6: unknown cipher suite \"TLS_RC4_128_MD5\"; available: "),
+        "{e}"
+    );
+    load(&tls("ciphers = [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\"]\n")).unwrap();
     assert!(err(&tls("require_certificate = true\n"))
         .starts_with("broker.toml:6: require_certificate needs tls.cafile"));
     let ok = format!(
