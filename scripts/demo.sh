@@ -12,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
-echo "demo: building"
-cargo build --quiet
-BIN="$PWD/target/debug/mqtt-lwa"
+echo "demo: building (release: the experiment at the end measures this binary)"
+cargo build --release --quiet
+BIN="$PWD/target/release/mqtt-lwa"
 
 WORK=$(mktemp -d)
 BROKER_PID=""
