@@ -331,13 +331,36 @@ pub fn render(r: &RunResults) -> String {
          link, not what MQTT moved, and its ratios (password/plain {:.2}, TLS/plain {:.2}) mix \
          the security cost with Wi-Fi variance. The tables above measure MQTT itself: the same \
          broker and client in every mode, messages actually delivered, bytes counted on the \
-         socket. At 30-byte payloads a message is dominated by fixed per-packet costs, so the \
-         ratios in the 30 B rows are the ones to set beside the seed's; on this machine and link \
-         they are CPU-bound rather than link-bound, which a Pi 3B's Cortex-A53 makes more so \
-         (see experiments/README.md for running this on a Pi).\n",
+         socket. At 30-byte payloads fixed per-packet costs dominate, so the 30 B rows are the \
+         ones to set beside the seed's ratios.",
         10.4 / 13.4,
         8.48 / 13.4
     );
+    let b = BrokerKind::MqttLwa;
+    let ratios: Vec<String> = r
+        .meta
+        .profile
+        .qos
+        .iter()
+        .filter_map(|&q| {
+            let base = r.cell(b, Mode::Plain, 30, q)?;
+            let parts: Vec<String> = [Mode::Password, Mode::Tls13, Mode::Lwa]
+                .into_iter()
+                .filter_map(|m| {
+                    let c = r.cell(b, m, 30, q)?;
+                    Some(format!("{m} {}", ratio(c.msgs_per_s, base.msgs_per_s)))
+                })
+                .collect();
+            Some(format!("QoS {q}: {}", parts.join(", ")))
+        })
+        .collect();
+    if !ratios.is_empty() {
+        let _ = writeln!(
+            out,
+            "In this run, 30-byte throughput relative to plaintext on mqtt-lwa was: {}.",
+            ratios.join("; ")
+        );
+    }
     if !m.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &m.notes {
