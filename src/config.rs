@@ -162,6 +162,9 @@ pub struct Limits {
     pub max_session_expiry: u32,
     /// Seconds a connection may take to send CONNECT (and finish authentication).
     pub connect_timeout_secs: u64,
+    /// Connections accepted but not yet authenticated, over all listeners;
+    /// more are closed at once, before any TLS or LWA work (0 = no limit).
+    pub max_pending_auth: usize,
     /// Whether retained messages are supported.
     pub retain_available: bool,
 }
@@ -178,6 +181,7 @@ impl Default for Limits {
             max_keep_alive: 0,
             max_session_expiry: u32::MAX,
             connect_timeout_secs: 10,
+            max_pending_auth: 1024,
             retain_available: true,
         }
     }

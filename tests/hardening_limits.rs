@@ -15,7 +15,9 @@
 //!   CONNECT timeout (pending handshakes are thus bounded by
 //!   `max_connections` in number and `connect_timeout_secs` in time);
 //! - TLS work before proof: a stalled TLS handshake is closed at the
-//!   CONNECT timeout too.
+//!   CONNECT timeout too;
+//! - `max_pending_auth`: connections not yet authenticated are bounded in
+//!   number; beyond it a new socket is closed before any handshake work.
 
 mod common;
 
@@ -275,4 +277,25 @@ fn stalled_tls_handshakes_are_closed_at_the_connect_timeout() {
         .unwrap();
     assert!(silent.expect_close().is_empty());
     assert!(partial.expect_close().is_empty());
+}
+
+#[test]
+fn unauthenticated_connections_beyond_max_pending_auth_are_closed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker_with(
+        dir.path(),
+        "[limits]\nmax_pending_auth = 2\nconnect_timeout_secs = 30\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+    );
+    let mut first = RawClient::tcp(broker.addr, V5);
+    let _second = RawClient::tcp(broker.addr, V5);
+    // Both places are taken by clients that have sent nothing.
+    let mut third = RawClient::tcp(broker.addr, V5);
+    third.send(&Packet::Connect(connect("third", true, None)));
+    assert!(third.expect_close().is_empty(), "closed without CONNACK");
+    // Once a pending client authenticates, its place is free again.
+    first.send(&Packet::Connect(connect("first", true, None)));
+    assert_eq!(connack(&mut first).reason_code, ReasonCode::SUCCESS);
+    let mut fourth = RawClient::tcp(broker.addr, V5);
+    fourth.send(&Packet::Connect(connect("fourth", true, None)));
+    assert_eq!(connack(&mut fourth).reason_code, ReasonCode::SUCCESS);
 }

@@ -10,6 +10,7 @@
 pub mod alias;
 pub mod connection;
 pub mod core;
+mod pending;
 pub mod persist;
 pub mod persist_store;
 pub mod retained;

@@ -21,6 +21,7 @@ use crate::config::BrokerConfig;
 use crate::transport::Acceptor;
 
 use super::core::BrokerCore;
+use super::pending::PendingSlots;
 use super::persist_store::{Loaded, SessionStore};
 use super::server_conn::{ConnectionTask, ListenerContext};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
@@ -185,6 +186,7 @@ impl Server {
         ));
         let next_conn = Arc::new(AtomicU64::new(1));
         let qos0_limit = config.limits.max_queued_messages.max(16);
+        let pending = PendingSlots::new(config.limits.max_pending_auth);
         let contexts: Vec<Arc<ListenerContext>> = listeners.iter().map(|l| l.ctx.clone()).collect();
         let mut accept_tasks = Vec::new();
         for listener in listeners {
@@ -194,6 +196,7 @@ impl Server {
                 shutdown.subscribe(),
                 next_conn.clone(),
                 qos0_limit,
+                pending.clone(),
             )));
         }
         let maintenance = tokio::spawn(maintenance_loop(
@@ -228,6 +231,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
     next_conn: Arc<AtomicU64>,
     qos0_limit: usize,
+    pending: PendingSlots,
 ) {
     let BoundListener { tcp, addr, ctx } = listener;
     loop {
@@ -242,6 +246,12 @@ async fn accept_loop(
                 }
             },
             _ = stopped(&mut shutdown) => break,
+        };
+        let Some(pending_slot) = pending.try_acquire() else {
+            // Too many clients still unauthenticated: no handshake work for this one.
+            tracing::debug!(%remote_addr, listener = %ctx.name, "too many pending handshakes; closed");
+            drop(socket);
+            continue;
         };
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         let open = ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -259,6 +269,7 @@ async fn accept_loop(
             tcp: socket,
             remote_addr,
             over_quota,
+            pending: pending_slot,
             commands,
             core: core.clone(),
             shutdown: shutdown.clone(),

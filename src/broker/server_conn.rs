@@ -56,6 +56,8 @@ pub(crate) struct ConnectionTask {
     pub tcp: TcpStream,
     pub remote_addr: std::net::SocketAddr,
     pub over_quota: bool,
+    /// Held until the core hears of the CONNECT (authenticated) or the task ends.
+    pub pending: super::pending::PendingSlot,
     pub commands: ConnReceiver,
     pub core: mpsc::Sender<CoreEvent>,
     pub shutdown: watch::Receiver<bool>,
@@ -70,6 +72,7 @@ impl ConnectionTask {
             tcp,
             remote_addr,
             over_quota,
+            mut pending,
             mut commands,
             core,
             mut shutdown,
@@ -170,6 +173,7 @@ impl ConnectionTask {
                         ));
                     }
                     Action::CoreConnect(req) => {
+                        pending.release();
                         let _ = core.send(CoreEvent::Connect(req)).await;
                     }
                     Action::CorePacket(packet) => {
