@@ -241,3 +241,29 @@ async fn sigterm_keeps_queued_messages_and_retained_for_the_next_start() {
         "retained message restored"
     );
 }
+
+#[test]
+fn an_unusable_store_stops_the_broker_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("not-a-store.redb");
+    std::fs::write(
+        &garbage,
+        b"this is not a redb file, and it is long enough to look like one",
+    )
+    .unwrap();
+    let missing_dir = dir.path().join("no/such/dir/store.redb");
+    for file in [&garbage, &missing_dir] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+            .args(["broker", "-p", "0", "--persistence"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&*file.to_string_lossy()),
+            "the error names the file: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "nothing was listening");
+    }
+}
