@@ -156,7 +156,9 @@ pub struct Limits {
     pub max_queued_messages: usize,
     /// Topic Alias Maximum advertised to clients.
     pub topic_alias_maximum: u16,
-    /// Keep-alive the broker imposes when a client asks for more (0 = accept the client's).
+    /// Keep-alive the broker imposes on MQTT 5 clients that ask for more or
+    /// for none (Server Keep Alive in CONNACK); 0 accepts the client's. The
+    /// default, 60 s, is what MQTT conformance suites expect of a broker.
     pub max_keep_alive: u16,
     /// Upper bound on Session Expiry Interval (seconds).
     pub max_session_expiry: u32,
@@ -178,7 +180,7 @@ impl Default for Limits {
             max_inflight: 100,
             max_queued_messages: 1000,
             topic_alias_maximum: 64,
-            max_keep_alive: 0,
+            max_keep_alive: 60,
             max_session_expiry: u32::MAX,
             connect_timeout_secs: 10,
             max_pending_auth: 1024,
