@@ -4,7 +4,10 @@
 # rustc/cargo (rustup cannot fetch other targets here), then runs a smoke test
 # under qemu-user.
 #
-#   scripts/cross-aarch64.sh            install (as root, once), build, smoke
+#   scripts/cross-aarch64.sh            install (as root, once), build bins + benches, smoke
+#   scripts/cross-aarch64.sh --smoke    only the mqtt-lwa binary, then the broker + LWA
+#                                       publish/subscribe smoke (what scripts/test.sh runs)
+#   scripts/cross-aarch64.sh --bin      only build the mqtt-lwa binary (scripts/a64-icount/)
 #   CROSS_NO_INSTALL=1 ...              skip the apt step
 #   CROSS_PROFILE=release ...           optimised build (default: dev)
 #   CROSS_TARGET_DIR=DIR ...            where to build (default: target/cross-aarch64)
@@ -15,6 +18,15 @@
 # /lib/aarch64-linux-gnu through the multiarch path instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WHAT=all
+case "${1:-}" in
+    "") ;;
+    --smoke) WHAT=smoke ;;
+    --bin) WHAT=bin ;;
+    *) echo "usage: $0 [--smoke|--bin]" >&2; exit 1 ;;
+esac
+script_start=$(date +%s)
 
 TARGET=aarch64-unknown-linux-gnu
 PROFILE=${CROSS_PROFILE:-dev}
@@ -42,14 +54,19 @@ export PATH=/usr/bin:$PATH
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+# Incremental artefacts would double the cross target directory for nothing.
+export CARGO_INCREMENTAL=0
 CARGO=/usr/bin/cargo
 echo "== $($CARGO --version), $(/usr/bin/rustc --version)"
 
 # The experiment runner is part of the mqtt-lwa binary or a workspace member;
 # --workspace builds whichever exists.
+case "$WHAT" in
+    all) BUILD_WHAT=(--workspace --bins --benches --examples) ;;
+    *) BUILD_WHAT=(--bin mqtt-lwa) ;;
+esac
 start=$(date +%s)
-$CARGO build --workspace --locked --target "$TARGET" --target-dir "$TARGET_DIR" \
-    --profile "$PROFILE" --bins --benches --examples
+$CARGO build --locked --target "$TARGET" --target-dir "$TARGET_DIR" --profile "$PROFILE" "${BUILD_WHAT[@]}"
 echo "== build took $(($(date +%s) - start)) s"
 
 case "$PROFILE" in dev) OUT=debug ;; *) OUT=$PROFILE ;; esac
@@ -60,15 +77,19 @@ aarch64-linux-gnu-readelf -h "$BIN_DIR/mqtt-lwa" | grep -q 'AArch64' || {
     echo "$BIN_DIR/mqtt-lwa is not an AArch64 executable" >&2
     exit 1
 }
+[ "$WHAT" = bin ] && exit 0
 echo "== smoke: mqtt-lwa --version under ${QEMU[*]}"
 "${QEMU[@]}" "$BIN_DIR/mqtt-lwa" --version
 
-# One bench binary in criterion's test mode: every benchmark runs once.
-bench=$(find "$BIN_DIR/deps" -maxdepth 1 -type f -executable -name 'records-*' -printf '%T@ %p\n' |
-    sort -rn | head -n1 | cut -d' ' -f2-)
-[ -n "$bench" ] || { echo "records bench binary not found in $BIN_DIR/deps" >&2; exit 1; }
-echo "== smoke: $(basename "$bench") --test under qemu"
-"${QEMU[@]}" "$bench" --test
+if [ "$WHAT" = all ]; then
+    # One bench binary in criterion's test mode: every benchmark runs once.
+    bench=$(find "$BIN_DIR/deps" -maxdepth 1 -type f -executable -name 'records-*' -printf '%T@ %p\n' |
+        sort -rn | head -n1 | cut -d' ' -f2-)
+    [ -n "$bench" ] || { echo "records bench binary not found in $BIN_DIR/deps" >&2; exit 1; }
+    echo "== smoke: $(basename "$bench") --test under qemu"
+    "${QEMU[@]}" "$bench" --test
+fi
+
 # Broker and an LWA client exchanging a message, all three under qemu.
 WORK=$(mktemp -d)
 BROKER_PID=""
@@ -82,10 +103,11 @@ cleanup() {
 }
 trap cleanup EXIT
 "${QEMU[@]}" "$BIN_DIR/mqtt-lwa" psk add "$WORK/psk" pi-sensor --key-out "$WORK/pi-sensor.key" >/dev/null
-printf '[[listener]]\nname = "lwa"\nbind = "127.0.0.1:0"\nallow_anonymous = false\nlwa_psk_file = "%s"\n' \
+printf '[[listener]]\nname = "lwa"\nbind = "127.0.0.1:1883"\nallow_anonymous = false\nlwa_psk_file = "%s"\n' \
     "$WORK/psk" >"$WORK/broker.toml"
 echo "== smoke: broker + LWA publish/subscribe under qemu"
-"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" broker -c "$WORK/broker.toml" >"$WORK/broker.out" 2>"$WORK/broker.err" &
+smoke_start=$(date +%s)
+"${QEMU[@]}" "$BIN_DIR/mqtt-lwa" broker -c "$WORK/broker.toml" -p 0 >"$WORK/broker.out" 2>"$WORK/broker.err" &
 BROKER_PID=$!
 for _ in $(seq 1 300); do
     grep -q '^listening on' "$WORK/broker.out" 2>/dev/null && break
@@ -107,10 +129,10 @@ sub_ok=0
 wait "$SUB_PID" && sub_ok=1
 SUB_PID=""
 if [ "$sub_ok" = 1 ] && grep -qx "hello from aarch64" "$WORK/sub.out"; then
-    echo "   LWA message delivered through the aarch64 broker"
+    echo "   LWA message delivered through the aarch64 broker ($(($(date +%s) - smoke_start)) s)"
 else
     echo "LWA smoke failed" >&2
     cat "$WORK/sub.err" "$WORK/pub.err" "$WORK/broker.err" >&2
     exit 1
 fi
-echo "== aarch64 cross-build and smoke OK (${BIN_DIR})"
+echo "== aarch64 cross-build and smoke OK (${BIN_DIR}); $(($(date +%s) - script_start)) s in all"
