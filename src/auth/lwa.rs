@@ -37,6 +37,15 @@ pub const DEFAULT_CLIENT_RECORD_LIMIT_LOG2: u8 = crate::lwa::MAX_RECORD_LIMIT_LO
 pub struct SharedPskStore {
     path: Option<PathBuf>,
     current: RwLock<Arc<PskStore>>,
+    /// SHA-256 of the file content last looked at, so an unchanged (or
+    /// still broken) file is neither re-parsed nor re-reported.
+    seen: Mutex<Option<[u8; 32]>>,
+}
+
+fn content_digest(path: &Path) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).ok()?);
+    Some(sha2::Sha256::digest(&*bytes).into())
 }
 
 impl SharedPskStore {
@@ -45,14 +54,17 @@ impl SharedPskStore {
         SharedPskStore {
             path: None,
             current: RwLock::new(Arc::new(store)),
+            seen: Mutex::new(None),
         }
     }
 
     /// Loads `path`; [`Self::reload`] re-reads it.
     pub fn load(path: &Path) -> Result<Self, PskFileError> {
+        let seen = content_digest(path);
         Ok(SharedPskStore {
             path: Some(path.to_owned()),
             current: RwLock::new(Arc::new(PskStore::load(path)?)),
+            seen: Mutex::new(seen),
         })
     }
 
@@ -81,6 +93,21 @@ impl SharedPskStore {
         let Some(path) = &self.path else {
             return Vec::new();
         };
+        let digest = content_digest(path);
+        {
+            let mut seen = match self.seen.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if digest.is_none() && seen.is_some() {
+                tracing::warn!(file = %path.display(), "PSK file unreadable; keeping the previous keys");
+            }
+            if digest.is_none() || *seen == digest {
+                *seen = digest;
+                return Vec::new();
+            }
+            *seen = digest;
+        }
         match PskStore::load(path) {
             Ok(store) => {
                 let revoked = self.replace(store);
