@@ -1,0 +1,164 @@
+//! LWA.md section 11 states what LWA1 costs on the wire: for identity and
+//! client identifier `sensor-01` (n = 9), CONNECT grows by 45 + n bytes,
+//! CONNACK by 60, the client's AUTH is 30 bytes and the broker's AUTH 11;
+//! every PUBLISH payload grows by exactly 16 bytes. This test counts the bytes
+//! of a plaintext and an LWA connection through a relay in front of our broker
+//! (same client id, same work: CONNECT, one 30-byte QoS 1 PUBLISH and its
+//! PUBACK) and checks that the differences are those numbers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mqtt_lwa::auth::lwa::LwaClientAuthenticator;
+use mqtt_lwa::broker::Server;
+use mqtt_lwa::client::{Client, ConnectOptions};
+use mqtt_lwa::codec::{Properties, ProtocolVersion, QoS, ReasonCode};
+use mqtt_lwa::config::BrokerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
+const IDENTITY: &str = "sensor-01";
+
+/// Bytes a relay forwarded: client to broker and broker to client.
+#[derive(Default)]
+struct Counts {
+    to_broker: AtomicU64,
+    to_client: AtomicU64,
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<Counts>,
+    to_broker: bool,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Count before forwarding: once the peer has reacted to these bytes,
+        // they are already in the count.
+        let counter = if to_broker {
+            &count.to_broker
+        } else {
+            &count.to_client
+        };
+        counter.fetch_add(n as u64, Ordering::SeqCst);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// A one-connection TCP relay to `target` that counts bytes each way.
+async fn counting_relay(target: SocketAddr) -> (u16, Arc<Counts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = Arc::new(Counts::default());
+    let c = Arc::clone(&counts);
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let broker = TcpStream::connect(target).await.unwrap();
+        let (cr, cw) = client.into_split();
+        let (br, bw) = broker.into_split();
+        tokio::spawn(pump(cr, bw, Arc::clone(&c), true));
+        tokio::spawn(pump(br, cw, c, false));
+    });
+    (port, counts)
+}
+
+/// CONNECT, one 30-byte QoS 1 PUBLISH, its PUBACK; returns (to broker, to client).
+async fn one_connection(broker: SocketAddr, lwa_key: Option<&Path>) -> (u64, u64) {
+    let (port, counts) = counting_relay(broker).await;
+    let mut opts = ConnectOptions::new("127.0.0.1", port);
+    opts.version = ProtocolVersion::V5;
+    opts.client_id = IDENTITY.into();
+    if let Some(key) = lwa_key {
+        opts.auth = Some(Box::new(
+            LwaClientAuthenticator::from_key_file(IDENTITY, key).unwrap(),
+        ));
+    }
+    let (client, connack) = Client::connect(opts).await.unwrap();
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    let outcome = client
+        .publish(
+            "sizes/t",
+            vec![b'x'; 30],
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.reason_code, ReasonCode::SUCCESS);
+    let seen = (
+        counts.to_broker.load(Ordering::SeqCst),
+        counts.to_client.load(Ordering::SeqCst),
+    );
+    client.abort();
+    seen
+}
+
+#[tokio::test]
+async fn handshake_and_record_sizes_match_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("lwa.psk");
+    let key = dir.path().join("sensor-01.key");
+    let out = Command::new(BIN)
+        .args(["psk", "add"])
+        .arg(&store)
+        .arg(IDENTITY)
+        .arg("--key-out")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut config = BrokerConfig::default();
+    config.sys_interval_secs = 0;
+    config.listeners[0].bind = "127.0.0.1:0".parse().unwrap();
+    config.listeners[0].allow_anonymous = true;
+    config.listeners[0].lwa_psk_file = Some(store);
+    let server = Server::bind(config).await.unwrap();
+    let addr = server.local_addrs()[0];
+    let handle = server.handle();
+    let running = tokio::spawn(server.run());
+
+    let (plain_up, plain_down) = one_connection(addr, None).await;
+    let (lwa_up, lwa_down) = one_connection(addr, Some(&key)).await;
+
+    // The section 11.1 numbers hold without "varint growth", i.e. while the
+    // plaintext CONNECT plus the offer stays under 128 bytes of Remaining
+    // Length; a 30-byte PUBLISH stays small too.
+    let n = IDENTITY.len() as u64;
+    assert!(plain_up < 128 - (45 + n), "plaintext traffic {plain_up} B");
+    let connect_growth = 45 + n;
+    let connack_growth = 60;
+    let (auth_client, auth_broker, tag) = (30, 11, 16);
+    assert_eq!(
+        lwa_up - plain_up,
+        connect_growth + auth_client + tag,
+        "client to broker: plaintext {plain_up} B, LWA {lwa_up} B"
+    );
+    assert_eq!(
+        lwa_down - plain_down,
+        connack_growth + auth_broker,
+        "broker to client: plaintext {plain_down} B, LWA {lwa_down} B"
+    );
+    // The spec's worked example: 155 bytes more for the handshake in total.
+    assert_eq!((lwa_up - tag - plain_up) + (lwa_down - plain_down), 155);
+
+    handle.shutdown();
+    running.await.unwrap().unwrap();
+}
