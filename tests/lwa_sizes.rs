@@ -125,8 +125,10 @@ async fn handshake_and_record_sizes_match_the_spec() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut config = BrokerConfig::default();
-    config.sys_interval_secs = 0;
+    let mut config = BrokerConfig {
+        sys_interval_secs: 0,
+        ..BrokerConfig::default()
+    };
     config.listeners[0].bind = "127.0.0.1:0".parse().unwrap();
     config.listeners[0].allow_anonymous = true;
     config.listeners[0].lwa_psk_file = Some(store);
