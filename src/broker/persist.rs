@@ -16,6 +16,11 @@
 //! `SessionStore` trait called from inside the core so that the core never
 //! blocks on a disk and the batch naturally spans one input.
 //!
+//! Group commit: when more events are already waiting in the core task's
+//! queue, up to 64 of them are handled before one commit, and none of their
+//! outputs is sent before it; the guarantee is the same, with one fsync per
+//! group instead of per input.
+//!
 //! # What is durable
 //!
 //! - Retained messages.

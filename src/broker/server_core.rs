@@ -17,6 +17,8 @@ use super::core::{BrokerCore, ConnId, ConnectRequest, Output};
 use super::persist_store::SessionStore;
 use super::stats::Stats;
 
+/// Most core events whose changes share one persistence transaction.
+const GROUP_COMMIT: usize = 64;
 /// How long shutdown waits for connections to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The core is ticked at least this often (`$SYS/`, expiry), even when it
@@ -171,7 +173,18 @@ pub(crate) async fn run_core(
             .map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
         let outputs = tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => handle_event(&mut core, &mut conns, ev),
+                Some(ev) => {
+                    let mut outputs = handle_event(&mut core, &mut conns, ev);
+                    if store.is_some() {
+                        // Group commit: events already waiting join this
+                        // transaction; all their outputs still wait for it.
+                        for _ in 1..GROUP_COMMIT {
+                            let Ok(ev) = events.try_recv() else { break };
+                            outputs.extend(handle_event(&mut core, &mut conns, ev));
+                        }
+                    }
+                    outputs
+                }
                 None => break,
             },
             _ = tokio::time::sleep_until(tick_at) => core.tick(std::time::Instant::now()),
