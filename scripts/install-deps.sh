@@ -24,6 +24,10 @@ fi
 # Debian's mosquitto package starts a system broker on 1883; the tests start
 # their own brokers on free ports, and the demo needs 1883 free.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop mosquitto 2>/dev/null || true; fi
-pkill -x mosquitto 2>/dev/null || true
+# Only the system broker (started by the package with the system config):
+# brokers that tests started for themselves must survive a second run of
+# this script on the same machine.
+if command -v service >/dev/null 2>&1; then $SUDO service mosquitto stop >/dev/null 2>&1 || true; fi
+pkill -f '^/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' 2>/dev/null || true
 python3 -m pip install --quiet --disable-pip-version-check -r "$(dirname "$0")/../tests/python/requirements.txt"
 echo "install-deps: ok"
