@@ -44,12 +44,14 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    [ -n "${ICOUNT_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 gcc -O2 -shared -fPIC -Wall -Wextra -Werror -o "$WORK/icount.so" scripts/a64-icount/icount.c
 QEMU=(qemu-aarch64 -cpu cortex-a53)
-# counted OUTFILE PROGRAM ARGS...: run under the counting plugin.
+# counted OUTFILE PROGRAM ARGS...: run under the counting plugin (foreground
+# only: a background function would be a subshell, and SIGTERM must reach
+# qemu itself for the guest broker to exit and the plugin to write its count).
 counted() {
     local out=$1
     shift
@@ -83,7 +85,7 @@ run() {
     listener "$mode" >"$dir/broker.toml"
     # shellcheck disable=SC2046 # client_flags is a list of words
     set -- -h 127.0.0.1 -V 5 -q 1 $(client_flags "$mode")
-    counted "$dir/broker" "$BIN" broker -c "$dir/broker.toml" --sys-interval 0 >"$dir/broker.out" 2>"$dir/broker.err" &
+    "${QEMU[@]}" -plugin "$WORK/icount.so,out=$dir/broker" "$BIN" broker -c "$dir/broker.toml" --sys-interval 0 >"$dir/broker.out" 2>"$dir/broker.err" &
     bpid=$!
     PIDS+=("$bpid")
     for _ in $(seq 1 600); do
@@ -92,7 +94,7 @@ run() {
         sleep 0.1
     done
     port=$(sed -n 's/^listening on [^ ]*:\([0-9]*\) .*/\1/p' "$dir/broker.out" | head -n1)
-    counted "$dir/sub" "$BIN" sub "$@" -p "$port" -t a64/icount -C "$total" -W 300 >"$dir/sub.out" 2>"$dir/sub.err" &
+    "${QEMU[@]}" -plugin "$WORK/icount.so,out=$dir/sub" "$BIN" sub "$@" -p "$port" -t a64/icount -C "$total" -W 300 >"$dir/sub.out" 2>"$dir/sub.err" &
     spid=$!
     PIDS+=("$spid")
     # Readiness without touching the counted processes: wait for the
