@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
@@ -363,19 +363,19 @@ pub fn from_bytes<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Recor
     Ok(serde_json::from_slice(bytes)?)
 }
 
-/// The payload of a message, for tests and tools.
-pub fn payload_of(record: &MessageRecord) -> Option<Bytes> {
-    decode_publish(&record.publish).ok().map(|p| p.payload)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codec::Properties;
+    use bytes::Bytes;
     use std::time::Duration;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    fn payload_of(record: &MessageRecord) -> Option<Bytes> {
+        decode_publish(&record.publish).ok().map(|p| p.payload)
     }
 
     fn message(topic: &str, qos: QoS, expiry: Option<u32>, now: Instant) -> Message {
