@@ -229,6 +229,19 @@ async fn sigterm_keeps_queued_messages_and_retained_for_the_next_start() {
         )
         .await
         .unwrap();
+    // A retained message set and then cleared stays cleared after the restart.
+    for (topic, payload) in [("other/a", "gone"), ("other/a", ""), ("other/b", "stays")] {
+        publisher
+            .publish(
+                topic,
+                payload,
+                QoS::AtLeastOnce,
+                true,
+                Properties::default(),
+            )
+            .await
+            .unwrap();
+    }
     drop(publisher);
     let (status, stderr) = broker.terminate();
     assert!(status.success(), "clean exit after SIGTERM: {stderr}");
@@ -265,6 +278,35 @@ async fn sigterm_keeps_queued_messages_and_retained_for_the_next_start() {
             .contains_key("kept"))
         .await,
         "retained message restored"
+    );
+    let (other, _) = Client::connect(ConnectOptions::new("127.0.0.1", port))
+        .await
+        .unwrap();
+    other
+        .subscribe(
+            vec![SubscribeFilter {
+                filter: "other/#".into(),
+                options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+            }],
+            Properties::default(),
+        )
+        .await
+        .unwrap();
+    let seen = collect(other);
+    // Retained messages come in topic order: other/a would precede other/b.
+    assert!(
+        wait_for(Duration::from_secs(15), || seen
+            .lock()
+            .unwrap()
+            .contains_key("stays"))
+        .await,
+        "retained message restored"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the cleared retained message stays cleared: {seen:?}"
     );
 }
 
