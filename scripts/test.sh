@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
-# libFuzzer smoke: every target briefly (FUZZ_SECONDS each, default 15).
-./scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-15}"
+# libFuzzer smoke: every target briefly (FUZZ_SECONDS each, default 10).
+./scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 # aarch64 (Raspberry Pi): cross-build with Debian's toolchain, broker + LWA pub/sub under qemu.
 ./scripts/cross-aarch64.sh --smoke
