@@ -5,7 +5,7 @@
 # about a Pi; instruction counts do carry over).
 #
 #   scripts/a64-icount/measure.sh [MODES] [EXTRA]
-#     MODES  comma-separated, from plain,lwa,tls13 (default: all three)
+#     MODES  comma-separated, from plain,lwa,tls13,mtls13,tls12 (default: plain,lwa,tls13)
 #     EXTRA  how many more messages/connections the long runs have (default 100)
 #   CROSS_PROFILE=dev ...   count the debug build instead of release (not a cost model)
 #
@@ -62,13 +62,15 @@ counted() {
 
 # Credentials for every mode, made once by the aarch64 binary itself.
 "${QEMU[@]}" "$BIN" psk add "$WORK/psk" pi-sensor --key-out "$WORK/pi-sensor.key" >/dev/null
-"${QEMU[@]}" "$BIN" certs init "$WORK/certs" >/dev/null
+"${QEMU[@]}" "$BIN" certs init "$WORK/certs" --client pi-sensor >/dev/null
 listener() {
     case "$1" in
         plain) printf '[[listener]]\nname = "plain"\nbind = "127.0.0.1:0"\n' ;;
         lwa) printf '[[listener]]\nname = "lwa"\nbind = "127.0.0.1:0"\nallow_anonymous = false\nlwa_psk_file = "%s"\n' "$WORK/psk" ;;
-        tls13) printf '[[listener]]\nname = "tls"\nbind = "127.0.0.1:0"\nmode = "tls"\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\n' \
+        tls13 | tls12) printf '[[listener]]\nname = "tls"\nbind = "127.0.0.1:0"\nmode = "tls"\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\n' \
             "$WORK/certs/broker.crt" "$WORK/certs/broker.key" ;;
+        mtls13) printf '[[listener]]\nname = "mtls"\nbind = "127.0.0.1:0"\nmode = "tls"\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\ncafile = "%s"\nrequire_certificate = true\n' \
+            "$WORK/certs/broker.crt" "$WORK/certs/broker.key" "$WORK/certs/ca.crt" ;;
     esac
 }
 client_flags() {
@@ -76,6 +78,8 @@ client_flags() {
         plain) ;;
         lwa) echo "--lwa-id pi-sensor --lwa-key $WORK/pi-sensor.key" ;;
         tls13) echo "--cafile $WORK/certs/ca.crt --tls-version tlsv1.3" ;;
+        tls12) echo "--cafile $WORK/certs/ca.crt --tls-version tlsv1.2" ;;
+        mtls13) echo "--cafile $WORK/certs/ca.crt --tls-version tlsv1.3 --cert $WORK/certs/pi-sensor.crt --key $WORK/certs/pi-sensor.key" ;;
     esac
 }
 
