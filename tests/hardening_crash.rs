@@ -8,6 +8,7 @@
 //! - SIGTERM with messages queued for an offline session; after a restart
 //!   the session comes back and receives them.
 
+mod common;
 mod hardening_support;
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hardening_support::{wait_for, BrokerProc};
+use hardening_support::{start_broker, wait_for};
 use mqtt_lwa::client::{Client, ConnectOptions, ReconnectPolicy};
 use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 
@@ -68,7 +69,7 @@ fn collect(mut client: Client) -> Arc<Mutex<HashMap<String, u32>>> {
 async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("broker.redb");
-    let broker = BrokerProc::start(0, Some(&store), &[]);
+    let broker = start_broker(0, Some(&store), &[]);
     let port = broker.addr.port();
 
     let seen2 = collect(subscriber(port, "crash-sub-q2", QoS::ExactlyOnce).await);
@@ -130,7 +131,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2
                 started.elapsed()
             );
             // Restart on the same port and store while publishes are outstanding.
-            broker = Some(BrokerProc::start(port, Some(&store), &[]));
+            broker = Some(start_broker(port, Some(&store), &[]));
         }
     }
     assert!(kills.next().is_none(), "every planned kill happened");
@@ -191,7 +192,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_message_and_duplicates_no_qos2
 async fn sigterm_keeps_queued_messages_and_retained_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("broker.redb");
-    let broker = BrokerProc::start(0, Some(&store), &[]);
+    let broker = start_broker(0, Some(&store), &[]);
     let port = broker.addr.port();
 
     // A persistent subscriber goes offline; messages queue for it.
@@ -246,7 +247,7 @@ async fn sigterm_keeps_queued_messages_and_retained_for_the_next_start() {
     let (status, stderr) = broker.terminate();
     assert!(status.success(), "clean exit after SIGTERM: {stderr}");
 
-    let _broker = BrokerProc::start(port, Some(&store), &[]);
+    let _broker = start_broker(port, Some(&store), &[]);
     let mut o = options(port, "term-sub");
     o.reconnect = None;
     let (mut sub, connack) = Client::connect(o).await.unwrap();

@@ -3,12 +3,13 @@
 //! idle connections stay open; the broker's RSS is reported (and bounded by
 //! a generous 1 GiB). No assertion on speed.
 
+mod common;
 mod hardening_support;
 
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use hardening_support::BrokerProc;
+use hardening_support::start_broker;
 use mqtt_lwa::client::{Client, ConnectOptions};
 use mqtt_lwa::codec::{
     encode, Connect, Packet, Properties, ProtocolVersion, QoS, SubscribeFilter, SubscriptionOptions,
@@ -63,7 +64,7 @@ async fn ten_thousand_idle_connections_and_active_clients() {
         limit >= IDLE as u64 + 200,
         "RLIMIT_NOFILE hard limit {limit} is too low for {IDLE} connections"
     );
-    let broker = BrokerProc::start(0, None, &[]);
+    let broker = start_broker(0, None, &[]);
     let port = broker.addr.port();
     let rss_before = broker.rss_kib().unwrap_or(0);
     let started = Instant::now();

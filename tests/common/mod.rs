@@ -36,10 +36,16 @@ impl Broker {
 
     /// Starts the broker and waits for `listeners` `listening on` lines.
     pub fn start_listeners(extra: &[&str], listeners: usize) -> Broker {
+        let mut args = vec!["-p".to_string(), "0".to_string()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Broker::spawn(&args, listeners)
+    }
+
+    /// `mqtt-lwa broker ARGS...`, waiting for `listeners` `listening on` lines.
+    pub fn spawn(args: &[String], listeners: usize) -> Broker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
             .arg("broker")
-            .args(["-p", "0"])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -85,6 +91,30 @@ impl Broker {
     /// The first listener's port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash or power loss would end it; returns its stderr.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Resident set size in KiB, from /proc/PID/status.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// True while the broker process runs.
