@@ -129,4 +129,12 @@ fn quick_profile_writes_a_complete_report() {
     }
     let csv = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + cells.len());
+    // The quick profile measures every cell once: one raw repeat row per cell, and the
+    // settings table says how many repeats the medians rest on.
+    let rows = results["repeats"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), cells.len());
+    assert!(rows.iter().all(|r| r["repeat"] == 0));
+    let repeats_csv = std::fs::read_to_string(dir.join("repeats.csv")).unwrap();
+    assert_eq!(repeats_csv.lines().count(), 1 + cells.len());
+    assert!(report.contains("| repeats | 1 per throughput and latency cell"));
 }

@@ -21,6 +21,12 @@ pub struct ExperimentArgs {
     /// Measure only these modes (comma-separated: plain,password,tls13,mtls13,tls12,lwa).
     #[arg(long, value_delimiter = ',')]
     modes: Vec<String>,
+    /// Times every throughput and latency cell runs (default: the profile's, full 3, quick 1).
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: Option<u32>,
+    /// Shortest throughput cell in seconds (default: the profile's, full 2, quick 0).
+    #[arg(long, value_name = "SECONDS")]
+    min_cell_seconds: Option<f64>,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -47,6 +53,16 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
             }
         }
         profile.modes = modes;
+    }
+    if let Some(r) = args.repeat {
+        profile.repeats = r as usize;
+    }
+    if let Some(s) = args.min_cell_seconds {
+        if !(0.0..=600.0).contains(&s) {
+            eprintln!("--min-cell-seconds must be between 0 and 600");
+            return ExitCode::FAILURE;
+        }
+        profile.min_cell_ms = (s * 1000.0).round() as u64;
     }
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);

@@ -116,6 +116,16 @@ pub struct Profile {
     pub setup_samples: usize,
     /// Idle connections opened to measure broker memory per connection (0: skip).
     pub idle_connections: usize,
+    /// Times every throughput and latency cell is measured (modes interleaved between repeats).
+    #[serde(default = "one")]
+    pub repeats: usize,
+    /// Shortest throughput cell in milliseconds: shorter runs are redone with more messages.
+    #[serde(default)]
+    pub min_cell_ms: u64,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Profile {
@@ -132,6 +142,8 @@ impl Profile {
             wire_messages: 10,
             setup_samples: 3,
             idle_connections: 100,
+            repeats: 1,
+            min_cell_ms: 0,
         }
     }
 
@@ -144,6 +156,8 @@ impl Profile {
             wire_messages: 200,
             setup_samples: 200,
             idle_connections: 1_000,
+            repeats: 3,
+            min_cell_ms: 2_000,
             ..Profile::quick()
         }
     }

@@ -7,6 +7,7 @@
 //! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
+//! - [`repeat`]: repeats per cell, medians and spreads, load average.
 //! - [`results`], [`report`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
 //! - [`run`]: one run from start to report.
 
@@ -15,6 +16,7 @@ pub mod matrix;
 pub mod plots;
 pub mod procstat;
 pub mod relay;
+pub mod repeat;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -18,7 +18,7 @@ fn ratio(num: f64, den: f64) -> String {
     }
 }
 
-fn size(bytes: usize) -> String {
+pub(super) fn size(bytes: usize) -> String {
     if bytes >= 1024 && bytes % 1024 == 0 {
         format!("{} KiB", bytes / 1024)
     } else {
@@ -27,7 +27,7 @@ fn size(bytes: usize) -> String {
 }
 
 /// A markdown table: header row, separator, rows.
-fn table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(
         out,
@@ -216,6 +216,9 @@ pub fn render(r: &RunResults) -> String {
              Use an optimised build (`cargo run --release -- experiment`) for figures.\n\n",
         );
     }
+    if let Some(warning) = super::repeat::load_warning(r) {
+        out.push_str(&warning);
+    }
     out.push_str("## Machine, versions, settings\n\n");
     let mut rows: Vec<Vec<String>> = m
         .machine
@@ -236,6 +239,7 @@ pub fn render(r: &RunResults) -> String {
             p.idle_connections
         ),
     ]);
+    rows.push(super::repeat::settings_row(p));
     table(&mut out, &["".into(), "".into()], &rows);
 
     out.push_str("## Targets (issue 6)\n\n");
@@ -280,7 +284,7 @@ pub fn render(r: &RunResults) -> String {
             .map(String::from),
             &rows,
         );
-        out.push_str("### Throughput, messages/s\n\n");
+        out.push_str("### Throughput, messages/s (median over the repeats)\n\n");
         cell_table(&mut out, r, broker, &|c| {
             if c.received < c.sent {
                 format!("{:.0} ({} lost)", c.msgs_per_s, c.sent - c.received)
@@ -294,6 +298,7 @@ pub fn render(r: &RunResults) -> String {
             out.push_str("### Throughput relative to TLS 1.3\n\n");
             ratio_table(&mut out, r, broker, Mode::Tls13, |c| c.msgs_per_s);
         }
+        super::repeat::spread_tables(&mut out, r, broker);
         out.push_str("### Payload and wire rate, Mbit/s (payload / publisher link)\n\n");
         cell_table(&mut out, r, broker, &|c| {
             format!("{:.2} / {:.2}", c.payload_mbit_s, c.wire_mbit_s)

@@ -125,8 +125,11 @@ pub struct RunResults {
     pub meta: RunMeta,
     /// Per (broker, mode).
     pub modes: Vec<ModeResult>,
-    /// Per cell.
+    /// Per cell: the median over its repeats.
     pub cells: Vec<CellResult>,
+    /// Every repeat's raw figures, the spreads, the load average around each block.
+    #[serde(default)]
+    pub repeats: super::repeat::RepeatData,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -202,12 +205,20 @@ impl RunResults {
         out
     }
 
-    /// Writes `results.json`, `cells.csv` and `modes.csv` into `dir`.
+    /// Writes `results.json`, `cells.csv`, `modes.csv`, `repeats.csv` and `spread.csv` into `dir`.
     pub fn write_data(&self, dir: &Path) -> io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
         std::fs::write(dir.join("results.json"), json)?;
         std::fs::write(dir.join("cells.csv"), self.cells_csv())?;
         std::fs::write(dir.join("modes.csv"), self.modes_csv())?;
+        std::fs::write(
+            dir.join("repeats.csv"),
+            super::repeat::repeats_csv(&self.repeats),
+        )?;
+        std::fs::write(
+            dir.join("spread.csv"),
+            super::repeat::spread_csv(&self.repeats),
+        )?;
         Ok(())
     }
 }

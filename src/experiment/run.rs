@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::broker::{mosquitto_version, BrokerProcess, Credentials, MOSQUITTO_BIN};
 use super::matrix::{BrokerKind, Profile};
+use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
 use super::workload::{measure_mode, Target};
 use super::{plots, report};
@@ -108,8 +109,12 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         })
         .collect();
     let cells_per_mode = (opts.profile.payloads.len() * opts.profile.qos.len()) as u64 + 2;
+    let repeats = opts.profile.repeats.max(1);
+    let cells_per_repeat = cells_per_mode - 2;
     let bar = if opts.progress {
-        ProgressBar::new(plan.len() as u64 * cells_per_mode)
+        ProgressBar::new(
+            plan.len() as u64 * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
+        )
     } else {
         ProgressBar::hidden()
     };
@@ -123,8 +128,23 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .build()
         .map_err(|e| ExperimentError::Io("tokio runtime".into(), e))?;
     let mut modes = Vec::new();
-    let mut cells = Vec::new();
-    for (kind, mode) in plan {
+    let mut rows: Vec<CellRepeat> = Vec::new();
+    let mut loads = Vec::new();
+    for (rep, kind, mode) in repeat::schedule(&plan, repeats) {
+        let block_cells = if rep == 0 {
+            cells_per_mode
+        } else {
+            cells_per_repeat
+        };
+        if rep > 0
+            && !modes
+                .iter()
+                .any(|m: &super::results::ModeResult| m.broker == kind && m.mode == mode)
+        {
+            // Repeat 0 of this block failed (its note says why).
+            bar.inc(block_cells);
+            continue;
+        }
         let started_broker = match kind {
             BrokerKind::MqttLwa => BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, mode, &creds),
             BrokerKind::Mosquitto => BrokerProcess::start_mosquitto(mode, &creds),
@@ -133,7 +153,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             Ok(b) => b,
             Err(e) => {
                 notes.push(format!("{kind} {mode}: not measured: {e}"));
-                bar.inc(cells_per_mode);
+                bar.inc(block_cells);
                 continue;
             }
         };
@@ -148,16 +168,40 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             bar.set_message(msg.to_owned());
             bar.inc(1);
         };
-        match runtime.block_on(measure_mode(&target, &opts.profile, &tick)) {
-            Ok(m) => {
-                modes.push(m.mode);
-                cells.extend(m.cells);
-                notes.extend(m.notes);
-            }
-            Err(e) => notes.push(format!("{kind} {mode}: measurement failed: {e}")),
+        let start = LoadAvg::now();
+        let measured = if rep == 0 {
+            runtime
+                .block_on(measure_mode(&target, &opts.profile, &tick))
+                .map(|m| {
+                    modes.push(m.mode);
+                    notes.extend(m.notes);
+                    m.cells
+                })
+        } else {
+            runtime.block_on(repeat::measure_repeat(&target, &opts.profile, rep, &tick))
+        };
+        match measured {
+            Ok(cells) => rows.extend(
+                cells
+                    .into_iter()
+                    .map(|cell| CellRepeat { repeat: rep, cell }),
+            ),
+            Err(e) => notes.push(format!(
+                "{kind} {mode}: measurement failed (repeat {}): {e}",
+                rep + 1
+            )),
         }
+        loads.push(BlockLoad {
+            repeat: rep,
+            broker: kind,
+            mode,
+            start,
+            end: LoadAvg::now(),
+        });
         drop(broker);
     }
+    repeat::fill_wire_bytes(&mut rows);
+    let (cells, spreads) = repeat::aggregate(&rows);
     bar.finish_and_clear();
     drop(runtime);
 
@@ -175,6 +219,12 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         },
         modes,
         cells,
+        repeats: RepeatData {
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            rows,
+            spreads,
+            loads,
+        },
     };
     match plots::draw_all(&results, &dir) {
         Ok(files) => {

@@ -130,14 +130,18 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// A publisher and a subscriber (subscribed to the benchmark subtree at QoS 2).
-struct Pair {
+pub(super) struct Pair {
     publisher: Client,
     subscriber: Client,
 }
 
 impl Pair {
     /// Connects both; the subscriber subscribes to `{TOPIC_PREFIX}/{tag}/#` only.
-    async fn open(t: &Target<'_>, addr: SocketAddr, tag: &str) -> Result<Self, WorkloadError> {
+    pub(super) async fn open(
+        t: &Target<'_>,
+        addr: SocketAddr,
+        tag: &str,
+    ) -> Result<Self, WorkloadError> {
         let subscriber = t
             .connect(addr, format!("{tag}-sub-{}", std::process::id()))
             .await?;
@@ -178,7 +182,7 @@ impl Pair {
         }
     }
 
-    async fn close(self) {
+    pub(super) async fn close(self) {
         bye(self.publisher).await;
         bye(self.subscriber).await;
     }
@@ -266,13 +270,14 @@ pub async fn measure_mode(
             )
             .await?;
             let latency = latency(&mut direct, &topic, &body, q, profile.latency_messages).await?;
-            let mut cell = throughput(
+            let mut cell = super::repeat::sustained_throughput(
                 t,
                 &mut direct,
                 &topic,
                 &body,
                 q,
                 profile.throughput_messages,
+                Duration::from_millis(profile.min_cell_ms),
             )
             .await?;
             cell.wire_bytes_per_msg_publisher = wire_pub;
@@ -363,7 +368,7 @@ async fn wire_bytes(
 }
 
 /// End-to-end latency with one message in flight: publish call until the subscriber has it.
-async fn latency(
+pub(super) async fn latency(
     pair: &mut Pair,
     topic: &str,
     body: &Bytes,
@@ -387,7 +392,7 @@ async fn latency(
 }
 
 /// Sustained rate: `n` messages as fast as the client allows, until the subscriber has them all.
-async fn throughput(
+pub(super) async fn throughput(
     t: &Target<'_>,
     pair: &mut Pair,
     topic: &str,
