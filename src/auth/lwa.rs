@@ -298,8 +298,7 @@ impl PayloadProtection for LwaProtection {
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
         self.sealer
-            .seal(topic, qos, retain, payload)
-            .map(Bytes::from)
+            .seal_bytes(topic, qos, retain, payload)
             .map_err(|e| {
                 tracing::warn!(error = %e, topic, "LWA1 record not sealed");
                 e.reason_code()
@@ -314,8 +313,7 @@ impl PayloadProtection for LwaProtection {
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
         self.opener
-            .open(topic, qos, retain, payload)
-            .map(Bytes::from)
+            .open_bytes(topic, qos, retain, payload)
             .map_err(|e| {
                 tracing::warn!(error = %e, topic, "LWA1 record refused");
                 e.reason_code()
