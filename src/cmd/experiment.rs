@@ -1,14 +1,45 @@
 //! `mqtt-lwa experiment`: measures every security mode end to end and writes
-//! `experiments/results/<run>/` (CSV, JSON, plots, report.md).
+//! `experiments/results/<run>/` (CSV, JSON, plots, report.md);
+//! `mqtt-lwa experiment serve` is the broker side of a two-machine run.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mqtt_lwa::experiment::remote::{serve, RemoteSpec, ServeOptions, DEFAULT_PORT_BASE};
 use mqtt_lwa::experiment::{run, BrokerKind, Mode, Profile, RunOptions};
+
+/// Subcommands of `mqtt-lwa experiment`.
+#[derive(clap::Subcommand, Debug)]
+pub enum ExperimentCommand {
+    /// Broker side of a two-machine run: write credentials into DIR and serve every mode.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `mqtt-lwa experiment serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Directory for the credentials, the broker config and serve.json (copy it to the client).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address every listener binds to.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Host name or address the clients use, for the broker certificate (repeatable).
+    #[arg(long = "name", value_name = "HOST")]
+    names: Vec<String>,
+    /// First port: plain, password, tls13, mtls13, tls12, lwa on consecutive ports, stats on +9
+    /// (0: ephemeral ports, printed and written to serve.json).
+    #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
+    port_base: u16,
+}
 
 /// Arguments of `mqtt-lwa experiment`.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ExperimentArgs {
+    #[command(subcommand)]
+    command: Option<ExperimentCommand>,
     /// `quick` (every cell, few messages, under 2 minutes) or `full`.
     #[arg(long, default_value = "quick", value_parser = ["quick", "full"])]
     profile: String,
@@ -33,10 +64,49 @@ pub struct ExperimentArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Measure the broker of `mqtt-lwa experiment serve` on HOST instead of local brokers.
+    #[arg(long, value_name = "HOST", requires = "dir")]
+    remote: Option<String>,
+    /// With --remote: the copy of serve's directory (credentials and serve.json).
+    #[arg(long, requires = "remote")]
+    dir: Option<PathBuf>,
+}
+
+fn current_exe() -> Option<PathBuf> {
+    match std::env::current_exe() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("cannot find the mqtt-lwa binary: {e}");
+            None
+        }
+    }
+}
+
+fn run_serve(args: ServeArgs) -> ExitCode {
+    let Some(mqtt_lwa_bin) = current_exe() else {
+        return ExitCode::FAILURE;
+    };
+    let opts = ServeOptions {
+        dir: args.dir,
+        bind: args.bind,
+        names: args.names,
+        port_base: args.port_base,
+        mqtt_lwa_bin,
+    };
+    match serve(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("experiment serve failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs the experiment; prints the run directory.
 pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
+    if let Some(ExperimentCommand::Serve(serve_args)) = args.command {
+        return run_serve(serve_args);
+    }
     let Some(mut profile) = Profile::named(&args.profile) else {
         eprintln!("unknown profile {:?}", args.profile);
         return ExitCode::FAILURE;
@@ -67,12 +137,8 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);
     }
-    let mqtt_lwa_bin = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("cannot find the mqtt-lwa binary: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(mqtt_lwa_bin) = current_exe() else {
+        return ExitCode::FAILURE;
     };
     let opts = RunOptions {
         profile,
@@ -81,6 +147,10 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
         mqtt_lwa_bin,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: !args.quiet,
+        remote: args
+            .remote
+            .zip(args.dir)
+            .map(|(host, dir)| RemoteSpec { host, dir }),
     };
     match run(&opts) {
         Ok(dir) => {

@@ -78,8 +78,13 @@ pub struct Credentials {
 impl Credentials {
     /// Generates everything into `dir` (which must not hold earlier credentials).
     pub fn create(dir: &Path) -> Result<Self, BrokerError> {
+        Self::create_for(dir, &[])
+    }
+
+    /// As [`Self::create`], with `names` (hosts or addresses) in the broker certificate too.
+    pub fn create_for(dir: &Path, names: &[&str]) -> Result<Self, BrokerError> {
         std::fs::create_dir_all(dir).map_err(io(dir.display().to_string()))?;
-        certs::init(dir, &[], KeyAlgorithm::EcdsaP256, &[USER], 30)
+        certs::init(dir, names, KeyAlgorithm::EcdsaP256, &[USER], 30)
             .map_err(|e| BrokerError::Credentials(e.to_string()))?;
         let passwd = dir.join("passwd");
         let mut file = PasswordFile::new();

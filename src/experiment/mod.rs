@@ -7,6 +7,7 @@
 //! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
+//! - [`remote`]: `experiment serve` and the runner's side of a broker on another machine.
 //! - [`repeat`]: repeats per cell, medians and spreads, load average.
 //! - [`results`], [`report`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
 //! - [`run`]: one run from start to report.
@@ -16,6 +17,7 @@ pub mod matrix;
 pub mod plots;
 pub mod procstat;
 pub mod relay;
+pub mod remote;
 pub mod repeat;
 pub mod report;
 pub mod results;

@@ -19,20 +19,27 @@ pub enum Process {
     Current,
     /// Another process by id.
     Pid(u32),
+    /// The broker of `mqtt-lwa experiment serve` on another machine, by its stats port.
+    Remote(std::net::SocketAddr),
 }
 
 impl Process {
-    fn dir(self) -> PathBuf {
+    /// Its `/proc` directory; `None` for a remote process.
+    fn dir(self) -> Option<PathBuf> {
         match self {
-            Process::Current => PathBuf::from("/proc/self"),
-            Process::Pid(pid) => PathBuf::from(format!("/proc/{pid}")),
+            Process::Current => Some(PathBuf::from("/proc/self")),
+            Process::Pid(pid) => Some(PathBuf::from(format!("/proc/{pid}"))),
+            Process::Remote(_) => None,
         }
     }
 }
 
 /// User plus system CPU time of all threads of `process`, in clock ticks.
 pub fn cpu_ticks(process: Process) -> io::Result<u64> {
-    let text = std::fs::read_to_string(process.dir().join("stat"))?;
+    let Some(dir) = process.dir() else {
+        return remote_stats(process).map(|s| s.cpu_ticks);
+    };
+    let text = std::fs::read_to_string(dir.join("stat"))?;
     parse_stat_cpu(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad stat"))
 }
 
@@ -49,8 +56,19 @@ fn parse_stat_cpu(text: &str) -> Option<u64> {
 
 /// Resident set size of `process` in bytes (`VmRSS`).
 pub fn rss_bytes(process: Process) -> io::Result<u64> {
-    let text = std::fs::read_to_string(process.dir().join("status"))?;
+    let Some(dir) = process.dir() else {
+        return remote_stats(process).map(|s| s.rss_bytes);
+    };
+    let text = std::fs::read_to_string(dir.join("status"))?;
     parse_vm_rss(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS"))
+}
+
+/// Asks the stats port of a remote broker (blocking; one short TCP exchange).
+fn remote_stats(process: Process) -> io::Result<super::remote::StatsReply> {
+    match process {
+        Process::Remote(addr) => super::remote::query_stats(addr),
+        _ => Err(io::Error::other("not a remote process")),
+    }
 }
 
 fn parse_vm_rss(text: &str) -> Option<u64> {

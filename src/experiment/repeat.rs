@@ -427,10 +427,17 @@ pub fn settings_row(p: &Profile) -> Vec<String> {
         format!(
             "{} per throughput and latency cell, (broker, mode) blocks interleaved between \
              repeats (order reversed on odd repeats); tables show the median, ratios are ratios \
-             of medians; throughput cells last at least {} ms (shorter runs are redone with \
-             more messages, the short run serving as warm-up)",
+             of medians; {}",
             p.repeats.max(1),
-            p.min_cell_ms
+            if p.min_cell_ms == 0 {
+                "throughput cells have no minimum duration".to_string()
+            } else {
+                format!(
+                    "throughput cells last at least {} ms (shorter runs are redone with more \
+                     messages, the short run serving as warm-up)",
+                    p.min_cell_ms
+                )
+            }
         ),
     ]
 }

@@ -199,12 +199,26 @@ pub fn render(r: &RunResults) -> String {
         "Profile `{}`, link `{}`, started {} UTC, took {:.0} s.\n\nCommand: `{}`\n",
         m.profile.name, m.link, m.started_utc, m.seconds, m.command
     );
-    out.push_str(
+    let where_brokers = if m.remote_broker.is_some() {
+        "The broker ran on another machine (below)"
+    } else {
+        "Brokers run as child processes on loopback"
+    };
+    let _ = writeln!(
+        out,
         "Every figure below was measured in this run by `mqtt-lwa experiment`; CSV and JSON \
-         beside this file hold them unrounded. Brokers run as child processes on loopback; the \
-         clients are `mqtt_lwa::client` in the runner process, MQTT 5 in every mode so that only \
-         security differs.\n\n",
+         beside this file hold them unrounded. {where_brokers}; the clients are \
+         `mqtt_lwa::client` in the runner process, MQTT 5 in every mode so that only security \
+         differs.\n"
     );
+    if let Some(host) = &m.remote_broker {
+        let _ = writeln!(
+            out,
+            "**Remote broker.** The broker ran on {host}, reached over the network; the \
+             clients ran on the machine in the table below. Broker CPU and memory were read on \
+             the broker machine by `mqtt-lwa experiment serve`.\n"
+        );
+    }
     if m.versions
         .iter()
         .any(|(k, v)| k == "build" && v.starts_with("debug"))

@@ -116,6 +116,9 @@ pub struct RunMeta {
     pub profile: Profile,
     /// Things that were skipped or failed, for the report.
     pub notes: Vec<String>,
+    /// The broker machine when the broker was remote (`experiment --remote`), else `None`.
+    #[serde(default)]
+    pub remote_broker: Option<String>,
 }
 
 /// Everything a run measured.

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::broker::{mosquitto_version, BrokerProcess, Credentials, MOSQUITTO_BIN};
 use super::matrix::{BrokerKind, Profile};
+use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
 use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
 use super::workload::{measure_mode, Target};
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub command: String,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Measure a broker served by `experiment serve` on another machine instead.
+    pub remote: Option<RemoteSpec>,
 }
 
 fn utc_stamp() -> (String, String) {
@@ -88,10 +91,39 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         "mqtt-lwa-experiment-{}-{stamp}",
         std::process::id()
     )));
-    let creds = Credentials::create(&scratch.0)?;
+    let remote = opts
+        .remote
+        .as_ref()
+        .map(|r| RemoteBroker::open(&r.host, &r.dir))
+        .transpose()?;
+    let mut local_creds = None;
+    let creds: &Credentials = match &remote {
+        Some(r) => &r.creds,
+        None => local_creds.insert(Credentials::create(&scratch.0)?),
+    };
 
     let mut notes = Vec::new();
     let mut brokers = opts.profile.brokers.clone();
+    if let Some(r) = &remote {
+        notes.push(format!(
+            "Remote broker: {}. Its CPU time and RSS were read from its /proc by `serve` at \
+             each sample; load averages and the load warning are the client machine's.",
+            r.describe()
+        ));
+        if brokers.contains(&BrokerKind::Mosquitto) {
+            notes.push(
+                "mosquitto baseline not measured: `experiment serve` runs only our broker".into(),
+            );
+            brokers.retain(|b| *b != BrokerKind::Mosquitto);
+        }
+        if !r.certificate_names_ip() {
+            notes.push(format!(
+                "the broker certificate names {:?}, not {}: TLS modes fail verification \
+                 (start `serve` with `--name {}`)",
+                r.info.names, r.ip, r.ip
+            ));
+        }
+    }
     if brokers.contains(&BrokerKind::Mosquitto) && !Path::new(MOSQUITTO_BIN).exists() {
         notes.push(format!(
             "mosquitto baseline skipped: {MOSQUITTO_BIN} is not installed"
@@ -145,9 +177,15 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             bar.inc(block_cells);
             continue;
         }
-        let started_broker = match kind {
-            BrokerKind::MqttLwa => BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, mode, &creds),
-            BrokerKind::Mosquitto => BrokerProcess::start_mosquitto(mode, &creds),
+        let started_broker = match (&remote, kind) {
+            (Some(r), _) => r.broker(mode),
+            (None, BrokerKind::MqttLwa) => {
+                BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, mode, creds)
+                    .map(BrokerUnderTest::Local)
+            }
+            (None, BrokerKind::Mosquitto) => {
+                BrokerProcess::start_mosquitto(mode, creds).map(BrokerUnderTest::Local)
+            }
         };
         let broker = match started_broker {
             Ok(b) => b,
@@ -159,10 +197,10 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         };
         let target = Target {
             broker: kind,
-            pid: broker.pid(),
-            addr: broker.addr,
+            process: broker.process(),
+            addr: broker.addr(),
             mode,
-            creds: &creds,
+            creds,
         };
         let tick = |msg: &str| {
             bar.set_message(msg.to_owned());
@@ -213,9 +251,13 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             command: opts.command.clone(),
             machine: machine(),
             versions: versions(&opts.mqtt_lwa_bin),
-            link: "loopback (127.0.0.1, unshaped)".into(),
+            link: match &remote {
+                Some(r) => format!("network to the remote broker {} ({})", r.host, r.ip),
+                None => "loopback (127.0.0.1, unshaped)".into(),
+            },
             profile: opts.profile.clone(),
             notes,
+            remote_broker: remote.as_ref().map(RemoteBroker::describe),
         },
         modes,
         cells,
@@ -259,7 +301,7 @@ fn first_line_with(path: &str, key: &str) -> Option<String> {
 }
 
 /// CPU, cores, memory, kernel, OS of this machine.
-fn machine() -> Vec<(String, String)> {
+pub(super) fn machine() -> Vec<(String, String)> {
     let mut m = Vec::new();
     let mut push = |k: &str, v: Option<String>| {
         m.push((k.to_owned(), v.unwrap_or_else(|| "unknown".into())));

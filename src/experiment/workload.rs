@@ -48,8 +48,8 @@ const WINDOW: usize = 64;
 pub struct Target<'a> {
     /// Which broker.
     pub broker: BrokerKind,
-    /// The broker's process (for CPU and memory).
-    pub pid: u32,
+    /// The broker's process (for CPU and memory; local or behind a stats port).
+    pub process: Process,
     /// Its listener for `mode`.
     pub addr: SocketAddr,
     /// Security mode of the listener.
@@ -106,10 +106,7 @@ impl Target<'_> {
     }
 
     fn cpu(&self) -> std::io::Result<(u64, u64)> {
-        Ok((
-            cpu_ticks(Process::Pid(self.pid))?,
-            cpu_ticks(Process::Current)?,
-        ))
+        Ok((cpu_ticks(self.process)?, cpu_ticks(Process::Current)?))
     }
 }
 
@@ -321,7 +318,7 @@ async fn idle_memory(t: &Target<'_>, n: usize) -> Result<Option<f64>, WorkloadEr
     if n == 0 {
         return Ok(None);
     }
-    let pid = Process::Pid(t.pid);
+    let pid = t.process;
     let before = rss_bytes(pid)?;
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {

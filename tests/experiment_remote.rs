@@ -1,0 +1,168 @@
+//! The two-device set-up on one machine: `mqtt-lwa experiment serve` in one
+//! process (credentials, a broker with every mode's listener, the stats
+//! port), `mqtt-lwa experiment --remote 127.0.0.1 --dir DIR` in another, run
+//! through the CLI. Checks that the report says the broker was remote, that
+//! broker CPU and memory came through the stats port, that repeats are kept,
+//! and that stopping `serve` stops its broker too.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{wait_exit, wait_until, LineProcess, WAIT};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
+
+/// `serve` plus its broker's pid; both stopped on drop even when the test fails.
+struct Served {
+    serve: LineProcess,
+    broker_pid: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.broker_pid])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn remote_run_measures_a_served_broker_and_serve_stops_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("serve");
+    let out = tmp.path().join("out");
+    let dir_arg = dir.to_str().unwrap();
+    let serve = LineProcess::spawn(
+        BIN,
+        &[
+            "experiment",
+            "serve",
+            "--dir",
+            dir_arg,
+            "--bind",
+            "127.0.0.1",
+            "--port-base",
+            "0",
+        ],
+    );
+    let mut served = Served {
+        serve,
+        broker_pid: String::new(),
+    };
+    let stats = served
+        .serve
+        .expect_line("stats on", |l| l.starts_with("stats on "));
+    served.broker_pid = stats
+        .rsplit_once("broker pid ")
+        .and_then(|(_, p)| p.strip_suffix(')'))
+        .unwrap()
+        .to_owned();
+    served
+        .serve
+        .expect_line("ready", |l| l.starts_with("ready"));
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("serve.json")).unwrap()).unwrap();
+    let listeners = info["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 6, "{info}");
+
+    let status = Command::new(BIN)
+        .args([
+            "experiment",
+            "--remote",
+            "127.0.0.1",
+            "--dir",
+            dir_arg,
+            "--modes",
+            "plain,lwa",
+            "--repeat",
+            "2",
+            "--quiet",
+            "--name",
+            "r",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "experiment --remote failed: {status}");
+    let run = out.join("r");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let notes = &results["meta"]["notes"];
+    assert!(
+        results["meta"]["remote_broker"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("127.0.0.1")),
+        "{}",
+        results["meta"]
+    );
+    let modes = results["modes"].as_array().unwrap();
+    // Only our broker is served: mosquitto is left out even where it is installed.
+    assert_eq!(modes.len(), 2, "{notes}");
+    for m in modes {
+        assert_eq!(m["broker"], "mqtt-lwa");
+        // Read through the stats port while 100 idle connections were open.
+        assert!(m["rss_bytes_per_idle_connection"].is_f64(), "{m} {notes}");
+    }
+    let cells = results["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 24, "2 modes x 4 payloads x 3 QoS: {notes}");
+    let rows = results["repeats"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 48, "every cell twice");
+    for r in [0, 1] {
+        assert_eq!(rows.iter().filter(|x| x["repeat"] == r).count(), 24);
+    }
+    for s in results["repeats"]["spreads"].as_array().unwrap() {
+        assert_eq!(s["repeats"], 2);
+        let t = &s["msgs_per_s"];
+        assert!(
+            num(t, "min") > 0.0 && num(t, "min") <= num(t, "median"),
+            "{s}"
+        );
+        assert!(num(t, "median") <= num(t, "max"), "{s}");
+    }
+    // Broker CPU came from the other process's /proc via `serve`: over 48 throughput runs
+    // of a debug broker it cannot all be zero.
+    let ticks: f64 = rows.iter().map(|r| num(r, "broker_cpu_ticks")).sum();
+    assert!(ticks > 0.0, "no broker CPU read remotely");
+
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("**Remote broker.** The broker ran on 127.0.0.1"));
+    assert!(report.contains("Throughput over repeats"));
+    assert!(!report.contains("## Broker: mosquitto"));
+    for file in ["repeats.csv", "spread.csv", "cells.csv"] {
+        assert!(run.join(file).exists(), "{file}");
+    }
+
+    // SIGTERM to serve stops it and its broker: the listeners close.
+    let pid = served.serve.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exited = wait_exit(&mut served.serve.child, WAIT).expect("serve exits after SIGTERM");
+    assert!(exited.success(), "{exited}");
+    for l in listeners {
+        let port = l[1].as_u64().unwrap() as u16;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            wait_until(WAIT, || TcpStream::connect_timeout(
+                &addr,
+                Duration::from_millis(200)
+            )
+            .is_err()),
+            "{addr} still accepts after serve stopped"
+        );
+    }
+}
