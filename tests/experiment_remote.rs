@@ -136,6 +136,15 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     let ticks: f64 = rows.iter().map(|r| num(r, "broker_cpu_ticks")).sum();
     assert!(ticks > 0.0, "no broker CPU read remotely");
 
+    // Both machines' load averages around every block (here the same machine).
+    for l in results["repeats"]["loads"].as_array().unwrap() {
+        assert!(
+            l["start"].is_object() && l["broker_host_start"].is_object(),
+            "{l}"
+        );
+    }
+    assert!(results["repeats"]["broker_host_cores"].as_u64().unwrap() > 0);
+
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("**Remote broker.** The broker ran on 127.0.0.1"));
     assert!(report.contains("Throughput over repeats"));

@@ -452,6 +452,20 @@ impl RemoteBroker {
         )
     }
 
+    /// The broker machine's load average now (`None` if the stats port does not answer).
+    pub fn load(&self) -> Option<LoadAvg> {
+        query_stats(self.stats_addr()).ok()?.load
+    }
+
+    /// The broker machine's core count, as `serve` recorded it.
+    pub fn cores(&self) -> Option<usize> {
+        self.info
+            .machine
+            .iter()
+            .find(|(k, _)| k == "cores available")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
     /// The stats endpoint.
     pub fn stats_addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.info.stats_port)

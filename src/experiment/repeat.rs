@@ -63,6 +63,12 @@ pub struct BlockLoad {
     pub start: Option<LoadAvg>,
     /// Load average after its last cell.
     pub end: Option<LoadAvg>,
+    /// The broker machine's load average before the block (remote broker only).
+    #[serde(default)]
+    pub broker_host_start: Option<LoadAvg>,
+    /// The broker machine's load average after the block (remote broker only).
+    #[serde(default)]
+    pub broker_host_end: Option<LoadAvg>,
 }
 
 /// The raw figures of one cell in one repeat.
@@ -154,6 +160,9 @@ pub struct CellSpread {
 pub struct RepeatData {
     /// CPU cores of the machine that ran the clients (the load warning's threshold).
     pub cores: usize,
+    /// CPU cores of the broker machine when the broker was remote.
+    #[serde(default)]
+    pub broker_host_cores: Option<usize>,
     /// Every repeat of every cell.
     pub rows: Vec<CellRepeat>,
     /// Spread per cell.
@@ -319,7 +328,7 @@ pub fn repeats_csv(d: &RepeatData) -> String {
     let mut out = String::from(
         "broker,mode,payload,qos,repeat,sent,received,seconds,msgs_per_s,latency_us_p50,\
          latency_us_p99,broker_cpu_s_per_1e5,client_cpu_s_per_1e5,broker_cpu_ticks,\
-         load1_start,load1_end\n",
+         load1_start,load1_end,broker_host_load1_start,broker_host_load1_end\n",
     );
     for r in &d.rows {
         let c = &r.cell;
@@ -330,7 +339,7 @@ pub fn repeats_csv(d: &RepeatData) -> String {
         let one = |l: Option<LoadAvg>| l.map(|l| format!("{:.2}", l.one)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{}",
+            "{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{},{},{}",
             c.broker,
             c.mode,
             c.payload,
@@ -347,6 +356,8 @@ pub fn repeats_csv(d: &RepeatData) -> String {
             c.broker_cpu_ticks,
             one(load.and_then(|l| l.start)),
             one(load.and_then(|l| l.end)),
+            one(load.and_then(|l| l.broker_host_start)),
+            one(load.and_then(|l| l.broker_host_end)),
         );
     }
     out
@@ -372,45 +383,51 @@ pub fn spread_csv(d: &RepeatData) -> String {
     out
 }
 
+/// Which machine's load a warning is about: the client's, or the remote broker's.
+type LoadOf = fn(&BlockLoad) -> [Option<LoadAvg>; 2];
+
 /// The highest 1-minute load average read during the run, with where it was read.
-fn peak_load(d: &RepeatData) -> Option<(f64, &BlockLoad)> {
+fn peak_load(d: &RepeatData, of: LoadOf) -> Option<(f64, &BlockLoad)> {
     d.loads
         .iter()
-        .flat_map(|l| {
-            [l.start, l.end]
-                .into_iter()
-                .flatten()
-                .map(move |v| (v.one, l))
-        })
+        .flat_map(|l| of(l).into_iter().flatten().map(move |v| (v.one, l)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
-/// A warning paragraph when the 1-minute load average exceeded the core count.
+/// Warning paragraphs when the 1-minute load average exceeded the core count of the
+/// client machine or of a remote broker's machine.
 pub fn load_warning(r: &RunResults) -> Option<String> {
     let d = &r.repeats;
-    let (peak, at) = peak_load(d)?;
-    if d.cores == 0 || peak <= d.cores as f64 {
+    let client: LoadOf = |l| [l.start, l.end];
+    let broker: LoadOf = |l| [l.broker_host_start, l.broker_host_end];
+    let text: String = [
+        (client, Some(d.cores), "this machine's"),
+        (broker, d.broker_host_cores, "the broker machine's"),
+    ]
+    .into_iter()
+    .filter_map(|(of, cores, whose)| machine_warning(d, of, cores?, whose))
+    .collect();
+    (!text.is_empty()).then_some(text)
+}
+
+fn machine_warning(d: &RepeatData, of: LoadOf, cores: usize, whose: &str) -> Option<String> {
+    let (peak, at) = peak_load(d, of)?;
+    if cores == 0 || peak <= cores as f64 {
         return None;
     }
     let over: Vec<String> = d
         .loads
         .iter()
-        .filter(|l| {
-            [l.start, l.end]
-                .into_iter()
-                .flatten()
-                .any(|v| v.one > d.cores as f64)
-        })
+        .filter(|l| of(l).into_iter().flatten().any(|v| v.one > cores as f64))
         .map(|l| format!("{} {} repeat {}", l.broker, l.mode, l.repeat + 1))
         .collect();
     Some(format!(
-        "**Load warning.** The 1-minute load average exceeded this machine's {} cores during \
+        "**Load warning.** The 1-minute load average exceeded {whose} {cores} cores during \
          the run (peak {peak:.2}, around {} {} repeat {}): other processes competed for the \
          CPU, so throughput, latency and CPU figures of the affected blocks are not to be \
          trusted ({} of {} blocks: {}). The run itself keeps about two tasks runnable (broker \
          and clients), so on a 2-core machine only a peak well above 2 means outside load; rerun \
          on a quiet machine.\n\n",
-        d.cores,
         at.broker,
         at.mode,
         at.repeat + 1,
@@ -595,6 +612,39 @@ mod tests {
             ]
         );
         assert_eq!(schedule(&plan, 0).len(), 2);
+    }
+
+    #[test]
+    fn load_warning_names_the_blocks_over_the_core_count() {
+        let load = |one| {
+            Some(LoadAvg {
+                one,
+                five: 0.0,
+                fifteen: 0.0,
+            })
+        };
+        let block = |mode, client: f64, broker: f64| BlockLoad {
+            repeat: 0,
+            broker: BrokerKind::MqttLwa,
+            mode,
+            start: load(client),
+            end: load(client),
+            broker_host_start: load(broker),
+            broker_host_end: load(broker),
+        };
+        let d = RepeatData {
+            cores: 2,
+            broker_host_cores: Some(4),
+            loads: vec![block(Mode::Plain, 1.0, 5.0), block(Mode::Lwa, 3.5, 1.0)],
+            ..RepeatData::default()
+        };
+        let client: LoadOf = |l| [l.start, l.end];
+        let broker: LoadOf = |l| [l.broker_host_start, l.broker_host_end];
+        let w = machine_warning(&d, client, 2, "this machine's").unwrap();
+        assert!(w.contains("peak 3.50") && w.contains("(1 of 2 blocks: mqtt-lwa lwa repeat 1)"));
+        let w = machine_warning(&d, broker, 4, "the broker machine's").unwrap();
+        assert!(w.contains("mqtt-lwa plain repeat 1") && !w.contains("lwa repeat"));
+        assert!(machine_warning(&d, client, 4, "x").is_none());
     }
 
     #[test]

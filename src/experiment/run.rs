@@ -107,7 +107,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     if let Some(r) = &remote {
         notes.push(format!(
             "Remote broker: {}. Its CPU time and RSS were read from its /proc by `serve` at \
-             each sample; load averages and the load warning are the client machine's.",
+             each sample; `repeats.csv` has both machines' load averages around each block.",
             r.describe()
         ));
         if brokers.contains(&BrokerKind::Mosquitto) {
@@ -207,6 +207,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             bar.inc(1);
         };
         let start = LoadAvg::now();
+        let broker_host_start = remote.as_ref().and_then(RemoteBroker::load);
         let measured = if rep == 0 {
             runtime
                 .block_on(measure_mode(&target, &opts.profile, &tick))
@@ -235,6 +236,8 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             mode,
             start,
             end: LoadAvg::now(),
+            broker_host_start,
+            broker_host_end: remote.as_ref().and_then(RemoteBroker::load),
         });
         drop(broker);
     }
@@ -263,6 +266,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         cells,
         repeats: RepeatData {
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            broker_host_cores: remote.as_ref().and_then(RemoteBroker::cores),
             rows,
             spreads,
             loads,
