@@ -108,6 +108,25 @@ async fn idle(bin: &Path, n: usize, modes: &[Mode], creds: &Credentials) {
         for c in clients.into_iter().chain([warm]) {
             bye(c).await;
         }
+        stop(&broker).await;
+    }
+}
+
+/// SIGTERM, then waits (up to 30 s) for the broker to exit, so that a tool
+/// wrapping it (callgrind, massif) writes its file; dropping it would SIGKILL.
+async fn stop(broker: &BrokerProcess) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(broker.pid().to_string())
+        .status();
+    let status = format!("/proc/{}/status", broker.pid());
+    for _ in 0..300 {
+        match std::fs::read_to_string(&status) {
+            Ok(s) if !s.contains("State:\tZ") => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            _ => return,
+        }
     }
 }
 
@@ -178,21 +197,12 @@ async fn icount_run(
     bye(publisher).await;
     bye(sub).await;
     // SIGTERM: the broker shuts down gracefully and callgrind writes its file.
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(broker.pid().to_string())
-        .status();
-    for _ in 0..600 {
-        if let Ok(text) = std::fs::read_to_string(&cg) {
-            if let Some(total) = text
-                .lines()
-                // `totals:` ends the file (the `summary:` header comes first).
-                .find_map(|l| l.strip_prefix("totals: "))
-            {
-                return total.trim().parse().expect("Ir total");
-            }
+    stop(&broker).await;
+    if let Ok(text) = std::fs::read_to_string(&cg) {
+        // `totals:` ends the file (the `summary:` header comes first).
+        if let Some(total) = text.lines().find_map(|l| l.strip_prefix("totals: ")) {
+            return total.trim().parse().expect("Ir total");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no callgrind totals in {}", cg.display());
 }

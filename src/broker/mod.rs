@@ -8,6 +8,7 @@
 //! and encodes. The core never sees ciphertext or aliases.
 
 pub mod alias;
+mod conn_queue;
 pub mod connection;
 pub mod core;
 mod pending;

@@ -28,10 +28,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_STALL: Duration = Duration::from_secs(60);
 /// How long a closed connection's input is drained before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(1);
-/// Read buffer per connection: held for the connection's whole life, so it
-/// is kept small (10,000 idle clients hold 40 MB here); bigger packets just
-/// take several reads.
-const READ_CHUNK: usize = 4 * 1024;
+/// Read buffer of a quiet connection: held for the connection's whole life,
+/// so it is small (see [`ReadBuffer`]).
+const READ_MIN: usize = 256;
+/// The most the read buffer grows to while big packets keep filling it.
+const READ_MAX: usize = 64 * 1024;
 
 /// What every connection of one listener shares.
 pub(crate) struct ListenerContext {
@@ -65,6 +66,12 @@ pub(crate) struct ConnectionTask {
 
 impl ConnectionTask {
     /// Runs the connection to its end and reports it closed to the core.
+    ///
+    /// The task's future is allocated for the connection's whole life, so
+    /// the cold phases (transport handshake, closing) and a send to a full
+    /// core queue run as separate boxed futures: inline, their state (a TLS
+    /// handshake, a queued `CoreEvent` of ~850 bytes) would be part of every
+    /// idle connection's task.
     pub(crate) async fn run(self) {
         let ConnectionTask {
             ctx,
@@ -77,23 +84,17 @@ impl ConnectionTask {
             core,
             mut shutdown,
         } = self;
-        let connect_timeout = Duration::from_secs(ctx.limits.connect_timeout_secs);
-        let accepted = tokio::select! {
-            r = tokio::time::timeout(connect_timeout, ctx.acceptor.accept(tcp, remote_addr)) => r,
-            _ = stopped(&mut shutdown) => Ok(Err(std::io::Error::other("shutting down"))),
-        };
-        let accepted = match accepted {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
-                finish(&core, &ctx.stats, conn, false, None).await;
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(conn, %remote_addr, "transport handshake timed out");
-                finish(&core, &ctx.stats, conn, false, None).await;
-                return;
-            }
+        let accepted = Box::pin(accept_transport(
+            &ctx,
+            conn,
+            tcp,
+            remote_addr,
+            &core,
+            &mut shutdown,
+        ))
+        .await;
+        let Some(accepted) = accepted else {
+            return;
         };
         let peer = PeerInfo {
             remote_addr: Some(accepted.remote_addr),
@@ -112,7 +113,7 @@ impl ConnectionTask {
         };
         let mut machine = Connection::new(settings, std::time::Instant::now());
         let (mut rd, mut wr) = tokio::io::split(accepted.stream);
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = ReadBuffer::new();
         let mut auth: Option<AuthFuture> = None;
         let mut shutting_down = false;
         loop {
@@ -143,14 +144,16 @@ impl ConnectionTask {
                     }
                     Vec::new()
                 }
-                r = rd.read(&mut buf) => match r {
+                r = rd.read(buf.space()) => match r {
                     Ok(0) | Err(_) => {
                         machine.peer_closed();
                         Vec::new()
                     }
                     Ok(n) => {
                         Stats::add(&ctx.stats.bytes_received, n as u64);
-                        machine.receive(buf.get(..n).unwrap_or_default(), std::time::Instant::now())
+                        let actions = machine.receive(buf.filled(n), std::time::Instant::now());
+                        buf.adapt(n);
+                        actions
                     }
                 },
                 (decision, preview) = poll_auth(&mut auth), if auth.is_some() => {
@@ -162,53 +165,205 @@ impl ConnectionTask {
                     Vec::new()
                 }
             };
-            for action in actions {
-                match action {
-                    Action::Authenticate(connect) => {
-                        auth = Some(authenticate(
-                            ctx.security.authenticator.clone(),
-                            connect,
-                            peer.clone(),
-                            core.clone(),
-                        ));
-                    }
-                    Action::CoreConnect(req) => {
-                        pending.release();
-                        let _ = core.send(CoreEvent::Connect(req)).await;
-                    }
-                    Action::CorePacket(packet) => {
-                        let _ = core.send(CoreEvent::Packet { conn, packet }).await;
-                    }
+            let mut actions = actions.into_iter();
+            loop {
+                // Actions run synchronously; only a send to a full core
+                // queue waits, as a boxed future (see `run`).
+                let wait = run_actions(
+                    &mut actions,
+                    &ctx,
+                    conn,
+                    &peer,
+                    &core,
+                    &mut auth,
+                    &mut pending,
+                );
+                match wait {
+                    Some(wait) => wait.await,
+                    None => break,
                 }
             }
         }
-        if let Some(out) = machine.take_output() {
-            if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, wr.write_all(&out)).await {
-                Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
-            }
-        }
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, wr.shutdown()).await;
-        tracing::debug!(conn, %remote_addr, cause = machine.close_cause().unwrap_or("closed"), "connection closed");
+        let out = machine.take_output();
+        let cause = machine.close_cause().unwrap_or("closed").to_owned();
         let disconnect = machine.take_client_disconnect();
-        finish(
-            &core,
-            &ctx.stats,
+        let core_connected = machine.core_connected();
+        drop(machine);
+        Box::pin(close_connection(CloseArgs {
+            ctx: &ctx,
             conn,
-            machine.core_connected(),
+            remote_addr,
+            out,
+            wr,
+            rd,
+            cause,
             disconnect,
-        )
+            core_connected,
+            core: &core,
+        }))
         .await;
-        // Closing a socket with unread input makes the kernel send RST,
-        // which can destroy our DISCONNECT before the client reads it (a
-        // client still sending PUBRELs after 0x93, say); drain briefly.
-        let _ = tokio::time::timeout(LINGER, async {
-            while let Ok(n) = rd.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
+    }
+}
+
+/// The transport handshake (TLS) under the CONNECT timeout; `None` when it
+/// failed (the core has then been told the connection closed).
+async fn accept_transport(
+    ctx: &ListenerContext,
+    conn: ConnId,
+    tcp: TcpStream,
+    remote_addr: std::net::SocketAddr,
+    core: &mpsc::Sender<CoreEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<crate::transport::Accepted> {
+    let connect_timeout = Duration::from_secs(ctx.limits.connect_timeout_secs);
+    let accepted = tokio::select! {
+        r = tokio::time::timeout(connect_timeout, ctx.acceptor.accept(tcp, remote_addr)) => r,
+        _ = stopped(shutdown) => Ok(Err(std::io::Error::other("shutting down"))),
+    };
+    match accepted {
+        Ok(Ok(a)) => Some(a),
+        Ok(Err(e)) => {
+            tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
+            finish(core, &ctx.stats, conn, false, None).await;
+            None
+        }
+        Err(_) => {
+            tracing::debug!(conn, %remote_addr, "transport handshake timed out");
+            finish(core, &ctx.stats, conn, false, None).await;
+            None
+        }
+    }
+}
+
+type CoreWait<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Runs actions until one needs to wait (a send to a full core queue);
+/// returns that wait, or `None` when every action is done.
+fn run_actions<'a>(
+    actions: &mut std::vec::IntoIter<Action>,
+    ctx: &ListenerContext,
+    conn: ConnId,
+    peer: &PeerInfo,
+    core: &'a mpsc::Sender<CoreEvent>,
+    auth: &mut Option<AuthFuture>,
+    pending: &mut super::pending::PendingSlot,
+) -> Option<CoreWait<'a>> {
+    for action in actions.by_ref() {
+        let event = match action {
+            Action::Authenticate(connect) => {
+                *auth = Some(authenticate(
+                    ctx.security.authenticator.clone(),
+                    connect,
+                    peer.clone(),
+                    core.clone(),
+                ));
+                continue;
             }
-        })
-        .await;
+            Action::CoreConnect(req) => {
+                pending.release();
+                CoreEvent::Connect(req)
+            }
+            Action::CorePacket(packet) => CoreEvent::Packet { conn, packet },
+        };
+        match core.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                return Some(Box::pin(async move {
+                    let _ = core.send(event).await;
+                }));
+            }
+        }
+    }
+    None
+}
+
+/// What [`close_connection`] needs.
+struct CloseArgs<'a, R, W> {
+    ctx: &'a ListenerContext,
+    conn: ConnId,
+    remote_addr: std::net::SocketAddr,
+    out: Option<bytes::Bytes>,
+    wr: W,
+    rd: R,
+    cause: String,
+    disconnect: Option<crate::codec::Disconnect>,
+    core_connected: bool,
+    core: &'a mpsc::Sender<CoreEvent>,
+}
+
+/// Writes what is left, closes the socket, tells the core, drains the input.
+async fn close_connection<R, W>(args: CloseArgs<'_, R, W>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let CloseArgs {
+        ctx,
+        conn,
+        remote_addr,
+        out,
+        mut wr,
+        mut rd,
+        cause,
+        disconnect,
+        core_connected,
+        core,
+    } = args;
+    if let Some(out) = out {
+        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, wr.write_all(&out)).await {
+            Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
+        }
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, wr.shutdown()).await;
+    tracing::debug!(conn, %remote_addr, cause, "connection closed");
+    finish(core, &ctx.stats, conn, core_connected, disconnect).await;
+    // Closing a socket with unread input makes the kernel send RST,
+    // which can destroy our DISCONNECT before the client reads it (a
+    // client still sending PUBRELs after 0x93, say); drain briefly.
+    let mut buf = [0u8; 512];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The socket read buffer: small while the connection is quiet, doubled
+/// (up to [`READ_MAX`]) after a read that filled it, halved after reads that
+/// used little of it, so an idle connection holds [`READ_MIN`] bytes and a
+/// busy one reads big packets in few calls.
+struct ReadBuffer {
+    buf: Vec<u8>,
+}
+
+impl ReadBuffer {
+    fn new() -> Self {
+        ReadBuffer {
+            buf: vec![0; READ_MIN],
+        }
+    }
+
+    /// Where the next read goes.
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// The `n` bytes the last read put in.
+    fn filled(&self, n: usize) -> &[u8] {
+        self.buf.get(..n).unwrap_or_default()
+    }
+
+    /// Resizes after a read of `n` bytes.
+    fn adapt(&mut self, n: usize) {
+        let len = self.buf.len();
+        if n == len && len < READ_MAX {
+            self.buf = vec![0; len * 2];
+        } else if n <= len / 8 && len > READ_MIN {
+            self.buf = vec![0; len / 2];
+        }
     }
 }
 

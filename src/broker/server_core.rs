@@ -3,7 +3,7 @@
 //! and in one order, and dispatches the core's outputs to the connections.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,74 +80,7 @@ pub(crate) enum ConnCommand {
     Close(Option<ReasonCode>),
 }
 
-/// The sending side of a connection's command queue.
-///
-/// Unbounded, because QoS 1/2 messages and acknowledgements are already
-/// bounded by the core's in-flight windows and must not be lost; QoS 0
-/// publishes are counted and dropped once `qos0_limit` wait unsent.
-#[derive(Clone)]
-pub(crate) struct ConnSender {
-    tx: mpsc::UnboundedSender<ConnCommand>,
-    queued_qos0: Arc<AtomicUsize>,
-    qos0_limit: usize,
-}
-
-/// The receiving side, held by the connection task.
-pub(crate) struct ConnReceiver {
-    rx: mpsc::UnboundedReceiver<ConnCommand>,
-    queued_qos0: Arc<AtomicUsize>,
-}
-
-/// A command queue for one connection.
-pub(crate) fn conn_channel(qos0_limit: usize) -> (ConnSender, ConnReceiver) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued_qos0 = Arc::new(AtomicUsize::new(0));
-    (
-        ConnSender {
-            tx,
-            queued_qos0: queued_qos0.clone(),
-            qos0_limit,
-        },
-        ConnReceiver { rx, queued_qos0 },
-    )
-}
-
-fn is_qos0_publish(packet: &Packet) -> bool {
-    matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce)
-}
-
-impl ConnSender {
-    /// Queues a packet; false when a QoS 0 publish was dropped because the
-    /// connection is too far behind.
-    fn send(&self, packet: Packet) -> bool {
-        if is_qos0_publish(&packet) {
-            if self.queued_qos0.load(Ordering::Relaxed) >= self.qos0_limit {
-                return false;
-            }
-            self.queued_qos0.fetch_add(1, Ordering::Relaxed);
-        }
-        // A closed queue means the connection task is ending; it reports Closed.
-        let _ = self.tx.send(ConnCommand::Send(packet));
-        true
-    }
-
-    fn close(&self, reason: Option<ReasonCode>) {
-        let _ = self.tx.send(ConnCommand::Close(reason));
-    }
-}
-
-impl ConnReceiver {
-    /// The next command; `None` when the core task is gone.
-    pub(crate) async fn recv(&mut self) -> Option<ConnCommand> {
-        let cmd = self.rx.recv().await;
-        if let Some(ConnCommand::Send(p)) = &cmd {
-            if is_qos0_publish(p) {
-                self.queued_qos0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        cmd
-    }
-}
+pub(crate) use super::conn_queue::{conn_channel, ConnReceiver, ConnSender};
 
 struct ConnEntry {
     tx: ConnSender,
@@ -352,30 +285,5 @@ mod tests {
         assert!(same_identity(&lwa("x"), &lwa("x")));
         assert!(!same_identity(&lwa("x"), &user("x")));
         assert!(!same_identity(&Principal::default(), &Principal::default()));
-    }
-
-    #[tokio::test]
-    async fn qos0_dropped_when_queue_full_but_qos1_kept() {
-        use crate::codec::{Properties, Publish};
-        let publish = |qos| {
-            Packet::Publish(Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: "t".into(),
-                packet_id: if qos == QoS::AtMostOnce { 0 } else { 1 },
-                properties: Properties::default(),
-                payload: bytes::Bytes::new(),
-            })
-        };
-        let (tx, mut rx) = conn_channel(2);
-        assert!(tx.send(publish(QoS::AtMostOnce)));
-        assert!(tx.send(publish(QoS::AtMostOnce)));
-        assert!(!tx.send(publish(QoS::AtMostOnce)));
-        assert!(tx.send(publish(QoS::AtLeastOnce)));
-        assert!(rx.recv().await.is_some());
-        // One QoS 0 slot is free again.
-        assert!(tx.send(publish(QoS::AtMostOnce)));
-        assert!(!tx.send(publish(QoS::AtMostOnce)));
     }
 }

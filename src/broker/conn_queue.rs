@@ -1,0 +1,252 @@
+//! The command queue from the core task to one connection task.
+//!
+//! Not a tokio mpsc channel: an unbounded tokio channel allocates its first
+//! block of 32 slots when it is created, and a slot holds a whole
+//! [`ConnCommand`] (about 850 bytes, the size of a `Packet`), so every idle
+//! connection carried ~27 KB of queue. This queue is a `VecDeque` that is
+//! empty (no allocation) while nothing waits and is released again once the
+//! connection task has drained it, plus a [`Notify`] to wake that task.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::server_core::ConnCommand;
+use crate::codec::{Packet, QoS};
+
+/// A drained queue keeps its buffer while it holds at most this many slots;
+/// a bigger one (a burst) is released, so idle connections hold nothing big.
+const KEEP_SLOTS: usize = 0;
+
+struct State {
+    items: VecDeque<ConnCommand>,
+    /// QoS 0 publishes waiting (they are dropped beyond the limit).
+    queued_qos0: usize,
+    /// Live [`ConnSender`] clones; `recv` ends when the last one is gone.
+    senders: usize,
+    /// False once the [`ConnReceiver`] is dropped: sends are discarded.
+    receiver: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    notify: Notify,
+}
+
+impl Shared {
+    /// The state; a panic elsewhere while holding the lock cannot leave it
+    /// inconsistent (every update is a single push, pop or counter change).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The sending side of a connection's command queue.
+///
+/// Unbounded, because QoS 1/2 messages and acknowledgements are already
+/// bounded by the core's in-flight windows and must not be lost; QoS 0
+/// publishes are counted and dropped once `qos0_limit` wait unsent.
+pub(crate) struct ConnSender {
+    shared: Arc<Shared>,
+    qos0_limit: usize,
+}
+
+/// The receiving side, held by the connection task.
+pub(crate) struct ConnReceiver {
+    shared: Arc<Shared>,
+}
+
+/// A command queue for one connection.
+pub(crate) fn conn_channel(qos0_limit: usize) -> (ConnSender, ConnReceiver) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            queued_qos0: 0,
+            senders: 1,
+            receiver: true,
+        }),
+        notify: Notify::new(),
+    });
+    (
+        ConnSender {
+            shared: shared.clone(),
+            qos0_limit,
+        },
+        ConnReceiver { shared },
+    )
+}
+
+fn is_qos0_publish(packet: &Packet) -> bool {
+    matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce)
+}
+
+impl ConnSender {
+    /// Queues a packet; false when a QoS 0 publish was dropped because the
+    /// connection is too far behind.
+    pub(crate) fn send(&self, packet: Packet) -> bool {
+        {
+            let mut state = self.shared.lock();
+            if is_qos0_publish(&packet) {
+                if state.queued_qos0 >= self.qos0_limit {
+                    return false;
+                }
+                state.queued_qos0 += 1;
+            }
+            // A closed queue means the connection task is ending; it reports Closed.
+            if state.receiver {
+                state.items.push_back(ConnCommand::Send(packet));
+            }
+        }
+        self.shared.notify.notify_one();
+        true
+    }
+
+    /// Queues a close with this DISCONNECT reason for 5.0 clients.
+    pub(crate) fn close(&self, reason: Option<crate::codec::ReasonCode>) {
+        {
+            let mut state = self.shared.lock();
+            if state.receiver {
+                state.items.push_back(ConnCommand::Close(reason));
+            }
+        }
+        self.shared.notify.notify_one();
+    }
+}
+
+impl Clone for ConnSender {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        ConnSender {
+            shared: self.shared.clone(),
+            qos0_limit: self.qos0_limit,
+        }
+    }
+}
+
+impl Drop for ConnSender {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.shared.lock();
+            state.senders = state.senders.saturating_sub(1);
+            state.senders == 0
+        };
+        if last {
+            self.shared.notify.notify_one();
+        }
+    }
+}
+
+impl ConnReceiver {
+    /// The next command; `None` when the core task is gone. Cancel-safe: a
+    /// command is only taken in the poll that returns it.
+    pub(crate) async fn recv(&mut self) -> Option<ConnCommand> {
+        loop {
+            {
+                let mut state = self.shared.lock();
+                if let Some(cmd) = state.items.pop_front() {
+                    if let ConnCommand::Send(p) = &cmd {
+                        if is_qos0_publish(p) {
+                            state.queued_qos0 = state.queued_qos0.saturating_sub(1);
+                        }
+                    }
+                    if state.items.is_empty() && state.items.capacity() > KEEP_SLOTS {
+                        state.items = VecDeque::new();
+                    }
+                    return Some(cmd);
+                }
+                if state.senders == 0 {
+                    return None;
+                }
+            }
+            // `notify_one` stores a permit when nobody waits, so a send
+            // between the check above and this await is not missed.
+            self.shared.notify.notified().await;
+        }
+    }
+}
+
+impl Drop for ConnReceiver {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.receiver = false;
+        state.items = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Properties, Publish, ReasonCode};
+
+    fn publish(qos: QoS) -> Packet {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            packet_id: if qos == QoS::AtMostOnce { 0 } else { 1 },
+            properties: Properties::default(),
+            payload: bytes::Bytes::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn qos0_dropped_when_queue_full_but_qos1_kept() {
+        let (tx, mut rx) = conn_channel(2);
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(!tx.send(publish(QoS::AtMostOnce)));
+        assert!(tx.send(publish(QoS::AtLeastOnce)));
+        assert!(rx.recv().await.is_some());
+        // One QoS 0 slot is free again.
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(!tx.send(publish(QoS::AtMostOnce)));
+    }
+
+    #[tokio::test]
+    async fn commands_arrive_in_order_then_none_after_the_last_sender() {
+        let (tx, mut rx) = conn_channel(8);
+        let tx2 = tx.clone();
+        assert!(tx.send(publish(QoS::AtLeastOnce)));
+        tx2.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
+        drop(tx);
+        assert!(matches!(rx.recv().await, Some(ConnCommand::Send(_))));
+        assert!(matches!(
+            rx.recv().await,
+            Some(ConnCommand::Close(Some(ReasonCode::SERVER_SHUTTING_DOWN)))
+        ));
+        drop(tx2);
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_a_send() {
+        let (tx, mut rx) = conn_channel(8);
+        let waiter = tokio::spawn(async move { rx.recv().await.is_some() });
+        tokio::task::yield_now().await;
+        assert!(tx.send(publish(QoS::AtMostOnce)));
+        assert!(waiter.await.unwrap_or(false));
+    }
+
+    #[tokio::test]
+    async fn a_drained_queue_holds_no_buffer() {
+        let (tx, mut rx) = conn_channel(8);
+        for _ in 0..5 {
+            assert!(tx.send(publish(QoS::AtLeastOnce)));
+        }
+        for _ in 0..5 {
+            assert!(rx.recv().await.is_some());
+        }
+        assert_eq!(rx.shared.lock().items.capacity(), 0);
+    }
+
+    #[test]
+    fn sends_after_the_receiver_is_gone_are_discarded() {
+        let (tx, rx) = conn_channel(1);
+        drop(rx);
+        assert!(tx.send(publish(QoS::AtLeastOnce)));
+        tx.close(None);
+        assert!(tx.shared.lock().items.is_empty());
+    }
+}
