@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs every tool the demo and the test suite need on a fresh Debian machine
 # with the Rust toolchain: Debian's mosquitto broker and clients (interop peers),
-# tshark (capture checks), iproute2 (network namespaces), openssl (s_client as a
-# TLS 1.1-only client in tests/modes_tls.rs), and the Python packages
+# tshark (capture checks), iproute2 (network namespaces), iperf3 (capacity of the
+# experiment's emulated links), iptables (their NFQUEUE delay line where the kernel
+# has no netem), openssl (s_client as a TLS 1.1-only client in tests/modes_tls.rs),
+# and the Python packages
 # of the interop tests and the independent LWA implementation.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_apt=()
-for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 python3:python3 openssl:openssl; do
+for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if [ "$bin" = mosquitto ]; then
     [ -x /usr/sbin/mosquitto ] || need_apt+=("$pkg")

@@ -30,6 +30,9 @@ enum Command {
     Psk(cmd::psk::PskArgs),
     /// Measure what every security mode costs; writes experiments/results/<run>/.
     Experiment(cmd::experiment::ExperimentArgs),
+    /// NFQUEUE delay line of an emulated link (started by `experiment` inside a namespace).
+    #[command(name = "experiment-linkem", hide = true)]
+    ExperimentLinkem(cmd::experiment::LinkemArgs),
 }
 
 /// True when the subcommand is `pub` or `sub`.
@@ -55,5 +58,6 @@ fn main() -> ExitCode {
         Command::Certs(args) => cmd::certs::run(args),
         Command::Psk(args) => cmd::psk::run(args),
         Command::Experiment(args) => cmd::experiment::run_experiment(args),
+        Command::ExperimentLinkem(args) => cmd::experiment::run_linkem_cmd(args),
     }
 }

@@ -5,9 +5,11 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use mqtt_lwa::experiment::linkem::{run_linkem, LinkemOptions};
 use mqtt_lwa::experiment::remote::{serve, RemoteSpec, ServeOptions, DEFAULT_PORT_BASE};
-use mqtt_lwa::experiment::{run, BrokerKind, Mode, Profile, RunOptions};
+use mqtt_lwa::experiment::{run, BrokerKind, LinkProfile, Mode, Profile, RunOptions};
 
 /// Subcommands of `mqtt-lwa experiment`.
 #[derive(clap::Subcommand, Debug)]
@@ -58,6 +60,11 @@ pub struct ExperimentArgs {
     /// Shortest throughput cell in seconds (default: the profile's, full 2, quick 0).
     #[arg(long, value_name = "SECONDS")]
     min_cell_seconds: Option<f64>,
+    /// Links to measure on, comma-separated (default: the profile's; quick: loopback, full:
+    /// loopback,lan,pi-wifi,constrained). `--link list` prints the profiles. Emulated links
+    /// need root, iproute2, iperf3 and, where the kernel has no netem, iptables.
+    #[arg(long = "link", value_delimiter = ',')]
+    links: Vec<String>,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -102,15 +109,72 @@ fn run_serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Arguments of the hidden `mqtt-lwa experiment-linkem` (started by the runner).
+#[derive(clap::Args, Debug)]
+pub struct LinkemArgs {
+    /// NFQUEUE numbers, one per direction.
+    #[arg(long, value_delimiter = ',', required = true)]
+    queues: Vec<u16>,
+    /// One-way delay in microseconds.
+    #[arg(long)]
+    delay_us: u64,
+    /// Jitter bound in microseconds.
+    #[arg(long, default_value_t = 0)]
+    jitter_us: u64,
+    /// Drop probability per packet (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+}
+
+/// Serves the NFQUEUE delay line until killed.
+pub fn run_linkem_cmd(args: LinkemArgs) -> ExitCode {
+    let opts = LinkemOptions {
+        queues: args.queues,
+        delay: Duration::from_micros(args.delay_us),
+        jitter: Duration::from_micros(args.jitter_us),
+        loss: args.loss,
+    };
+    match run_linkem(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("experiment-linkem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the experiment; prints the run directory.
 pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     if let Some(ExperimentCommand::Serve(serve_args)) = args.command {
         return run_serve(serve_args);
     }
+    if args.links.iter().any(|l| l == "list") {
+        for l in LinkProfile::builtin() {
+            println!("{:<12} {}\n{:<12} {}", l.name, l.summary(), "", l.about);
+        }
+        println!(
+            "{:<12} custom:rate=10mbit:delay=5ms:jitter=1ms:loss=0.5% (any subset of the keys)",
+            "custom"
+        );
+        return ExitCode::SUCCESS;
+    }
     let Some(mut profile) = Profile::named(&args.profile) else {
         eprintln!("unknown profile {:?}", args.profile);
         return ExitCode::FAILURE;
     };
+    if !args.links.is_empty() {
+        profile.links = args.links.clone();
+    }
+    let mut links = Vec::new();
+    for name in &profile.links {
+        match LinkProfile::parse(name) {
+            Ok(l) => links.push(l),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if !args.modes.is_empty() {
         let mut modes = Vec::new();
         for name in &args.modes {
@@ -142,6 +206,7 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     };
     let opts = RunOptions {
         profile,
+        links,
         results_dir: args.out,
         run_name: args.name,
         mqtt_lwa_bin,

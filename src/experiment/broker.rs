@@ -5,7 +5,7 @@
 //! clients' (read from `/proc/<pid>`), and treats both brokers alike.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -118,11 +118,48 @@ impl Credentials {
     }
 }
 
+/// Where the broker runs: its network namespace (emulated links) and listening address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerHost {
+    /// `ip netns exec` this namespace (`None`: the runner's own).
+    pub netns: Option<String>,
+    /// Address the listener binds.
+    pub ip: IpAddr,
+}
+
+impl BrokerHost {
+    /// 127.0.0.1 in the runner's namespace.
+    pub fn loopback() -> Self {
+        BrokerHost {
+            netns: None,
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
+    /// A command running `program` on this host.
+    fn command(&self, program: &Path) -> Command {
+        match &self.netns {
+            None => Command::new(program),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(program);
+                c
+            }
+        }
+    }
+}
+
 /// `mqtt-lwa broker` configuration for one listener in `mode` on an ephemeral port.
 pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> String {
+    mqtt_lwa_config_on(mode, c, BrokerHost::loopback().ip)
+}
+
+/// As [`mqtt_lwa_config`], listening on `ip`.
+pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
     let mut s = format!(
         "[limits]\nmax_queued_messages = {MAX_QUEUED}\n\n[[listener]]\nname = \"{mode}\"\n\
-         bind = \"127.0.0.1:0\"\n"
+         bind = \"{}\"\n",
+        SocketAddr::new(ip, 0)
     );
     let path = |p: &Path| format!("{:?}", p.display().to_string());
     match mode {
@@ -157,17 +194,23 @@ pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> String {
     s
 }
 
-/// mosquitto.conf for one listener in `mode` on `port` (`None` for LWA, which mosquitto lacks).
+/// mosquitto.conf for one listener in `mode` on 127.0.0.1:`port` (`None` for LWA, which
+/// mosquitto lacks).
+pub fn mosquitto_config(mode: Mode, c: &Credentials, port: u16) -> Option<String> {
+    mosquitto_config_on(mode, c, BrokerHost::loopback().ip, port)
+}
+
+/// As [`mosquitto_config`], listening on `ip`:`port`.
 ///
 /// `user root`: started as root, mosquitto would otherwise switch to the
 /// `mosquitto` user and fail to read the 0600 key and password files; as
 /// any other user the line has no effect. `set_tcp_nodelay true`: our broker
 /// and client disable Nagle too; with it on, mosquitto's CONNACK after TLS 1.3
 /// session tickets waited for a delayed ACK (47 ms set-ups, measured).
-pub fn mosquitto_config(mode: Mode, c: &Credentials, port: u16) -> Option<String> {
+pub fn mosquitto_config_on(mode: Mode, c: &Credentials, ip: IpAddr, port: u16) -> Option<String> {
     let mut s = format!(
         "user root\nper_listener_settings false\npersistence false\nlog_dest stderr\nlog_type error\n\
-         set_tcp_nodelay true\nmax_queued_messages {MAX_QUEUED}\nmax_inflight_messages 100\nlistener {port} 127.0.0.1\n"
+         set_tcp_nodelay true\nmax_queued_messages {MAX_QUEUED}\nmax_inflight_messages 100\nlistener {port} {ip}\n"
     );
     match mode {
         Mode::Plain => s += "allow_anonymous true\n",
@@ -213,9 +256,21 @@ impl BrokerProcess {
         mode: Mode,
         creds: &Credentials,
     ) -> Result<Self, BrokerError> {
+        Self::start_mqtt_lwa_on(mqtt_lwa_bin, mode, creds, &BrokerHost::loopback())
+    }
+
+    /// As [`BrokerProcess::start_mqtt_lwa`], on `host` (a namespace and address).
+    pub fn start_mqtt_lwa_on(
+        mqtt_lwa_bin: &Path,
+        mode: Mode,
+        creds: &Credentials,
+        host: &BrokerHost,
+    ) -> Result<Self, BrokerError> {
         let conf = creds.dir.join(format!("mqtt-lwa-{mode}.toml"));
-        std::fs::write(&conf, mqtt_lwa_config(mode, creds)).map_err(io("broker config"))?;
-        let mut child = Command::new(mqtt_lwa_bin)
+        std::fs::write(&conf, mqtt_lwa_config_on(mode, creds, host.ip))
+            .map_err(io("broker config"))?;
+        let mut child = host
+            .command(mqtt_lwa_bin)
             .arg("broker")
             .arg("-c")
             .arg(&conf)
@@ -262,8 +317,18 @@ impl BrokerProcess {
 
     /// Starts Debian's mosquitto for `mode` on a free port; waits until it accepts connections.
     pub fn start_mosquitto(mode: Mode, creds: &Credentials) -> Result<Self, BrokerError> {
+        Self::start_mosquitto_on(mode, creds, &BrokerHost::loopback())
+    }
+
+    /// As [`BrokerProcess::start_mosquitto`], on `host`.
+    pub fn start_mosquitto_on(
+        mode: Mode,
+        creds: &Credentials,
+        host: &BrokerHost,
+    ) -> Result<Self, BrokerError> {
+        // In a fresh namespace every port is free; on loopback ask the kernel.
         let port = free_port().map_err(io("free port"))?;
-        let Some(text) = mosquitto_config(mode, creds, port) else {
+        let Some(text) = mosquitto_config_on(mode, creds, host.ip, port) else {
             return Err(BrokerError::Start(
                 "mosquitto",
                 "mosquitto has no LWA".into(),
@@ -271,7 +336,8 @@ impl BrokerProcess {
         };
         let conf = creds.dir.join(format!("mosquitto-{mode}.conf"));
         std::fs::write(&conf, text).map_err(io("mosquitto config"))?;
-        let child = Command::new(MOSQUITTO_BIN)
+        let child = host
+            .command(Path::new(MOSQUITTO_BIN))
             .arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
@@ -281,7 +347,7 @@ impl BrokerProcess {
             .map_err(io(MOSQUITTO_BIN))?;
         let mut started = BrokerProcess {
             kind: BrokerKind::Mosquitto,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(host.ip, port),
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -349,5 +415,10 @@ mod tests {
             assert_eq!(mosquitto_config(mode, &c, 1).is_some(), mode != Mode::Lwa);
         }
         assert!(mqtt_lwa_config(Mode::Mtls13, &c).contains("require_certificate = true"));
+        let far: IpAddr = "10.213.7.6".parse().unwrap();
+        assert!(mqtt_lwa_config_on(Mode::Plain, &c, far).contains("bind = \"10.213.7.6:0\""));
+        assert!(mosquitto_config_on(Mode::Plain, &c, far, 1883)
+            .unwrap()
+            .contains("listener 1883 10.213.7.6\n"));
     }
 }

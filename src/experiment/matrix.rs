@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::link::LinkProfile;
+
 /// A security mode, as a client and a broker listener are configured for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,10 +124,55 @@ pub struct Profile {
     /// Shortest throughput cell in milliseconds: shorter runs are redone with more messages.
     #[serde(default)]
     pub min_cell_ms: u64,
+    /// Links measured, in order (`loopback` or a [`super::link::LinkProfile`] name).
+    #[serde(default = "loopback_only")]
+    pub links: Vec<String>,
+    /// The reduced matrix measured on emulated links.
+    #[serde(default)]
+    pub emulated: EmulatedMatrix,
 }
 
 fn one() -> usize {
     1
+}
+
+fn loopback_only() -> Vec<String> {
+    vec![LinkProfile::LOOPBACK.into()]
+}
+
+/// What a profile measures on an emulated link: every mode and QoS, but only
+/// the seed's 30-byte reading and 1 KiB, fewer messages and no idle-memory
+/// phase (broker memory does not depend on the link). On the `constrained`
+/// link (1 Mbit/s, 100 ms round trip) a latency sample takes ~0.2 s and a
+/// 1 KiB message ~8 ms of link time, so the loopback counts would take hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatedMatrix {
+    /// Payload sizes in bytes.
+    pub payloads: Vec<usize>,
+    /// Messages per throughput cell.
+    pub throughput_messages: usize,
+    /// Messages per latency cell.
+    pub latency_messages: usize,
+    /// Messages per cell on the byte-counting connections.
+    pub wire_messages: usize,
+    /// Connection set-ups timed per mode.
+    pub setup_samples: usize,
+    /// Times every throughput and latency cell is measured.
+    pub repeats: usize,
+}
+
+impl Default for EmulatedMatrix {
+    /// The quick profile's reduction.
+    fn default() -> Self {
+        EmulatedMatrix {
+            payloads: vec![30, 1024],
+            throughput_messages: 100,
+            latency_messages: 10,
+            wire_messages: 5,
+            setup_samples: 3,
+            repeats: 1,
+        }
+    }
 }
 
 impl Profile {
@@ -144,6 +191,8 @@ impl Profile {
             idle_connections: 100,
             repeats: 1,
             min_cell_ms: 0,
+            links: loopback_only(),
+            emulated: EmulatedMatrix::default(),
         }
     }
 
@@ -158,7 +207,35 @@ impl Profile {
             idle_connections: 1_000,
             repeats: 3,
             min_cell_ms: 2_000,
+            links: LinkProfile::builtin().into_iter().map(|l| l.name).collect(),
+            emulated: EmulatedMatrix {
+                payloads: vec![30, 1024],
+                throughput_messages: 2_000,
+                latency_messages: 50,
+                wire_messages: 20,
+                setup_samples: 20,
+                // One pass: on `constrained` a pass of every mode takes ~15 minutes.
+                repeats: 1,
+            },
             ..Profile::quick()
+        }
+    }
+
+    /// What this profile measures on `link`: itself on loopback, its [`EmulatedMatrix`] elsewhere.
+    pub fn for_link(&self, link: &LinkProfile) -> Profile {
+        if link.is_loopback() {
+            return self.clone();
+        }
+        let e = &self.emulated;
+        Profile {
+            payloads: e.payloads.clone(),
+            throughput_messages: e.throughput_messages,
+            latency_messages: e.latency_messages,
+            wire_messages: e.wire_messages,
+            setup_samples: e.setup_samples,
+            repeats: e.repeats,
+            idle_connections: 0,
+            ..self.clone()
         }
     }
 
@@ -184,5 +261,20 @@ mod tests {
         for m in Mode::ALL {
             assert_eq!(serde_json::to_value(m).unwrap(), m.name());
         }
+    }
+
+    #[test]
+    fn emulated_links_get_the_reduced_matrix() {
+        let full = Profile::full();
+        assert_eq!(full.links[0], "loopback");
+        assert!(full.links.iter().any(|l| l == "pi-wifi"));
+        assert_eq!(full.for_link(&LinkProfile::loopback()), full);
+        let wifi = full.for_link(&LinkProfile::pi_wifi());
+        assert_eq!(wifi.payloads, vec![30, 1024]);
+        assert_eq!(wifi.modes, full.modes);
+        assert_eq!(wifi.qos, vec![0, 1, 2]);
+        assert_eq!(wifi.idle_connections, 0);
+        assert!(wifi.throughput_messages < full.throughput_messages);
+        assert_eq!(Profile::quick().links, vec!["loopback".to_string()]);
     }
 }

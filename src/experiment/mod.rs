@@ -3,26 +3,35 @@
 //! with our broker and Debian's mosquitto side by side.
 //!
 //! - [`matrix`]: modes, brokers, payloads, QoS and the quick/full profiles.
+//! - [`link`], [`netns`], [`delayline`], [`linkem`], [`linkprobe`]: emulated links
+//!   (profiles; namespaces, veths and tc; the NFQUEUE delay line; iperf3 checks).
 //! - [`broker`]: credentials and the broker under test as a child process.
 //! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
 //! - [`remote`]: `experiment serve` and the runner's side of a broker on another machine.
 //! - [`repeat`]: repeats per cell, medians and spreads, load average.
-//! - [`results`], [`report`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
+//! - [`results`], [`report`], [`report_links`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
 //! - [`run`]: one run from start to report.
 
 pub mod broker;
+pub mod delayline;
+pub mod link;
+pub mod linkem;
+pub mod linkprobe;
 pub mod matrix;
+pub mod netns;
 pub mod plots;
 pub mod procstat;
 pub mod relay;
 pub mod remote;
 pub mod repeat;
 pub mod report;
+pub mod report_links;
 pub mod results;
 pub mod run;
 pub mod workload;
 
+pub use link::LinkProfile;
 pub use matrix::{BrokerKind, Mode, Profile};
 pub use run::{run, ExperimentError, RunOptions};

@@ -67,7 +67,14 @@ pub struct CountingRelay {
 impl CountingRelay {
     /// Listens on an ephemeral loopback port and relays to `broker`.
     pub async fn start(broker: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((broker.ip(), 0)).await?;
+        // A broker behind an emulated link is not on a local address: the relay stays on
+        // loopback beside the clients, so the link is crossed once, between relay and broker.
+        let ip = if broker.ip().is_loopback() {
+            broker.ip()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let counters = Arc::new(WireCounters::default());
         let shared = Arc::clone(&counters);

@@ -186,7 +186,11 @@ pub fn schedule(plan: &[(BrokerKind, Mode)], repeats: usize) -> Vec<(usize, Brok
 }
 
 fn same_cell(a: &CellResult, b: &CellResult) -> bool {
-    a.broker == b.broker && a.mode == b.mode && a.payload == b.payload && a.qos == b.qos
+    a.link == b.link
+        && a.broker == b.broker
+        && a.mode == b.mode
+        && a.payload == b.payload
+        && a.qos == b.qos
 }
 
 /// Gives every repeat the wire bytes of its cell's repeat 0 (only repeat 0 counts them).
@@ -525,6 +529,7 @@ mod tests {
         CellRepeat {
             repeat,
             cell: CellResult {
+                link: "loopback".into(),
                 broker: BrokerKind::MqttLwa,
                 mode,
                 payload: 30,

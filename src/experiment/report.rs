@@ -41,14 +41,14 @@ pub(super) fn table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
 }
 
 /// Modes the run measured on `broker`, in report order.
-fn modes_of(r: &RunResults, broker: BrokerKind) -> Vec<Mode> {
+pub(super) fn modes_of(r: &RunResults, broker: BrokerKind) -> Vec<Mode> {
     Mode::ALL
         .into_iter()
         .filter(|m| r.modes.iter().any(|x| x.broker == broker && x.mode == *m))
         .collect()
 }
 
-fn brokers_of(r: &RunResults) -> Vec<BrokerKind> {
+pub(super) fn brokers_of(r: &RunResults) -> Vec<BrokerKind> {
     [BrokerKind::MqttLwa, BrokerKind::Mosquitto]
         .into_iter()
         .filter(|b| r.modes.iter().any(|x| x.broker == *b))
@@ -56,7 +56,7 @@ fn brokers_of(r: &RunResults) -> Vec<BrokerKind> {
 }
 
 /// One table with a row per (payload, QoS) and a column per mode, filled by `f`.
-fn cell_table(
+pub(super) fn cell_table(
     out: &mut String,
     r: &RunResults,
     broker: BrokerKind,
@@ -189,8 +189,10 @@ fn verdict(ok: bool) -> String {
     if ok { "met" } else { "missed" }.into()
 }
 
-/// Renders the whole report.
-pub fn render(r: &RunResults) -> String {
+/// Renders the whole report: the first link in full, the others in [`super::report_links`].
+pub fn render(all: &RunResults) -> String {
+    let primary = all.for_link(&all.primary_link());
+    let r = &primary;
     let m = &r.meta;
     let mut out = String::new();
     let _ = writeln!(out, "# What securing MQTT costs: run `{}`\n", m.run);
@@ -380,6 +382,7 @@ pub fn render(r: &RunResults) -> String {
             ratios.join("; ")
         );
     }
+    super::report_links::render(&mut out, all);
     if !m.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &m.notes {

@@ -6,7 +6,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::link::LinkProfile;
+use super::linkprobe::LinkResult;
 use super::matrix::{BrokerKind, Mode, Profile};
+
+fn loopback() -> String {
+    LinkProfile::LOOPBACK.into()
+}
 
 /// Percentiles of one distribution, in the unit its field name says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +48,9 @@ impl Percentiles {
 /// Per (broker, mode) figures that do not depend on payload or QoS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModeResult {
+    /// Link the clients reached the broker over (a [`LinkProfile`] name).
+    #[serde(default = "loopback")]
+    pub link: String,
     /// Broker under test.
     pub broker: BrokerKind,
     /// Security mode.
@@ -61,6 +70,9 @@ pub struct ModeResult {
 /// One (broker, mode, payload, QoS) cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
+    /// Link the clients reached the broker over (a [`LinkProfile`] name).
+    #[serde(default = "loopback")]
+    pub link: String,
     /// Broker under test.
     pub broker: BrokerKind,
     /// Security mode.
@@ -133,6 +145,9 @@ pub struct RunResults {
     /// Every repeat's raw figures, the spreads, the load average around each block.
     #[serde(default)]
     pub repeats: super::repeat::RepeatData,
+    /// The links measured and what was measured on each, in run order.
+    #[serde(default)]
+    pub links: Vec<LinkResult>,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -140,6 +155,29 @@ fn opt(v: Option<f64>) -> String {
 }
 
 impl RunResults {
+    /// The results of one link only, with the profile as measured there (report tables, plots).
+    pub fn for_link(&self, link: &str) -> RunResults {
+        let mut r = self.clone();
+        r.modes.retain(|m| m.link == link);
+        r.cells.retain(|c| c.link == link);
+        if let Some(l) = self.links.iter().find(|l| l.profile.name == link) {
+            r.meta.profile = self.meta.profile.for_link(&l.profile);
+            // A remote broker's description of its network stays.
+            if self.meta.remote_broker.is_none() {
+                r.meta.link = l.profile.to_string();
+            }
+        }
+        r
+    }
+
+    /// The first link of the run (the one the main tables and plots show).
+    pub fn primary_link(&self) -> String {
+        self.links
+            .first()
+            .map(|l| l.profile.name.clone())
+            .unwrap_or_else(loopback)
+    }
+
     /// The cell for (broker, mode, payload, qos), if measured.
     pub fn cell(
         &self,
@@ -163,7 +201,7 @@ impl RunResults {
     /// `cells.csv`: one row per cell.
     pub fn cells_csv(&self) -> String {
         let mut out = String::from(
-            "broker,mode,payload,qos,sent,received,seconds,msgs_per_s,payload_mbit_s,wire_mbit_s,\
+            "link,broker,mode,payload,qos,sent,received,seconds,msgs_per_s,payload_mbit_s,wire_mbit_s,\
              wire_bytes_per_msg_publisher,wire_bytes_per_msg_subscriber,latency_us_p50,\
              latency_us_p90,latency_us_p99,latency_us_max,broker_cpu_s_per_1e5,\
              client_cpu_s_per_1e5,broker_cpu_ticks\n",
@@ -171,8 +209,8 @@ impl RunResults {
         for c in &self.cells {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{:.6},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.4},{:.4},{}",
-                c.broker, c.mode, c.payload, c.qos, c.sent, c.received, c.seconds, c.msgs_per_s,
+                "{},{},{},{},{},{},{},{:.6},{:.1},{:.3},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.4},{:.4},{}",
+                c.link, c.broker, c.mode, c.payload, c.qos, c.sent, c.received, c.seconds, c.msgs_per_s,
                 c.payload_mbit_s, c.wire_mbit_s, c.wire_bytes_per_msg_publisher,
                 c.wire_bytes_per_msg_subscriber, c.latency_us.p50, c.latency_us.p90,
                 c.latency_us.p99, c.latency_us.max, c.broker_cpu_s_per_1e5,
@@ -185,14 +223,15 @@ impl RunResults {
     /// `modes.csv`: one row per (broker, mode).
     pub fn modes_csv(&self) -> String {
         let mut out = String::from(
-            "broker,mode,setup_samples,setup_ms_p50,setup_ms_p99,setup_ms_max,\
+            "link,broker,mode,setup_samples,setup_ms_p50,setup_ms_p99,setup_ms_max,\
              handshake_bytes_to_broker,handshake_bytes_to_client,idle_connections,\
              rss_bytes_per_idle_connection\n",
         );
         for m in &self.modes {
             let _ = writeln!(
                 out,
-                "{},{},{},{:.3},{:.3},{:.3},{},{},{},{}",
+                "{},{},{},{},{:.3},{:.3},{:.3},{},{},{},{}",
+                m.link,
                 m.broker,
                 m.mode,
                 m.setup_ms.samples,

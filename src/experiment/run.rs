@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::broker::{mosquitto_version, BrokerProcess, Credentials, MOSQUITTO_BIN};
+use super::broker::{mosquitto_version, BrokerHost, BrokerProcess, Credentials, MOSQUITTO_BIN};
+use super::link::LinkProfile;
+use super::linkprobe::{self, LinkResult};
 use super::matrix::{BrokerKind, Profile};
+use super::netns::{self, EmulatedLink};
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
 use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
@@ -24,6 +27,9 @@ pub enum ExperimentError {
     /// Credentials or broker set-up.
     #[error(transparent)]
     Broker(#[from] super::broker::BrokerError),
+    /// Emulated links need a free subnet.
+    #[error(transparent)]
+    Link(#[from] super::netns::LinkError),
 }
 
 /// What to run and where to put it.
@@ -31,6 +37,9 @@ pub enum ExperimentError {
 pub struct RunOptions {
     /// Profile to run.
     pub profile: Profile,
+    /// Links to measure on, in order (`profile.links` resolved; the first one's figures
+    /// fill the main tables and plots).
+    pub links: Vec<LinkProfile>,
     /// Parent of the run directory (`experiments/results`).
     pub results_dir: PathBuf,
     /// Run directory name; default `<profile>-<UTC timestamp>`.
@@ -96,13 +105,44 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .as_ref()
         .map(|r| RemoteBroker::open(&r.host, &r.dir))
         .transpose()?;
+    let mut notes = Vec::new();
+    let links = if remote.is_some() {
+        if opts.links.iter().any(|l| !l.is_loopback()) {
+            notes.push(
+                "emulated links not measured: with --remote the network between the two \
+                 machines is the link"
+                    .into(),
+            );
+        }
+        vec![LinkProfile::loopback()]
+    } else if opts.links.is_empty() {
+        vec![LinkProfile::loopback()]
+    } else {
+        opts.links.clone()
+    };
+    // Every emulated link of the run uses the same subnet, one link at a time.
+    let subnet = if links.iter().any(|l| !l.is_loopback()) {
+        let removed = netns::sweep_stale();
+        if !removed.is_empty() {
+            notes.push(format!(
+                "removed namespaces/veths left by killed runs: {}",
+                removed.join(", ")
+            ));
+        }
+        Some(netns::pick_subnet()?)
+    } else {
+        None
+    };
+    let hosts: Vec<String> = subnet
+        .map(|n| vec![netns::broker_addr(n).to_string()])
+        .unwrap_or_default();
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     let mut local_creds = None;
     let creds: &Credentials = match &remote {
         Some(r) => &r.creds,
-        None => local_creds.insert(Credentials::create(&scratch.0)?),
+        None => local_creds.insert(Credentials::create_for(&scratch.0, &hosts)?),
     };
 
-    let mut notes = Vec::new();
     let mut brokers = opts.profile.brokers.clone();
     if let Some(r) = &remote {
         notes.push(format!(
@@ -140,13 +180,18 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 .map(move |m| (*b, *m))
         })
         .collect();
-    let cells_per_mode = (opts.profile.payloads.len() * opts.profile.qos.len()) as u64 + 2;
-    let repeats = opts.profile.repeats.max(1);
-    let cells_per_repeat = cells_per_mode - 2;
+    let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 2;
+    let total: u64 = links
+        .iter()
+        .map(|l| {
+            let p = opts.profile.for_link(l);
+            let per_mode = cells_per_mode(&p);
+            per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 2)
+        })
+        .sum::<u64>()
+        * plan.len() as u64;
     let bar = if opts.progress {
-        ProgressBar::new(
-            plan.len() as u64 * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
-        )
+        ProgressBar::new(total)
     } else {
         ProgressBar::hidden()
     };
@@ -162,84 +207,161 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     let mut modes = Vec::new();
     let mut rows: Vec<CellRepeat> = Vec::new();
     let mut loads = Vec::new();
-    for (rep, kind, mode) in repeat::schedule(&plan, repeats) {
-        let block_cells = if rep == 0 {
-            cells_per_mode
-        } else {
-            cells_per_repeat
+    let mut link_results = Vec::new();
+    for (seq, link) in links.iter().enumerate() {
+        let profile = opts.profile.for_link(link);
+        let cells_per_mode = cells_per_mode(&profile);
+        let repeats = profile.repeats.max(1);
+        let cells_per_repeat = cells_per_mode - 2;
+        // Loopback: 127.0.0.1 here. Emulated: namespaces created now, removed at the end of
+        // this iteration (or on any early exit, panics included) by `EmulatedLink`'s drop.
+        let (mut emulated, host) = match subnet.filter(|_| !link.is_loopback()) {
+            None => (None, BrokerHost::loopback()),
+            Some(n) => {
+                bar.set_message(format!("{}: creating the link", link.name));
+                match EmulatedLink::create(link, n, seq as u32, &opts.mqtt_lwa_bin) {
+                    Ok(l) => {
+                        let host = BrokerHost {
+                            netns: Some(l.broker_ns.clone()),
+                            ip: l.broker_addr.into(),
+                        };
+                        (Some(l), host)
+                    }
+                    Err(e) => {
+                        notes.push(format!("link {}: not measured: {e}", link.name));
+                        bar.inc(
+                            plan.len() as u64
+                                * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
+                        );
+                        continue;
+                    }
+                }
+            }
         };
-        if rep > 0
-            && !modes
-                .iter()
-                .any(|m: &super::results::ModeResult| m.broker == kind && m.mode == mode)
-        {
-            // Repeat 0 of this block failed (its note says why).
-            bar.inc(block_cells);
-            continue;
+        let mut link_result = LinkResult::new(
+            link,
+            emulated
+                .as_ref()
+                .map(|l| l.emulation.describe())
+                .unwrap_or(""),
+            host.ip.to_string(),
+        );
+        if let Some(l) = &emulated {
+            bar.set_message(format!("{}: iperf3", link.name));
+            match linkprobe::iperf(l) {
+                Ok(f) => {
+                    link_result.iperf_mbit_s = Some(f.mbit_s);
+                    link_result.iperf_retransmits = f.retransmits;
+                    link_result.iperf_min_rtt_ms = f.min_rtt_ms;
+                    link_result.iperf_mean_rtt_ms = f.mean_rtt_ms;
+                }
+                Err(e) => link_result.notes.push(format!("iperf3 not measured: {e}")),
+            }
         }
-        let started_broker = match (&remote, kind) {
-            (Some(r), _) => r.broker(mode),
-            (None, BrokerKind::MqttLwa) => {
-                BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, mode, creds)
-                    .map(BrokerUnderTest::Local)
-            }
-            (None, BrokerKind::Mosquitto) => {
-                BrokerProcess::start_mosquitto(mode, creds).map(BrokerUnderTest::Local)
-            }
-        };
-        let broker = match started_broker {
-            Ok(b) => b,
-            Err(e) => {
-                notes.push(format!("{kind} {mode}: not measured: {e}"));
+        let on_link = |m: &super::results::ModeResult| m.link == link.name;
+        for (rep, kind, mode) in repeat::schedule(&plan, repeats) {
+            let block_cells = if rep == 0 {
+                cells_per_mode
+            } else {
+                cells_per_repeat
+            };
+            if rep > 0
+                && !modes
+                    .iter()
+                    .any(|m| on_link(m) && m.broker == kind && m.mode == mode)
+            {
+                // Repeat 0 of this block failed (its note says why).
                 bar.inc(block_cells);
                 continue;
             }
-        };
-        let target = Target {
-            broker: kind,
-            process: broker.process(),
-            addr: broker.addr(),
-            mode,
-            creds,
-        };
-        let tick = |msg: &str| {
-            bar.set_message(msg.to_owned());
-            bar.inc(1);
-        };
-        let start = LoadAvg::now();
-        let broker_host_start = remote.as_ref().and_then(RemoteBroker::load);
-        let measured = if rep == 0 {
-            runtime
-                .block_on(measure_mode(&target, &opts.profile, &tick))
-                .map(|m| {
-                    modes.push(m.mode);
-                    notes.extend(m.notes);
-                    m.cells
-                })
-        } else {
-            runtime.block_on(repeat::measure_repeat(&target, &opts.profile, rep, &tick))
-        };
-        match measured {
-            Ok(cells) => rows.extend(
-                cells
-                    .into_iter()
-                    .map(|cell| CellRepeat { repeat: rep, cell }),
-            ),
-            Err(e) => notes.push(format!(
-                "{kind} {mode}: measurement failed (repeat {}): {e}",
-                rep + 1
-            )),
+            let started_broker = match (&remote, kind) {
+                (Some(r), _) => r.broker(mode),
+                (None, BrokerKind::MqttLwa) => {
+                    BrokerProcess::start_mqtt_lwa_on(&opts.mqtt_lwa_bin, mode, creds, &host)
+                        .map(BrokerUnderTest::Local)
+                }
+                (None, BrokerKind::Mosquitto) => {
+                    BrokerProcess::start_mosquitto_on(mode, creds, &host)
+                        .map(BrokerUnderTest::Local)
+                }
+            };
+            let broker = match started_broker {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                    bar.inc(block_cells);
+                    continue;
+                }
+            };
+            if emulated.is_some() && link_result.connect_samples == 0 {
+                link_result.connect_rtt_ms = linkprobe::connect_rtt_ms(broker.addr(), 10);
+                link_result.connect_samples = 10;
+            }
+            let target = Target {
+                broker: kind,
+                process: broker.process(),
+                addr: broker.addr(),
+                mode,
+                creds,
+            };
+            let tick = |msg: &str| {
+                bar.set_message(format!("{}: {msg}", link.name));
+                bar.inc(1);
+            };
+            let start = LoadAvg::now();
+            let broker_host_start = remote.as_ref().and_then(RemoteBroker::load);
+            let measured = if rep == 0 {
+                runtime
+                    .block_on(measure_mode(&target, &profile, &tick))
+                    .map(|mut m| {
+                        m.mode.link = link.name.clone();
+                        (Some(m.mode), m.notes, m.cells)
+                    })
+            } else {
+                runtime
+                    .block_on(repeat::measure_repeat(&target, &profile, rep, &tick))
+                    .map(|cells| (None, Vec::new(), cells))
+            };
+            drop(broker);
+            if let Some(l) = emulated.as_mut() {
+                if !l.emulator_alive() {
+                    notes.push(format!(
+                        "link {}: the delay/loss emulator (experiment-linkem) died during \
+                         {kind} {mode}; packets passed without delay or loss from then on, so \
+                         that block's figures were dropped and the rest of this link was not \
+                         measured",
+                        link.name
+                    ));
+                    break;
+                }
+            }
+            match measured {
+                Ok((mode_result, mode_notes, cells)) => {
+                    modes.extend(mode_result);
+                    notes.extend(mode_notes);
+                    rows.extend(cells.into_iter().map(|mut cell| {
+                        cell.link = link.name.clone();
+                        CellRepeat { repeat: rep, cell }
+                    }));
+                }
+                Err(e) => notes.push(format!(
+                    "{} {kind} {mode}: measurement failed (repeat {}): {e}",
+                    link.name,
+                    rep + 1
+                )),
+            }
+            loads.push(BlockLoad {
+                repeat: rep,
+                broker: kind,
+                mode,
+                start,
+                end: LoadAvg::now(),
+                broker_host_start,
+                broker_host_end: remote.as_ref().and_then(RemoteBroker::load),
+            });
         }
-        loads.push(BlockLoad {
-            repeat: rep,
-            broker: kind,
-            mode,
-            start,
-            end: LoadAvg::now(),
-            broker_host_start,
-            broker_host_end: remote.as_ref().and_then(RemoteBroker::load),
-        });
-        drop(broker);
+        link_results.push(link_result);
+        drop(emulated.take());
     }
     repeat::fill_wire_bytes(&mut rows);
     let (cells, spreads) = repeat::aggregate(&rows);
@@ -256,9 +378,16 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             versions: versions(&opts.mqtt_lwa_bin),
             link: match &remote {
                 Some(r) => format!("network to the remote broker {} ({})", r.host, r.ip),
-                None => "loopback (127.0.0.1, unshaped)".into(),
+                None => links
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             },
-            profile: opts.profile.clone(),
+            profile: Profile {
+                links: links.iter().map(|l| l.name.clone()).collect(),
+                ..opts.profile.clone()
+            },
             notes,
             remote_broker: remote.as_ref().map(RemoteBroker::describe),
         },
@@ -271,8 +400,10 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             spreads,
             loads,
         },
+        links: link_results,
     };
-    match plots::draw_all(&results, &dir) {
+    // Plots show the first link; every link's figures are in the data files and the report.
+    match plots::draw_all(&results.for_link(&results.primary_link()), &dir) {
         Ok(files) => {
             if files.is_empty() {
                 results
