@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool the demo and the test suite need on a fresh Debian machine
 # with the Rust toolchain: Debian's mosquitto broker and clients (interop peers),
-# tshark (capture checks), iproute2 (network namespaces), iperf3 (capacity of the
+# tshark (the experiment's capture cross-check), iproute2 (network namespaces), iperf3 (capacity of the
 # experiment's emulated links), iptables (their NFQUEUE delay line where the kernel
 # has no netem), openssl (s_client as a TLS 1.1-only client in tests/modes_tls.rs),
 # and the Python packages
@@ -10,7 +10,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_apt=()
-for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl; do
+for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl tshark:tshark; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if [ "$bin" = mosquitto ]; then
     [ -x /usr/sbin/mosquitto ] || need_apt+=("$pkg")
@@ -21,7 +21,10 @@ done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # wireshark-common asks whether non-root users may capture; answer no (the
+  # experiment's tshark cross-check runs as root, as the test suite does).
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # Debian's mosquitto package starts a system broker on 1883; the tests start
 # their own brokers on free ports, and the demo needs 1883 free.

@@ -4,7 +4,9 @@
 //!
 //! Checks shape and sanity only (no speed assertions): every cell delivered
 //! messages, handshakes and messages took bytes, LWA's records cost bytes
-//! on the wire that plaintext does not.
+//! on the wire that plaintext does not, every (broker, mode) completed storm
+//! handshakes, and the relay's byte counts of the cross-checked cell equal a
+//! tshark capture's.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +60,25 @@ fn quick_profile_writes_a_complete_report() {
             assert!(num(&m["setup_ms"], "p50") > 0.0);
             assert!(num(m, "handshake_bytes_to_broker") > 0.0, "{broker} {mode}");
             assert!(num(m, "handshake_bytes_to_client") > 0.0, "{broker} {mode}");
+            // Connection storm: handshakes completed and the broker's CPU read.
+            let storm = &m["storm"];
+            assert!(num(storm, "handshakes") > 0.0, "{broker} {mode}: {storm}");
+            assert!(num(storm, "handshakes_per_s") > 0.0, "{broker} {mode}");
+            assert!(storm["failed"].is_u64(), "{broker} {mode}: {storm}");
+            // Idle memory at every count of the profile (not in password mode).
+            if *mode != "password" {
+                let steps = m["idle_memory"].as_array().unwrap();
+                assert_eq!(
+                    steps.len(),
+                    1,
+                    "{broker} {mode}: quick profile has one count"
+                );
+                assert_eq!(
+                    steps[0]["opened"], steps[0]["connections"],
+                    "{broker} {mode}"
+                );
+                assert!(steps[0]["bytes_per_connection"].is_f64(), "{broker} {mode}");
+            }
             let mode_cells: Vec<&Value> = cells
                 .iter()
                 .filter(|c| c["broker"] == *broker && c["mode"] == *mode)
@@ -101,7 +122,47 @@ fn quick_profile_writes_a_complete_report() {
     let per_msg = |mode: &str| num(cell(mode), "wire_bytes_per_msg_publisher");
     assert!(per_msg("lwa") >= per_msg("plain") + 16.0);
 
+    // The relay's byte counts for one cell agree exactly with a tshark capture of it
+    // (scripts/install-deps.sh installs tshark; capturing needs root or CAP_NET_RAW).
+    let checks: Vec<&Value> = modes
+        .iter()
+        .map(|m| &m["cross_check"])
+        .filter(|c| !c.is_null())
+        .collect();
+    assert_eq!(
+        checks.len(),
+        1,
+        "tshark cross-check missing: {:?}",
+        results["meta"]["notes"]
+    );
+    let check = checks[0];
+    assert_eq!(check["broker"], "mqtt-lwa");
+    assert_eq!(check["mode"], "lwa");
+    assert_eq!(
+        (check["payload"].as_u64(), check["qos"].as_u64()),
+        (Some(30), Some(1))
+    );
+    // Ten 30-byte LWA PUBLISHes and their PUBACKs cannot be fewer bytes than this.
+    assert!(num(check, "relay_to_broker") > 10.0 * 46.0, "{check}");
+    assert!(num(check, "relay_to_client") > 0.0, "{check}");
+    assert_eq!(
+        check["relay_to_broker"], check["capture_to_broker"],
+        "{check}"
+    );
+    assert_eq!(
+        check["relay_to_client"], check["capture_to_client"],
+        "{check}"
+    );
+    assert_eq!(check["difference"], 0, "{check}");
+
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for heading in [
+        "## Connection storm",
+        "## Broker memory per idle connection",
+        "## Cross-check",
+    ] {
+        assert!(report.contains(heading), "report lacks {heading}");
+    }
     for heading in [
         "## Targets",
         "## Broker: mqtt-lwa",
@@ -121,6 +182,8 @@ fn quick_profile_writes_a_complete_report() {
     for file in [
         "cells.csv",
         "modes.csv",
+        "storm.csv",
+        "memory.csv",
         "throughput-mqtt-lwa-qos1.png",
         "throughput-mqtt-lwa-qos1.svg",
     ] {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::link::LinkProfile;
+use super::storm::StormProfile;
 
 /// A security mode, as a client and a broker listener are configured for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -116,8 +117,13 @@ pub struct Profile {
     pub wire_messages: usize,
     /// Connection set-ups timed per mode.
     pub setup_samples: usize,
-    /// Idle connections opened to measure broker memory per connection (0: skip).
-    pub idle_connections: usize,
+    /// Idle-connection counts at which broker memory per connection is read, ascending (empty: skip).
+    pub idle_connections: Vec<usize>,
+    /// Connection storm (handshakes per second).
+    pub storm: StormProfile,
+    /// Whether one cell's relay byte counts are checked against a tshark capture.
+    #[serde(default)]
+    pub cross_check: bool,
     /// Times every throughput and latency cell is measured (modes interleaved between repeats).
     #[serde(default = "one")]
     pub repeats: usize,
@@ -188,7 +194,13 @@ impl Profile {
             latency_messages: 30,
             wire_messages: 10,
             setup_samples: 3,
-            idle_connections: 100,
+            idle_connections: vec![100],
+            storm: StormProfile {
+                clients_per_core: 2,
+                millis: 1000,
+                password_millis: 500,
+            },
+            cross_check: true,
             repeats: 1,
             min_cell_ms: 0,
             links: loopback_only(),
@@ -204,7 +216,12 @@ impl Profile {
             latency_messages: 2_000,
             wire_messages: 200,
             setup_samples: 200,
-            idle_connections: 1_000,
+            idle_connections: vec![1_000, 10_000],
+            storm: StormProfile {
+                clients_per_core: 2,
+                millis: 5000,
+                password_millis: 2000,
+            },
             repeats: 3,
             min_cell_ms: 2_000,
             links: LinkProfile::builtin().into_iter().map(|l| l.name).collect(),
@@ -234,7 +251,13 @@ impl Profile {
             wire_messages: e.wire_messages,
             setup_samples: e.setup_samples,
             repeats: e.repeats,
-            idle_connections: 0,
+            // Memory, storms and the capture check measure the broker, not the link: loopback only.
+            idle_connections: Vec::new(),
+            storm: StormProfile {
+                millis: 0,
+                ..self.storm.clone()
+            },
+            cross_check: false,
             ..self.clone()
         }
     }
@@ -273,7 +296,9 @@ mod tests {
         assert_eq!(wifi.payloads, vec![30, 1024]);
         assert_eq!(wifi.modes, full.modes);
         assert_eq!(wifi.qos, vec![0, 1, 2]);
-        assert_eq!(wifi.idle_connections, 0);
+        assert!(wifi.idle_connections.is_empty());
+        assert_eq!(wifi.storm.millis, 0);
+        assert!(!wifi.cross_check);
         assert!(wifi.throughput_messages < full.throughput_messages);
         assert_eq!(Profile::quick().links, vec!["loopback".to_string()]);
     }

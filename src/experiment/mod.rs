@@ -11,15 +11,20 @@
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
 //! - [`remote`]: `experiment serve` and the runner's side of a broker on another machine.
 //! - [`repeat`]: repeats per cell, medians and spreads, load average.
-//! - [`results`], [`report`], [`report_links`], [`plots`]: CSV/JSON, `report.md`, PNG/SVG.
+//! - [`storm`], [`memory`], [`crosscheck`]: connection storm, idle-connection
+//!   memory at several counts, tshark check of the relay's byte counts.
+//! - [`results`], [`report`], [`report_links`], [`report_extra`], [`plots`]: CSV/JSON,
+//!   `report.md`, PNG/SVG.
 //! - [`run`]: one run from start to report.
 
 pub mod broker;
+pub mod crosscheck;
 pub mod delayline;
 pub mod link;
 pub mod linkem;
 pub mod linkprobe;
 pub mod matrix;
+pub mod memory;
 pub mod netns;
 pub mod plots;
 pub mod procstat;
@@ -27,9 +32,11 @@ pub mod relay;
 pub mod remote;
 pub mod repeat;
 pub mod report;
+pub mod report_extra;
 pub mod report_links;
 pub mod results;
 pub mod run;
+pub mod storm;
 pub mod workload;
 
 pub use link::LinkProfile;

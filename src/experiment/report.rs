@@ -155,22 +155,7 @@ fn targets(out: &mut String, r: &RunResults) {
             }
         }
     }
-    if let Some(per) = lwa.rss_bytes_per_idle_connection {
-        let tls = r
-            .mode(b, Mode::Tls13)
-            .and_then(|t| t.rss_bytes_per_idle_connection)
-            .map(|t| format!("; TLS 1.3: {:.0} B", t))
-            .unwrap_or_default();
-        rows.push(vec![
-            format!(
-                "Broker RSS per idle LWA connection ({} connections)",
-                lwa.idle_connections
-            ),
-            "<= 8192 B".into(),
-            format!("{per:.0} B{tls}"),
-            verdict(per <= 8192.0),
-        ]);
-    }
+    rows.extend(super::report_extra::memory_target_rows(r));
     table(
         out,
         &["target".into(), "goal".into(), "measured".into(), "".into()],
@@ -185,7 +170,8 @@ fn targets(out: &mut String, r: &RunResults) {
     );
 }
 
-fn verdict(ok: bool) -> String {
+/// `met` or `missed`.
+pub(super) fn verdict(ok: bool) -> String {
     if ok { "met" } else { "missed" }.into()
 }
 
@@ -247,12 +233,16 @@ pub fn render(all: &RunResults) -> String {
         "profile".into(),
         format!(
             "{} throughput msgs/cell, {} latency msgs/cell (one in flight), {} msgs/cell on the \
-             byte-counting connections, {} set-ups/mode, {} idle connections",
+             byte-counting connections, {} set-ups/mode, idle connections {:?}, storm {} \
+             clients/core for {} ms ({} ms in password mode)",
             p.throughput_messages,
             p.latency_messages,
             p.wire_messages,
             p.setup_samples,
-            p.idle_connections
+            p.idle_connections,
+            p.storm.clients_per_core,
+            p.storm.millis,
+            p.storm.password_millis
         ),
     ]);
     rows.push(super::repeat::settings_row(p));
@@ -267,7 +257,8 @@ pub fn render(all: &RunResults) -> String {
         out.push_str(
             "Set-up: TCP connect until the client may publish (CONNACK; for LWA, CONNACK \
              verified and AUTH sent). Handshake bytes: counted on the socket by a relay, \
-             both directions. Memory: broker RSS growth divided by the idle connections held.\n\n",
+             both directions. Memory: broker RSS growth divided by the idle connections held, \
+             at the profile's first count (every count: see the memory section).\n\n",
         );
         let rows: Vec<Vec<String>> = modes_of(r, broker)
             .into_iter()
@@ -338,6 +329,10 @@ pub fn render(all: &RunResults) -> String {
             )
         });
     }
+
+    super::report_extra::storm_section(&mut out, r);
+    super::report_extra::memory_section(&mut out, r);
+    super::report_extra::cross_check_section(&mut out, r);
 
     out.push_str("## Relation to the seed study\n\n");
     let seed = SEED_MBIT_S

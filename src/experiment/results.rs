@@ -6,9 +6,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::crosscheck::CrossCheck;
 use super::link::LinkProfile;
 use super::linkprobe::LinkResult;
 use super::matrix::{BrokerKind, Mode, Profile};
+use super::memory::IdleMemory;
+use super::storm::StormResult;
 
 fn loopback() -> String {
     LinkProfile::LOOPBACK.into()
@@ -63,8 +66,17 @@ pub struct ModeResult {
     pub handshake_bytes_to_client: u64,
     /// Idle connections held while broker memory was measured (0: not measured).
     pub idle_connections: u64,
-    /// Broker RSS growth per idle connection, in bytes.
+    /// Broker RSS growth per idle connection, in bytes (at the first of `idle_memory`).
     pub rss_bytes_per_idle_connection: Option<f64>,
+    /// Broker memory at each idle-connection count of the profile.
+    #[serde(default)]
+    pub idle_memory: Vec<IdleMemory>,
+    /// Connection storm: handshakes per second and per broker CPU second.
+    #[serde(default)]
+    pub storm: Option<StormResult>,
+    /// The tshark cross-check of the relay's counts, on the one cell that had it.
+    #[serde(default)]
+    pub cross_check: Option<CrossCheck>,
 }
 
 /// One (broker, mode, payload, QoS) cell.
@@ -260,6 +272,11 @@ impl RunResults {
         std::fs::write(
             dir.join("spread.csv"),
             super::repeat::spread_csv(&self.repeats),
+        )?;
+        std::fs::write(dir.join("storm.csv"), super::report_extra::storm_csv(self))?;
+        std::fs::write(
+            dir.join("memory.csv"),
+            super::report_extra::memory_csv(self),
         )?;
         Ok(())
     }

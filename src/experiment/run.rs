@@ -180,13 +180,13 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 .map(move |m| (*b, *m))
         })
         .collect();
-    let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 2;
+    let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 3;
     let total: u64 = links
         .iter()
         .map(|l| {
             let p = opts.profile.for_link(l);
             let per_mode = cells_per_mode(&p);
-            per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 2)
+            per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 3)
         })
         .sum::<u64>()
         * plan.len() as u64;
@@ -200,6 +200,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
+    notes.extend(raise_fd_limit(&opts.profile));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -421,6 +422,21 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     results.write_data(&dir).map_err(io("data"))?;
     std::fs::write(dir.join("report.md"), report::render(&results)).map_err(io("report.md"))?;
     Ok(dir)
+}
+
+/// Raises the open-file limit to its hard maximum before any broker starts, so
+/// mosquitto (which does not raise its own) inherits it; a note if it is still
+/// too low for the profile's largest idle-connection count.
+fn raise_fd_limit(profile: &Profile) -> Option<String> {
+    let need = profile.idle_connections.iter().copied().max().unwrap_or(0) as u64 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < need => Some(format!(
+            "open-file limit is {n} (hard limit), below the {need} the largest idle-connection \
+             step needs: that step will fail"
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot raise the open-file limit: {e}")),
+    }
 }
 
 fn first_line_with(path: &str, key: &str) -> Option<String> {

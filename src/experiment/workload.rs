@@ -14,9 +14,10 @@ use hdrhistogram::Histogram;
 
 use super::broker::{Credentials, LWA_IDENTITY, PASSWORD, TOPIC_PREFIX, USER};
 use super::matrix::{BrokerKind, Mode, Profile};
-use super::procstat::{cpu_ticks, rss_bytes, Process, TICKS_PER_SECOND};
+use super::procstat::{cpu_ticks, Process, TICKS_PER_SECOND};
 use super::relay::{CountingRelay, WireBytes};
 use super::results::{CellResult, ModeResult, Percentiles};
+use super::{crosscheck, memory, storm};
 use crate::auth::lwa::LwaClientAuthenticator;
 use crate::auth::tls::client::ClientTlsOptions;
 use crate::auth::tls::TlsVersion;
@@ -100,7 +101,12 @@ impl Target<'_> {
         Ok(o)
     }
 
-    async fn connect(&self, addr: SocketAddr, id: String) -> Result<Client, WorkloadError> {
+    /// Connects in this mode to `addr` with client id `id`; returns once the client may publish.
+    pub(super) async fn connect(
+        &self,
+        addr: SocketAddr,
+        id: String,
+    ) -> Result<Client, WorkloadError> {
         let (client, _connack) = Client::connect(self.options(addr, id)?).await?;
         Ok(client)
     }
@@ -110,7 +116,8 @@ impl Target<'_> {
     }
 }
 
-async fn bye(client: Client) {
+/// DISCONNECT, then wait for the close; errors do not matter here.
+pub(super) async fn bye(client: Client) {
     let _ = client
         .disconnect(ReasonCode::NORMAL_DISCONNECTION, Properties::default())
         .await;
@@ -225,28 +232,34 @@ pub async fn measure_mode(
     };
 
     tick(&format!("{} {}: idle connections", t.broker, t.mode));
-    let (idle, rss_per_idle) = if t.mode == Mode::Password {
+    let idle_memory = if t.mode == Mode::Password {
         notes.push(format!(
             "{} password: idle-connection memory not measured (each CONNECT costs a full \
              PBKDF2 verification; after it a password connection is a plaintext one)",
             t.broker
         ));
-        (0, None)
+        Vec::new()
     } else {
-        match idle_memory(t, profile.idle_connections).await {
-            Ok(v) => (profile.idle_connections as u64, v),
+        match memory::idle_memory(t, &profile.idle_connections).await {
+            Ok(v) => v,
             Err(e) => {
                 notes.push(format!(
                     "{} {}: idle-connection memory failed: {e}",
                     t.broker, t.mode
                 ));
-                (0, None)
+                Vec::new()
             }
         }
     };
+    notes.extend(memory::notes(t, &idle_memory));
+    let (idle, rss_per_idle) = idle_memory
+        .first()
+        .map(|m| (m.opened, m.bytes_per_connection))
+        .unwrap_or((0, None));
 
     let mut direct = Pair::open(t, t.addr, "direct").await?;
     let mut cells = Vec::new();
+    let mut cross_check = None;
     for &payload in &profile.payloads {
         for &q in &profile.qos {
             tick(&format!("{} {} {payload} B QoS {q}", t.broker, t.mode));
@@ -256,6 +269,12 @@ pub async fn measure_mode(
             let wire_topic = format!("{TOPIC_PREFIX}/wire/{payload}/{q}");
             let topic = format!("{TOPIC_PREFIX}/direct/{payload}/{q}");
             let body = Bytes::from(vec![0x5a; payload]);
+            let check = crosscheck::is_chosen(profile, t.broker, t.mode, payload, q);
+            let armed = if check {
+                Some(crosscheck::arm(&pub_relay).await)
+            } else {
+                None
+            };
             let (wire_pub, wire_sub) = wire_bytes(
                 &mut wire,
                 &pub_relay,
@@ -266,6 +285,17 @@ pub async fn measure_mode(
                 profile.wire_messages,
             )
             .await?;
+            if let Some(armed) = armed {
+                let cell = (t.broker, t.mode, payload, q);
+                let n = profile.wire_messages.max(1) as u64;
+                match crosscheck::collect(armed, &pub_relay, cell, n).await {
+                    Ok(c) => cross_check = Some(c),
+                    Err(e) => notes.push(format!(
+                        "tshark cross-check ({} {} {payload} B QoS {q}) not done: {e}",
+                        t.broker, t.mode
+                    )),
+                }
+            }
             let latency = latency(&mut direct, &topic, &body, q, profile.latency_messages).await?;
             let mut cell = super::repeat::sustained_throughput(
                 t,
@@ -286,6 +316,26 @@ pub async fn measure_mode(
     }
     direct.close().await;
     wire.close().await;
+    let storm = match storm::window(&profile.storm, t.mode) {
+        Some(window) => {
+            tick(&format!("{} {}: connection storm", t.broker, t.mode));
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let k = storm::clients(&profile.storm, cores);
+            let s = storm::storm(t, k, window).await?;
+            if s.failed > 0 {
+                notes.push(format!(
+                    "{} {}: {} of {} storm handshakes failed (first: {})",
+                    t.broker,
+                    t.mode,
+                    s.failed,
+                    s.failed + s.handshakes,
+                    s.first_error.as_deref().unwrap_or("?")
+                ));
+            }
+            Some(s)
+        }
+        None => None,
+    };
     Ok(ModeMeasurement {
         mode: ModeResult {
             // The runner sets the link; the workload does not know which one it is on.
@@ -297,6 +347,9 @@ pub async fn measure_mode(
             handshake_bytes_to_client: handshake.to_client,
             idle_connections: idle,
             rss_bytes_per_idle_connection: rss_per_idle,
+            idle_memory,
+            storm,
+            cross_check,
         },
         cells,
         notes,
@@ -313,26 +366,6 @@ async fn setup_times(t: &Target<'_>, samples: usize) -> Result<Percentiles, Work
         bye(client).await;
     }
     Ok(Percentiles::from_histogram(&h, 1e-3))
-}
-
-/// Broker RSS growth per connection while `n` idle connections are open.
-async fn idle_memory(t: &Target<'_>, n: usize) -> Result<Option<f64>, WorkloadError> {
-    if n == 0 {
-        return Ok(None);
-    }
-    let pid = t.process;
-    let before = rss_bytes(pid)?;
-    let mut clients = Vec::with_capacity(n);
-    for i in 0..n {
-        clients.push(t.connect(t.addr, format!("idle-{i}")).await?);
-    }
-    // Let the broker finish post-handshake work (LWA's AUTH, TLS tickets).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_bytes(pid)?;
-    for c in clients {
-        bye(c).await;
-    }
-    Ok(Some((after as f64 - before as f64) / n as f64))
 }
 
 /// Bytes per message on the relayed publisher and subscriber connections.
