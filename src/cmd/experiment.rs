@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mqtt_lwa::experiment::linkem::{run_linkem, LinkemOptions};
-use mqtt_lwa::experiment::remote::{serve, RemoteSpec, ServeOptions, DEFAULT_PORT_BASE};
+use mqtt_lwa::experiment::remote::RemoteSpec;
+use mqtt_lwa::experiment::serve::{serve, ServeOptions, DEFAULT_PORT_BASE};
 use mqtt_lwa::experiment::{run, BrokerKind, LinkProfile, Mode, Profile, RunOptions};
 
 /// Subcommands of `mqtt-lwa experiment`.
@@ -30,10 +31,13 @@ pub struct ServeArgs {
     /// Host name or address the clients use, for the broker certificate (repeatable).
     #[arg(long = "name", value_name = "HOST")]
     names: Vec<String>,
-    /// First port: plain, password, tls13, mtls13, tls12, lwa on consecutive ports, stats on +9
-    /// (0: ephemeral ports, printed and written to serve.json).
+    /// First port: plain, password, tls13, mtls13, tls12, lwa on consecutive ports, stats on
+    /// +9, mosquitto's plain..tls12 from +10 (0: free ports, printed and written to serve.json).
     #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
     port_base: u16,
+    /// Do not serve mosquitto (by default it is served where installed).
+    #[arg(long)]
+    no_mosquitto: bool,
 }
 
 /// Arguments of `mqtt-lwa experiment`.
@@ -65,6 +69,9 @@ pub struct ExperimentArgs {
     /// need root, iproute2, iperf3 and, where the kernel has no netem, iptables.
     #[arg(long = "link", value_delimiter = ',')]
     links: Vec<String>,
+    /// Idle connections held to weigh broker memory per connection (default: the profile's).
+    #[arg(long, value_name = "N")]
+    idle_connections: Option<usize>,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -98,6 +105,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         bind: args.bind,
         names: args.names,
         port_base: args.port_base,
+        mosquitto: !args.no_mosquitto,
         mqtt_lwa_bin,
     };
     match serve(&opts) {
@@ -197,6 +205,9 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         profile.min_cell_ms = (s * 1000.0).round() as u64;
+    }
+    if let Some(n) = args.idle_connections {
+        profile.idle_connections = n;
     }
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);

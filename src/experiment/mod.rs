@@ -9,7 +9,8 @@
 //! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
-//! - [`remote`]: `experiment serve` and the runner's side of a broker on another machine.
+//! - [`serve`], [`remote`]: `experiment serve` (brokers for another machine) and the
+//!   runner's side of it.
 //! - [`repeat`]: repeats per cell, medians and spreads, load average.
 //! - [`storm`], [`memory`], [`crosscheck`]: connection storm, idle-connection
 //!   memory at several counts, tshark check of the relay's byte counts.
@@ -36,6 +37,7 @@ pub mod report_extra;
 pub mod report_links;
 pub mod results;
 pub mod run;
+pub mod serve;
 pub mod storm;
 pub mod workload;
 

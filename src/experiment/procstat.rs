@@ -19,8 +19,8 @@ pub enum Process {
     Current,
     /// Another process by id.
     Pid(u32),
-    /// The broker of `mqtt-lwa experiment serve` on another machine, by its stats port.
-    Remote(std::net::SocketAddr),
+    /// A broker of `mqtt-lwa experiment serve` on another machine, by its stats port.
+    Remote(std::net::SocketAddr, super::matrix::BrokerKind),
 }
 
 impl Process {
@@ -29,7 +29,7 @@ impl Process {
         match self {
             Process::Current => Some(PathBuf::from("/proc/self")),
             Process::Pid(pid) => Some(PathBuf::from(format!("/proc/{pid}"))),
-            Process::Remote(_) => None,
+            Process::Remote(..) => None,
         }
     }
 }
@@ -66,7 +66,7 @@ pub fn rss_bytes(process: Process) -> io::Result<u64> {
 /// Asks the stats port of a remote broker (blocking; one short TCP exchange).
 fn remote_stats(process: Process) -> io::Result<super::remote::StatsReply> {
     match process {
-        Process::Remote(addr) => super::remote::query_stats(addr),
+        Process::Remote(addr, kind) => super::remote::query_stats(addr, kind),
         _ => Err(io::Error::other("not a remote process")),
     }
 }

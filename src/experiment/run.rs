@@ -150,10 +150,8 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
              each sample; `repeats.csv` has both machines' load averages around each block.",
             r.describe()
         ));
-        if brokers.contains(&BrokerKind::Mosquitto) {
-            notes.push(
-                "mosquitto baseline not measured: `experiment serve` runs only our broker".into(),
-            );
+        if brokers.contains(&BrokerKind::Mosquitto) && !r.serves_mosquitto() {
+            notes.push("mosquitto baseline not measured: `experiment serve` did not run it".into());
             brokers.retain(|b| *b != BrokerKind::Mosquitto);
         }
         if !r.certificate_names_ip() {
@@ -276,7 +274,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 continue;
             }
             let started_broker = match (&remote, kind) {
-                (Some(r), _) => r.broker(mode),
+                (Some(r), _) => r.broker(kind, mode),
                 (None, BrokerKind::MqttLwa) => {
                     BrokerProcess::start_mqtt_lwa_on(&opts.mqtt_lwa_bin, mode, creds, &host)
                         .map(BrokerUnderTest::Local)

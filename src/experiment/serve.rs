@@ -1,0 +1,463 @@
+//! `mqtt-lwa experiment serve`: the broker side of the two-device set-up.
+//! Writes the credentials into DIR, runs our broker with one listener per
+//! mode (and, where installed, mosquitto with one per mode it supports), and
+//! a stats port that answers each connection with one [`StatsReply`] line
+//! read at that moment from the named broker's `/proc/<pid>`; the ports go
+//! into `DIR/serve.json` for the runner ([`super::remote`]).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::broker::{mosquitto_config, mqtt_lwa_config, BrokerError, Credentials, MOSQUITTO_BIN};
+use super::matrix::{BrokerKind, Mode};
+use super::procstat::{cpu_ticks, rss_bytes, Process};
+use super::remote::{load_credentials, ServeInfo, StatsReply, SERVE_FILE, STATS_TIMEOUT};
+use super::repeat::LoadAvg;
+
+/// Default first port: plain on 18830, then password, tls13, mtls13, tls12, lwa.
+pub const DEFAULT_PORT_BASE: u16 = 18830;
+/// Stats port offset from the port base.
+const STATS_OFFSET: u16 = 9;
+/// Mosquitto's first port offset from the port base (its modes in [`Mode::ALL`] order).
+const MOSQUITTO_OFFSET: u16 = 10;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
+    let what = what.into();
+    move |e| BrokerError::Io(what, e)
+}
+
+/// The port at `offset` from `base`; 0 (ephemeral) when `base` is 0.
+fn port_at(base: u16, offset: u16) -> u16 {
+    if base == 0 {
+        0
+    } else {
+        base.saturating_add(offset)
+    }
+}
+
+/// `mqtt-lwa broker` configuration with one listener per mode on `bind`, ports from
+/// `port_base` (0: ephemeral ports for every listener).
+pub fn serve_config(c: &Credentials, bind: IpAddr, port_base: u16) -> Result<String, BrokerError> {
+    let mut text = String::new();
+    for (i, mode) in Mode::ALL.into_iter().enumerate() {
+        let one = mqtt_lwa_config(mode, c);
+        let Some(at) = one.find("[[listener]]") else {
+            return Err(BrokerError::Start(
+                "mqtt-lwa",
+                "config has no listener".into(),
+            ));
+        };
+        let (head, listener) = one.split_at(at);
+        if i == 0 {
+            text += head;
+        }
+        let addr = SocketAddr::new(bind, port_at(port_base, i as u16));
+        for line in listener.lines() {
+            if line.trim_start().starts_with("bind = ") {
+                text += &format!("bind = \"{addr}\"\n");
+            } else {
+                text += line;
+                text.push('\n');
+            }
+        }
+        text.push('\n');
+    }
+    // The per-mode template is another module's: check the result says what we meant.
+    let parsed: crate::config::BrokerConfig = toml::from_str(&text)
+        .map_err(|e| BrokerError::Start("mqtt-lwa", format!("serve config: {e}")))?;
+    let ok = parsed.listeners.len() == Mode::ALL.len()
+        && parsed
+            .listeners
+            .iter()
+            .zip(Mode::ALL)
+            .all(|(l, m)| l.name == m.name() && l.bind.ip() == bind);
+    if !ok {
+        return Err(BrokerError::Start(
+            "mqtt-lwa",
+            "serve config does not have one listener per mode on the bind address".into(),
+        ));
+    }
+    Ok(text)
+}
+
+/// mosquitto.conf with one listener per `(mode, port)` on `bind` (per-listener security).
+pub fn mosquitto_serve_config(
+    c: &Credentials,
+    bind: IpAddr,
+    ports: &[(Mode, u16)],
+) -> Result<String, BrokerError> {
+    let bad = |why: &str| BrokerError::Start("mosquitto", format!("serve config: {why}"));
+    let mut text = String::new();
+    for (i, &(mode, port)) in ports.iter().enumerate() {
+        let one = mosquitto_config(mode, c, port).ok_or_else(|| bad("mode not supported"))?;
+        let at = one
+            .find("\nlistener ")
+            .ok_or_else(|| bad("no listener line"))?;
+        let (head, listener) = one.split_at(at + 1);
+        if i == 0 {
+            // One process, several listeners with their own authentication.
+            text += &head.replace("per_listener_settings false", "per_listener_settings true");
+        }
+        for line in listener.lines() {
+            if line.starts_with("listener ") {
+                text += &format!("listener {port} {bind}\n");
+            } else {
+                text += line;
+                text.push('\n');
+            }
+        }
+    }
+    let listeners = text.lines().filter(|l| l.starts_with("listener ")).count();
+    if !text.contains("per_listener_settings true") || listeners != ports.len() {
+        return Err(bad("unexpected template"));
+    }
+    Ok(text)
+}
+
+/// Options of `mqtt-lwa experiment serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Directory for credentials, broker configs and `serve.json`.
+    pub dir: PathBuf,
+    /// Address to bind every listener to.
+    pub bind: IpAddr,
+    /// Extra names or addresses for the broker certificate.
+    pub names: Vec<String>,
+    /// First port (0: ephemeral ports).
+    pub port_base: u16,
+    /// Serve mosquitto too, where it is installed.
+    pub mosquitto: bool,
+    /// The `mqtt-lwa` binary to run as the broker.
+    pub mqtt_lwa_bin: PathBuf,
+}
+
+/// A broker child of `serve`; killed on drop.
+struct ServedBroker {
+    kind: BrokerKind,
+    child: Child,
+}
+
+impl Drop for ServedBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Credentials in `dir`: the existing ones (a client may already hold a copy) or new ones.
+fn credentials(o: &ServeOptions) -> Result<(Credentials, Vec<String>), BrokerError> {
+    let mut names = o.names.clone();
+    if !o.bind.is_unspecified() && !names.contains(&o.bind.to_string()) {
+        names.push(o.bind.to_string());
+    }
+    if o.dir.join("ca.crt").exists() {
+        let info: Option<ServeInfo> = std::fs::read(o.dir.join(SERVE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let names = info.map(|i| i.names).unwrap_or_default();
+        return Ok((load_credentials(&o.dir)?, names));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let creds = Credentials::create_for(&o.dir, &refs)?;
+    // The broker warns about (and a copy should keep) secrets readable by others.
+    for secret in [&creds.psk_file, &creds.passwd] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(secret.display().to_string()))?;
+    }
+    Ok((creds, names))
+}
+
+/// Starts our broker on `conf`; returns it with its listeners in config order.
+fn start_mqtt_lwa(
+    o: &ServeOptions,
+    conf: &Path,
+) -> Result<(ServedBroker, Vec<(Mode, SocketAddr)>), BrokerError> {
+    let mut child = Command::new(&o.mqtt_lwa_bin)
+        .args(["broker", "--sys-interval", "0", "-c"])
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(io(o.mqtt_lwa_bin.display().to_string()))?;
+    let stdout = child.stdout.take();
+    let broker = ServedBroker {
+        kind: BrokerKind::MqttLwa,
+        child,
+    };
+    let Some(stdout) = stdout else {
+        return Err(BrokerError::Start("mqtt-lwa", "no stdout".into()));
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                let addr: Option<SocketAddr> =
+                    rest.split_whitespace().next().and_then(|a| a.parse().ok());
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let mut listeners = Vec::new();
+    for mode in Mode::ALL {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(addr)) => listeners.push((mode, addr)),
+            Ok(None) => {
+                return Err(BrokerError::Start(
+                    "mqtt-lwa",
+                    "unparsable listening line".into(),
+                ))
+            }
+            Err(_) => {
+                return Err(BrokerError::Start(
+                    "mqtt-lwa",
+                    format!("no `listening on` line for {mode} within 20 s"),
+                ))
+            }
+        }
+    }
+    Ok((broker, listeners))
+}
+
+/// A port on `bind` nobody listens on right now (mosquitto cannot report an ephemeral port).
+fn free_port(bind: IpAddr) -> Result<u16, BrokerError> {
+    let l = TcpListener::bind(SocketAddr::new(bind, 0)).map_err(io("free port"))?;
+    Ok(l.local_addr().map_err(io("free port"))?.port())
+}
+
+/// Starts mosquitto with a listener for every mode it supports; waits until each accepts.
+fn start_mosquitto(
+    o: &ServeOptions,
+    creds: &Credentials,
+) -> Result<(ServedBroker, Vec<(Mode, SocketAddr)>), BrokerError> {
+    let mut ports = Vec::new();
+    for (i, mode) in Mode::ALL
+        .into_iter()
+        .filter(|m| BrokerKind::Mosquitto.supports(*m))
+        .enumerate()
+    {
+        let port = match port_at(o.port_base, MOSQUITTO_OFFSET + i as u16) {
+            0 => free_port(o.bind)?,
+            p => p,
+        };
+        ports.push((mode, port));
+    }
+    let conf = o.dir.join("serve-mosquitto.conf");
+    std::fs::write(&conf, mosquitto_serve_config(creds, o.bind, &ports)?)
+        .map_err(io(conf.display().to_string()))?;
+    let child = Command::new(MOSQUITTO_BIN)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(io(MOSQUITTO_BIN))?;
+    let mut broker = ServedBroker {
+        kind: BrokerKind::Mosquitto,
+        child,
+    };
+    let reach = if o.bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        o.bind
+    };
+    let listeners: Vec<(Mode, SocketAddr)> = ports
+        .iter()
+        .map(|&(m, p)| (m, SocketAddr::new(reach, p)))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (_, addr) in &listeners {
+        loop {
+            if let Ok(Some(status)) = broker.child.try_wait() {
+                return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
+            }
+            if TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BrokerError::Start(
+                    "mosquitto",
+                    format!("{addr} never opened"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok((broker, listeners))
+}
+
+/// Runs `serve` until SIGTERM/SIGINT or until a broker exits; prints
+/// `listening on ADDR (MODE)` per listener, `stats on ADDR`, then `ready`.
+pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
+    let (creds, names) = credentials(o)?;
+    let conf = o.dir.join("serve-broker.toml");
+    std::fs::write(&conf, serve_config(&creds, o.bind, o.port_base)?)
+        .map_err(io(conf.display().to_string()))?;
+    let (ours, listeners) = start_mqtt_lwa(o, &conf)?;
+    let mut brokers = vec![ours];
+    let mut mosquitto_listeners = Vec::new();
+    let mut out = std::io::stdout().lock();
+    if o.mosquitto && Path::new(MOSQUITTO_BIN).exists() {
+        let (m, l) = start_mosquitto(o, &creds)?;
+        brokers.push(m);
+        mosquitto_listeners = l;
+    } else if o.mosquitto {
+        writeln!(
+            out,
+            "mosquitto not served: {MOSQUITTO_BIN} is not installed"
+        )
+        .map_err(io("stdout"))?;
+    }
+    let stats = TcpListener::bind(SocketAddr::new(o.bind, port_at(o.port_base, STATS_OFFSET)))
+        .map_err(io("stats port"))?;
+    let stats_addr = stats.local_addr().map_err(io("stats port"))?;
+    let pids: Vec<(BrokerKind, u32)> = brokers.iter().map(|b| (b.kind, b.child.id())).collect();
+    let served = pids.clone();
+    std::thread::spawn(move || serve_stats(stats, served));
+
+    let info = ServeInfo {
+        bind: o.bind,
+        names,
+        listeners: listeners.iter().map(|(m, a)| (*m, a.port())).collect(),
+        mosquitto_listeners: mosquitto_listeners
+            .iter()
+            .map(|(m, a)| (*m, a.port()))
+            .collect(),
+        stats_port: stats_addr.port(),
+        machine: super::run::machine(),
+    };
+    let json = serde_json::to_string_pretty(&info)
+        .map_err(|e| BrokerError::Io(SERVE_FILE.into(), std::io::Error::other(e)))?;
+    std::fs::write(o.dir.join(SERVE_FILE), json).map_err(io(SERVE_FILE))?;
+    let print = |out: &mut std::io::StdoutLock<'_>| -> std::io::Result<()> {
+        for (mode, addr) in &listeners {
+            writeln!(out, "listening on {addr} ({mode})")?;
+        }
+        for (mode, addr) in &mosquitto_listeners {
+            writeln!(out, "listening on {addr} (mosquitto {mode})")?;
+        }
+        let pids: Vec<String> = pids.iter().map(|(k, p)| format!("{k} pid {p}")).collect();
+        writeln!(out, "stats on {stats_addr} ({})", pids.join(", "))?;
+        writeln!(
+            out,
+            "ready: copy {} to the client machine and run `mqtt-lwa experiment --remote HOST --dir DIR`",
+            o.dir.display()
+        )?;
+        out.flush()
+    };
+    print(&mut out).map_err(io("stdout"))?;
+    drop(out);
+    wait_for_end(&mut brokers)
+}
+
+/// Blocks until SIGTERM/SIGINT (the brokers are killed when dropped) or a broker exits.
+fn wait_for_end(brokers: &mut [ServedBroker]) -> Result<(), BrokerError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("tokio runtime"))?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Ok(()),
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    for b in brokers.iter_mut() {
+                        if let Ok(Some(status)) = b.child.try_wait() {
+                            return Err(BrokerError::Start(
+                                b.kind.name(),
+                                format!("broker exited: {status}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Answers every connection with one [`StatsReply`] line for the broker its request
+/// line names (`stats mosquitto`; anything else means ours).
+fn serve_stats(listener: TcpListener, pids: Vec<(BrokerKind, u32)>) {
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        let _ = conn.set_read_timeout(Some(STATS_TIMEOUT));
+        let _ = conn.set_write_timeout(Some(STATS_TIMEOUT));
+        let mut request = [0u8; 64];
+        let n = conn.read(&mut request).unwrap_or(0);
+        let asked = String::from_utf8_lossy(request.get(..n).unwrap_or_default()).into_owned();
+        let kind = if asked.contains(BrokerKind::Mosquitto.name()) {
+            BrokerKind::Mosquitto
+        } else {
+            BrokerKind::MqttLwa
+        };
+        let reply = (|| -> std::io::Result<String> {
+            let pid = pids
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, p)| *p)
+                .ok_or_else(|| std::io::Error::other(format!("{kind} is not served")))?;
+            let r = StatsReply {
+                cpu_ticks: cpu_ticks(Process::Pid(pid))?,
+                rss_bytes: rss_bytes(Process::Pid(pid))?,
+                load: LoadAvg::now(),
+            };
+            serde_json::to_string(&r).map_err(std::io::Error::other)
+        })();
+        let line = match reply {
+            Ok(json) => json,
+            Err(e) => format!("{{\"error\":{:?}}}", e.to_string()),
+        };
+        let _ = conn.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::remote::query_stats;
+
+    #[test]
+    fn configs_have_every_mode_on_fixed_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Credentials::create(dir.path()).unwrap();
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        let text = serve_config(&c, any, 18830).unwrap();
+        let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
+        let ports: Vec<u16> = parsed.listeners.iter().map(|l| l.bind.port()).collect();
+        assert_eq!(ports, [18830, 18831, 18832, 18833, 18834, 18835]);
+        assert!(serve_config(&c, "127.0.0.1".parse().unwrap(), 0).is_ok());
+        let m = mosquitto_serve_config(&c, any, &[(Mode::Plain, 18840), (Mode::Mtls13, 18843)])
+            .unwrap();
+        assert!(m.contains("per_listener_settings true"));
+        assert!(m.contains("listener 18840 0.0.0.0\nallow_anonymous true\n"));
+        assert!(m.contains("listener 18843 0.0.0.0\n") && m.contains("require_certificate true"));
+        assert!(mosquitto_serve_config(&c, any, &[(Mode::Lwa, 1)]).is_err());
+        let loaded = load_credentials(dir.path()).unwrap();
+        assert_eq!(
+            *crate::auth::psk::key_to_hex(&loaded.psk),
+            *crate::auth::psk::key_to_hex(&c.psk)
+        );
+    }
+
+    #[test]
+    fn stats_endpoint_answers_for_the_named_broker() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = std::process::id();
+        std::thread::spawn(move || serve_stats(listener, vec![(BrokerKind::MqttLwa, me)]));
+        let r = query_stats(addr, BrokerKind::MqttLwa).unwrap();
+        assert!(r.rss_bytes > 0);
+        assert!(r.load.is_some());
+        // Not served: an error line, which the runner reports instead of a number.
+        assert!(query_stats(addr, BrokerKind::Mosquitto).is_err());
+    }
+}
