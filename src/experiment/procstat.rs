@@ -20,7 +20,11 @@ pub enum Process {
     /// Another process by id.
     Pid(u32),
     /// A broker of `mqtt-lwa experiment serve` on another machine, by its stats port.
-    Remote(std::net::SocketAddr, super::matrix::BrokerKind),
+    Remote(
+        std::net::SocketAddr,
+        super::matrix::BrokerKind,
+        super::matrix::Mode,
+    ),
 }
 
 impl Process {
@@ -66,7 +70,7 @@ pub fn rss_bytes(process: Process) -> io::Result<u64> {
 /// Asks the stats port of a remote broker (blocking; one short TCP exchange).
 fn remote_stats(process: Process) -> io::Result<super::remote::StatsReply> {
     match process {
-        Process::Remote(addr, kind) => super::remote::query_stats(addr, kind),
+        Process::Remote(addr, kind, mode) => super::remote::query_stats(addr, kind, mode),
         _ => Err(io::Error::other("not a remote process")),
     }
 }

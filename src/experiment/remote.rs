@@ -61,11 +61,15 @@ pub struct StatsReply {
     pub load: Option<LoadAvg>,
 }
 
-/// Asks the stats endpoint at `addr` for `broker`'s CPU and RSS now.
-pub fn query_stats(addr: SocketAddr, broker: BrokerKind) -> std::io::Result<StatsReply> {
+/// Asks the stats endpoint at `addr` for the CPU and RSS of `broker`'s `mode` process now.
+pub fn query_stats(
+    addr: SocketAddr,
+    broker: BrokerKind,
+    mode: Mode,
+) -> std::io::Result<StatsReply> {
     let mut s = TcpStream::connect_timeout(&addr, STATS_TIMEOUT)?;
     s.set_read_timeout(Some(STATS_TIMEOUT))?;
-    s.write_all(format!("stats {broker}\n").as_bytes())?;
+    s.write_all(format!("stats {broker} {mode}\n").as_bytes())?;
     let mut line = String::new();
     BufReader::new(s.take(4096)).read_line(&mut line)?;
     serde_json::from_str(&line)
@@ -117,6 +121,8 @@ pub enum BrokerUnderTest {
     Remote {
         /// Which served broker.
         kind: BrokerKind,
+        /// Which of its processes (one per mode).
+        mode: Mode,
         /// The mode's listener.
         addr: SocketAddr,
         /// The stats endpoint.
@@ -137,7 +143,9 @@ impl BrokerUnderTest {
     pub fn process(&self) -> Process {
         match self {
             BrokerUnderTest::Local(b) => Process::Pid(b.pid()),
-            BrokerUnderTest::Remote { stats, kind, .. } => Process::Remote(*stats, *kind),
+            BrokerUnderTest::Remote {
+                stats, kind, mode, ..
+            } => Process::Remote(*stats, *kind, *mode),
         }
     }
 }
@@ -175,7 +183,7 @@ impl RemoteBroker {
             info,
             creds,
         };
-        query_stats(remote.stats_addr(), BrokerKind::MqttLwa).map_err(io(format!(
+        remote.stats().map_err(io(format!(
             "stats port {} of `experiment serve`",
             remote.stats_addr()
         )))?;
@@ -206,6 +214,7 @@ impl RemoteBroker {
         })?;
         Ok(BrokerUnderTest::Remote {
             kind,
+            mode,
             addr,
             stats: self.stats_addr(),
         })
@@ -227,11 +236,15 @@ impl RemoteBroker {
         )
     }
 
+    /// One stats answer (for the first served listener): checks the port, gives the load.
+    fn stats(&self) -> std::io::Result<StatsReply> {
+        let mode = self.info.listeners.first().map_or(Mode::Plain, |(m, _)| *m);
+        query_stats(self.stats_addr(), BrokerKind::MqttLwa, mode)
+    }
+
     /// The broker machine's load average now (`None` if the stats port does not answer).
     pub fn load(&self) -> Option<LoadAvg> {
-        query_stats(self.stats_addr(), BrokerKind::MqttLwa)
-            .ok()?
-            .load
+        self.stats().ok()?.load
     }
 
     /// The broker machine's core count, as `serve` recorded it.

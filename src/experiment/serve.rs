@@ -1,9 +1,11 @@
 //! `mqtt-lwa experiment serve`: the broker side of the two-device set-up.
-//! Writes the credentials into DIR, runs our broker with one listener per
-//! mode (and, where installed, mosquitto with one per mode it supports), and
-//! a stats port that answers each connection with one [`StatsReply`] line
-//! read at that moment from the named broker's `/proc/<pid>`; the ports go
-//! into `DIR/serve.json` for the runner ([`super::remote`]).
+//! Writes the credentials into DIR, runs one broker process per (broker,
+//! mode) as the local runner does (ours for every mode; mosquitto, where
+//! installed, for every mode it supports), so no mode's sessions, client ids
+//! or CPU time mix with another's, and a stats port that answers each
+//! connection with one [`StatsReply`] line read at that moment from the named
+//! broker's `/proc/<pid>`; the ports go into `DIR/serve.json` for the runner
+//! ([`super::remote`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -39,80 +41,48 @@ fn port_at(base: u16, offset: u16) -> u16 {
     }
 }
 
-/// `mqtt-lwa broker` configuration with one listener per mode on `bind`, ports from
-/// `port_base` (0: ephemeral ports for every listener).
-pub fn serve_config(c: &Credentials, bind: IpAddr, port_base: u16) -> Result<String, BrokerError> {
+/// `mqtt-lwa broker` configuration for `mode` with its listener on `addr`.
+pub fn serve_config(c: &Credentials, mode: Mode, addr: SocketAddr) -> Result<String, BrokerError> {
     let mut text = String::new();
-    for (i, mode) in Mode::ALL.into_iter().enumerate() {
-        let one = mqtt_lwa_config(mode, c);
-        let Some(at) = one.find("[[listener]]") else {
-            return Err(BrokerError::Start(
-                "mqtt-lwa",
-                "config has no listener".into(),
-            ));
-        };
-        let (head, listener) = one.split_at(at);
-        if i == 0 {
-            text += head;
+    for line in mqtt_lwa_config(mode, c).lines() {
+        if line.trim_start().starts_with("bind = ") {
+            text += &format!("bind = \"{addr}\"\n");
+        } else {
+            text += line;
+            text.push('\n');
         }
-        let addr = SocketAddr::new(bind, port_at(port_base, i as u16));
-        for line in listener.lines() {
-            if line.trim_start().starts_with("bind = ") {
-                text += &format!("bind = \"{addr}\"\n");
-            } else {
-                text += line;
-                text.push('\n');
-            }
-        }
-        text.push('\n');
     }
     // The per-mode template is another module's: check the result says what we meant.
     let parsed: crate::config::BrokerConfig = toml::from_str(&text)
         .map_err(|e| BrokerError::Start("mqtt-lwa", format!("serve config: {e}")))?;
-    let ok = parsed.listeners.len() == Mode::ALL.len()
-        && parsed
-            .listeners
-            .iter()
-            .zip(Mode::ALL)
-            .all(|(l, m)| l.name == m.name() && l.bind.ip() == bind);
-    if !ok {
-        return Err(BrokerError::Start(
+    match parsed.listeners.as_slice() {
+        [l] if l.bind == addr => Ok(text),
+        _ => Err(BrokerError::Start(
             "mqtt-lwa",
-            "serve config does not have one listener per mode on the bind address".into(),
-        ));
+            format!("serve config for {mode} does not have one listener on {addr}"),
+        )),
     }
-    Ok(text)
 }
 
-/// mosquitto.conf with one listener per `(mode, port)` on `bind` (per-listener security).
+/// mosquitto.conf for `mode` with its listener on `bind:port`.
 pub fn mosquitto_serve_config(
     c: &Credentials,
+    mode: Mode,
     bind: IpAddr,
-    ports: &[(Mode, u16)],
+    port: u16,
 ) -> Result<String, BrokerError> {
     let bad = |why: &str| BrokerError::Start("mosquitto", format!("serve config: {why}"));
+    let one = mosquitto_config(mode, c, port).ok_or_else(|| bad("mode not supported"))?;
     let mut text = String::new();
-    for (i, &(mode, port)) in ports.iter().enumerate() {
-        let one = mosquitto_config(mode, c, port).ok_or_else(|| bad("mode not supported"))?;
-        let at = one
-            .find("\nlistener ")
-            .ok_or_else(|| bad("no listener line"))?;
-        let (head, listener) = one.split_at(at + 1);
-        if i == 0 {
-            // One process, several listeners with their own authentication.
-            text += &head.replace("per_listener_settings false", "per_listener_settings true");
-        }
-        for line in listener.lines() {
-            if line.starts_with("listener ") {
-                text += &format!("listener {port} {bind}\n");
-            } else {
-                text += line;
-                text.push('\n');
-            }
+    for line in one.lines() {
+        if line.starts_with("listener ") {
+            text += &format!("listener {port} {bind}\n");
+        } else {
+            text += line;
+            text.push('\n');
         }
     }
-    let listeners = text.lines().filter(|l| l.starts_with("listener ")).count();
-    if !text.contains("per_listener_settings true") || listeners != ports.len() {
+    if text.lines().filter(|l| l.starts_with("listener ")).count() != 1 {
         return Err(bad("unexpected template"));
     }
     Ok(text)
@@ -138,6 +108,7 @@ pub struct ServeOptions {
 /// A broker child of `serve`; killed on drop.
 struct ServedBroker {
     kind: BrokerKind,
+    mode: Mode,
     child: Child,
 }
 
@@ -172,14 +143,22 @@ fn credentials(o: &ServeOptions) -> Result<(Credentials, Vec<String>), BrokerErr
     Ok((creds, names))
 }
 
-/// Starts our broker on `conf`; returns it with its listeners in config order.
+/// Starts our broker for `mode` on `bind:port`; returns it with its listener.
 fn start_mqtt_lwa(
     o: &ServeOptions,
-    conf: &Path,
-) -> Result<(ServedBroker, Vec<(Mode, SocketAddr)>), BrokerError> {
+    creds: &Credentials,
+    mode: Mode,
+    port: u16,
+) -> Result<(ServedBroker, SocketAddr), BrokerError> {
+    let conf = o.dir.join(format!("serve-mqtt-lwa-{mode}.toml"));
+    std::fs::write(
+        &conf,
+        serve_config(creds, mode, SocketAddr::new(o.bind, port))?,
+    )
+    .map_err(io(conf.display().to_string()))?;
     let mut child = Command::new(&o.mqtt_lwa_bin)
         .args(["broker", "--sys-interval", "0", "-c"])
-        .arg(conf)
+        .arg(&conf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -188,6 +167,7 @@ fn start_mqtt_lwa(
     let stdout = child.stdout.take();
     let broker = ServedBroker {
         kind: BrokerKind::MqttLwa,
+        mode,
         child,
     };
     let Some(stdout) = stdout else {
@@ -203,25 +183,17 @@ fn start_mqtt_lwa(
             }
         }
     });
-    let mut listeners = Vec::new();
-    for mode in Mode::ALL {
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(Some(addr)) => listeners.push((mode, addr)),
-            Ok(None) => {
-                return Err(BrokerError::Start(
-                    "mqtt-lwa",
-                    "unparsable listening line".into(),
-                ))
-            }
-            Err(_) => {
-                return Err(BrokerError::Start(
-                    "mqtt-lwa",
-                    format!("no `listening on` line for {mode} within 20 s"),
-                ))
-            }
-        }
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Some(addr)) => Ok((broker, addr)),
+        Ok(None) => Err(BrokerError::Start(
+            "mqtt-lwa",
+            "unparsable listening line".into(),
+        )),
+        Err(_) => Err(BrokerError::Start(
+            "mqtt-lwa",
+            format!("no `listening on` line for {mode} within 20 s"),
+        )),
     }
-    Ok((broker, listeners))
 }
 
 /// A port on `bind` nobody listens on right now (mosquitto cannot report an ephemeral port).
@@ -230,36 +202,31 @@ fn free_port(bind: IpAddr) -> Result<u16, BrokerError> {
     Ok(l.local_addr().map_err(io("free port"))?.port())
 }
 
-/// Starts mosquitto with a listener for every mode it supports; waits until each accepts.
+/// Starts mosquitto for `mode` on `bind:port` (0: a free port); waits until it accepts.
 fn start_mosquitto(
     o: &ServeOptions,
     creds: &Credentials,
-) -> Result<(ServedBroker, Vec<(Mode, SocketAddr)>), BrokerError> {
-    let mut ports = Vec::new();
-    for (i, mode) in Mode::ALL
-        .into_iter()
-        .filter(|m| BrokerKind::Mosquitto.supports(*m))
-        .enumerate()
-    {
-        let port = match port_at(o.port_base, MOSQUITTO_OFFSET + i as u16) {
-            0 => free_port(o.bind)?,
-            p => p,
-        };
-        ports.push((mode, port));
-    }
-    let conf = o.dir.join("serve-mosquitto.conf");
-    std::fs::write(&conf, mosquitto_serve_config(creds, o.bind, &ports)?)
+    mode: Mode,
+    port: u16,
+) -> Result<(ServedBroker, SocketAddr), BrokerError> {
+    let port = match port {
+        0 => free_port(o.bind)?,
+        p => p,
+    };
+    let conf = o.dir.join(format!("serve-mosquitto-{mode}.conf"));
+    std::fs::write(&conf, mosquitto_serve_config(creds, mode, o.bind, port)?)
         .map_err(io(conf.display().to_string()))?;
     let child = Command::new(MOSQUITTO_BIN)
         .arg("-c")
         .arg(&conf)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(io(MOSQUITTO_BIN))?;
     let mut broker = ServedBroker {
         kind: BrokerKind::Mosquitto,
+        mode,
         child,
     };
     let reach = if o.bind.is_unspecified() {
@@ -267,46 +234,48 @@ fn start_mosquitto(
     } else {
         o.bind
     };
-    let listeners: Vec<(Mode, SocketAddr)> = ports
-        .iter()
-        .map(|&(m, p)| (m, SocketAddr::new(reach, p)))
-        .collect();
+    let addr = SocketAddr::new(reach, port);
     let deadline = Instant::now() + Duration::from_secs(10);
-    for (_, addr) in &listeners {
-        loop {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
-            }
-            if TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(BrokerError::Start(
-                    "mosquitto",
-                    format!("{addr} never opened"),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    loop {
+        if let Ok(Some(status)) = broker.child.try_wait() {
+            return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
         }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok((broker, SocketAddr::new(o.bind, port)));
+        }
+        if Instant::now() > deadline {
+            return Err(BrokerError::Start(
+                "mosquitto",
+                format!("{addr} never opened"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Ok((broker, listeners))
 }
 
 /// Runs `serve` until SIGTERM/SIGINT or until a broker exits; prints
 /// `listening on ADDR (MODE)` per listener, `stats on ADDR`, then `ready`.
 pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
     let (creds, names) = credentials(o)?;
-    let conf = o.dir.join("serve-broker.toml");
-    std::fs::write(&conf, serve_config(&creds, o.bind, o.port_base)?)
-        .map_err(io(conf.display().to_string()))?;
-    let (ours, listeners) = start_mqtt_lwa(o, &conf)?;
-    let mut brokers = vec![ours];
+    let mut brokers = Vec::new();
+    let mut listeners = Vec::new();
+    for (i, mode) in Mode::ALL.into_iter().enumerate() {
+        let (b, addr) = start_mqtt_lwa(o, &creds, mode, port_at(o.port_base, i as u16))?;
+        brokers.push(b);
+        listeners.push((mode, addr));
+    }
     let mut mosquitto_listeners = Vec::new();
     let mut out = std::io::stdout().lock();
     if o.mosquitto && Path::new(MOSQUITTO_BIN).exists() {
-        let (m, l) = start_mosquitto(o, &creds)?;
-        brokers.push(m);
-        mosquitto_listeners = l;
+        let modes = Mode::ALL
+            .into_iter()
+            .filter(|m| BrokerKind::Mosquitto.supports(*m));
+        for (i, mode) in modes.enumerate() {
+            let port = port_at(o.port_base, MOSQUITTO_OFFSET + i as u16);
+            let (b, addr) = start_mosquitto(o, &creds, mode, port)?;
+            brokers.push(b);
+            mosquitto_listeners.push((mode, addr));
+        }
     } else if o.mosquitto {
         writeln!(
             out,
@@ -317,7 +286,10 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
     let stats = TcpListener::bind(SocketAddr::new(o.bind, port_at(o.port_base, STATS_OFFSET)))
         .map_err(io("stats port"))?;
     let stats_addr = stats.local_addr().map_err(io("stats port"))?;
-    let pids: Vec<(BrokerKind, u32)> = brokers.iter().map(|b| (b.kind, b.child.id())).collect();
+    let pids: Vec<ServedPid> = brokers
+        .iter()
+        .map(|b| (b.kind, b.mode, b.child.id()))
+        .collect();
     let served = pids.clone();
     std::thread::spawn(move || serve_stats(stats, served));
 
@@ -342,7 +314,10 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
         for (mode, addr) in &mosquitto_listeners {
             writeln!(out, "listening on {addr} (mosquitto {mode})")?;
         }
-        let pids: Vec<String> = pids.iter().map(|(k, p)| format!("{k} pid {p}")).collect();
+        let pids: Vec<String> = pids
+            .iter()
+            .map(|(k, m, p)| format!("{k} {m} pid {p}"))
+            .collect();
         writeln!(out, "stats on {stats_addr} ({})", pids.join(", "))?;
         writeln!(
             out,
@@ -384,9 +359,12 @@ fn wait_for_end(brokers: &mut [ServedBroker]) -> Result<(), BrokerError> {
     })
 }
 
-/// Answers every connection with one [`StatsReply`] line for the broker its request
-/// line names (`stats mosquitto`; anything else means ours).
-fn serve_stats(listener: TcpListener, pids: Vec<(BrokerKind, u32)>) {
+/// A served broker process: which broker, which mode, its pid.
+type ServedPid = (BrokerKind, Mode, u32);
+
+/// Answers every connection with one [`StatsReply`] line for the broker process its
+/// request line names (`stats BROKER MODE`).
+fn serve_stats(listener: TcpListener, pids: Vec<ServedPid>) {
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
         let _ = conn.set_read_timeout(Some(STATS_TIMEOUT));
@@ -394,17 +372,14 @@ fn serve_stats(listener: TcpListener, pids: Vec<(BrokerKind, u32)>) {
         let mut request = [0u8; 64];
         let n = conn.read(&mut request).unwrap_or(0);
         let asked = String::from_utf8_lossy(request.get(..n).unwrap_or_default()).into_owned();
-        let kind = if asked.contains(BrokerKind::Mosquitto.name()) {
-            BrokerKind::Mosquitto
-        } else {
-            BrokerKind::MqttLwa
-        };
+        let mut words = asked.split_ascii_whitespace().skip(1);
+        let (kind, mode) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         let reply = (|| -> std::io::Result<String> {
             let pid = pids
                 .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, p)| *p)
-                .ok_or_else(|| std::io::Error::other(format!("{kind} is not served")))?;
+                .find(|(k, m, _)| k.name() == kind && m.name() == mode)
+                .map(|(_, _, p)| *p)
+                .ok_or_else(|| std::io::Error::other(format!("{kind} {mode} is not served")))?;
             let r = StatsReply {
                 cpu_ticks: cpu_ticks(Process::Pid(pid))?,
                 rss_bytes: rss_bytes(Process::Pid(pid))?,
@@ -426,21 +401,20 @@ mod tests {
     use crate::experiment::remote::query_stats;
 
     #[test]
-    fn configs_have_every_mode_on_fixed_ports() {
+    fn configs_put_each_mode_on_its_port() {
         let dir = tempfile::tempdir().unwrap();
         let c = Credentials::create(dir.path()).unwrap();
         let any: IpAddr = "0.0.0.0".parse().unwrap();
-        let text = serve_config(&c, any, 18830).unwrap();
-        let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
-        let ports: Vec<u16> = parsed.listeners.iter().map(|l| l.bind.port()).collect();
-        assert_eq!(ports, [18830, 18831, 18832, 18833, 18834, 18835]);
-        assert!(serve_config(&c, "127.0.0.1".parse().unwrap(), 0).is_ok());
-        let m = mosquitto_serve_config(&c, any, &[(Mode::Plain, 18840), (Mode::Mtls13, 18843)])
-            .unwrap();
-        assert!(m.contains("per_listener_settings true"));
-        assert!(m.contains("listener 18840 0.0.0.0\nallow_anonymous true\n"));
+        for (i, mode) in Mode::ALL.into_iter().enumerate() {
+            let addr = SocketAddr::new(any, 18830 + i as u16);
+            let text = serve_config(&c, mode, addr).unwrap();
+            let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
+            assert_eq!(parsed.listeners[0].bind, addr);
+            assert_eq!(parsed.listeners[0].name, mode.name());
+        }
+        let m = mosquitto_serve_config(&c, Mode::Mtls13, any, 18843).unwrap();
         assert!(m.contains("listener 18843 0.0.0.0\n") && m.contains("require_certificate true"));
-        assert!(mosquitto_serve_config(&c, any, &[(Mode::Lwa, 1)]).is_err());
+        assert!(mosquitto_serve_config(&c, Mode::Lwa, any, 1).is_err());
         let loaded = load_credentials(dir.path()).unwrap();
         assert_eq!(
             *crate::auth::psk::key_to_hex(&loaded.psk),
@@ -453,11 +427,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let me = std::process::id();
-        std::thread::spawn(move || serve_stats(listener, vec![(BrokerKind::MqttLwa, me)]));
-        let r = query_stats(addr, BrokerKind::MqttLwa).unwrap();
+        let served = vec![(BrokerKind::MqttLwa, Mode::Lwa, me)];
+        std::thread::spawn(move || serve_stats(listener, served));
+        let r = query_stats(addr, BrokerKind::MqttLwa, Mode::Lwa).unwrap();
         assert!(r.rss_bytes > 0);
         assert!(r.load.is_some());
         // Not served: an error line, which the runner reports instead of a number.
-        assert!(query_stats(addr, BrokerKind::Mosquitto).is_err());
+        assert!(query_stats(addr, BrokerKind::Mosquitto, Mode::Lwa).is_err());
+        assert!(query_stats(addr, BrokerKind::MqttLwa, Mode::Plain).is_err());
     }
 }
