@@ -69,9 +69,10 @@ pub struct ExperimentArgs {
     /// need root, iproute2, iperf3 and, where the kernel has no netem, iptables.
     #[arg(long = "link", value_delimiter = ',')]
     links: Vec<String>,
-    /// Idle connections held to weigh broker memory per connection (default: the profile's).
-    #[arg(long, value_name = "N")]
-    idle_connections: Option<usize>,
+    /// Idle-connection counts at which broker memory per connection is weighed,
+    /// comma-separated (default: the profile's; quick 100, full 1000,10000).
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    idle_connections: Vec<usize>,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -206,8 +207,8 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
         }
         profile.min_cell_ms = (s * 1000.0).round() as u64;
     }
-    if let Some(n) = args.idle_connections {
-        profile.idle_connections = n;
+    if !args.idle_connections.is_empty() {
+        profile.idle_connections = args.idle_connections;
     }
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);
