@@ -73,6 +73,10 @@ pub struct ExperimentArgs {
     /// comma-separated (default: the profile's; quick 100, full 1000,10000).
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
     idle_connections: Vec<usize>,
+    /// Connection-storm window per mode in seconds (default: the profile's, quick 1, full 5;
+    /// password mode is capped at the profile's shorter window; 0 skips).
+    #[arg(long, value_name = "SECONDS")]
+    storm_seconds: Option<f64>,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -209,6 +213,13 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     }
     if !args.idle_connections.is_empty() {
         profile.idle_connections = args.idle_connections;
+    }
+    if let Some(s) = args.storm_seconds {
+        if !(0.0..=600.0).contains(&s) {
+            eprintln!("--storm-seconds must be between 0 and 600");
+            return ExitCode::FAILURE;
+        }
+        profile.storm.millis = (s * 1000.0).round() as u64;
     }
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);

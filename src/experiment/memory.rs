@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::procstat::{rss_bytes, Process};
 use super::storm::join_all;
 use super::workload::{bye, Target, WorkloadError};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
+use crate::codec::ReasonCode;
 
 /// Handshakes in flight while opening idle connections: few enough for our
 /// broker's LWA limiter (see [`super::storm::MAX_CLIENTS`]), and far under
@@ -63,6 +64,29 @@ async fn settled_rss(pid: Process) -> std::io::Result<u64> {
     Ok(last)
 }
 
+/// Times a connection refused with 0x9F (Connection rate exceeded) is tried again.
+const RATE_LIMIT_RETRIES: u32 = 100;
+
+/// Connects; a 0x9F refusal is retried after a pause. Our broker's LWA limiter
+/// gives a source's token back only when it has read the client's closing
+/// AUTH, which can lag behind the client's next CONNECT, so even a few
+/// handshakes in flight from one address meet it now and then; what this
+/// phase measures is memory, not the limiter (the storm counts refusals).
+async fn connect_retrying_rate_limit(t: &Target<'_>, id: String) -> Result<Client, WorkloadError> {
+    let mut tries = 0;
+    loop {
+        match t.connect(t.addr, id.clone()).await {
+            Err(WorkloadError::Client(ClientError::Refused(code)))
+                if code == ReasonCode::CONNECTION_RATE_EXCEEDED && tries < RATE_LIMIT_RETRIES =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens idle connections up to each of `counts` (ascending) and reads the broker's RSS at each.
 pub async fn idle_memory(
     t: &Target<'_>,
@@ -95,7 +119,7 @@ pub async fn idle_memory(
                     next.fetch_sub(1, Ordering::Relaxed);
                     break;
                 }
-                match t.connect(t.addr, format!("idle-{i}")).await {
+                match connect_retrying_rate_limit(t, format!("idle-{i}")).await {
                     Ok(c) => {
                         if let Ok(mut v) = clients.lock() {
                             v.push(c);

@@ -88,10 +88,12 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 
 /// Most concurrent storm clients. Our broker's LWA limiter lets one source
 /// address (every client here is 127.0.0.1) hold 10 unfinished handshakes and
-/// refuses more with 0x9F; a client may hold two at once (it starts its next
-/// handshake once CONNACK is verified, possibly before the broker has read its
-/// closing AUTH and returned the token), so more than 5 would measure the
-/// limiter. The same cap applies to every mode and broker so that they compare.
+/// refuses more with 0x9F; a client holds two or more at once when it starts
+/// its next handshake (once CONNACK is verified) before the broker has read its
+/// closing AUTH and returned the token, so with more clients the storm would
+/// measure the limiter. Refusals that still happen are counted as failures and
+/// named in the report. The same cap applies to every mode and broker so that
+/// they compare.
 pub const MAX_CLIENTS: usize = 5;
 
 /// Concurrent clients for a machine with `cores` cores (at most [`MAX_CLIENTS`]).
