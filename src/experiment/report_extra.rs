@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::matrix::{BrokerKind, Mode};
+use super::procstat::TICKS_PER_SECOND;
 use super::report::{table, verdict};
 use super::results::RunResults;
 
@@ -27,7 +28,7 @@ pub fn storm_section(out: &mut String, r: &RunResults) {
                 s.handshakes.to_string(),
                 s.failed.to_string(),
                 format!("{:.1}", s.handshakes_per_s),
-                format!("{:.2}", s.broker_cpu_ticks as f64 / 100.0),
+                format!("{:.2}", s.broker_cpu_ticks as f64 / TICKS_PER_SECOND),
                 fmt_opt(s.handshakes_per_broker_cpu_s, 1),
             ]
         })
