@@ -77,6 +77,9 @@ pub struct ExperimentArgs {
     /// password mode is capped at the profile's shorter window; 0 skips).
     #[arg(long, value_name = "SECONDS")]
     storm_seconds: Option<f64>,
+    /// Pin each broker to CPU 0 and the runner (clients, relays) to CPU 1.
+    #[arg(long)]
+    pin_cpus: bool,
     /// Leave out the mosquitto baseline.
     #[arg(long)]
     no_mosquitto: bool,
@@ -235,6 +238,7 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
         mqtt_lwa_bin,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: !args.quiet,
+        pin_cpus: args.pin_cpus,
         remote: args
             .remote
             .zip(args.dir)

@@ -7,7 +7,7 @@
 //!   (profiles; namespaces, veths and tc; the NFQUEUE delay line; iperf3 checks).
 //! - [`broker`]: credentials and the broker under test as a child process.
 //! - [`relay`]: a byte-counting TCP relay (bytes on the wire, any broker).
-//! - [`procstat`]: CPU time and RSS from `/proc`.
+//! - [`procstat`]: CPU time and RSS from `/proc`; [`affinity`]: `--pin-cpus`.
 //! - [`workload`]: the client side: set-up, bytes, memory, latency, throughput.
 //! - [`serve`], [`remote`]: `experiment serve` (brokers for another machine) and the
 //!   runner's side of it.
@@ -18,6 +18,7 @@
 //!   `report.md`, PNG/SVG.
 //! - [`run`]: one run from start to report.
 
+pub mod affinity;
 pub mod broker;
 pub mod crosscheck;
 pub mod delayline;

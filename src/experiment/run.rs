@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::affinity;
 use super::broker::{mosquitto_version, BrokerHost, BrokerProcess, Credentials, MOSQUITTO_BIN};
 use super::link::LinkProfile;
 use super::linkprobe::{self, LinkResult};
 use super::matrix::{BrokerKind, Profile};
 use super::netns::{self, EmulatedLink};
+use super::procstat::Process;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
 use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
@@ -50,6 +52,8 @@ pub struct RunOptions {
     pub command: String,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Pin the broker to one CPU and the runner to another (`--pin-cpus`).
+    pub pin_cpus: bool,
     /// Measure a broker served by `experiment serve` on another machine instead.
     pub remote: Option<RemoteSpec>,
 }
@@ -199,6 +203,9 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     );
 
     notes.extend(raise_fd_limit(&opts.profile));
+    // Before the runtime exists, so its threads inherit the runner's CPU.
+    let pinning = opts.pin_cpus.then(|| pin_runner(remote.is_some()));
+    let pin_brokers = remote.is_none() && pinning.as_ref().is_some_and(|(ok, _)| *ok);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -292,6 +299,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                     continue;
                 }
             };
+            if let (true, Process::Pid(pid)) = (pin_brokers, broker.process()) {
+                if let Err(e) = affinity::pin_process(pid, affinity::BROKER_CPU) {
+                    notes.push(format!("{kind} {mode}: broker not pinned: {e}"));
+                }
+            }
             if emulated.is_some() && link_result.connect_samples == 0 {
                 link_result.connect_rtt_ms = linkprobe::connect_rtt_ms(broker.addr(), 10);
                 link_result.connect_samples = 10;
@@ -373,7 +385,14 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             started_utc: readable,
             seconds: started.elapsed().as_secs_f64(),
             command: opts.command.clone(),
-            machine: machine(),
+            machine: {
+                let mut m = machine();
+                m.push((
+                    "CPU pinning".into(),
+                    pinning.map_or_else(affinity::unpinned, |(_, d)| d),
+                ));
+                m
+            },
             versions: versions(&opts.mqtt_lwa_bin),
             link: match &remote {
                 Some(r) => format!("network to the remote broker {} ({})", r.host, r.ip),
@@ -434,6 +453,28 @@ fn raise_fd_limit(profile: &Profile) -> Option<String> {
         )),
         Ok(_) => None,
         Err(e) => Some(format!("cannot raise the open-file limit: {e}")),
+    }
+}
+
+/// Pins the runner's thread to [`affinity::RUNNER_CPU`]: whether it worked, and the
+/// settings-table line.
+fn pin_runner(remote: bool) -> (bool, String) {
+    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
+        return (false, "requested, not applied: fewer than 2 CPUs".into());
+    }
+    match affinity::pin_current_thread(affinity::RUNNER_CPU) {
+        Ok(()) if remote => (
+            true,
+            format!(
+                "runner (clients, relays) on CPU {}; the remote broker is not pinned",
+                affinity::RUNNER_CPU
+            ),
+        ),
+        Ok(()) => (true, affinity::pinned()),
+        Err(e) => (
+            false,
+            format!("requested, not applied: sched_setaffinity: {e}"),
+        ),
     }
 }
 
