@@ -232,7 +232,10 @@ pub async fn measure_mode(
     };
 
     tick(&format!("{} {}: idle connections", t.broker, t.mode));
-    let idle_memory = if t.mode == Mode::Password {
+    let idle_memory = if profile.idle_connections.iter().all(|&n| n == 0) {
+        // Not on emulated links (the profile's counts are empty there), or switched off.
+        Vec::new()
+    } else if t.mode == Mode::Password {
         notes.push(format!(
             "{} password: idle-connection memory not measured (each CONNECT costs a full \
              PBKDF2 verification; after it a password connection is a plaintext one)",
