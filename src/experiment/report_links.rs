@@ -34,7 +34,9 @@ pub fn render(out: &mut String, all: &RunResults) {
          over it, the link itself is measured: an iperf3 TCP transfer (client here, server in \
          the broker's namespace, the seed study's instrument) and TCP connect times to the \
          broker (one round trip each). Delay is per direction, so the round trip is twice the \
-         one-way delay.\n\n",
+         one-way delay. iperf3's RTTs are the sender's smoothed RTT while the transfer fills \
+         the shaper's queue (up to 100 ms of data), so they include queueing; the connect \
+         round trip is the idle link's.\n\n",
     );
     let rows: Vec<Vec<String>> = all
         .links
@@ -70,7 +72,7 @@ pub fn render(out: &mut String, all: &RunResults) {
             "emulated with",
             "iperf3 Mbit/s",
             "retransmits",
-            "iperf3 RTT min / mean ms",
+            "iperf3 smoothed RTT min / mean ms, under load",
             "connect RTT ms (median)",
             "profile RTT ms",
         ]

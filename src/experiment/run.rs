@@ -349,7 +349,13 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             match measured {
                 Ok((mode_result, mode_notes, cells)) => {
                     modes.extend(mode_result);
-                    notes.extend(mode_notes);
+                    notes.extend(mode_notes.into_iter().map(|n| {
+                        if link.is_loopback() {
+                            n
+                        } else {
+                            format!("{}: {n}", link.name)
+                        }
+                    }));
                     rows.extend(cells.into_iter().map(|mut cell| {
                         cell.link = link.name.clone();
                         CellRepeat { repeat: rep, cell }
