@@ -79,6 +79,48 @@ impl Emulation {
     }
 }
 
+/// `tc` arguments shaping `dev`'s egress to `rate` bit/s: burst 5 ms of data (at least four
+/// full frames), queue up to 100 ms of data.
+fn tbf_args(dev: &str, rate: u64) -> Vec<String> {
+    let burst = (rate / 8 / 200).max(4 * 1514);
+    [
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        dev,
+        "root",
+        "tbf",
+        "rate",
+        &format!("{rate}bit"),
+        "burst",
+        &burst.to_string(),
+        "latency",
+        "100ms",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `tc` arguments for netem on `dev`: the profile's delay, jitter, loss and rate in one qdisc.
+///
+/// With a rate, netem times each packet after the one before it, so jitter does not reorder.
+fn netem_args(dev: &str, p: &LinkProfile) -> Vec<String> {
+    let mut args: Vec<String> = ["tc", "qdisc", "add", "dev", dev, "root", "netem"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["limit".into(), "100000".into()]);
+    args.extend(["delay".into(), format!("{}us", p.delay_us)]);
+    if p.jitter_us > 0 {
+        args.push(format!("{}us", p.jitter_us));
+    }
+    args.extend(["loss".into(), format!("{}%", p.loss * 100.0)]);
+    if let Some(rate) = p.rate_bit_s {
+        args.extend(["rate".into(), format!("{rate}bit")]);
+    }
+    args
+}
+
 /// Runs a command; its stderr becomes the error.
 fn run(args: &[&str]) -> Result<String, LinkError> {
     let (cmd, rest) = args.split_first().ok_or(LinkError::NoSubnet)?;
@@ -231,17 +273,9 @@ impl EmulatedLink {
             return Ok(());
         }
         if let Some(rate) = p.rate_bit_s {
-            // Burst: 5 ms of data, at least a few full frames; queue: 100 ms of data.
-            let burst = (rate / 8 / 200).max(4 * 1514).to_string();
-            let rate = format!("{rate}bit");
             for dev in [TO_ROOT, TO_BROKER] {
-                in_ns(
-                    &r,
-                    &[
-                        "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", &rate, "burst",
-                        &burst, "latency", "100ms",
-                    ],
-                )?;
+                let args = tbf_args(dev, rate);
+                in_ns(&r, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
             }
         }
         if needs_delay {
@@ -253,23 +287,12 @@ impl EmulatedLink {
 
     /// `netem` on both router egresses; `Ok(false)` where the kernel has no netem.
     fn try_netem(&self, p: &LinkProfile) -> Result<bool, LinkError> {
-        let delay = format!("{}us", p.delay_us);
-        let jitter = format!("{}us", p.jitter_us);
-        let loss = format!("{}%", p.loss * 100.0);
         for dev in [TO_ROOT, TO_BROKER] {
-            let mut args = vec![
-                "tc", "qdisc", "add", "dev", dev, "root", "netem", "limit", "100000", "delay",
-                &delay,
-            ];
-            if p.jitter_us > 0 {
-                args.push(&jitter);
-            }
-            args.extend(["loss", &loss]);
-            let rate = p.rate_bit_s.map(|r| format!("{r}bit"));
-            if let Some(rate) = &rate {
-                args.extend(["rate", rate]);
-            }
-            match in_ns(&self.router_ns, &args) {
+            let args = netem_args(dev, p);
+            match in_ns(
+                &self.router_ns,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            ) {
                 Ok(_) => {}
                 Err(LinkError::Command(_, msg)) if msg.contains("qdisc kind is unknown") => {
                     return Ok(false)
@@ -456,5 +479,28 @@ mod tests {
         // Our own names are never stale, whatever /proc says.
         assert!(!is_stale(&format!("mqttlwa-{}-0-b", std::process::id())));
         assert!("mlwa4194304s99".len() <= 15);
+    }
+
+    #[test]
+    fn tc_arguments_carry_the_profile() {
+        let wifi = netem_args("toroot", &LinkProfile::pi_wifi()).join(" ");
+        assert_eq!(
+            wifi,
+            "tc qdisc add dev toroot root netem limit 100000 delay 3000us 1000us loss 0.1% \
+             rate 20000000bit"
+        );
+        let lossy = netem_args("tobroker", &LinkProfile::parse("custom:delay=5ms").unwrap());
+        assert_eq!(
+            lossy.join(" "),
+            "tc qdisc add dev tobroker root netem limit 100000 delay 5000us loss 0%"
+        );
+        assert_eq!(
+            tbf_args("toroot", 20_000_000).join(" "),
+            "tc qdisc add dev toroot root tbf rate 20000000bit burst 12500 latency 100ms"
+        );
+        // Slow links still get a burst of several full frames.
+        assert!(tbf_args("toroot", 1_000_000)
+            .join(" ")
+            .contains("burst 6056 "));
     }
 }

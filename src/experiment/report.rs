@@ -189,6 +189,8 @@ pub fn render(all: &RunResults) -> String {
     );
     let where_brokers = if m.remote_broker.is_some() {
         "The broker ran on another machine (below)"
+    } else if all.links.iter().any(|l| !l.profile.is_loopback()) {
+        "Brokers run as child processes, on loopback or behind an emulated link (Links, below)"
     } else {
         "Brokers run as child processes on loopback"
     };
