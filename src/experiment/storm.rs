@@ -101,6 +101,19 @@ pub fn clients(profile: &StormProfile, cores: usize) -> usize {
     (profile.clients_per_core * cores.max(1)).clamp(1, MAX_CLIENTS)
 }
 
+/// This machine's cores (`/proc/cpuinfo`), not the runner's affinity: with
+/// `--pin-cpus` the runner may use one core, but K stays the same across runs.
+pub fn machine_cores() -> usize {
+    let listed = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
+    if listed > 0 {
+        listed
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
 /// The storm's window for `mode` (`None`: no storm).
 pub fn window(profile: &StormProfile, mode: Mode) -> Option<Duration> {
     let ms = if mode == Mode::Password {
@@ -200,5 +213,6 @@ mod tests {
         assert_eq!(clients(&p, 64), MAX_CLIENTS);
         let off = StormProfile { millis: 0, ..p };
         assert_eq!(window(&off, Mode::Lwa), None);
+        assert!(machine_cores() >= 1);
     }
 }

@@ -322,8 +322,7 @@ pub async fn measure_mode(
     let storm = match storm::window(&profile.storm, t.mode) {
         Some(window) => {
             tick(&format!("{} {}: connection storm", t.broker, t.mode));
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let k = storm::clients(&profile.storm, cores);
+            let k = storm::clients(&profile.storm, storm::machine_cores());
             let s = storm::storm(t, k, window).await?;
             if s.failed > 0 {
                 notes.push(format!(
