@@ -53,6 +53,9 @@ impl LoadAvg {
 /// One (broker, mode) block of one repeat: when the load was read around it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockLoad {
+    /// Link the block ran over.
+    #[serde(default)]
+    pub link: String,
     /// Repeat index (0-based).
     pub repeat: usize,
     /// Broker measured in the block.
@@ -135,6 +138,9 @@ impl Spread {
 /// Spreads of one cell over its repeats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSpread {
+    /// Link the cell ran over.
+    #[serde(default)]
+    pub link: String,
     /// Broker under test.
     pub broker: BrokerKind,
     /// Security mode.
@@ -249,6 +255,7 @@ pub fn aggregate(rows: &[CellRepeat]) -> (Vec<CellResult>, Vec<CellSpread>) {
             ..first.clone()
         });
         spreads.push(CellSpread {
+            link: first.link.clone(),
             broker: first.broker,
             mode: first.mode,
             payload: first.payload,
@@ -423,15 +430,16 @@ fn machine_warning(d: &RepeatData, of: LoadOf, cores: usize, whose: &str) -> Opt
         .loads
         .iter()
         .filter(|l| of(l).into_iter().flatten().any(|v| v.one > cores as f64))
-        .map(|l| format!("{} {} repeat {}", l.broker, l.mode, l.repeat + 1))
+        .map(|l| format!("{} {} {} repeat {}", l.link, l.broker, l.mode, l.repeat + 1))
         .collect();
     Some(format!(
         "**Load warning.** The 1-minute load average exceeded {whose} {cores} cores during \
-         the run (peak {peak:.2}, around {} {} repeat {}): other processes competed for the \
+         the run (peak {peak:.2}, around {} {} {} repeat {}): other processes competed for the \
          CPU, so throughput, latency and CPU figures of the affected blocks are not to be \
          trusted ({} of {} blocks: {}). The run itself keeps about two tasks runnable (broker \
          and clients), so on a 2-core machine only a peak well above 2 means outside load; rerun \
          on a quiet machine.\n\n",
+        at.link,
         at.broker,
         at.mode,
         at.repeat + 1,
@@ -629,6 +637,7 @@ mod tests {
             })
         };
         let block = |mode, client: f64, broker: f64| BlockLoad {
+            link: "lan".into(),
             repeat: 0,
             broker: BrokerKind::MqttLwa,
             mode,
@@ -646,7 +655,11 @@ mod tests {
         let client: LoadOf = |l| [l.start, l.end];
         let broker: LoadOf = |l| [l.broker_host_start, l.broker_host_end];
         let w = machine_warning(&d, client, 2, "this machine's").unwrap();
-        assert!(w.contains("peak 3.50") && w.contains("(1 of 2 blocks: mqtt-lwa lwa repeat 1)"));
+        assert!(w.contains("peak 3.50"));
+        assert!(
+            w.contains("(1 of 2 blocks: lan mqtt-lwa lwa repeat 1)"),
+            "{w}"
+        );
         let w = machine_warning(&d, broker, 4, "the broker machine's").unwrap();
         assert!(w.contains("mqtt-lwa plain repeat 1") && !w.contains("lwa repeat"));
         assert!(machine_warning(&d, client, 4, "x").is_none());

@@ -220,7 +220,8 @@ pub fn render(all: &RunResults) -> String {
              Use an optimised build (`cargo run --release -- experiment`) for figures.\n\n",
         );
     }
-    if let Some(warning) = super::repeat::load_warning(r) {
+    // Every link's blocks: a loaded machine taints the whole run.
+    if let Some(warning) = super::repeat::load_warning(all) {
         out.push_str(&warning);
     }
     out.push_str("## Machine, versions, settings\n\n");

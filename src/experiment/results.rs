@@ -172,6 +172,8 @@ impl RunResults {
         let mut r = self.clone();
         r.modes.retain(|m| m.link == link);
         r.cells.retain(|c| c.link == link);
+        r.repeats.rows.retain(|c| c.cell.link == link);
+        r.repeats.spreads.retain(|s| s.link == link);
         if let Some(l) = self.links.iter().find(|l| l.profile.name == link) {
             r.meta.profile = self.meta.profile.for_link(&l.profile);
             // A remote broker's description of its network stays.

@@ -368,6 +368,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 )),
             }
             loads.push(BlockLoad {
+                link: link.name.clone(),
                 repeat: rep,
                 broker: kind,
                 mode,
