@@ -337,7 +337,7 @@ pub async fn measure_repeat(
 /// `repeats.csv`: every repeat of every cell, with the load average around its block.
 pub fn repeats_csv(d: &RepeatData) -> String {
     let mut out = String::from(
-        "broker,mode,payload,qos,repeat,sent,received,seconds,msgs_per_s,latency_us_p50,\
+        "link,broker,mode,payload,qos,repeat,sent,received,seconds,msgs_per_s,latency_us_p50,\
          latency_us_p99,broker_cpu_s_per_1e5,client_cpu_s_per_1e5,broker_cpu_ticks,\
          load1_start,load1_end,broker_host_load1_start,broker_host_load1_end\n",
     );
@@ -350,7 +350,8 @@ pub fn repeats_csv(d: &RepeatData) -> String {
         let one = |l: Option<LoadAvg>| l.map(|l| format!("{:.2}", l.one)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{},{},{}",
+            c.link,
             c.broker,
             c.mode,
             c.payload,
@@ -376,7 +377,8 @@ pub fn repeats_csv(d: &RepeatData) -> String {
 
 /// `spread.csv`: median, quartiles and range of throughput and latency per cell.
 pub fn spread_csv(d: &RepeatData) -> String {
-    let mut out = String::from("broker,mode,payload,qos,repeats,figure,median,min,max,q1,q3\n");
+    let mut out =
+        String::from("link,broker,mode,payload,qos,repeats,figure,median,min,max,q1,q3\n");
     for s in &d.spreads {
         for (name, v) in [
             ("msgs_per_s", s.msgs_per_s),
@@ -386,8 +388,18 @@ pub fn spread_csv(d: &RepeatData) -> String {
         ] {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{name},{:.3},{:.3},{:.3},{:.3},{:.3}",
-                s.broker, s.mode, s.payload, s.qos, s.repeats, v.median, v.min, v.max, v.q1, v.q3
+                "{},{},{},{},{},{},{name},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                s.link,
+                s.broker,
+                s.mode,
+                s.payload,
+                s.qos,
+                s.repeats,
+                v.median,
+                v.min,
+                v.max,
+                v.q1,
+                v.q3
             );
         }
     }
