@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::broker::TOPIC_PREFIX;
 use super::matrix::{BrokerKind, Mode, Profile};
+use super::procstat::{cpu_ticks, Process};
 use super::results::{CellResult, Percentiles, RunResults};
 use super::workload::{latency, throughput, Pair, Target, WorkloadError};
 
@@ -72,6 +73,52 @@ pub struct BlockLoad {
     /// The broker machine's load average after the block (remote broker only).
     #[serde(default)]
     pub broker_host_end: Option<LoadAvg>,
+    /// Share of this machine's CPU time that processes other than the runner and a
+    /// local broker used during the block (0..1; `None` where `/proc/stat` is unreadable).
+    #[serde(default)]
+    pub other_cpu_share: Option<f64>,
+}
+
+/// CPU time of the whole machine and of the measured processes at one moment, so
+/// that a block can tell how much of the CPU other processes took meanwhile (the
+/// load average cannot: it counts the run's own broker and clients too).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSnapshot {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl CpuSnapshot {
+    /// Reads `/proc/stat` and the CPU ticks of `own` (the runner and a local broker).
+    pub fn take(own: &[Process]) -> Option<Self> {
+        let (busy, total) = parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
+        let own = own.iter().map(|p| cpu_ticks(*p).unwrap_or(0)).sum();
+        Some(CpuSnapshot { busy, total, own })
+    }
+
+    /// Share of all CPU time between `self` and `later` used by other processes.
+    pub fn other_share(&self, later: &CpuSnapshot) -> Option<f64> {
+        let total = later.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        let busy = later.busy.saturating_sub(self.busy);
+        let own = later.own.saturating_sub(self.own);
+        Some(busy.saturating_sub(own) as f64 / total as f64)
+    }
+}
+
+/// (busy, total) ticks of all CPUs from `/proc/stat`'s `cpu` line.
+fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    let idle = get(3) + get(4);
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    Some((busy, busy + idle))
 }
 
 /// The raw figures of one cell in one repeat.
@@ -339,7 +386,7 @@ pub fn repeats_csv(d: &RepeatData) -> String {
     let mut out = String::from(
         "link,broker,mode,payload,qos,repeat,sent,received,seconds,msgs_per_s,latency_us_p50,\
          latency_us_p99,broker_cpu_s_per_1e5,client_cpu_s_per_1e5,broker_cpu_ticks,\
-         load1_start,load1_end,broker_host_load1_start,broker_host_load1_end\n",
+         load1_start,load1_end,broker_host_load1_start,broker_host_load1_end,other_cpu_share\n",
     );
     for r in &d.rows {
         let c = &r.cell;
@@ -350,7 +397,7 @@ pub fn repeats_csv(d: &RepeatData) -> String {
         let one = |l: Option<LoadAvg>| l.map(|l| format!("{:.2}", l.one)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{:.6},{:.1},{:.1},{:.1},{:.4},{:.4},{},{},{},{},{},{}",
             c.link,
             c.broker,
             c.mode,
@@ -370,6 +417,9 @@ pub fn repeats_csv(d: &RepeatData) -> String {
             one(load.and_then(|l| l.end)),
             one(load.and_then(|l| l.broker_host_start)),
             one(load.and_then(|l| l.broker_host_end)),
+            load.and_then(|l| l.other_cpu_share)
+                .map(|s| format!("{s:.3}"))
+                .unwrap_or_default(),
         );
     }
     out
@@ -430,7 +480,7 @@ pub fn load_warning(r: &RunResults) -> Option<String> {
     .into_iter()
     .filter_map(|(of, cores, whose)| machine_warning(d, of, cores?, whose))
     .collect();
-    (!text.is_empty()).then_some(text)
+    (!text.is_empty()).then(|| text + &other_cpu_line(d))
 }
 
 fn machine_warning(d: &RepeatData, of: LoadOf, cores: usize, whose: &str) -> Option<String> {
@@ -459,6 +509,30 @@ fn machine_warning(d: &RepeatData, of: LoadOf, cores: usize, whose: &str) -> Opt
         d.loads.len(),
         over.join(", ")
     ))
+}
+
+/// What other processes took of the CPU, for judging a load warning (empty if unknown).
+fn other_cpu_line(d: &RepeatData) -> String {
+    let shares: Vec<(f64, &BlockLoad)> = d
+        .loads
+        .iter()
+        .filter_map(|l| Some((l.other_cpu_share?, l)))
+        .collect();
+    let Some(&(max, at)) = shares.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else {
+        return String::new();
+    };
+    let mean = shares.iter().map(|(s, _)| s).sum::<f64>() / shares.len() as f64;
+    format!(
+        "Processes other than the runner and the broker used {:.0} % of this machine's CPU \
+         time on average over the blocks, at most {:.0} % ({} {} {} repeat {}; \
+         `other_cpu_share` in `results.json`).\n\n",
+        mean * 100.0,
+        max * 100.0,
+        at.link,
+        at.broker,
+        at.mode,
+        at.repeat + 1
+    )
 }
 
 /// The settings-table row describing repeats and cell duration.
@@ -649,6 +723,7 @@ mod tests {
             })
         };
         let block = |mode, client: f64, broker: f64| BlockLoad {
+            other_cpu_share: Some(client / 10.0),
             link: "lan".into(),
             repeat: 0,
             broker: BrokerKind::MqttLwa,
@@ -661,13 +736,13 @@ mod tests {
         let d = RepeatData {
             cores: 2,
             broker_host_cores: Some(4),
-            loads: vec![block(Mode::Plain, 1.0, 5.0), block(Mode::Lwa, 3.5, 1.0)],
+            loads: vec![block(Mode::Plain, 1.0, 5.0), block(Mode::Lwa, 4.0, 1.0)],
             ..RepeatData::default()
         };
         let client: LoadOf = |l| [l.start, l.end];
         let broker: LoadOf = |l| [l.broker_host_start, l.broker_host_end];
         let w = machine_warning(&d, client, 2, "this machine's").unwrap();
-        assert!(w.contains("peak 3.50"));
+        assert!(w.contains("peak 4.00"));
         assert!(
             w.contains("(1 of 2 blocks: lan mqtt-lwa lwa repeat 1)"),
             "{w}"
@@ -675,6 +750,30 @@ mod tests {
         let w = machine_warning(&d, broker, 4, "the broker machine's").unwrap();
         assert!(w.contains("mqtt-lwa plain repeat 1") && !w.contains("lwa repeat"));
         assert!(machine_warning(&d, client, 4, "x").is_none());
+        assert!(other_cpu_line(&d).contains("25 % of this machine's CPU time on average"));
+        assert!(other_cpu_line(&d).contains("at most 40 % (lan mqtt-lwa lwa repeat 1"));
+    }
+
+    #[test]
+    fn other_processes_share_from_proc_stat() {
+        let a = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n";
+        let b = "cpu  200 0 100 900 50 0 0 0 0 0\n";
+        let (busy, total) = parse_proc_stat(a).unwrap();
+        assert_eq!((busy, total), (150, 1000));
+        let s0 = CpuSnapshot {
+            busy,
+            total,
+            own: 10,
+        };
+        let (busy, total) = parse_proc_stat(b).unwrap();
+        let s1 = CpuSnapshot {
+            busy,
+            total,
+            own: 60,
+        };
+        // 250 ticks in all, 150 busy of which 50 ours: 100 / 250.
+        assert!((s0.other_share(&s1).unwrap() - 0.4).abs() < 1e-12);
+        assert!(CpuSnapshot::take(&[Process::Current]).is_some());
     }
 
     #[test]

@@ -321,6 +321,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             };
             let start = LoadAvg::now();
             let broker_host_start = remote.as_ref().and_then(RemoteBroker::load);
+            let own: Vec<Process> = match broker.process() {
+                Process::Pid(pid) => vec![Process::Current, Process::Pid(pid)],
+                _ => vec![Process::Current],
+            };
+            let cpu_start = repeat::CpuSnapshot::take(&own);
             let measured = if rep == 0 {
                 runtime
                     .block_on(measure_mode(&target, &profile, &tick))
@@ -376,6 +381,9 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 end: LoadAvg::now(),
                 broker_host_start,
                 broker_host_end: remote.as_ref().and_then(RemoteBroker::load),
+                other_cpu_share: cpu_start
+                    .zip(repeat::CpuSnapshot::take(&own))
+                    .and_then(|(a, b)| a.other_share(&b)),
             });
         }
         link_results.push(link_result);
