@@ -443,10 +443,21 @@ fn is_stale(name: &str) -> bool {
 ///
 /// Returns the names removed.
 pub fn sweep_stale() -> Vec<String> {
+    sweep(is_stale)
+}
+
+/// Removes this process's own namespaces and veths (and what runs in them): the runner's
+/// SIGINT/SIGTERM handler, which exits without running the links' destructors.
+pub fn remove_own() -> Vec<String> {
+    sweep(|name| owner_pid(name) == Some(std::process::id()))
+}
+
+/// Removes our namespaces and root-side veths whose names `doomed` accepts.
+fn sweep(doomed: impl Fn(&str) -> bool) -> Vec<String> {
     let mut removed = Vec::new();
     if let Ok(list) = run(&["ip", "netns", "list"]) {
         for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.starts_with(NETNS_PREFIX) && is_stale(ns) {
+            if ns.starts_with(NETNS_PREFIX) && doomed(ns) {
                 remove_namespace(ns);
                 removed.push(ns.to_owned());
             }
@@ -457,7 +468,7 @@ pub fn sweep_stale() -> Vec<String> {
             let name = l.split(':').nth(1)?.trim();
             Some(name.split('@').next().unwrap_or(name).to_owned())
         }) {
-            if dev.starts_with(VETH_PREFIX) && is_stale(&dev) {
+            if dev.starts_with(VETH_PREFIX) && doomed(&dev) {
                 let _ = run(&["ip", "link", "del", &dev]);
                 removed.push(dev);
             }

@@ -214,6 +214,29 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .enable_all()
         .build()
         .map_err(|e| ExperimentError::Io("tokio runtime".into(), e))?;
+    if subnet.is_some() {
+        // Interrupted runs exit here without the links' destructors: remove what they built.
+        runtime.spawn(async {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+            let removed = tokio::task::spawn_blocking(netns::remove_own).await;
+            eprintln!(
+                "experiment interrupted; removed {}",
+                removed.map(|r| r.join(", ")).unwrap_or_default()
+            );
+            std::process::exit(130);
+        });
+    }
     let mut modes = Vec::new();
     let mut rows: Vec<CellRepeat> = Vec::new();
     let mut loads = Vec::new();
