@@ -1,5 +1,6 @@
-//! Plots of a run (PNG and SVG, with plotters): throughput and latency per
-//! payload size for every mode, connection set-up time per mode.
+//! Plots of a run (PNG and SVG, with plotters): throughput (median, with
+//! min - max bars when cells were repeated) and latency per payload size for
+//! every mode, connection set-up time per mode.
 //!
 //! Text needs a TrueType font; Debian's DejaVu Sans is used when present
 //! (`fonts-dejavu-core`). Without one the plots are skipped and the report
@@ -61,6 +62,8 @@ struct LineChart<'a> {
     y_label: &'a str,
     x_labels: Vec<String>,
     series: Vec<(String, RGBColor, Vec<Option<f64>>)>,
+    /// Per series and x: the (min, max) over repeats, drawn as a whisker (empty: none).
+    whiskers: Vec<Vec<Option<(f64, f64)>>>,
 }
 
 impl LineChart<'_> {
@@ -72,7 +75,12 @@ impl LineChart<'_> {
         let values = self
             .series
             .iter()
-            .flat_map(|s| s.2.iter().flatten().copied());
+            .flat_map(|s| s.2.iter().flatten().copied())
+            .chain(
+                self.whiskers
+                    .iter()
+                    .flat_map(|w| w.iter().flatten().flat_map(|(a, b)| [*a, *b])),
+            );
         let (lo, hi) = values
             .filter(|v| *v > 0.0)
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -116,6 +124,19 @@ impl LineChart<'_> {
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
             chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, style.filled())))?;
+        }
+        // Min - max over the repeats, each series nudged sideways so whiskers do not overlap.
+        let k = self.whiskers.len().max(1) as f64;
+        for (s, ((_, color, _), whisker)) in self.series.iter().zip(&self.whiskers).enumerate() {
+            let dx = (s as f64 - (k - 1.0) / 2.0) * 0.025;
+            let style = ShapeStyle::from(color).stroke_width(1);
+            for (i, range) in whisker.iter().enumerate() {
+                let Some((lo, hi)) = range.filter(|(lo, hi)| *lo > 0.0 && hi > lo) else {
+                    continue;
+                };
+                let x = i as f64 + dx;
+                chart.draw_series(std::iter::once(PathElement::new([(x, lo), (x, hi)], style)))?;
+            }
         }
         chart
             .configure_series_labels()
@@ -182,10 +203,35 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                     .collect::<Vec<_>>()
             };
             let chart = LineChart {
-                title: format!("{broker}: throughput, QoS {qos}"),
+                title: if r.meta.profile.repeats > 1 {
+                    format!("{broker}: throughput, QoS {qos} (median; bars: min - max of repeats)")
+                } else {
+                    format!("{broker}: throughput, QoS {qos}")
+                },
                 y_label: "messages/s",
                 x_labels: x_labels.clone(),
                 series: series(&|c| c.msgs_per_s),
+                whiskers: modes
+                    .iter()
+                    .map(|&m| {
+                        payloads
+                            .iter()
+                            .map(|&p| {
+                                r.repeats
+                                    .spreads
+                                    .iter()
+                                    .find(|s| {
+                                        s.broker == broker
+                                            && s.mode == m
+                                            && s.payload == p
+                                            && s.qos == qos
+                                            && s.repeats > 1
+                                    })
+                                    .map(|s| (s.msgs_per_s.min, s.msgs_per_s.max))
+                            })
+                            .collect()
+                    })
+                    .collect(),
             };
             write_both(
                 dir,
@@ -198,6 +244,7 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 y_label: "µs",
                 x_labels: x_labels.clone(),
                 series: series(&|c| c.latency_us.p50),
+                whiskers: Vec::new(),
             };
             write_both(
                 dir,
