@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// Address every listener binds to.
     #[arg(long, default_value = "0.0.0.0")]
     bind: IpAddr,
-    /// Host name or address the clients use, for the broker certificate (repeatable).
+    /// Address the clients reach this machine by, for the broker certificate (repeatable;
+    /// the runner connects to and verifies TLS by the address `--remote HOST` resolves to).
     #[arg(long = "name", value_name = "HOST")]
     names: Vec<String>,
     /// First port: plain, password, tls13, mtls13, tls12, lwa on consecutive ports, stats on
