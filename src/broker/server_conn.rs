@@ -453,3 +453,30 @@ fn authenticate(
         (decision, preview)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffer_grows_while_filled_and_shrinks_after_small_reads() {
+        let mut b = ReadBuffer::new();
+        assert_eq!(b.space().len(), READ_MIN);
+        // Full reads double it, up to the maximum.
+        for _ in 0..20 {
+            let n = b.space().len();
+            b.adapt(n);
+        }
+        assert_eq!(b.space().len(), READ_MAX);
+        // A read using more than an eighth keeps the size.
+        b.adapt(READ_MAX / 4);
+        assert_eq!(b.space().len(), READ_MAX);
+        // Small reads halve it, down to the minimum.
+        for _ in 0..20 {
+            b.adapt(1);
+        }
+        assert_eq!(b.space().len(), READ_MIN);
+        assert_eq!(b.filled(3).len(), 3);
+        assert!(b.filled(READ_MIN + 1).is_empty());
+    }
+}
