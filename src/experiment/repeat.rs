@@ -115,10 +115,14 @@ fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
         .map(|v| v.parse().ok())
         .collect::<Option<_>>()?;
     // user nice system idle iowait irq softirq steal (guest time is inside user).
+    // Busy is process time only (user, nice, system): interrupt and softirq time is
+    // kernel work not charged to any process (on loopback, much of it is the run's own
+    // TCP traffic) and steal is time the hypervisor gave to other guests, so counting
+    // them as "other processes" flagged quiet runs as loaded.
     let get = |i: usize| f.get(i).copied().unwrap_or(0);
-    let idle = get(3) + get(4);
-    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
-    Some((busy, busy + idle))
+    let busy = get(0) + get(1) + get(2);
+    let total = busy + get(3) + get(4) + get(5) + get(6) + get(7);
+    Some((busy, total))
 }
 
 /// The raw figures of one cell in one repeat.
@@ -758,6 +762,11 @@ mod tests {
     fn other_processes_share_from_proc_stat() {
         let a = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n";
         let b = "cpu  200 0 100 900 50 0 0 0 0 0\n";
+        // irq, softirq and steal count towards the total, not towards busy.
+        assert_eq!(
+            parse_proc_stat("cpu  10 0 5 70 0 3 7 5 0 0\n"),
+            Some((15, 100))
+        );
         let (busy, total) = parse_proc_stat(a).unwrap();
         assert_eq!((busy, total), (150, 1000));
         let s0 = CpuSnapshot {

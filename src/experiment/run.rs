@@ -461,7 +461,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         modes,
         cells,
         repeats: RepeatData {
-            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cores: super::storm::machine_cores(),
             broker_host_cores: remote.as_ref().and_then(RemoteBroker::cores),
             rows,
             spreads,
@@ -553,9 +553,9 @@ pub(super) fn machine() -> Vec<(String, String)> {
     );
     push(
         "cores available",
-        std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.to_string()),
+        // The machine's, not this thread's: with --pin-cpus the runner is pinned to one
+        // CPU before this is read, and the load warning compares against it.
+        Some(super::storm::machine_cores().to_string()),
     );
     push("memory", first_line_with("/proc/meminfo", "MemTotal"));
     push(
