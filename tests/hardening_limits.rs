@@ -113,6 +113,16 @@ fn offline_queue_is_bounded_and_drops_are_counted_in_sys() {
     sub.subscribe("limits/q", QoS::AtLeastOnce);
     sub.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
     assert!(sub.expect_close().is_empty());
+    // The broker closes the socket before its core has processed the DISCONNECT: a
+    // publish racing that would still go to the live connection (in flight there,
+    // redelivered on reconnect) rather than to the offline queue. Wait until the core
+    // counts the session as disconnected, so all 20 meet the offline queue.
+    let mut watch = RawClient::connect(broker.addr, V5, "disc-watch");
+    watch.subscribe("$SYS/broker/clients/disconnected", QoS::AtMostOnce);
+    watch.expect(
+        "$SYS clients/disconnected = 1",
+        |p| matches!(p, Packet::Publish(p) if p.payload.as_ref() == b"1"),
+    );
 
     let mut publisher = RawClient::connect(broker.addr, V5, "limits-pub");
     let payloads: Vec<String> = (0..20).map(|n| format!("m{n}")).collect();
