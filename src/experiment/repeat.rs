@@ -345,6 +345,31 @@ pub(super) async fn sustained_throughput(
     Ok(cell)
 }
 
+/// One cell's timed figures on `pair`: latency (one message in flight), then
+/// sustained throughput; every repeat measures a cell this way.
+pub(super) async fn timed_cell(
+    t: &Target<'_>,
+    pair: &mut Pair,
+    topic: &str,
+    body: &Bytes,
+    q: u8,
+    profile: &Profile,
+) -> Result<CellResult, WorkloadError> {
+    let lat = latency(pair, topic, body, q, profile.latency_messages).await?;
+    let mut cell = sustained_throughput(
+        t,
+        pair,
+        topic,
+        body,
+        q,
+        profile.throughput_messages,
+        Duration::from_millis(profile.min_cell_ms),
+    )
+    .await?;
+    cell.latency_us = lat;
+    Ok(cell)
+}
+
 /// A later repeat of every (payload, QoS) cell of `t`: latency and throughput only
 /// (set-up, bytes and memory are measured once, in repeat 0).
 pub async fn measure_repeat(
@@ -366,19 +391,7 @@ pub async fn measure_repeat(
             ));
             let topic = format!("{TOPIC_PREFIX}/{tag}/{payload}/{q}");
             let body = Bytes::from(vec![0x5a; payload]);
-            let lat = latency(&mut direct, &topic, &body, q, profile.latency_messages).await?;
-            let mut cell = sustained_throughput(
-                t,
-                &mut direct,
-                &topic,
-                &body,
-                q,
-                profile.throughput_messages,
-                Duration::from_millis(profile.min_cell_ms),
-            )
-            .await?;
-            cell.latency_us = lat;
-            cells.push(cell);
+            cells.push(timed_cell(t, &mut direct, &topic, &body, q, profile).await?);
         }
     }
     direct.close().await;

@@ -299,21 +299,11 @@ pub async fn measure_mode(
                     )),
                 }
             }
-            let latency = latency(&mut direct, &topic, &body, q, profile.latency_messages).await?;
-            let mut cell = super::repeat::sustained_throughput(
-                t,
-                &mut direct,
-                &topic,
-                &body,
-                q,
-                profile.throughput_messages,
-                Duration::from_millis(profile.min_cell_ms),
-            )
-            .await?;
+            let mut cell =
+                super::repeat::timed_cell(t, &mut direct, &topic, &body, q, profile).await?;
             cell.wire_bytes_per_msg_publisher = wire_pub;
             cell.wire_bytes_per_msg_subscriber = wire_sub;
             cell.wire_mbit_s = cell.msgs_per_s * wire_pub * 8.0 / 1e6;
-            cell.latency_us = latency;
             cells.push(cell);
         }
     }
