@@ -171,6 +171,16 @@ impl std::fmt::Debug for Access {
     }
 }
 
+/// What [`Session::offer`] did with a delivery.
+#[derive(Debug, Default)]
+pub struct Offered {
+    /// Packets to send now.
+    pub packets: Vec<Packet>,
+    /// The durable part of the session (QoS 1/2 queue or in-flight window)
+    /// changed: the caller journals the session for persistence.
+    pub durable_changed: bool,
+}
+
 /// What happened to a message offered to the window.
 // Short-lived return value; boxing `Sent` would cost an allocation per message.
 #[allow(clippy::large_enum_variant)]
@@ -324,30 +334,54 @@ impl Session {
     }
 
     /// Offers a delivery: sent now if online and the window allows (and
-    /// nothing is queued ahead of it), queued otherwise. Returns packets to send.
+    /// nothing is queued ahead of it), queued otherwise. Returns the packets
+    /// to send and whether the session's durable state (QoS 1/2 queue or
+    /// in-flight window) changed, which the caller must journal.
     pub fn offer(
         &mut self,
         d: Delivery,
         now: Instant,
         max_queued: usize,
         stats: &Stats,
-    ) -> Vec<Packet> {
+    ) -> Offered {
+        let durable = d.qos != QoS::AtMostOnce;
         if self.link.is_some() && self.queue.is_empty() {
             match self.attempt(d, now, stats) {
-                Attempt::Sent(p) => return vec![Packet::Publish(p)],
-                Attempt::Dropped => return Vec::new(),
-                Attempt::Blocked(d) => self.enqueue(d, now, max_queued, stats),
+                Attempt::Sent(p) => {
+                    return Offered {
+                        packets: vec![Packet::Publish(p)],
+                        durable_changed: durable,
+                    }
+                }
+                Attempt::Dropped => return Offered::default(),
+                Attempt::Blocked(d) => {
+                    let purged = self.enqueue(d, now, max_queued, stats);
+                    return Offered {
+                        packets: Vec::new(),
+                        durable_changed: durable || purged,
+                    };
+                }
             }
-        } else {
-            self.enqueue(d, now, max_queued, stats);
         }
-        Vec::new()
+        let purged = self.enqueue(d, now, max_queued, stats);
+        Offered {
+            packets: Vec::new(),
+            durable_changed: durable || purged,
+        }
     }
 
     /// Appends to the queue following the drop policy in the module doc.
-    fn enqueue(&mut self, d: Delivery, now: Instant, max_queued: usize, stats: &Stats) {
+    /// Returns whether a durable (QoS 1/2) entry already queued was removed
+    /// on the way (an expired one purged to make room), so that the stored
+    /// session is rewritten even when the new delivery itself is QoS 0.
+    fn enqueue(&mut self, d: Delivery, now: Instant, max_queued: usize, stats: &Stats) -> bool {
+        let mut durable_removed = false;
         if self.queue.len() >= max_queued {
-            self.queue.retain(|q| !q.message.is_expired(now));
+            self.queue.retain(|q| {
+                let keep = !q.message.is_expired(now);
+                durable_removed |= !keep && q.qos != QoS::AtMostOnce;
+                keep
+            });
         }
         if self.queue.len() >= max_queued {
             match self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) {
@@ -356,12 +390,13 @@ impl Session {
                 }
                 None => {
                     Stats::add(&stats.messages_dropped, 1);
-                    return;
+                    return durable_removed;
                 }
             }
             Stats::add(&stats.messages_dropped, 1);
         }
         self.queue.push_back(d);
+        durable_removed
     }
 
     /// Sends queued messages while the window allows, in order.

@@ -48,7 +48,10 @@ fn window_queue_and_id_reuse() {
     s.link = Some(link(2));
     let mut sent = Vec::new();
     for p in ["a", "b", "c", "d"] {
-        sent.extend(s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats));
+        sent.extend(
+            s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats)
+                .packets,
+        );
     }
     assert_eq!(ids(&sent), [1, 2]);
     assert_eq!(s.queue.len(), 2);
@@ -66,12 +69,18 @@ fn ids_skip_those_in_use_and_wrap() {
     let mut s = Session::new("c".into(), 0);
     s.link = Some(link(10));
     s.next_packet_id = u16::MAX;
-    let a = s.offer(delivery(QoS::AtLeastOnce, "a", now), now, 10, &stats);
-    let b = s.offer(delivery(QoS::AtLeastOnce, "b", now), now, 10, &stats);
+    let a = s
+        .offer(delivery(QoS::AtLeastOnce, "a", now), now, 10, &stats)
+        .packets;
+    let b = s
+        .offer(delivery(QoS::AtLeastOnce, "b", now), now, 10, &stats)
+        .packets;
     assert_eq!(ids(&a), [u16::MAX]);
     assert_eq!(ids(&b), [1]);
     s.next_packet_id = 1;
-    let c = s.offer(delivery(QoS::AtLeastOnce, "c", now), now, 10, &stats);
+    let c = s
+        .offer(delivery(QoS::AtLeastOnce, "c", now), now, 10, &stats)
+        .packets;
     assert_eq!(ids(&c), [2]);
 }
 
@@ -193,15 +202,64 @@ fn acknowledged_ids_are_reused_and_held_ones_skipped() {
     s.link = Some(link(10));
     let mut sent = Vec::new();
     for p in ["a", "b", "c"] {
-        sent.extend(s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats));
+        sent.extend(
+            s.offer(delivery(QoS::AtLeastOnce, p, now), now, 10, &stats)
+                .packets,
+        );
     }
     assert_eq!(ids(&sent), [1, 2, 3]);
     s.on_puback(2, now, &stats);
     // Wrap around: 1 and 3 are still held, 2 is free again.
     s.next_packet_id = 1;
-    let again = s.offer(delivery(QoS::AtLeastOnce, "d", now), now, 10, &stats);
+    let again = s
+        .offer(delivery(QoS::AtLeastOnce, "d", now), now, 10, &stats)
+        .packets;
     assert_eq!(ids(&again), [2]);
-    let next = s.offer(delivery(QoS::AtLeastOnce, "e", now), now, 10, &stats);
+    let next = s
+        .offer(delivery(QoS::AtLeastOnce, "e", now), now, 10, &stats)
+        .packets;
     assert_eq!(ids(&next), [4]);
     assert!(s.index_consistent());
+}
+
+#[test]
+fn purging_an_expired_durable_message_for_a_qos0_delivery_reports_a_durable_change() {
+    // Issue 13 item 1: a QoS 0 delivery into a full queue purges an expired
+    // QoS 1 message; the caller must learn that the stored session changed.
+    let now = Instant::now();
+    let stats = Stats::default();
+    let mut s = Session::new("c".into(), 60);
+    let props = Properties {
+        message_expiry_interval: Some(0),
+        ..Properties::default()
+    };
+    let expiring = Message::new(
+        "t".into(),
+        Bytes::new(),
+        QoS::AtLeastOnce,
+        false,
+        &props,
+        None,
+        now,
+    );
+    let first = s.offer(
+        Delivery {
+            message: Arc::new(expiring),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: vec![],
+            share: None,
+        },
+        now,
+        1,
+        &stats,
+    );
+    assert!(first.durable_changed, "a queued QoS 1 message is durable");
+    let later = now + Duration::from_secs(1);
+    let second = s.offer(delivery(QoS::AtMostOnce, "q0", later), later, 1, &stats);
+    assert!(second.durable_changed, "the purge removed a durable entry");
+    assert!(s.queue.iter().all(|d| d.qos == QoS::AtMostOnce));
+    // A QoS 0 delivery that purges nothing durable changes nothing durable.
+    let third = s.offer(delivery(QoS::AtMostOnce, "q0b", later), later, 1, &stats);
+    assert!(!third.durable_changed);
 }

@@ -252,12 +252,12 @@ impl BrokerCore {
                 return;
             }
         }
-        if delivery.qos != QoS::AtMostOnce {
+        let offered = s.offer(delivery, now, max_queued, &self.stats);
+        if offered.durable_changed {
             self.journal.session(cid);
         }
-        let packets = s.offer(delivery, now, max_queued, &self.stats);
         if let Some(conn) = s.conn() {
-            sends(out, conn, packets);
+            sends(out, conn, offered.packets);
         }
     }
 

@@ -431,15 +431,44 @@ fn check_invariants(h: &Harness, out: &[Output]) {
     }
 }
 
+fn run_model(ops: Vec<Op>) {
+    let mut world = World::new();
+    for op in ops {
+        let out = world.step(op);
+        check_invariants(&world.h, &out);
+    }
+}
+
+/// Cases of the long run (`scripts/long-tests.sh`); `MODEL_CASES` overrides.
+fn long_cases() -> u32 {
+    std::env::var("MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
 proptest! {
+    // The suite's run: fast enough for every `cargo test`, and it replays the
+    // committed regressions in proptest-regressions/ first.
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn random_sequences_keep_invariants(ops in prop::collection::vec(op(), 1..60)) {
-        let mut world = World::new();
-        for op in ops {
-            let out = world.step(op);
-            check_invariants(&world.h, &out);
-        }
+        run_model(ops);
+    }
+}
+
+proptest! {
+    // The same model with many more and longer sequences: minutes, so it is
+    // not part of `cargo test`; scripts/long-tests.sh runs it.
+    #![proptest_config(ProptestConfig {
+        cases: long_cases(),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    #[ignore = "long run: scripts/long-tests.sh"]
+    fn random_sequences_keep_invariants_long(ops in prop::collection::vec(op(), 1..120)) {
+        run_model(ops);
     }
 }
