@@ -23,6 +23,8 @@ struct State {
     items: VecDeque<ConnCommand>,
     /// QoS 0 publishes waiting (they are dropped beyond the limit).
     queued_qos0: usize,
+    /// Publishers paused until this queue drains (see [`ConnSender::pause_until_drained`]).
+    waiters: Vec<Arc<Shared>>,
     /// Live [`ConnSender`] clones; `recv` ends when the last one is gone.
     senders: usize,
     /// False once the [`ConnReceiver`] is dropped: sends are discarded.
@@ -40,6 +42,36 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Queues a command unless the connection task is gone.
+    fn push(&self, cmd: ConnCommand) {
+        {
+            let mut state = self.lock();
+            if !state.receiver {
+                return;
+            }
+            state.items.push_back(cmd);
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// QoS 0 publishes waiting at which publishers feeding the connection are
+/// paused: half the drop limit, so a subscriber that keeps up loses nothing.
+fn qos0_high_water(limit: usize) -> usize {
+    (limit / 2).max(1)
+}
+
+/// QoS 0 publishes waiting at which paused publishers are resumed.
+fn qos0_low_water(limit: usize) -> usize {
+    limit / 4
+}
+
+/// Resumes paused publishers (called with no lock held: each takes its own).
+fn resume_all(waiters: Vec<Arc<Shared>>) {
+    for w in waiters {
+        w.push(ConnCommand::Resume);
+    }
 }
 
 /// The sending side of a connection's command queue.
@@ -55,6 +87,7 @@ pub(crate) struct ConnSender {
 /// The receiving side, held by the connection task.
 pub(crate) struct ConnReceiver {
     shared: Arc<Shared>,
+    qos0_limit: usize,
 }
 
 /// A command queue for one connection.
@@ -63,6 +96,7 @@ pub(crate) fn conn_channel(qos0_limit: usize) -> (ConnSender, ConnReceiver) {
         state: Mutex::new(State {
             items: VecDeque::new(),
             queued_qos0: 0,
+            waiters: Vec::new(),
             senders: 1,
             receiver: true,
         }),
@@ -73,7 +107,7 @@ pub(crate) fn conn_channel(qos0_limit: usize) -> (ConnSender, ConnReceiver) {
             shared: shared.clone(),
             qos0_limit,
         },
-        ConnReceiver { shared },
+        ConnReceiver { shared, qos0_limit },
     )
 }
 
@@ -104,13 +138,43 @@ impl ConnSender {
 
     /// Queues a close with this DISCONNECT reason for 5.0 clients.
     pub(crate) fn close(&self, reason: Option<crate::codec::ReasonCode>) {
-        {
-            let mut state = self.shared.lock();
-            if state.receiver {
-                state.items.push_back(ConnCommand::Close(reason));
-            }
+        self.shared.push(ConnCommand::Close(reason));
+    }
+
+    /// Asks the connection to stop reading its socket until a matching
+    /// [`Self::resume`] (flow control: a subscriber it feeds is behind).
+    pub(crate) fn pause(&self) {
+        self.shared.push(ConnCommand::Pause);
+    }
+
+    /// Takes back one [`Self::pause`].
+    pub(crate) fn resume(&self) {
+        self.shared.push(ConnCommand::Resume);
+    }
+
+    /// Whether QoS 0 publishes wait here up to the high-water mark.
+    pub(crate) fn backed_up(&self) -> bool {
+        self.shared.lock().queued_qos0 >= qos0_high_water(self.qos0_limit)
+    }
+
+    /// Registers `publisher` to be resumed once this queue has drained to
+    /// its low-water mark (or the connection is gone). True when newly
+    /// registered: the caller then pauses it, so pauses and resumes pair up.
+    pub(crate) fn pause_until_drained(&self, publisher: &ConnSender) -> bool {
+        if Arc::ptr_eq(&self.shared, &publisher.shared) {
+            return false;
         }
-        self.shared.notify.notify_one();
+        let mut state = self.shared.lock();
+        if !state.receiver
+            || state
+                .waiters
+                .iter()
+                .any(|w| Arc::ptr_eq(w, &publisher.shared))
+        {
+            return false;
+        }
+        state.waiters.push(publisher.shared.clone());
+        true
     }
 }
 
@@ -153,6 +217,14 @@ impl ConnReceiver {
                     if state.items.is_empty() && state.items.capacity() > KEEP_SLOTS {
                         state.items = VecDeque::new();
                     }
+                    let drained = state.queued_qos0 <= qos0_low_water(self.qos0_limit);
+                    let resumed = if drained && !state.waiters.is_empty() {
+                        std::mem::take(&mut state.waiters)
+                    } else {
+                        Vec::new()
+                    };
+                    drop(state);
+                    resume_all(resumed);
                     return Some(cmd);
                 }
                 if state.senders == 0 {
@@ -168,9 +240,13 @@ impl ConnReceiver {
 
 impl Drop for ConnReceiver {
     fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        state.receiver = false;
-        state.items = VecDeque::new();
+        let waiters = {
+            let mut state = self.shared.lock();
+            state.receiver = false;
+            state.items = VecDeque::new();
+            std::mem::take(&mut state.waiters)
+        };
+        resume_all(waiters);
     }
 }
 
@@ -239,6 +315,40 @@ mod tests {
             assert!(rx.recv().await.is_some());
         }
         assert_eq!(rx.shared.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_backed_up_queue_resumes_its_paused_publishers_once_drained() {
+        // Limit 8: backed up at 4 QoS 0 publishes waiting, drained at 2.
+        let (sub, mut sub_rx) = conn_channel(8);
+        let (publisher, mut pub_rx) = conn_channel(8);
+        for _ in 0..4 {
+            assert!(sub.send(publish(QoS::AtMostOnce)));
+        }
+        assert!(sub.backed_up());
+        assert!(sub.pause_until_drained(&publisher));
+        assert!(!sub.pause_until_drained(&publisher), "registered once");
+        assert!(!sub.pause_until_drained(&sub), "never waits on itself");
+        publisher.pause();
+        assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Pause)));
+        sub_rx.recv().await;
+        assert!(pub_rx.shared.lock().items.is_empty(), "3 waiting: not yet");
+        sub_rx.recv().await;
+        assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Resume)));
+    }
+
+    #[tokio::test]
+    async fn a_closing_subscriber_resumes_its_paused_publishers() {
+        let (sub, sub_rx) = conn_channel(2);
+        let (publisher, mut pub_rx) = conn_channel(2);
+        assert!(sub.send(publish(QoS::AtMostOnce)));
+        assert!(sub.pause_until_drained(&publisher));
+        drop(sub_rx);
+        assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Resume)));
+        assert!(
+            !sub.pause_until_drained(&publisher),
+            "no waiting on a gone queue"
+        );
     }
 
     #[test]

@@ -167,6 +167,13 @@ impl Connection {
         }
     }
 
+    /// The server reads the socket again after a flow-control pause: the
+    /// client's silence meanwhile was the server's doing, so the keep-alive
+    /// clock restarts.
+    pub fn reading_resumed(&mut self, now: Instant) {
+        self.last_packet = now;
+    }
+
     /// Enforces the CONNECT timeout and keep-alive at `now`.
     pub fn poll_timeout(&mut self, now: Instant) {
         let Some(deadline) = self.next_deadline() else {

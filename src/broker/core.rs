@@ -18,6 +18,7 @@
 //! with Payload Format Indicator 1 (passed through unchecked).
 
 mod connack;
+mod flow;
 mod lifecycle;
 mod persist;
 mod restore;
@@ -28,6 +29,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_delivery;
+#[cfg(test)]
+mod tests_flow;
 #[cfg(test)]
 mod tests_random;
 #[cfg(test)]
@@ -111,6 +114,18 @@ pub enum Output {
         conn: ConnId,
         /// DISCONNECT reason for a 5.0 client.
         reason: Option<ReasonCode>,
+    },
+    /// Stop reading from this publisher: a subscriber it feeds is behind
+    /// (`flow`). Every `Pause` is followed by one `Resume` for the same
+    /// connection, unless the connection closes first.
+    Pause {
+        /// The publisher's connection.
+        conn: ConnId,
+    },
+    /// One reason to pause this publisher is gone.
+    Resume {
+        /// The publisher's connection.
+        conn: ConnId,
     },
 }
 
@@ -380,6 +395,8 @@ impl BrokerCore {
             | Packet::PingResp
             | Packet::Auth(_) => self.fail(conn, ReasonCode::PROTOCOL_ERROR, now, &mut out),
         }
+        // Acknowledgements drain the queue; publishers it paused may go on.
+        self.release_flow(&cid, &mut out);
         out
     }
 

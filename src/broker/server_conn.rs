@@ -23,6 +23,9 @@ use super::stats::Stats;
 
 /// How long closing a socket may take before it is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a publisher stays paused by subscribers that do not catch up
+/// (README, "Flow control and drops").
+pub(crate) const FLOW_STALL: Duration = Duration::from_secs(10);
 /// A peer that accepts no byte for this long is considered gone. Long,
 /// because the experiments emulate very slow links.
 const WRITE_STALL: Duration = Duration::from_secs(60);
@@ -116,6 +119,7 @@ impl ConnectionTask {
         let mut buf = ReadBuffer::new();
         let mut auth: Option<AuthFuture> = None;
         let mut shutting_down = false;
+        let mut flow = FlowPause::default();
         loop {
             if let Some(out) = machine.take_output() {
                 if write_out(&mut wr, &out, &ctx.stats).await.is_err() {
@@ -125,7 +129,12 @@ impl ConnectionTask {
             if machine.is_closed() {
                 break;
             }
-            let deadline = machine.next_deadline().map(tokio::time::Instant::from_std);
+            // While paused the client's silence is ours: no keep-alive.
+            let deadline = if flow.holds() {
+                None
+            } else {
+                machine.next_deadline().map(tokio::time::Instant::from_std)
+            };
             let actions = tokio::select! {
                 _ = stopped(&mut shutdown), if !shutting_down => {
                     shutting_down = true;
@@ -140,11 +149,22 @@ impl ConnectionTask {
                     match cmd {
                         Some(ConnCommand::Send(packet)) => machine.deliver(packet),
                         Some(ConnCommand::Close(reason)) => machine.close(reason),
+                        Some(ConnCommand::Pause) => flow.pause(),
+                        Some(ConnCommand::Resume) => {
+                            if flow.resume() {
+                                machine.reading_resumed(std::time::Instant::now());
+                            }
+                        }
                         None => machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN)),
                     }
                     Vec::new()
                 }
-                r = rd.read(buf.space()) => match r {
+                _ = sleep_until_opt(flow.stall_deadline()) => {
+                    flow.stalled(conn, remote_addr);
+                    machine.reading_resumed(std::time::Instant::now());
+                    Vec::new()
+                }
+                r = rd.read(buf.space()), if !flow.holds() => match r {
                     Ok(0) | Err(_) => {
                         machine.peer_closed();
                         Vec::new()
@@ -202,6 +222,55 @@ impl ConnectionTask {
             core: &core,
         }))
         .await;
+    }
+}
+
+/// A connection's flow-control pause (see `core::flow`): while held, its
+/// socket is not read, so TCP slows the publisher down.
+#[derive(Default)]
+struct FlowPause {
+    /// Pauses not yet resumed (one per backed-up subscriber).
+    count: u32,
+    /// When the first of them began.
+    since: Option<tokio::time::Instant>,
+    /// The pause outlived [`FLOW_STALL`]: reading goes on until every pause
+    /// is resumed, and the backed-up subscribers' queue limits apply.
+    overridden: bool,
+}
+
+impl FlowPause {
+    fn holds(&self) -> bool {
+        self.count > 0 && !self.overridden
+    }
+
+    fn pause(&mut self) {
+        self.count = self.count.saturating_add(1);
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// True when reading starts again.
+    fn resume(&mut self) -> bool {
+        let held = self.holds();
+        self.count = self.count.saturating_sub(1);
+        if self.count == 0 {
+            self.since = None;
+            self.overridden = false;
+        }
+        held && !self.holds()
+    }
+
+    fn stall_deadline(&self) -> Option<tokio::time::Instant> {
+        self.since.filter(|_| self.holds()).map(|t| t + FLOW_STALL)
+    }
+
+    fn stalled(&mut self, conn: ConnId, remote_addr: std::net::SocketAddr) {
+        self.overridden = true;
+        tracing::warn!(
+            conn,
+            %remote_addr,
+            secs = FLOW_STALL.as_secs(),
+            "publisher paused this long by a subscriber that is not keeping up: reading again; that subscriber's queue limit now drops (counted in $SYS/broker/messages/dropped)"
+        );
     }
 }
 

@@ -78,6 +78,11 @@ pub(crate) enum ConnCommand {
     Send(Packet),
     /// Close, with this DISCONNECT reason for 5.0 clients.
     Close(Option<ReasonCode>),
+    /// Stop reading the socket: a subscriber this client publishes to is
+    /// behind (flow control; see `core::flow` and `conn_queue`).
+    Pause,
+    /// Takes back one `Pause`.
+    Resume,
 }
 
 pub(crate) use super::conn_queue::{conn_channel, ConnReceiver, ConnSender};
@@ -98,34 +103,37 @@ pub(crate) async fn run_core(
 ) {
     let mut conns: HashMap<ConnId, ConnEntry> = HashMap::new();
     let mut shutdown_deadline: Option<Instant> = None;
+    let mut drops = DropLog::default();
     loop {
         let now = Instant::now();
         let tick_at = core
             .next_deadline()
             .map(Instant::from_std)
             .map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
-        let outputs = tokio::select! {
+        // Outputs with the connection whose input caused them (flow control
+        // pauses that publisher when a subscriber's queue backs up).
+        let batches: Vec<(Option<ConnId>, Vec<Output>)> = tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => {
-                    let mut outputs = handle_event(&mut core, &mut conns, ev);
+                    let mut batches = vec![handle_event(&mut core, &mut conns, ev)];
                     if store.is_some() {
                         // Group commit: events already waiting join this
                         // transaction; all their outputs still wait for it.
                         for _ in 1..GROUP_COMMIT {
                             let Ok(ev) = events.try_recv() else { break };
-                            outputs.extend(handle_event(&mut core, &mut conns, ev));
+                            batches.push(handle_event(&mut core, &mut conns, ev));
                         }
                     }
-                    outputs
+                    batches
                 }
                 None => break,
             },
-            _ = tokio::time::sleep_until(tick_at) => core.tick(std::time::Instant::now()),
+            _ = tokio::time::sleep_until(tick_at) => vec![(None, core.tick(std::time::Instant::now()))],
             _ = stopped(&mut shutdown), if shutdown_deadline.is_none() => {
                 // Wills go out, then every client is closed with 0x8B;
                 // connections not yet known to the core close themselves.
                 shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
-                core.shutdown(std::time::Instant::now())
+                vec![(None, core.shutdown(std::time::Instant::now()))]
             }
             _ = sleep_until_opt(shutdown_deadline) => break,
         };
@@ -134,7 +142,10 @@ pub(crate) async fn run_core(
             // committed before any of its outputs (PUBACK, PUBREC) leave.
             persist(&mut core, store).await;
         }
-        dispatch(&conns, outputs, &stats);
+        for (source, outputs) in batches {
+            dispatch(&conns, source, outputs, &stats);
+        }
+        drops.log_new(&stats);
         if shutdown_deadline.is_some() && conns.is_empty() {
             break;
         }
@@ -170,7 +181,23 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
+/// Applies one event to the core; returns its outputs and the connection
+/// that sent it, if any.
 fn handle_event(
+    core: &mut BrokerCore,
+    conns: &mut HashMap<ConnId, ConnEntry>,
+    ev: CoreEvent,
+) -> (Option<ConnId>, Vec<Output>) {
+    match ev {
+        CoreEvent::Packet { conn, packet } => {
+            let now = std::time::Instant::now();
+            (Some(conn), core.packet(conn, packet, now))
+        }
+        other => (None, handle_other_event(core, conns, other)),
+    }
+}
+
+fn handle_other_event(
     core: &mut BrokerCore,
     conns: &mut HashMap<ConnId, ConnEntry>,
     ev: CoreEvent,
@@ -241,12 +268,56 @@ fn same_identity(revoked: &Principal, live: &Principal) -> bool {
         || (revoked.lwa_identity.is_some() && revoked.lwa_identity == live.lwa_identity)
 }
 
-fn dispatch(conns: &HashMap<ConnId, ConnEntry>, outputs: Vec<Output>, stats: &Stats) {
+/// Logs messages dropped by a queue limit, at most once per interval, so
+/// that an operator sees drops that `$SYS/broker/messages/dropped` counts.
+#[derive(Default)]
+struct DropLog {
+    logged: u64,
+    at: Option<Instant>,
+}
+
+impl DropLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn log_new(&mut self, stats: &Stats) {
+        let dropped = Stats::get(&stats.messages_dropped);
+        if dropped == self.logged || self.at.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return;
+        }
+        tracing::warn!(
+            dropped = dropped - self.logged,
+            total = dropped,
+            "messages dropped by queue limits (a subscriber stalled, or an offline session's queue is full); see README, Flow control and drops"
+        );
+        self.logged = dropped;
+        self.at = Some(Instant::now());
+    }
+}
+
+/// Hands outputs to the connections. `source` is the connection whose
+/// input caused them: when one of its messages leaves a subscriber's queue
+/// backed up, that publisher is paused until the queue drains.
+fn dispatch(
+    conns: &HashMap<ConnId, ConnEntry>,
+    source: Option<ConnId>,
+    outputs: Vec<Output>,
+    stats: &Stats,
+) {
     for output in outputs {
         match output {
             Output::Send { conn, packet } => {
                 if let Some(entry) = conns.get(&conn) {
-                    if !entry.tx.send(packet) {
+                    let publish = matches!(packet, Packet::Publish(_));
+                    let sent = entry.tx.send(packet);
+                    if publish && sent && source != Some(conn) && entry.tx.backed_up() {
+                        let publisher = source.and_then(|s| conns.get(&s));
+                        if let Some(publisher) = publisher {
+                            if entry.tx.pause_until_drained(&publisher.tx) {
+                                publisher.tx.pause();
+                            }
+                        }
+                    }
+                    if !sent {
                         Stats::add(&stats.messages_dropped, 1);
                         // The core counted it as sent when it handed it over.
                         let _ = stats.messages_sent.fetch_update(
@@ -260,6 +331,16 @@ fn dispatch(conns: &HashMap<ConnId, ConnEntry>, outputs: Vec<Output>, stats: &St
             Output::Close { conn, reason } => {
                 if let Some(entry) = conns.get(&conn) {
                     entry.tx.close(reason);
+                }
+            }
+            Output::Pause { conn } => {
+                if let Some(entry) = conns.get(&conn) {
+                    entry.tx.pause();
+                }
+            }
+            Output::Resume { conn } => {
+                if let Some(entry) = conns.get(&conn) {
+                    entry.tx.resume();
                 }
             }
         }

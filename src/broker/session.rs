@@ -222,6 +222,9 @@ pub struct Session {
     pub pending_will: Option<LastWill>,
     /// When `pending_will` is due.
     pub will_due: Option<Instant>,
+    /// Publishers' connections paused because this session's queue backed up
+    /// while it was online (see `core::flow`); not persisted.
+    pub throttled: BTreeSet<ConnId>,
 }
 
 impl Session {
@@ -242,6 +245,7 @@ impl Session {
             will: None,
             pending_will: None,
             will_due: None,
+            throttled: BTreeSet::new(),
         }
     }
 

@@ -53,6 +53,8 @@ impl BrokerCore {
             .as_ref()
             .is_some_and(|l| l.version == ProtocolVersion::V5);
         s.link = None;
+        let resumed = std::mem::take(&mut s.throttled);
+        out.extend(resumed.into_iter().map(|conn| Output::Resume { conn }));
         let will = s.will.take();
         if let (true, Some(will)) = (publish_will, will) {
             let delay = if v5 {
@@ -96,6 +98,8 @@ impl BrokerCore {
         let Some(mut s) = self.sessions.remove(cid) else {
             return;
         };
+        let resumed = std::mem::take(&mut s.throttled);
+        out.extend(resumed.into_iter().map(|conn| Output::Resume { conn }));
         if let Some(conn) = s.conn() {
             self.conns.remove(&conn);
         }

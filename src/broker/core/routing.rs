@@ -240,9 +240,17 @@ impl BrokerCore {
 
     /// Hands a delivery to a session after the receive check.
     fn deliver(&mut self, cid: &str, delivery: Delivery, now: Instant, out: &mut Vec<Output>) {
+        let source = self.source_conn(delivery.message.publisher.as_deref());
         let max_queued = self.limits.max_queued_messages;
         let Some(s) = self.sessions.get_mut(cid) else {
             return;
+        };
+        // Online, publishers are paused long before this (`flow`); the
+        // larger limit leaves room for what they had already sent.
+        let max_queued = if s.link.is_some() {
+            super::flow::online_queue_limit(max_queued)
+        } else {
+            max_queued
         };
         if let Some(a) = &s.access {
             if !a
@@ -259,6 +267,7 @@ impl BrokerCore {
         if let Some(conn) = s.conn() {
             sends(out, conn, offered.packets);
         }
+        self.throttle_if_backed_up(cid, source, out);
     }
 
     pub(super) fn on_subscribe(

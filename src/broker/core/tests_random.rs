@@ -381,7 +381,19 @@ fn check_invariants(h: &Harness, out: &[Output]) {
             assert!(s.inflight.len() <= usize::from(core.limits.max_inflight));
             assert_eq!(core.conns.get(&link.conn), Some(cid));
         }
-        assert!(s.queue.len() <= core.limits.max_queued_messages);
+        assert!(s.queue.len() <= super::flow::online_queue_limit(core.limits.max_queued_messages));
+        if !s.throttled.is_empty() {
+            // Paused publishers are released as soon as the queue drains
+            // or the session goes offline.
+            assert!(
+                s.link.is_some(),
+                "{cid}: offline but still pausing publishers"
+            );
+            assert!(
+                s.queue.len() > super::flow::low_water(core.limits.max_queued_messages),
+                "{cid}: drained but still pausing publishers"
+            );
+        }
         assert!(s.index_consistent(), "packet id index in step");
         let mut ids: Vec<u16> = s.inflight.iter().map(|f| f.publish.packet_id).collect();
         ids.sort_unstable();
