@@ -22,7 +22,7 @@ use crate::transport::Acceptor;
 
 use super::core::BrokerCore;
 use super::pending::PendingSlots;
-use super::persist_store::{Loaded, SessionStore};
+use super::persist_store::{DurableStore, Loaded, SessionStore};
 use super::server_conn::{ConnectionTask, ListenerContext};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
 use super::stats::Stats;
@@ -38,7 +38,7 @@ pub struct Server {
     listeners: Vec<BoundListener>,
     stats: Arc<Stats>,
     shutdown: Arc<watch::Sender<bool>>,
-    store: Option<(Arc<SessionStore>, Loaded)>,
+    store: Option<(Arc<dyn DurableStore>, Loaded)>,
 }
 
 struct BoundListener {
@@ -74,7 +74,8 @@ impl Server {
                 let loaded = tokio::task::spawn_blocking(move || {
                     let store = SessionStore::open(&path)?;
                     let loaded = store.load()?;
-                    anyhow::Ok((Arc::new(store), loaded))
+                    let store: Arc<dyn DurableStore> = Arc::new(store);
+                    anyhow::Ok((store, loaded))
                 })
                 .await
                 .context("persistence store")??;
@@ -131,6 +132,17 @@ impl Server {
     /// The broker's counters (shared with the running server).
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
+    }
+
+    /// Puts `wrap` around the persistence store the core task commits to
+    /// (no effect without persistence): tests use it to make commits fail.
+    pub fn wrap_store(
+        &mut self,
+        wrap: impl FnOnce(Arc<dyn DurableStore>) -> Arc<dyn DurableStore>,
+    ) {
+        if let Some((store, loaded)) = self.store.take() {
+            self.store = Some((wrap(store), loaded));
+        }
     }
 
     /// A handle that can stop the server.

@@ -24,6 +24,8 @@ pub struct Stats {
     pub auth_failures: AtomicU64,
     /// LWA records that failed to open.
     pub record_failures: AtomicU64,
+    /// Persistence commits that failed (their inputs were not acknowledged).
+    pub store_errors: AtomicU64,
 }
 
 impl Stats {

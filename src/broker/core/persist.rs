@@ -82,6 +82,18 @@ impl BrokerCore {
         batch
     }
 
+    /// A batch from [`Self::take_persist_batch`] was not committed: its keys
+    /// are changed again, so the next batch writes them from the state of
+    /// that time (a key deleted since is written as deleted).
+    pub fn persist_failed(&mut self, batch: PersistBatch) {
+        for (cid, _) in batch.sessions {
+            self.journal.sessions.insert(cid);
+        }
+        for (topic, _) in batch.retained {
+            self.journal.retained.insert(topic);
+        }
+    }
+
     /// Loads stored state into an empty core: sessions come back offline,
     /// their expiry clock restarted at `now`; `policy_of` gives a listener's
     /// access policy by name (a session whose listener is gone keeps none,
