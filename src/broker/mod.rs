@@ -11,6 +11,7 @@ pub mod alias;
 mod conn_queue;
 pub mod connection;
 pub mod core;
+pub mod metrics;
 mod pending;
 pub mod persist;
 pub mod persist_store;

@@ -15,7 +15,7 @@ use crate::codec::{ConnAck, Connect, Disconnect, Packet, QoS, ReasonCode};
 
 use super::core::{BrokerCore, ConnId, ConnectRequest, Output};
 use super::persist_store::DurableStore;
-use super::stats::Stats;
+use super::stats::{DropReason, Stats};
 
 /// Most core events whose changes share one persistence transaction.
 const GROUP_COMMIT: usize = 64;
@@ -353,7 +353,7 @@ fn dispatch(conns: &HashMap<ConnId, ConnEntry>, outputs: Vec<Output>, stats: &St
             Output::Send { conn, packet } => {
                 if let Some(entry) = conns.get(&conn) {
                     if !entry.tx.send(packet) {
-                        Stats::add(&stats.messages_dropped, 1);
+                        stats.dropped(DropReason::SlowClient);
                         // The core counted it as sent when it handed it over.
                         let _ = stats.messages_sent.fetch_update(
                             Ordering::Relaxed,
