@@ -116,6 +116,7 @@ fn failed_commit_withholds_puback_and_closes_the_publisher() {
     let mut other = RawClient::connect(b.addr, V5, &unique("other"));
     let publisher_id = unique("pub");
     let (mut publisher, _) = connect_persistent(b.addr, &publisher_id, true);
+    let (mut late, _) = connect_persistent(b.addr, &unique("late"), true);
 
     b.fail.store(true, Ordering::SeqCst);
     let m1 = publish_packet(&format!("{topic}/a"), QoS::AtLeastOnce, 7, b"m1");
@@ -132,8 +133,25 @@ fn failed_commit_withholds_puback_and_closes_the_publisher() {
     );
     assert!(Stats::get(&b.stats.store_errors) >= 1);
 
+    // A SUBSCRIBE is not acknowledged either.
+    let subscribe = mqtt_lwa::codec::Subscribe {
+        packet_id: 3,
+        filters: vec![mqtt_lwa::codec::SubscribeFilter {
+            filter: format!("{topic}/late"),
+            options: mqtt_lwa::codec::SubscriptionOptions::qos(QoS::AtLeastOnce),
+        }],
+        properties: Default::default(),
+    };
+    late.send(&Packet::Subscribe(subscribe));
+    let seen = late.expect_close();
+    assert!(
+        !seen.iter().any(|p| matches!(p, Packet::SubAck(_))),
+        "SUBACK for a subscription whose commit failed: {seen:?}"
+    );
+
     // Others are still served while the store fails: a QoS 0 message goes
-    // through and PINGREQ is answered.
+    // through and PINGREQ is answered. (A new CONNECT would not be: its
+    // session change is not on disk, so it gets no CONNACK.)
     other.send(&Packet::Publish(publish_packet(
         &format!("{topic}/b"),
         QoS::AtMostOnce,

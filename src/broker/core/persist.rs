@@ -122,3 +122,30 @@ impl BrokerCore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{msg, v5_persistent, Harness};
+    use crate::codec::QoS;
+
+    #[test]
+    fn a_failed_batch_is_written_again_from_the_current_state() {
+        let mut h = Harness::new();
+        h.core.enable_persistence();
+        h.connect(1, v5_persistent("a", 60));
+        h.publish(1, {
+            let mut m = msg("r/1", "v", QoS::AtLeastOnce, 1);
+            m.retain = true;
+            m
+        });
+        let failed = h.core.take_persist_batch(h.now);
+        assert!(!failed.is_empty());
+        assert!(h.core.take_persist_batch(h.now).is_empty());
+        h.core.persist_failed(failed);
+        let again = h.core.take_persist_batch(h.now);
+        assert_eq!(again.sessions.len(), 1);
+        assert!(again.sessions[0].1.is_some());
+        assert_eq!(again.retained.len(), 1);
+        assert!(again.retained[0].1.is_some());
+    }
+}
