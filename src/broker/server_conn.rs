@@ -224,7 +224,9 @@ async fn accept_transport(
         Ok(Ok(a)) => Some(a),
         Ok(Err(e)) => {
             tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
-            ctx.stats.tls_handshake_failed("handshake_failed");
+            if !*shutdown.borrow() {
+                ctx.stats.tls_handshake_failed("handshake_failed"); // plain accepts never fail
+            }
             finish(core, &ctx.stats, conn, false, None).await;
             None
         }
