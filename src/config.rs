@@ -37,6 +37,18 @@ pub struct BrokerConfig {
     pub persistence: bool,
     /// The persistence store (redb); default `mqtt-lwa.redb` when `persistence` is on.
     pub persistence_file: Option<PathBuf>,
+    /// The Prometheus endpoint (`[metrics]`); off unless `listen` is set.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: an HTTP listener serving `GET /metrics` in the
+/// OpenMetrics text format, for Prometheus.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address to serve on, e.g. `127.0.0.1:9100`; none (the default) turns it off.
+    /// Nothing authenticates the scraper: bind it to a private address.
+    pub listen: Option<SocketAddr>,
 }
 
 impl BrokerConfig {
@@ -58,6 +70,7 @@ impl Default for BrokerConfig {
             sys_interval_secs: 10,
             persistence: false,
             persistence_file: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -207,5 +220,18 @@ mod tests {
         let on = BrokerConfig::from_toml("persistence = true\n[[listener]]\n", path).unwrap();
         assert_eq!(on.persistence_path(), Some(PathBuf::from("mqtt-lwa.redb")));
         assert_eq!(BrokerConfig::default().persistence_path(), None);
+    }
+
+    #[test]
+    fn metrics_section_parses_and_is_off_by_default() {
+        let path = std::path::Path::new("t.toml");
+        assert_eq!(BrokerConfig::default().metrics.listen, None);
+        let c = BrokerConfig::from_toml(
+            "[metrics]\nlisten = \"127.0.0.1:9100\"\n[[listener]]\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(BrokerConfig::from_toml("[metrics]\nport = 1\n[[listener]]\n", path).is_err());
     }
 }

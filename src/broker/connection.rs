@@ -22,7 +22,7 @@ use crate::config::Limits;
 
 use super::alias::{InboundAliases, OutboundAliases};
 use super::core::{ConnId, ConnectRequest};
-use super::stats::Stats;
+use super::stats::{DropReason, Stats};
 
 /// What a connection needs to know about where it came in.
 #[derive(Clone)]
@@ -247,7 +247,7 @@ impl Connection {
             // state that the client must see in order.
             let size = codec::encoded_len(&packet, version) + overhead;
             if size > max {
-                Stats::add(&self.settings.stats.messages_dropped, 1);
+                self.settings.stats.dropped(DropReason::TooLarge);
                 // The core counted it as sent when it handed it over.
                 let _ = self.settings.stats.messages_sent.fetch_update(
                     std::sync::atomic::Ordering::Relaxed,

@@ -10,7 +10,7 @@ use crate::auth::{AuthDecision, Authenticated};
 use crate::codec::{Auth, ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 
 use super::super::core::ConnectRequest;
-use super::super::stats::Stats;
+use super::super::stats::{auth_mode, refusal_reason};
 use super::{keep_alive_duration, valid_in_disconnect, Action, Connection, Phase};
 
 impl Connection {
@@ -35,7 +35,7 @@ impl Connection {
         let mut actions = Vec::new();
         match decision {
             AuthDecision::Reject(code) => {
-                Stats::add(&self.settings.stats.auth_failures, 1);
+                (self.settings.stats).auth_failed(auth_mode(&connect), refusal_reason(code));
                 self.refuse(connect.protocol_version, code, "authentication refused");
                 return actions;
             }
@@ -113,7 +113,9 @@ impl Connection {
         match packet {
             Packet::Auth(auth) => {
                 if auth.reason_code != ReasonCode::RE_AUTHENTICATE {
-                    Stats::add(&self.settings.stats.auth_failures, 1);
+                    self.settings
+                        .stats
+                        .auth_failed(auth_mode(&connect), "protocol_error");
                     self.close_with(
                         Some(ReasonCode::PROTOCOL_ERROR),
                         "AUTH with a wrong reason code",
@@ -121,7 +123,9 @@ impl Connection {
                     return;
                 }
                 if auth.properties.authentication_method.as_deref() != Some(method.as_str()) {
-                    Stats::add(&self.settings.stats.auth_failures, 1);
+                    self.settings
+                        .stats
+                        .auth_failed(auth_mode(&connect), "bad_method");
                     // 0x8C is a CONNACK code; DISCONNECT says Not authorized.
                     self.close_with(Some(ReasonCode::NOT_AUTHORIZED), "AUTH with another method");
                     return;
@@ -141,7 +145,8 @@ impl Connection {
                         actions.push(self.enter_core(connect, authenticated, None, true, now));
                     }
                     Err(code) => {
-                        Stats::add(&self.settings.stats.auth_failures, 1);
+                        (self.settings.stats)
+                            .auth_failed(auth_mode(&connect), refusal_reason(code));
                         let code = if valid_in_disconnect(code) {
                             code
                         } else {
@@ -157,7 +162,9 @@ impl Connection {
                 self.close_cause = Some("DISCONNECT before authentication finished".into());
             }
             _ => {
-                Stats::add(&self.settings.stats.auth_failures, 1);
+                self.settings
+                    .stats
+                    .auth_failed(auth_mode(&connect), "protocol_error");
                 self.close_with(
                     Some(ReasonCode::PROTOCOL_ERROR),
                     "packet other than AUTH before authentication finished",

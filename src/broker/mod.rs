@@ -6,11 +6,15 @@
 //! inbound topic aliases and opens protected payloads before the core sees a
 //! packet; on the way out it seals payloads, assigns outbound topic aliases
 //! and encodes. The core never sees ciphertext or aliases.
+//!
+//! [`stats`] holds the counters both sides increment; [`sys`] publishes
+//! them under `$SYS/` and [`metrics`] serves them to Prometheus.
 
 pub mod alias;
 mod conn_queue;
 pub mod connection;
 pub mod core;
+pub mod metrics;
 mod pending;
 pub mod persist;
 pub mod persist_store;

@@ -16,6 +16,14 @@
 //! `SessionStore` trait called from inside the core so that the core never
 //! blocks on a disk and the batch naturally spans one input.
 //!
+//! When the commit fails, the outputs that acknowledge the input (PUBACK,
+//! PUBREC, PUBCOMP, SUBACK, UNSUBACK, CONNACK) are not sent: the core task
+//! closes the connections that asked for them (5.0: DISCONNECT 0x80) and
+//! hands the batch's keys back to the core to be written by the next
+//! commit (`server_core::refuse_uncommitted`). The message is already
+//! routed in memory, so deliveries to other clients still go out; the
+//! unacknowledged publisher sends it again when it reconnects.
+//!
 //! Group commit: when more events are already waiting in the core task's
 //! queue, up to 64 of them are handled before one commit, and none of their
 //! outputs is sent before it; the guarantee is the same, with one fsync per

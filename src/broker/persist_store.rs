@@ -45,6 +45,21 @@ pub struct Loaded {
     pub retained: Vec<MessageRecord>,
 }
 
+/// Where the core task commits each [`PersistBatch`]: the redb file, or a
+/// wrapper around it (a test that makes commits fail, a fault drill).
+///
+/// Only writes go through it; loading happens once, before the core runs.
+pub trait DurableStore: Send + Sync {
+    /// Commits `batch` in one transaction; durable when this returns `Ok`.
+    fn write(&self, batch: &PersistBatch) -> Result<(), StoreError>;
+}
+
+impl DurableStore for SessionStore {
+    fn write(&self, batch: &PersistBatch) -> Result<(), StoreError> {
+        SessionStore::write(self, batch)
+    }
+}
+
 /// The broker's persistence file.
 pub struct SessionStore {
     db: Database,

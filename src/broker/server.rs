@@ -21,8 +21,9 @@ use crate::config::BrokerConfig;
 use crate::transport::Acceptor;
 
 use super::core::BrokerCore;
+use super::metrics::MetricsEndpoint;
 use super::pending::PendingSlots;
-use super::persist_store::{Loaded, SessionStore};
+use super::persist_store::{DurableStore, Loaded, SessionStore};
 use super::server_conn::{ConnectionTask, ListenerContext};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
 use super::stats::Stats;
@@ -38,13 +39,16 @@ pub struct Server {
     listeners: Vec<BoundListener>,
     stats: Arc<Stats>,
     shutdown: Arc<watch::Sender<bool>>,
-    store: Option<(Arc<SessionStore>, Loaded)>,
+    store: Option<(Arc<dyn DurableStore>, Loaded)>,
+    metrics: Option<(TcpListener, SocketAddr)>,
 }
 
 struct BoundListener {
     tcp: TcpListener,
     addr: SocketAddr,
     ctx: Arc<ListenerContext>,
+    /// This listener's open connections, for the metrics.
+    open: Arc<AtomicU64>,
 }
 
 /// Controls a running server from outside (tests, signal handlers).
@@ -74,7 +78,8 @@ impl Server {
                 let loaded = tokio::task::spawn_blocking(move || {
                     let store = SessionStore::open(&path)?;
                     let loaded = store.load()?;
-                    anyhow::Ok((Arc::new(store), loaded))
+                    let store: Arc<dyn DurableStore> = Arc::new(store);
+                    anyhow::Ok((store, loaded))
                 })
                 .await
                 .context("persistence store")??;
@@ -91,9 +96,12 @@ impl Server {
                 .await
                 .with_context(|| format!("listener {:?}: bind {}", listener.name, listener.bind))?;
             let addr = tcp.local_addr()?;
+            let open =
+                stats.listener_gauge(&listener.name, super::metrics::listener_mode(listener));
             listeners.push(BoundListener {
                 tcp,
                 addr,
+                open,
                 ctx: Arc::new(ListenerContext {
                     name: listener.name.clone(),
                     acceptor,
@@ -103,6 +111,7 @@ impl Server {
                 }),
             });
         }
+        let metrics = super::metrics::bind(&config).await?;
         let (shutdown, _) = watch::channel(false);
         Ok(Server {
             config,
@@ -110,6 +119,7 @@ impl Server {
             stats,
             shutdown: Arc::new(shutdown),
             store,
+            metrics,
         })
     }
 
@@ -128,9 +138,25 @@ impl Server {
         self.listeners.iter().map(|l| l.addr).collect()
     }
 
+    /// The bound `[metrics]` address (port 0 resolved), if metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// The broker's counters (shared with the running server).
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
+    }
+
+    /// Puts `wrap` around the persistence store the core task commits to
+    /// (no effect without persistence): tests use it to make commits fail.
+    pub fn wrap_store(
+        &mut self,
+        wrap: impl FnOnce(Arc<dyn DurableStore>) -> Arc<dyn DurableStore>,
+    ) {
+        if let Some((store, loaded)) = self.store.take() {
+            self.store = Some((wrap(store), loaded));
+        }
     }
 
     /// A handle that can stop the server.
@@ -148,6 +174,7 @@ impl Server {
             stats,
             shutdown,
             store,
+            metrics,
         } = self;
         let started = std::time::Instant::now();
         let mut core = BrokerCore::new(config.limits.clone(), stats.clone(), started);
@@ -206,6 +233,11 @@ impl Server {
             config.clone(),
         ));
         drop(core_tx);
+        if let Some((tcp, addr)) = metrics {
+            tracing::info!(%addr, "metrics endpoint listening");
+            let endpoint = MetricsEndpoint::new(stats.clone(), config.clone());
+            tokio::spawn(endpoint.serve(tcp, shutdown.subscribe()));
+        }
         let mut stop = shutdown.subscribe();
         stopped(&mut stop).await;
         for task in accept_tasks {
@@ -233,7 +265,12 @@ async fn accept_loop(
     qos0_limit: usize,
     pending: PendingSlots,
 ) {
-    let BoundListener { tcp, addr, ctx } = listener;
+    let BoundListener {
+        tcp,
+        addr,
+        ctx,
+        open: listener_open,
+    } = listener;
     loop {
         let (socket, remote_addr) = tokio::select! {
             r = tcp.accept() => match r {
@@ -263,6 +300,7 @@ async fn accept_loop(
             break;
         }
         tracing::debug!(conn, %remote_addr, listener = %ctx.name, "accepted");
+        listener_open.fetch_add(1, Ordering::Relaxed);
         let task = ConnectionTask {
             ctx: ctx.clone(),
             conn,
@@ -274,7 +312,11 @@ async fn accept_loop(
             core: core.clone(),
             shutdown: shutdown.clone(),
         };
-        tokio::spawn(task.run());
+        let listener_open = listener_open.clone();
+        tokio::spawn(async move {
+            task.run().await;
+            listener_open.fetch_sub(1, Ordering::Relaxed);
+        });
     }
     tracing::debug!(%addr, "listener closed");
 }

@@ -293,11 +293,15 @@ async fn accept_transport(
         Ok(Ok(a)) => Some(a),
         Ok(Err(e)) => {
             tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
+            if !*shutdown.borrow() {
+                ctx.stats.tls_handshake_failed("handshake_failed"); // plain accepts never fail
+            }
             finish(core, &ctx.stats, conn, false, None).await;
             None
         }
         Err(_) => {
             tracing::debug!(conn, %remote_addr, "transport handshake timed out");
+            ctx.stats.tls_handshake_failed("handshake_timeout");
             finish(core, &ctx.stats, conn, false, None).await;
             None
         }

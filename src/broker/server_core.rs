@@ -14,8 +14,8 @@ use crate::auth::Principal;
 use crate::codec::{ConnAck, Connect, Disconnect, Packet, QoS, ReasonCode};
 
 use super::core::{BrokerCore, ConnId, ConnectRequest, Output};
-use super::persist_store::SessionStore;
-use super::stats::Stats;
+use super::persist_store::DurableStore;
+use super::stats::{DropReason, Stats};
 
 /// Most core events whose changes share one persistence transaction.
 const GROUP_COMMIT: usize = 64;
@@ -99,7 +99,7 @@ pub(crate) async fn run_core(
     mut events: mpsc::Receiver<CoreEvent>,
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<Stats>,
-    store: Option<Arc<SessionStore>>,
+    store: Option<Arc<dyn DurableStore>>,
 ) {
     let mut conns: HashMap<ConnId, ConnEntry> = HashMap::new();
     let mut shutdown_deadline: Option<Instant> = None;
@@ -110,17 +110,23 @@ pub(crate) async fn run_core(
             .next_deadline()
             .map(Instant::from_std)
             .map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
+        // The connections whose packets in this round ask for an
+        // acknowledgement: if the round's changes cannot be committed, none
+        // of those acknowledgements may leave.
+        let mut sources: Vec<ConnId> = Vec::new();
         // Outputs with the connection whose input caused them (flow control
         // pauses that publisher when a subscriber's queue backs up).
-        let batches: Vec<(Option<ConnId>, Vec<Output>)> = tokio::select! {
+        let mut batches: Vec<(Option<ConnId>, Vec<Output>)> = tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => {
+                    sources.extend(source_of(&ev));
                     let mut batches = vec![handle_event(&mut core, &mut conns, ev)];
                     if store.is_some() {
                         // Group commit: events already waiting join this
                         // transaction; all their outputs still wait for it.
                         for _ in 1..GROUP_COMMIT {
                             let Ok(ev) = events.try_recv() else { break };
+                            sources.extend(source_of(&ev));
                             batches.push(handle_event(&mut core, &mut conns, ev));
                         }
                     }
@@ -140,7 +146,9 @@ pub(crate) async fn run_core(
         if let Some(store) = &store {
             // Durable before acknowledged: this input's changes are
             // committed before any of its outputs (PUBACK, PUBREC) leave.
-            persist(&mut core, store).await;
+            if !persist(&mut core, store, &stats).await {
+                batches = refuse_uncommitted(&conns, batches, &sources, &stats);
+            }
         }
         for (source, outputs) in batches {
             dispatch(&conns, source, outputs, &stats);
@@ -153,18 +161,120 @@ pub(crate) async fn run_core(
 }
 
 /// Commits the core's pending changes; waits for the fsync off the runtime
-/// threads. A failed write is logged and counted; the broker goes on (the
-/// batch is lost, but the next change to a session writes it whole again).
-async fn persist(core: &mut BrokerCore, store: &Arc<SessionStore>) {
+/// threads. Returns false when the commit failed: the failure is logged and
+/// counted, and the batch's keys are handed back to the core so that the
+/// next commit writes them again (from the core's state at that time).
+async fn persist(core: &mut BrokerCore, store: &Arc<dyn DurableStore>, stats: &Stats) -> bool {
     let batch = core.take_persist_batch(std::time::Instant::now());
     if batch.is_empty() {
-        return;
+        return true;
     }
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.write(&batch)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "persistence write failed"),
-        Err(e) => tracing::error!(error = %e, "persistence task failed"),
+    let (batch, result) = match tokio::task::spawn_blocking(move || {
+        let result = store.write(&batch);
+        (batch, result)
+    })
+    .await
+    {
+        Ok(pair) => pair,
+        Err(e) => {
+            // The batch went down with the task: its keys cannot be handed
+            // back, but the connections that caused it are closed below and
+            // their next change writes their sessions whole again.
+            tracing::error!(error = %e, "persistence task failed");
+            Stats::add(&stats.store_errors, 1);
+            return false;
+        }
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "persistence write failed; not acknowledging");
+            Stats::add(&stats.store_errors, 1);
+            core.persist_failed(batch);
+            false
+        }
+    }
+}
+
+/// After a failed commit: every connection whose packet in the round asked
+/// for an acknowledgement ([`source_of`]) is closed and gets none of the round's outputs (no PUBACK, PUBREC, PUBCOMP,
+/// SUBACK, UNSUBACK or CONNACK for a change that is not on disk); the
+/// other connections' outputs (deliveries to subscribers) still go out.
+///
+/// Why close rather than answer with an error reason code: the message is
+/// already routed in memory, so a PUBACK with 0x80 would tell the publisher
+/// "not accepted" about a message subscribers may receive, and MQTT 3.1.1
+/// has no such code at all. Without an acknowledgement the publisher keeps
+/// the message and sends it again (DUP) when it reconnects: at least once
+/// holds, and nothing is acknowledged that a crash could lose. A 5.0 client
+/// that already has its CONNACK gets DISCONNECT 0x80 Unspecified error
+/// (MQTT 5.0 section 3.14.2.1 lets either side send it); 0x97 Quota exceeded
+/// or 0x83 Implementation specific error would name a cause the client
+/// cannot act on.
+fn refuse_uncommitted(
+    conns: &HashMap<ConnId, ConnEntry>,
+    batches: Vec<(Option<ConnId>, Vec<Output>)>,
+    sources: &[ConnId],
+    stats: &Stats,
+) -> Vec<(Option<ConnId>, Vec<Output>)> {
+    for conn in sources {
+        if let Some(entry) = conns.get(conn) {
+            entry.tx.close(Some(ReasonCode::UNSPECIFIED_ERROR));
+        }
+    }
+    let keep = |output: &Output| {
+        let conn = match output {
+            Output::Send { conn, .. }
+            | Output::Close { conn, .. }
+            | Output::Pause { conn }
+            | Output::Resume { conn } => conn,
+        };
+        let withheld = sources.contains(conn);
+        if withheld {
+            if let Output::Send {
+                packet: Packet::Publish(_),
+                ..
+            } = output
+            {
+                // Counted as sent by the core; it stays queued or in
+                // flight in the session and goes out on reconnection.
+                let _ = stats.messages_sent.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| Some(n.saturating_sub(1)),
+                );
+            }
+        }
+        !withheld
+    };
+    batches
+        .into_iter()
+        .map(|(source, outputs)| (source, outputs.into_iter().filter(|o| keep(o)).collect()))
+        .collect()
+}
+
+/// The connection an event's outputs acknowledge, if any: a CONNECT
+/// (CONNACK), a QoS 1/2 PUBLISH (PUBACK, PUBREC), a PUBREL (PUBCOMP), a
+/// SUBSCRIBE or UNSUBSCRIBE. A client's PUBACK, PUBREC or PUBCOMP for an
+/// outbound message asks for nothing that promises durability (if its change
+/// is lost, the message or PUBREL is sent again, which both QoS levels
+/// allow), and QoS 0 and PINGREQ change nothing durable: those connections
+/// are kept when a commit fails.
+fn source_of(ev: &CoreEvent) -> Option<ConnId> {
+    match ev {
+        CoreEvent::Connect(req) => Some(req.conn),
+        CoreEvent::Packet { conn, packet } => match packet {
+            Packet::Publish(p) => (p.qos != QoS::AtMostOnce).then_some(*conn),
+            Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => Some(*conn),
+            _ => None,
+        },
+        // A closed connection gets nothing more anyway.
+        CoreEvent::Closed { .. }
+        | CoreEvent::Open { .. }
+        | CoreEvent::Preview { .. }
+        | CoreEvent::Revoke(_)
+        | CoreEvent::SysPublish(_) => None,
     }
 }
 
@@ -318,7 +428,7 @@ fn dispatch(
                         }
                     }
                     if !sent {
-                        Stats::add(&stats.messages_dropped, 1);
+                        stats.dropped(DropReason::SlowClient);
                         // The core counted it as sent when it handed it over.
                         let _ = stats.messages_sent.fetch_update(
                             Ordering::Relaxed,

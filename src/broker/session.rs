@@ -22,7 +22,7 @@ use crate::codec::{
 };
 
 use super::core::ConnId;
-use super::stats::Stats;
+use super::stats::{DropReason, Stats};
 use super::subscriptions::SubscriptionEntry;
 
 /// An application message as the broker holds it between receipt and delivery.
@@ -308,7 +308,7 @@ impl Session {
             match packet {
                 Packet::Publish(p) if size <= max as usize => publish = p,
                 _ => {
-                    Stats::add(&stats.messages_dropped, 1);
+                    stats.dropped(DropReason::TooLarge);
                     return Attempt::Dropped;
                 }
             }
@@ -393,11 +393,11 @@ impl Session {
                     self.queue.remove(i);
                 }
                 None => {
-                    Stats::add(&stats.messages_dropped, 1);
+                    stats.dropped(DropReason::QueueFull);
                     return durable_removed;
                 }
             }
-            Stats::add(&stats.messages_dropped, 1);
+            stats.dropped(DropReason::QueueFull);
         }
         self.queue.push_back(d);
         durable_removed
@@ -548,7 +548,7 @@ impl Session {
             if let Some(max) = link.max_packet_size {
                 let size = encoded_len(&packet, link.version).saturating_add(link.payload_overhead);
                 if size > max as usize {
-                    Stats::add(&stats.messages_dropped, 1);
+                    stats.dropped(DropReason::TooLarge);
                     continue;
                 }
             }

@@ -100,6 +100,7 @@ impl SysTopics {
             v("subscriptions/count", counts.subscriptions),
             v("auth/failures", Stats::get(&stats.auth_failures)),
             v("lwa/record failures", Stats::get(&stats.record_failures)),
+            v("store/errors", Stats::get(&stats.store_errors)),
         ]
     }
 }

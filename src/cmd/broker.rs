@@ -94,6 +94,9 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             };
             writeln!(stdout, "listening on {addr} ({mode})")?;
         }
+        if let Some(addr) = server.metrics_addr() {
+            writeln!(stdout, "metrics on http://{addr}/metrics")?;
+        }
         // Tests and scripts wait for these lines.
         stdout.flush()?;
     }

@@ -14,7 +14,7 @@ use crate::config::{BrokerConfig, ListenerConfig, ListenerMode};
 
 mod expiry;
 
-pub use expiry::{certificate_expiry, CertificateExpiry};
+pub use expiry::{certificate_expiry, certificate_expiry_at, CertificateExpiry};
 
 /// A byte stream the broker or client can speak MQTT over.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}

@@ -82,6 +82,18 @@ impl BrokerCore {
         batch
     }
 
+    /// A batch from [`Self::take_persist_batch`] was not committed: its keys
+    /// are changed again, so the next batch writes them from the state of
+    /// that time (a key deleted since is written as deleted).
+    pub fn persist_failed(&mut self, batch: PersistBatch) {
+        for (cid, _) in batch.sessions {
+            self.journal.sessions.insert(cid);
+        }
+        for (topic, _) in batch.retained {
+            self.journal.retained.insert(topic);
+        }
+    }
+
     /// Loads stored state into an empty core: sessions come back offline,
     /// their expiry clock restarted at `now`; `policy_of` gives a listener's
     /// access policy by name (a session whose listener is gone keeps none,
@@ -108,5 +120,32 @@ impl BrokerCore {
             self.restore_session(session, now);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{msg, v5_persistent, Harness};
+    use crate::codec::QoS;
+
+    #[test]
+    fn a_failed_batch_is_written_again_from_the_current_state() {
+        let mut h = Harness::new();
+        h.core.enable_persistence();
+        h.connect(1, v5_persistent("a", 60));
+        h.publish(1, {
+            let mut m = msg("r/1", "v", QoS::AtLeastOnce, 1);
+            m.retain = true;
+            m
+        });
+        let failed = h.core.take_persist_batch(h.now);
+        assert!(!failed.is_empty());
+        assert!(h.core.take_persist_batch(h.now).is_empty());
+        h.core.persist_failed(failed);
+        let again = h.core.take_persist_batch(h.now);
+        assert_eq!(again.sessions.len(), 1);
+        assert!(again.sessions[0].1.is_some());
+        assert_eq!(again.retained.len(), 1);
+        assert!(again.retained[0].1.is_some());
     }
 }
