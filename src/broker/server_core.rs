@@ -239,11 +239,12 @@ fn refuse_uncommitted(
             {
                 // Counted as sent by the core; it stays queued or in
                 // flight in the session and goes out on reconnection.
-                let _ = stats.messages_sent.fetch_update(
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                    |n| Some(n.saturating_sub(1)),
-                );
+                let _ =
+                    stats
+                        .messages_sent
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some(n.saturating_sub(1))
+                        });
             }
         }
         !withheld
