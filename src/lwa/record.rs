@@ -135,6 +135,15 @@ impl DirectionCipher {
 }
 
 /// Seals outgoing PUBLISH payloads of one direction, in wire order.
+///
+/// Its counter only moves forward: no public method sets it, so no caller
+/// can seal two records under one nonce (issue 13):
+///
+/// ```compile_fail
+/// fn rewind(sealer: mqtt_lwa::lwa::RecordSealer) {
+///     let _ = sealer.starting_at(0);
+/// }
+/// ```
 pub struct RecordSealer(DirectionCipher);
 
 /// Opens incoming PUBLISH payloads of one direction, in wire order.
@@ -159,9 +168,12 @@ impl RecordSealer {
         )?))
     }
 
-    /// Moves the counter to `next` (test vectors with large counters only; reuse breaks the AEAD).
-    #[doc(hidden)]
-    pub fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
+    /// Moves the counter to `next` (unit tests with large counters only).
+    ///
+    /// Not public (issue 13): a sealer moved back to a counter it already
+    /// used seals two records under one nonce, which breaks ChaCha20-Poly1305.
+    #[cfg(test)]
+    pub(crate) fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
         let log2 = self.0.counter.limit().trailing_zeros() as u8;
         self.0.counter = RecordCounter::starting_at(log2, next)?;
         Ok(self)
@@ -231,9 +243,9 @@ impl RecordOpener {
         })
     }
 
-    /// Moves the counter to `next` (test vectors with large counters only).
-    #[doc(hidden)]
-    pub fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
+    /// Moves the counter to `next` (unit tests with large counters only).
+    #[cfg(test)]
+    pub(crate) fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
         let log2 = self.inner.counter.limit().trailing_zeros() as u8;
         self.inner.counter = RecordCounter::starting_at(log2, next)?;
         Ok(self)

@@ -1,0 +1,164 @@
+//! Issue 13: LWA and authentication findings of the attack review, each
+//! attacked over real sockets against `mqtt-lwa broker` or through the
+//! `mqtt-lwa psk` CLI. Every test here failed before its fix.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{connect_packet, unique, Broker, RawClient, Read1, WAIT};
+use mqtt_lwa::auth::lwa::LwaClientAuthenticator;
+use mqtt_lwa::auth::psk::{load_client_key, PskStore};
+use mqtt_lwa::auth::{ClientAuthStep, ClientAuthenticator};
+use mqtt_lwa::codec::{Auth, Packet, ProtocolVersion, ReasonCode};
+use mqtt_lwa::lwa::Psk;
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run mqtt-lwa")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    psk_path: PathBuf,
+    broker: Broker,
+}
+
+impl Setup {
+    /// A broker with one LWA listener whose store holds `ids`, keys made by `psk add`.
+    fn start(ids: &[&str], extra_listener_toml: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let psk_path = dir.path().join("lwa.psk");
+        for id in ids {
+            ok(&cli(dir.path(), &["psk", "add", "lwa.psk", id]));
+        }
+        let config = dir.path().join("broker.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[listener]]\nname = \"lwa\"\nbind = \"127.0.0.1\"\nallow_anonymous = true\nlwa_psk_file = \"{}\"\n{extra_listener_toml}",
+                psk_path.display()
+            ),
+        )
+        .unwrap();
+        let broker = Broker::start(&["-c", config.to_str().unwrap()]);
+        Setup {
+            dir,
+            psk_path,
+            broker,
+        }
+    }
+
+    fn key(&self, id: &str) -> Psk {
+        load_client_key(&self.dir.path().join(format!("{id}.key")), id).unwrap()
+    }
+
+    fn psk(&self, args: &[&str]) -> String {
+        let mut all = vec!["psk"];
+        all.extend_from_slice(args);
+        ok(&cli(self.dir.path(), &all))
+    }
+}
+
+/// An LWA1 handshake up to the client's finished, which is not sent yet.
+struct Parked {
+    raw: RawClient,
+    auth: LwaClientAuthenticator,
+    step: ClientAuthStep,
+}
+
+fn park(broker: &Broker, id: &str, key: Psk) -> Parked {
+    let mut auth = LwaClientAuthenticator::new(id, key).unwrap();
+    let mut connect = connect_packet(V5, &unique("c"), true);
+    auth.prepare_connect(&mut connect).unwrap();
+    let mut raw = RawClient::tcp(broker.addr, V5);
+    raw.send(&Packet::Connect(connect));
+    let ack = match raw.read(WAIT) {
+        Read1::Packet(Packet::ConnAck(ack)) => ack,
+        other => panic!("expected CONNACK, got {other:?}"),
+    };
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    let step = auth.on_connack(&ack).expect("broker's response verifies");
+    Parked { raw, auth, step }
+}
+
+impl Parked {
+    /// Sends the finished; the broker's answer (AUTH, DISCONNECT, close).
+    fn finish(mut self) -> (Read1, RawClient) {
+        let finished: Auth = self.step.auth_to_send.take().unwrap();
+        self.raw.send(&Packet::Auth(finished));
+        let answer = self.raw.read(WAIT);
+        if let Read1::Packet(Packet::Auth(a)) = &answer {
+            self.auth.on_auth(a).unwrap();
+        }
+        (answer, self.raw)
+    }
+}
+
+fn lwa_connect(broker: &Broker, id: &str, key: Psk) -> RawClient {
+    match park(broker, id, key).finish() {
+        (Read1::Packet(Packet::Auth(a)), raw) if a.reason_code == ReasonCode::SUCCESS => raw,
+        (other, _) => panic!("expected AUTH 0x00, got {other:?}"),
+    }
+}
+
+fn refused(answer: &Read1) -> bool {
+    match answer {
+        Read1::Packet(Packet::Disconnect(d)) => d.reason_code.is_error(),
+        Read1::Closed => true,
+        _ => false,
+    }
+}
+
+// ---- item 7: `psk add` fixes a readable store and refuses path identities ----
+
+#[cfg(unix)]
+#[test]
+fn psk_add_makes_a_readable_store_private_and_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    ok(&cli(dir.path(), &["psk", "add", "lwa.psk", "a"]));
+    let store = dir.path().join("lwa.psk");
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cli(dir.path(), &["psk", "add", "lwa.psk", "b"]);
+    ok(&out);
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "PSK store left readable by others");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mode is now 600"),
+        "the operator is not told: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn psk_add_refuses_an_identity_that_escapes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("keys");
+    std::fs::create_dir(&sub).unwrap();
+    let out = cli(&sub, &["psk", "add", "lwa.psk", "../x"]);
+    assert!(!out.status.success(), "`psk add ../x` succeeded");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o"));
+    assert!(!dir.path().join("x.key").exists());
+    // With an explicit key file the identity itself is fine.
+    ok(&cli(
+        &sub,
+        &["psk", "add", "lwa.psk", "../x", "-o", "x.key"],
+    ));
+}
