@@ -126,6 +126,92 @@ fn refused(answer: &Read1) -> bool {
     }
 }
 
+// ---- item 2: no identity enumeration on plaintext/password CONNECTs ----
+
+fn plain_connect(broker: &Broker, user: &str) -> ReasonCode {
+    let mut connect = connect_packet(V5, &unique("plain"), true);
+    connect.username = Some(user.into());
+    connect.password = Some(bytes::Bytes::from_static(b"guess"));
+    let mut raw = RawClient::tcp(broker.addr, V5);
+    raw.send(&Packet::Connect(connect));
+    match raw.read(WAIT) {
+        Read1::Packet(Packet::ConnAck(ack)) => ack.reason_code,
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn user_name_login_answers_lwa_identities_like_any_other_name() {
+    let s = Setup::start(&["dev"], "auth_failure_burst = 100\n");
+    let for_identity = plain_connect(&s.broker, "dev");
+    let for_other = plain_connect(&s.broker, "no-such-name");
+    assert_eq!(
+        for_identity, for_other,
+        "an LWA identity is told apart from other names"
+    );
+    assert!(for_identity.is_error());
+}
+
+#[test]
+fn failed_user_name_logins_are_rate_limited_per_source() {
+    let s = Setup::start(
+        &["dev"],
+        "auth_failure_burst = 3\nauth_failure_refill_secs = 600\n",
+    );
+    let codes: Vec<ReasonCode> = (0..6)
+        .map(|i| plain_connect(&s.broker, &format!("guess-{i}")))
+        .collect();
+    assert!(
+        codes[3..]
+            .iter()
+            .all(|c| *c == ReasonCode::CONNECTION_RATE_EXCEEDED),
+        "guesses past the budget of 3 were answered: {codes:?}"
+    );
+}
+
+// ---- item 4: the LWA1 limiter honours auth_failure_* ----
+
+fn bogus_offer(broker: &Broker) -> ReasonCode {
+    let mut connect = connect_packet(V5, &unique("bogus"), true);
+    connect.properties.authentication_method = Some("LWA1".into());
+    connect.properties.authentication_data = Some(bytes::Bytes::from_static(b"\x01garbage"));
+    let mut raw = RawClient::tcp(broker.addr, V5);
+    raw.send(&Packet::Connect(connect));
+    match raw.read(WAIT) {
+        Read1::Packet(Packet::ConnAck(ack)) => ack.reason_code,
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn lwa_limiter_uses_the_configured_failure_budget() {
+    let s = Setup::start(&["dev"], "auth_failure_burst = 40\n");
+    for _ in 0..15 {
+        let code = bogus_offer(&s.broker);
+        assert!(
+            code.is_error() && code != ReasonCode::CONNECTION_RATE_EXCEEDED,
+            "{code:?}"
+        );
+    }
+    // A device behind the same address still gets in (the old fixed
+    // budget of 10 had locked it out).
+    let _dev = lwa_connect(&s.broker, "dev", s.key("dev"));
+}
+
+#[test]
+fn lwa_limiter_locks_out_on_failures_only() {
+    let s = Setup::start(
+        &["dev"],
+        "auth_failure_burst = 2\nauth_failure_refill_secs = 600\n",
+    );
+    for _ in 0..5 {
+        let _ok = lwa_connect(&s.broker, "dev", s.key("dev"));
+    }
+    assert!(bogus_offer(&s.broker) != ReasonCode::CONNECTION_RATE_EXCEEDED);
+    assert!(bogus_offer(&s.broker) != ReasonCode::CONNECTION_RATE_EXCEEDED);
+    assert_eq!(bogus_offer(&s.broker), ReasonCode::CONNECTION_RATE_EXCEEDED);
+}
+
 // ---- item 7: `psk add` fixes a readable store and refuses path identities ----
 
 #[cfg(unix)]
