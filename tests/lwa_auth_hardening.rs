@@ -126,6 +126,57 @@ fn refused(answer: &Read1) -> bool {
     }
 }
 
+// ---- item 1: revoke / rotate reach parked handshakes and live sessions ----
+
+#[test]
+fn handshake_parked_across_psk_revoke_does_not_complete() {
+    let s = Setup::start(&["dev"], "");
+    let parked = park(&s.broker, "dev", s.key("dev"));
+    s.psk(&["revoke", "lwa.psk", "dev"]);
+    let (answer, _) = parked.finish();
+    assert!(
+        refused(&answer),
+        "a handshake keyed before `psk revoke` completed after it returned: {answer:?}"
+    );
+}
+
+#[test]
+fn handshake_parked_across_psk_rotate_does_not_complete_and_new_key_works() {
+    let s = Setup::start(&["dev"], "");
+    let parked = park(&s.broker, "dev", s.key("dev"));
+    s.psk(&["rotate", "lwa.psk", "dev"]);
+    let (answer, _) = parked.finish();
+    assert!(
+        refused(&answer),
+        "a handshake keyed with the old key completed after `psk rotate` returned: {answer:?}"
+    );
+    // The new key works at once.
+    let _fresh = lwa_connect(&s.broker, "dev", s.key("dev"));
+}
+
+#[test]
+fn live_session_is_closed_within_one_second_of_psk_revoke() {
+    let s = Setup::start(&["dev", "other"], "");
+    let mut victim = lwa_connect(&s.broker, "dev", s.key("dev"));
+    let mut bystander = lwa_connect(&s.broker, "other", s.key("other"));
+    s.psk(&["revoke", "lwa.psk", "dev"]);
+    let returned = Instant::now();
+    // The documented bound is 1 s; the reload runs every 250 ms, so even a
+    // loaded machine closes it well within this (the old 3 s poll missed it
+    // two times in three).
+    let answer = victim.read(Duration::from_millis(1000));
+    assert!(
+        refused(&answer),
+        "still connected {:?} after `psk revoke` returned: {answer:?}",
+        returned.elapsed()
+    );
+    assert!(matches!(
+        bystander.read(Duration::from_millis(300)),
+        Read1::Timeout
+    ));
+    assert!(!PskStore::load(&s.psk_path).unwrap().contains("dev"));
+}
+
 // ---- item 2: no identity enumeration on plaintext/password CONNECTs ----
 
 fn plain_connect(broker: &Broker, user: &str) -> ReasonCode {
@@ -247,4 +298,37 @@ fn psk_add_refuses_an_identity_that_escapes_the_directory() {
         &sub,
         &["psk", "add", "lwa.psk", "../x", "-o", "x.key"],
     ));
+}
+
+// ---- item 8: LWA1 failures are logged, rate limited ----
+
+#[test]
+fn lwa_failures_are_logged_with_identity_source_and_reason_rate_limited() {
+    let s = Setup::start(&["dev"], "auth_failure_burst = 1000\n");
+    for _ in 0..30 {
+        // A finished the broker cannot verify (as from a wrong key).
+        let mut parked = park(&s.broker, "dev", s.key("dev"));
+        let finished = parked.step.auth_to_send.as_mut().unwrap();
+        let data = finished.properties.authentication_data.take().unwrap();
+        let mut forged = data.to_vec();
+        forged[0] ^= 1;
+        finished.properties.authentication_data = Some(forged.into());
+        let (answer, _) = parked.finish();
+        assert!(refused(&answer), "{answer:?}");
+    }
+    let log = s.broker.kill();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("LWA1 authentication failed"))
+        .collect();
+    assert!(!lines.is_empty(), "no LWA1 failure logged:\n{log}");
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    assert!(lines[0].contains("identity=dev"), "{}", lines[0]);
+    assert!(lines[0].contains("127.0.0.1"), "{}", lines[0]);
+    assert!(lines[0].contains("reason="), "{}", lines[0]);
+    assert!(
+        lines.len() <= 20,
+        "{} failure lines: not rate limited",
+        lines.len()
+    );
 }

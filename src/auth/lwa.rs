@@ -10,12 +10,14 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use rand_core::OsRng;
 
-use super::psk::{PskFileError, PskStore};
+use super::failure_log::{FailureLog, LogVerdict};
+use super::psk::{KeyId, PskFileError, PskStore};
 use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::{
     AuthDecision, Authenticated, ClientAuthError, ClientAuthStep, ClientAuthenticator,
@@ -40,6 +42,43 @@ pub struct SharedPskStore {
     /// SHA-256 of the file content last looked at, so an unchanged (or
     /// still broken) file is neither re-parsed nor re-reported.
     seen: Mutex<Option<[u8; 32]>>,
+    /// The file's inode, length and mtime when `current` was read: a cheap
+    /// stat per handshake tells whether the file changed since.
+    seen_meta: Mutex<Option<FileStamp>>,
+    /// Bumped whenever a swap revokes or re-keys an identity, so live
+    /// connections notice with one atomic load per record.
+    revocations: AtomicU64,
+}
+
+/// What a stat says about a file: an atomic replace changes the inode, an
+/// in-place edit the length or the modification time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileStamp {
+            inode,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+fn lock_or_recover<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 fn content_digest(path: &Path) -> Option<[u8; 32]> {
@@ -55,16 +94,23 @@ impl SharedPskStore {
             path: None,
             current: RwLock::new(Arc::new(store)),
             seen: Mutex::new(None),
+            seen_meta: Mutex::new(None),
+            revocations: AtomicU64::new(0),
         }
     }
 
     /// Loads `path`; [`Self::reload`] re-reads it.
     pub fn load(path: &Path) -> Result<Self, PskFileError> {
+        // Stat before reading: a change in between makes the stamp stale,
+        // which only costs one extra read later.
+        let stamp = FileStamp::of(path);
         let seen = content_digest(path);
         Ok(SharedPskStore {
             path: Some(path.to_owned()),
             current: RwLock::new(Arc::new(PskStore::load(path)?)),
             seen: Mutex::new(seen),
+            seen_meta: Mutex::new(stamp),
+            revocations: AtomicU64::new(0),
         })
     }
 
@@ -84,7 +130,54 @@ impl SharedPskStore {
         };
         let revoked = guard.revoked_by(&store);
         *guard = Arc::new(store);
+        if !revoked.is_empty() {
+            self.revocations.fetch_add(1, Ordering::Release);
+        }
         revoked.into_iter().collect()
+    }
+
+    /// How many swaps so far revoked or re-keyed someone.
+    pub fn revocation_generation(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// True when `key` is still `identity`'s key in the file as it is on
+    /// disk now, not as last polled: `mqtt-lwa psk revoke|rotate` has
+    /// replaced the file before it returns, so a handshake that finishes
+    /// after that sees the change without waiting for the next reload. The
+    /// in-memory store is not swapped here (the reload does that, and
+    /// closes the identity's live sessions); an unreadable or broken file
+    /// falls back to the in-memory store, as the reload does.
+    pub fn key_is_current(&self, identity: &str, key: &KeyId) -> bool {
+        self.freshest().key_is_current(identity, key)
+    }
+
+    /// The store as the file is now; [`Self::current`] unless the file
+    /// changed since it was read (one stat in the usual case).
+    pub fn freshest(&self) -> Arc<PskStore> {
+        use sha2::Digest;
+        let Some(path) = &self.path else {
+            return self.current();
+        };
+        let stamp = FileStamp::of(path);
+        if stamp.is_some() && *lock_or_recover(&self.seen_meta) == stamp {
+            return self.current();
+        }
+        let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+            return self.current();
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(&*bytes).into();
+        let unchanged = match self.seen.lock() {
+            Ok(g) => *g == Some(digest),
+            Err(poisoned) => *poisoned.into_inner() == Some(digest),
+        };
+        if unchanged {
+            return self.current();
+        }
+        match PskStore::parse(&bytes, path) {
+            Ok(store) => Arc::new(store),
+            Err(_) => self.current(),
+        }
     }
 
     /// Re-reads the file; a file that no longer parses keeps the old store
@@ -93,6 +186,11 @@ impl SharedPskStore {
         let Some(path) = &self.path else {
             return Vec::new();
         };
+        let stamp = FileStamp::of(path);
+        if stamp.is_some() && *lock_or_recover(&self.seen_meta) == stamp {
+            // Polled four times a second: an unchanged file costs one stat.
+            return Vec::new();
+        }
         let digest = content_digest(path);
         {
             let mut seen = match self.seen.lock() {
@@ -103,6 +201,9 @@ impl SharedPskStore {
                 tracing::warn!(file = %path.display(), "PSK file unreadable; keeping the previous keys");
             }
             if digest.is_none() || *seen == digest {
+                if digest.is_some() {
+                    *lock_or_recover(&self.seen_meta) = stamp;
+                }
                 *seen = digest;
                 return Vec::new();
             }
@@ -111,6 +212,7 @@ impl SharedPskStore {
         match PskStore::load(path) {
             Ok(store) => {
                 let revoked = self.replace(store);
+                *lock_or_recover(&self.seen_meta) = stamp;
                 if !revoked.is_empty() {
                     tracing::info!(file = %path.display(), ?revoked, "LWA identities revoked or re-keyed");
                 }
@@ -135,6 +237,29 @@ pub struct LwaAuthenticator {
     store: Arc<SharedPskStore>,
     responder: BrokerResponder,
     limiter: Arc<Mutex<ConnectRateLimiter>>,
+    failure_log: Arc<FailureLog>,
+}
+
+/// One operator log line per LWA1 authentication failure, at the level of
+/// the password mode's ("bad user name or password"), rate limited.
+/// The same line for an unknown identity and a wrong key (LWA.md 12.8).
+fn log_failure(
+    log: &FailureLog,
+    peer: &PeerInfo,
+    identity: Option<&str>,
+    reason: &dyn std::fmt::Display,
+    code: ReasonCode,
+) {
+    if let LogVerdict::Write { suppressed } = log.admit(std::time::Instant::now()) {
+        tracing::warn!(
+            addr = ?peer.remote_addr,
+            identity = %identity.unwrap_or("-"),
+            reason = %reason,
+            code = format_args!("0x{:02x}", code.0),
+            suppressed,
+            "LWA1 authentication failed"
+        );
+    }
 }
 
 fn lock(limiter: &Mutex<ConnectRateLimiter>) -> std::sync::MutexGuard<'_, ConnectRateLimiter> {
@@ -154,6 +279,7 @@ impl LwaAuthenticator {
             limiter: Arc::new(Mutex::new(ConnectRateLimiter::new(
                 RateLimitConfig::default(),
             ))),
+            failure_log: Arc::new(FailureLog::default()),
         })
     }
 
@@ -168,8 +294,9 @@ impl LwaAuthenticator {
         &self.store
     }
 
-    fn reject(peer: &PeerInfo, connect: &Connect, err: &LwaError) -> AuthDecision {
-        tracing::info!(addr = ?peer.remote_addr, client_id = %connect.client_id, error = %err, "LWA1 CONNECT refused");
+    fn reject(&self, peer: &PeerInfo, connect: &Connect, err: &LwaError) -> AuthDecision {
+        tracing::debug!(addr = ?peer.remote_addr, client_id = %connect.client_id, error = %err, "LWA1 CONNECT refused");
+        log_failure(&self.failure_log, peer, None, err, err.reason_code());
         AuthDecision::Reject(err.reason_code())
     }
 }
@@ -177,10 +304,10 @@ impl LwaAuthenticator {
 impl ConnectAuthenticator for LwaAuthenticator {
     fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
         if connect.protocol_version != ProtocolVersion::V5 {
-            return Self::reject(peer, connect, &LwaError::MissingAuthentication);
+            return self.reject(peer, connect, &LwaError::MissingAuthentication);
         }
         if let Err(e) = check_method(connect.properties.authentication_method.as_deref()) {
-            return Self::reject(peer, connect, &e);
+            return self.reject(peer, connect, &e);
         }
         // A missing Authentication Data is an empty, hence truncated, offer.
         let offer = connect
@@ -196,18 +323,29 @@ impl ConnectAuthenticator for LwaAuthenticator {
         };
         let source: Option<IpAddr> = peer.remote_addr.map(|a| a.ip());
         if !lock(&self.limiter).try_acquire(source) {
-            tracing::warn!(addr = ?peer.remote_addr, "LWA1 attempt refused: source over its rate limit");
+            log_failure(
+                &self.failure_log,
+                peer,
+                None,
+                &"source over its auth_failure_* rate limit",
+                ReasonCode::CONNECTION_RATE_EXCEEDED,
+            );
             return AuthDecision::Reject(ReasonCode::CONNECTION_RATE_EXCEEDED);
         }
-        let store = self.store.current();
+        // The file as it is now, so a `psk rotate` that has returned is in
+        // force for the next handshake, before the reload notices it.
+        let store = self.store.freshest();
         let context = ConnectContext::from_connect(connect);
-        match self.responder.respond(
-            &offer,
-            &context,
-            session_present,
-            |id| store.lookup(id),
-            &mut OsRng,
-        ) {
+        let mut key_id = None;
+        let lookup = |id: &str| {
+            let psk = store.lookup(id);
+            key_id = psk.as_ref().map(|k| KeyId::of(id, k));
+            psk
+        };
+        match self
+            .responder
+            .respond(&offer, &context, session_present, lookup, &mut OsRng)
+        {
             Ok((awaiting, response)) => {
                 tracing::debug!(
                     addr = ?peer.remote_addr,
@@ -218,12 +356,15 @@ impl ConnectAuthenticator for LwaAuthenticator {
                     connack_auth: (METHOD.to_owned(), Bytes::from(response)),
                     continuation: Box::new(LwaPending {
                         awaiting,
+                        key_id,
+                        store: Arc::clone(&self.store),
                         peer: peer.clone(),
                         limiter: Arc::clone(&self.limiter),
+                        failure_log: Arc::clone(&self.failure_log),
                     }),
                 }
             }
-            Err(e) => Self::reject(peer, connect, &e),
+            Err(e) => self.reject(peer, connect, &e),
         }
     }
 
@@ -242,8 +383,12 @@ impl ConnectAuthenticator for LwaAuthenticator {
 /// The broker between CONNACK and the client's AUTH finished.
 struct LwaPending {
     awaiting: BrokerAwaitingFinished,
+    /// The key the response was computed with (None: unknown identity).
+    key_id: Option<KeyId>,
+    store: Arc<SharedPskStore>,
     peer: PeerInfo,
     limiter: Arc<Mutex<ConnectRateLimiter>>,
+    failure_log: Arc<FailureLog>,
 }
 
 impl PendingAuth for LwaPending {
@@ -255,20 +400,45 @@ impl PendingAuth for LwaPending {
         let claimed = self.awaiting.claimed_identity().to_owned();
         match self.awaiting.on_finished(auth_data) {
             Ok(records) => {
+                // Issue 13: a handshake parked between CONNACK and the
+                // finished was keyed before a revoke/rotate; it must not
+                // complete with the old key.
+                let Some(key_id) = self
+                    .key_id
+                    .filter(|k| self.store.key_is_current(&records.identity, k))
+                else {
+                    log_failure(
+                        &self.failure_log,
+                        &self.peer,
+                        Some(&records.identity),
+                        &"key revoked or rotated during the handshake",
+                        ReasonCode::NOT_AUTHORIZED,
+                    );
+                    return Err(ReasonCode::NOT_AUTHORIZED);
+                };
                 lock(&self.limiter).refund(self.peer.remote_addr.map(|a| a.ip()));
                 tracing::info!(addr = ?self.peer.remote_addr, identity = %records.identity, "LWA1 client authenticated");
+                let watch = KeyWatch::new(Arc::clone(&self.store), &records.identity, key_id);
                 Ok(Authenticated {
                     principal: Principal {
                         username: None,
                         lwa_identity: Some(records.identity),
                     },
-                    protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+                    protection: Some(Box::new(
+                        LwaProtection::new(records.sealer, records.opener).with_key_watch(watch),
+                    )),
                     auth_response: None,
                 })
             }
             Err(e) => {
                 // Same log line for unknown identity and wrong PSK (LWA.md 12.8).
-                tracing::warn!(addr = ?self.peer.remote_addr, claimed = %claimed, error = %e, "LWA1 finished refused");
+                log_failure(
+                    &self.failure_log,
+                    &self.peer,
+                    Some(&claimed),
+                    &e,
+                    e.reason_code(),
+                );
                 Err(e.reason_code())
             }
         }
@@ -280,12 +450,78 @@ impl PendingAuth for LwaPending {
 pub struct LwaProtection {
     sealer: RecordSealer,
     opener: RecordOpener,
+    watch: Option<KeyWatch>,
+}
+
+/// The broker's check that a live connection's key has not been revoked.
+///
+/// The reload closes revoked identities' sessions, but a handshake that
+/// passed its key check just before the swap can reach the core just after
+/// the close went out; such a connection must not move one record.
+pub struct KeyWatch {
+    store: Arc<SharedPskStore>,
+    identity: String,
+    key: KeyId,
+    generation: u64,
+}
+
+impl KeyWatch {
+    /// Watches `identity`'s key `key` in `store`.
+    pub fn new(store: Arc<SharedPskStore>, identity: &str, key: KeyId) -> Self {
+        let generation = store.revocation_generation();
+        KeyWatch {
+            store,
+            identity: identity.to_owned(),
+            key,
+            generation,
+        }
+    }
+
+    /// False once `identity` no longer has `key` (one atomic load unless a
+    /// revocation happened since the last call).
+    fn still_valid(&mut self) -> bool {
+        let now = self.store.revocation_generation();
+        if now == self.generation {
+            return true;
+        }
+        if self
+            .store
+            .current()
+            .key_is_current(&self.identity, &self.key)
+        {
+            self.generation = now;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl LwaProtection {
     /// Wraps the record layer of one connection.
     pub fn new(sealer: RecordSealer, opener: RecordOpener) -> Self {
-        LwaProtection { sealer, opener }
+        LwaProtection {
+            sealer,
+            opener,
+            watch: None,
+        }
+    }
+
+    /// Refuses every record once the connection's key is revoked (broker side).
+    pub fn with_key_watch(mut self, watch: KeyWatch) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    fn check_key(&mut self) -> Result<(), ReasonCode> {
+        let Some(w) = &mut self.watch else {
+            return Ok(());
+        };
+        if w.still_valid() {
+            return Ok(());
+        }
+        tracing::info!(identity = %w.identity, "LWA1 record refused: key revoked or rotated");
+        Err(ReasonCode::ADMINISTRATIVE_ACTION)
     }
 }
 
@@ -297,6 +533,7 @@ impl PayloadProtection for LwaProtection {
         retain: bool,
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
+        self.check_key()?;
         self.sealer
             .seal_bytes(topic, qos, retain, payload)
             .map_err(|e| {
@@ -312,6 +549,7 @@ impl PayloadProtection for LwaProtection {
         retain: bool,
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
+        self.check_key()?;
         self.opener
             .open_bytes(topic, qos, retain, payload)
             .map_err(|e| {

@@ -535,3 +535,33 @@ fn failed_attempts_are_rate_limited_per_source_and_successes_refunded() {
     p.remote_addr = Some("198.51.100.1:4000".parse().unwrap());
     assert!(matches!(wrong(&broker, &p), AuthDecision::Pending { .. }));
 }
+
+#[test]
+fn rotated_file_counts_before_the_reload_and_live_records_stop_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("psk");
+    let mut store = PskStore::new();
+    store.set("dev", Psk::new([1; 32])).unwrap();
+    store.save(&path).unwrap();
+    let shared = Arc::new(SharedPskStore::load(&path).unwrap());
+    let old = KeyId::of("dev", &Psk::new([1; 32]));
+    assert!(shared.key_is_current("dev", &old));
+    let auth = LwaAuthenticator::new(Arc::clone(&shared), 8).unwrap();
+    let (b, c) = handshake(&auth, &mut client("dev", 1), false);
+    let mut live = b.unwrap().protection.unwrap();
+    assert!(c.is_ok());
+    assert!(live.seal("t", QoS::AtMostOnce, false, b"x").is_ok());
+    store.set("dev", Psk::new([2; 32])).unwrap();
+    store.save(&path).unwrap();
+    // The file on disk counts at once, before any reload.
+    assert!(!shared.key_is_current("dev", &old));
+    let (b, _) = handshake(&auth, &mut client("dev", 2), false);
+    assert!(b.is_ok(), "the new key works before the reload");
+    assert_eq!(shared.revocation_generation(), 0);
+    assert_eq!(auth.reload().len(), 1);
+    assert_eq!(shared.revocation_generation(), 1);
+    assert_eq!(
+        live.seal("t", QoS::AtMostOnce, false, b"x").unwrap_err(),
+        ReasonCode::ADMINISTRATIVE_ACTION
+    );
+}
