@@ -332,3 +332,130 @@ fn lwa_failures_are_logged_with_identity_source_and_reason_rate_limited() {
         lines.len()
     );
 }
+
+// ---- item 5: the client requires AUTH 0x00 as the broker's first packet ----
+
+/// The broker end of one accepted socket, driven by hand.
+struct FakeBroker {
+    stream: std::net::TcpStream,
+    decoder: mqtt_lwa::codec::Decoder,
+    buf: bytes::BytesMut,
+}
+
+impl FakeBroker {
+    fn send(&mut self, packet: &Packet) {
+        use std::io::Write;
+        let mut out = bytes::BytesMut::new();
+        mqtt_lwa::codec::encode(packet, V5, &mut out).unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
+    fn read(&mut self, within: Duration) -> Read1 {
+        use std::io::Read;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(p) = self.decoder.decode(&mut self.buf).unwrap() {
+                return Read1::Packet(p);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Read1::Timeout;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Read1::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Read1::Timeout
+                }
+                Err(_) => return Read1::Closed,
+            }
+        }
+    }
+}
+
+#[test]
+fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
+    use mqtt_lwa::auth::lwa::{LwaAuthenticator, SharedPskStore};
+    use mqtt_lwa::auth::{AuthDecision, ConnectAuthenticator, PeerInfo};
+    use mqtt_lwa::codec::{ConnAck, Properties, SubAck};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    ok(&cli(dir.path(), &["psk", "add", "lwa.psk", "dev"]));
+    let store = PskStore::load(&dir.path().join("lwa.psk")).unwrap();
+    let lwa = LwaAuthenticator::new(Arc::new(SharedPskStore::fixed(store)), 32).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut client = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["sub", "-h", "127.0.0.1", "-p", &port, "--lwa-id", "dev"])
+        .args(["--lwa-key", "dev.key", "-t", "x", "-v"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (stream, remote) = listener.accept().unwrap();
+    let mut b = FakeBroker {
+        stream,
+        decoder: mqtt_lwa::codec::Decoder::new(1 << 20),
+        buf: bytes::BytesMut::new(),
+    };
+    let connect = match b.read(WAIT) {
+        Read1::Packet(Packet::Connect(c)) => c,
+        other => panic!("expected CONNECT, got {other:?}"),
+    };
+    b.decoder.set_version(V5);
+    let peer = PeerInfo {
+        remote_addr: Some(remote),
+        session_present: Some(false),
+        ..PeerInfo::default()
+    };
+    let AuthDecision::Pending {
+        connack_auth,
+        continuation,
+    } = lwa.authenticate(&connect, &peer)
+    else {
+        panic!("offer refused");
+    };
+    b.send(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason_code: ReasonCode::SUCCESS,
+        properties: Properties {
+            authentication_method: Some(connack_auth.0),
+            authentication_data: Some(connack_auth.1),
+            ..Properties::default()
+        },
+    }));
+    let mut finished = None;
+    let mut subscribe = None;
+    while finished.is_none() || subscribe.is_none() {
+        match b.read(WAIT) {
+            Read1::Packet(Packet::Auth(a)) => finished = a.properties.authentication_data,
+            Read1::Packet(Packet::Subscribe(s)) => subscribe = Some(s.packet_id),
+            other => panic!("expected AUTH and SUBSCRIBE, got {other:?}"),
+        }
+    }
+    assert!(continuation.finish(&finished.unwrap()).is_ok());
+    // A SUBACK instead of the AUTH 0x00 that proves the broker verified us.
+    b.send(&Packet::SubAck(SubAck {
+        packet_id: subscribe.unwrap(),
+        reason_codes: vec![ReasonCode::SUCCESS],
+        properties: Properties::default(),
+    }));
+    let answer = b.read(Duration::from_secs(5));
+    let _ = client.kill();
+    let _ = client.wait();
+    match answer {
+        Read1::Packet(Packet::Disconnect(d)) => {
+            assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR)
+        }
+        other => panic!("client accepted a SUBACK before the broker's AUTH: {other:?}"),
+    }
+}
