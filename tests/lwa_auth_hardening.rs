@@ -380,23 +380,23 @@ impl FakeBroker {
     }
 }
 
-#[test]
-fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
-    use mqtt_lwa::auth::lwa::{LwaAuthenticator, SharedPskStore};
-    use mqtt_lwa::auth::{AuthDecision, ConnectAuthenticator, PeerInfo};
-    use mqtt_lwa::codec::{ConnAck, Properties, SubAck};
-    use std::sync::Arc;
-
-    let dir = tempfile::tempdir().unwrap();
-    ok(&cli(dir.path(), &["psk", "add", "lwa.psk", "dev"]));
-    let store = PskStore::load(&dir.path().join("lwa.psk")).unwrap();
-    let lwa = LwaAuthenticator::new(Arc::new(SharedPskStore::fixed(store)), 32).unwrap();
+/// `mqtt-lwa sub --lwa-id dev` started against a hand-driven broker; the
+/// CONNECT it sent, already read.
+fn sub_against_fake_broker(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    FakeBroker,
+    mqtt_lwa::codec::Connect,
+    std::net::SocketAddr,
+) {
+    ok(&cli(dir, &["psk", "add", "lwa.psk", "dev"]));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    let mut client = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let client = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
         .args(["sub", "-h", "127.0.0.1", "-p", &port, "--lwa-id", "dev"])
         .args(["--lwa-key", "dev.key", "-t", "x", "-v"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -412,6 +412,20 @@ fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
         other => panic!("expected CONNECT, got {other:?}"),
     };
     b.decoder.set_version(V5);
+    (client, b, connect, remote)
+}
+
+#[test]
+fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
+    use mqtt_lwa::auth::lwa::{LwaAuthenticator, SharedPskStore};
+    use mqtt_lwa::auth::{AuthDecision, ConnectAuthenticator, PeerInfo};
+    use mqtt_lwa::codec::{ConnAck, Properties, SubAck};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut client, mut b, connect, remote) = sub_against_fake_broker(dir.path());
+    let store = PskStore::load(&dir.path().join("lwa.psk")).unwrap();
+    let lwa = LwaAuthenticator::new(Arc::new(SharedPskStore::fixed(store)), 32).unwrap();
     let peer = PeerInfo {
         remote_addr: Some(remote),
         session_present: Some(false),
@@ -457,5 +471,50 @@ fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
             assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR)
         }
         other => panic!("client accepted a SUBACK before the broker's AUTH: {other:?}"),
+    }
+}
+
+// ---- item 6: no DISCONNECT 0x8C (a CONNACK-only code) ----
+
+#[test]
+fn client_says_protocol_error_not_0x8c_for_a_malformed_response() {
+    use mqtt_lwa::codec::{ConnAck, Properties};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut client, mut b, _connect, _) = sub_against_fake_broker(dir.path());
+    b.send(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason_code: ReasonCode::SUCCESS,
+        properties: Properties {
+            authentication_method: Some("LWA1".into()),
+            authentication_data: Some(bytes::Bytes::from_static(&[1, 32])),
+            ..Properties::default()
+        },
+    }));
+    let answer = b.read(WAIT);
+    let _ = client.kill();
+    let _ = client.wait();
+    match answer {
+        Read1::Packet(Packet::Disconnect(d)) => {
+            assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR)
+        }
+        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
+    }
+}
+
+#[test]
+fn broker_says_protocol_error_not_0x8c_for_a_malformed_finished_or_another_method() {
+    let s = Setup::start(&["dev"], "auth_failure_burst = 100\n");
+    for method in ["LWA1", "LWA2"] {
+        let mut parked = park(&s.broker, "dev", s.key("dev"));
+        let finished = parked.step.auth_to_send.as_mut().unwrap();
+        finished.properties.authentication_method = Some(method.into());
+        finished.properties.authentication_data = Some(bytes::Bytes::from_static(b"abc"));
+        let (answer, _) = parked.finish();
+        match answer {
+            Read1::Packet(Packet::Disconnect(d)) => {
+                assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR, "{method}")
+            }
+            other => panic!("{method}: expected DISCONNECT 0x82, got {other:?}"),
+        }
     }
 }

@@ -437,9 +437,10 @@ impl PendingAuth for LwaPending {
                     &self.peer,
                     Some(&claimed),
                     &e,
-                    e.reason_code(),
+                    e.disconnect_reason_code(),
                 );
-                Err(e.reason_code())
+                // The finished arrives after CONNACK: a DISCONNECT code.
+                Err(e.disconnect_reason_code())
             }
         }
     }
@@ -583,9 +584,11 @@ pub struct LwaClientAuthenticator {
     state: ClientState,
 }
 
+/// An LWA1 error after CONNACK, where it ends the connection with
+/// DISCONNECT: hence the DISCONNECT reason code.
 fn client_err(err: LwaError) -> ClientAuthError {
     ClientAuthError {
-        reason: err.reason_code(),
+        reason: err.disconnect_reason_code(),
         message: err.to_string(),
     }
 }
@@ -646,7 +649,11 @@ impl ClientAuthenticator for LwaClientAuthenticator {
             self.record_limit_log2,
             &mut OsRng,
         )
-        .map_err(client_err)?;
+        // Nothing is sent yet: the error's own code, not a DISCONNECT code.
+        .map_err(|e| ClientAuthError {
+            reason: e.reason_code(),
+            message: e.to_string(),
+        })?;
         connect.properties.authentication_method = Some(METHOD.to_owned());
         connect.properties.authentication_data = Some(Bytes::from(offer.offer_bytes));
         self.state = ClientState::AwaitingConnack(offer.awaiting_response);

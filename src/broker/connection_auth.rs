@@ -122,8 +122,9 @@ impl Connection {
                 }
                 if auth.properties.authentication_method.as_deref() != Some(method.as_str()) {
                     Stats::add(&self.settings.stats.auth_failures, 1);
-                    // 0x8C is a CONNACK code; DISCONNECT says Not authorized.
-                    self.close_with(Some(ReasonCode::NOT_AUTHORIZED), "AUTH with another method");
+                    // 0x8C is a CONNACK code; in DISCONNECT a method
+                    // mismatch is a Protocol Error (LWA.md section 9).
+                    self.close_with(Some(ReasonCode::PROTOCOL_ERROR), "AUTH with another method");
                     return;
                 }
                 let data = auth.properties.authentication_data.unwrap_or_default();

@@ -234,13 +234,14 @@ fn client_refuses_connack_without_lwa_data() {
     client.prepare_connect(&mut c).unwrap();
     let other = Some(("SCRAM-SHA-1".to_owned(), Bytes::from_static(b"x")));
     let err = client.on_connack(&connack(false, other)).unwrap_err();
-    assert_eq!(err.reason, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    // Sent in DISCONNECT, where 0x8C is not allowed (LWA.md section 9).
+    assert_eq!(err.reason, ReasonCode::PROTOCOL_ERROR);
 
     let mut c = connect("dev-1");
     client.prepare_connect(&mut c).unwrap();
     let truncated = Some(("LWA1".to_owned(), Bytes::from_static(&[1, 32])));
     let err = client.on_connack(&connack(false, truncated)).unwrap_err();
-    assert_eq!(err.reason, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    assert_eq!(err.reason, ReasonCode::PROTOCOL_ERROR);
 
     // A CONNACK with no handshake in flight.
     assert_eq!(
@@ -272,7 +273,7 @@ fn broker_auth_must_be_success_with_method() {
     bad.properties.authentication_method = None;
     assert_eq!(
         client.on_auth(&bad).unwrap_err().reason,
-        ReasonCode::BAD_AUTHENTICATION_METHOD
+        ReasonCode::PROTOCOL_ERROR
     );
     let mut client2 = self::client("dev", 1);
     let (_, c) = handshake(&broker, &mut client2, false);
