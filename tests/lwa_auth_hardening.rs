@@ -81,11 +81,16 @@ struct Parked {
     raw: RawClient,
     auth: LwaClientAuthenticator,
     step: ClientAuthStep,
+    /// The Session Present flag of the authenticated CONNACK.
+    session_present: bool,
 }
 
 fn park(broker: &Broker, id: &str, key: Psk) -> Parked {
+    park_with(broker, id, key, connect_packet(V5, &unique("c"), true))
+}
+
+fn park_with(broker: &Broker, id: &str, key: Psk, mut connect: mqtt_lwa::codec::Connect) -> Parked {
     let mut auth = LwaClientAuthenticator::new(id, key).unwrap();
-    let mut connect = connect_packet(V5, &unique("c"), true);
     auth.prepare_connect(&mut connect).unwrap();
     let mut raw = RawClient::tcp(broker.addr, V5);
     raw.send(&Packet::Connect(connect));
@@ -95,7 +100,12 @@ fn park(broker: &Broker, id: &str, key: Psk) -> Parked {
     };
     assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
     let step = auth.on_connack(&ack).expect("broker's response verifies");
-    Parked { raw, auth, step }
+    Parked {
+        raw,
+        auth,
+        step,
+        session_present: ack.session_present,
+    }
 }
 
 impl Parked {
@@ -517,4 +527,56 @@ fn broker_says_protocol_error_not_0x8c_for_a_malformed_finished_or_another_metho
             other => panic!("{method}: expected DISCONNECT 0x82, got {other:?}"),
         }
     }
+}
+
+// ---- item 3: the broker does what the authenticated Session Present said ----
+
+fn persistent(client_id: &str, clean_start: bool, expiry: u32) -> mqtt_lwa::codec::Connect {
+    let mut c = connect_packet(V5, client_id, clean_start);
+    c.properties.session_expiry_interval = Some(expiry);
+    c
+}
+
+fn disconnect(mut raw: RawClient) {
+    raw.send(&Packet::Disconnect(mqtt_lwa::codec::Disconnect::new(
+        ReasonCode::SUCCESS,
+    )));
+    let _ = raw.expect_close();
+}
+
+#[test]
+fn session_gone_between_connack_and_finished_closes_instead_of_lying() {
+    let s = Setup::start(&["dev"], "");
+    let cid = unique("sp");
+    // A stored session for `cid`.
+    let first = park_with(&s.broker, "dev", s.key("dev"), persistent(&cid, true, 300));
+    let (answer, raw) = first.finish();
+    assert!(
+        matches!(answer, Read1::Packet(Packet::Auth(_))),
+        "{answer:?}"
+    );
+    disconnect(raw);
+    // A resuming handshake is told Session Present = 1 and parks.
+    let parked = park_with(&s.broker, "dev", s.key("dev"), persistent(&cid, false, 300));
+    assert!(parked.session_present);
+    // Meanwhile the session is cleaned and ends with the connection.
+    let other = park_with(&s.broker, "dev", s.key("dev"), persistent(&cid, true, 0));
+    let (answer, raw) = other.finish();
+    assert!(
+        matches!(answer, Read1::Packet(Packet::Auth(_))),
+        "{answer:?}"
+    );
+    disconnect(raw);
+    // The parked client must not be admitted under a flag that is now false.
+    let (answer, mut raw) = parked.finish();
+    let closed = match answer {
+        Read1::Packet(Packet::Disconnect(d)) => Some(d.reason_code),
+        Read1::Closed => None,
+        Read1::Packet(Packet::Auth(_)) => match raw.read(Duration::from_secs(2)) {
+            Read1::Packet(Packet::Disconnect(d)) => Some(d.reason_code),
+            other => panic!("admitted with a stale Session Present = 1 (then {other:?})"),
+        },
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(closed, Some(ReasonCode::SESSION_TAKEN_OVER));
 }

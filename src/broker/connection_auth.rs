@@ -43,7 +43,7 @@ impl Connection {
                 authenticated,
                 connack_auth,
             } => {
-                actions.push(self.enter_core(connect, authenticated, connack_auth, false, now));
+                actions.push(self.enter_core(connect, authenticated, connack_auth, None, now));
             }
             AuthDecision::Pending {
                 connack_auth,
@@ -88,6 +88,7 @@ impl Connection {
                     connect,
                     method: connack_auth.0,
                     continuation,
+                    session_present: connack.session_present,
                 };
             }
         }
@@ -105,6 +106,7 @@ impl Connection {
             connect,
             method,
             continuation,
+            session_present,
         } = std::mem::replace(&mut self.phase, Phase::AwaitConnect)
         else {
             return;
@@ -139,7 +141,13 @@ impl Connection {
                             },
                         };
                         self.write(&Packet::Auth(success));
-                        actions.push(self.enter_core(connect, authenticated, None, true, now));
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
                     }
                     Err(code) => {
                         Stats::add(&self.settings.stats.auth_failures, 1);
@@ -172,9 +180,11 @@ impl Connection {
         connect: Box<Connect>,
         authenticated: Authenticated,
         connack_auth: Option<(String, Bytes)>,
-        connack_sent: bool,
+        signed_session_present: Option<bool>,
         now: Instant,
     ) -> Action {
+        // A CONNACK already sent is one whose Session Present the client authenticated.
+        let connack_sent = signed_session_present.is_some();
         self.protection = authenticated.protection;
         self.phase = Phase::Connected;
         self.core_connected = true;
@@ -192,6 +202,7 @@ impl Connection {
             listener: self.settings.listener.clone(),
             connack_sent,
             connack_auth,
+            signed_session_present,
             payload_overhead,
         }))
     }
