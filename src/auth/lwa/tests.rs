@@ -1,6 +1,7 @@
 //! Broker and client glue objects talking to each other in memory.
 
 use super::*;
+use crate::auth::psk::PskStore;
 use crate::codec::LastWill;
 
 fn store_with(entries: &[(&str, u8)]) -> Arc<SharedPskStore> {
