@@ -13,7 +13,11 @@
 //!
 //! Per-identity policy (LWA.md 12.10): a name that is an LWA identity is
 //! refused as a password user name (0x86), even if the password file also
-//! has it, and cannot be claimed as an unauthenticated user name either.
+//! has it, and cannot be claimed as an unauthenticated user name either:
+//! on a listener with a PSK store but no password file every CONNECT with a
+//! user name is refused with 0x86, whatever the name, so the answer does not
+//! tell LWA identities from other names; those refusals, like password and
+//! LWA1 failures, draw on the per-source `auth_failure_*` budget.
 //! Without a password file, a CONNECT's user name is not authenticated, so
 //! it is dropped from the principal whenever an ACL file or a PSK store
 //! gives names a meaning (otherwise anyone could claim any ACL user).
@@ -87,6 +91,17 @@ pub struct ListenerAuthenticator {
     acl: Option<(Arc<AclPolicy>, FileWatch)>,
     certificate_username: bool,
     allow_anonymous: bool,
+    /// Failed user-name logins without a password file (issue 13: they
+    /// used to be unlimited, and told LWA identities apart).
+    failures: Mutex<ConnectRateLimiter>,
+}
+
+fn failure_limiter(config: &ListenerConfig) -> ConnectRateLimiter {
+    ConnectRateLimiter::new(RateLimitConfig {
+        burst: config.auth_failure_burst.max(1),
+        refill_every: std::time::Duration::from_secs(config.auth_failure_refill_secs),
+        ..RateLimitConfig::default()
+    })
 }
 
 impl ListenerAuthenticator {
@@ -97,11 +112,24 @@ impl ListenerAuthenticator {
     }
 
     fn without_credentials(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
-        if let Some(user) = connect.username.as_deref() {
-            if self.is_lwa_identity(user) {
-                tracing::warn!(addr = ?peer.remote_addr, user, "LWA identity without LWA1 refused");
-                return AuthDecision::Reject(ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+        if let (Some(user), true) = (connect.username.as_deref(), self.psk.is_some()) {
+            // With a PSK store and no password file no user name can be
+            // authenticated here, and answering LWA identities differently
+            // from other names lets anyone list the identities (LWA.md
+            // S7). Every user name gets 0x86, and each refusal is a
+            // failure that counts against the source's budget.
+            let source = peer.remote_addr.map(|a| a.ip());
+            let mut limiter = match self.failures.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if !limiter.try_acquire(source) {
+                tracing::warn!(addr = ?peer.remote_addr, user, "user name login refused: source over its rate limit");
+                return AuthDecision::Reject(ReasonCode::CONNECTION_RATE_EXCEEDED);
             }
+            let lwa = self.is_lwa_identity(user);
+            tracing::warn!(addr = ?peer.remote_addr, user, lwa_identity = lwa, "bad user name or password (no password file on this listener)");
+            return AuthDecision::Reject(ReasonCode::BAD_USER_NAME_OR_PASSWORD);
         }
         if !self.allow_anonymous {
             tracing::info!(addr = ?peer.remote_addr, listener = %self.name, "CONNECT without credentials refused");
@@ -211,7 +239,8 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
     let lwa = match &psk {
         Some(store) => Some(
             LwaAuthenticator::new(Arc::clone(store), DEFAULT_BROKER_RECORD_LIMIT_LOG2)
-                .map_err(|e| anyhow::anyhow!("listener {name:?}: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("listener {name:?}: {e}"))?
+                .with_rate_limiter(failure_limiter(config)),
         ),
         None => None,
     };
@@ -220,13 +249,8 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
             let file = PasswordFile::load(path)
                 .map_err(|e| anyhow::anyhow!("listener {name:?}: password_file: {e}"))?;
             let users = user_names(&file);
-            let limiter = ConnectRateLimiter::new(RateLimitConfig {
-                burst: config.auth_failure_burst.max(1),
-                refill_every: std::time::Duration::from_secs(config.auth_failure_refill_secs),
-                ..RateLimitConfig::default()
-            });
-            let mut authenticator =
-                PasswordAuthenticator::new(file, config.allow_anonymous).with_rate_limiter(limiter);
+            let mut authenticator = PasswordAuthenticator::new(file, config.allow_anonymous)
+                .with_rate_limiter(failure_limiter(config));
             if let Some(store) = &psk {
                 let store = Arc::clone(store);
                 authenticator =
@@ -264,6 +288,7 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
         acl,
         certificate_username,
         allow_anonymous: config.allow_anonymous,
+        failures: Mutex::new(failure_limiter(config)),
     };
     Ok(ListenerSecurity {
         authenticator: Arc::new(authenticator),

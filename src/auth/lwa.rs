@@ -9,13 +9,14 @@
 //!   LWA1 authentication (downgrade).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand_core::OsRng;
 
-use super::psk::{PskFileError, PskStore};
+use super::failure_log::{FailureLog, LogVerdict};
+use super::psk::KeyId;
 use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::{
     AuthDecision, Authenticated, ClientAuthError, ClientAuthStep, ClientAuthenticator,
@@ -27,102 +28,13 @@ use crate::lwa::{
     ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, METHOD, RECORD_OVERHEAD,
 };
 
+mod store;
+pub use store::SharedPskStore;
+
 /// The record limit exponent a broker configures unless told otherwise (LWA.md 7.3).
 pub const DEFAULT_BROKER_RECORD_LIMIT_LOG2: u8 = 32;
 /// The record limit exponent a client offers unless told otherwise (the maximum).
 pub const DEFAULT_CLIENT_RECORD_LIMIT_LOG2: u8 = crate::lwa::MAX_RECORD_LIMIT_LOG2;
-
-/// A [`PskStore`] shared by the LWA authenticator and the password mode's
-/// per-identity policy, reloadable from its file.
-pub struct SharedPskStore {
-    path: Option<PathBuf>,
-    current: RwLock<Arc<PskStore>>,
-    /// SHA-256 of the file content last looked at, so an unchanged (or
-    /// still broken) file is neither re-parsed nor re-reported.
-    seen: Mutex<Option<[u8; 32]>>,
-}
-
-fn content_digest(path: &Path) -> Option<[u8; 32]> {
-    use sha2::Digest;
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).ok()?);
-    Some(sha2::Sha256::digest(&*bytes).into())
-}
-
-impl SharedPskStore {
-    /// A store that is never reloaded (tests, embedding).
-    pub fn fixed(store: PskStore) -> Self {
-        SharedPskStore {
-            path: None,
-            current: RwLock::new(Arc::new(store)),
-            seen: Mutex::new(None),
-        }
-    }
-
-    /// Loads `path`; [`Self::reload`] re-reads it.
-    pub fn load(path: &Path) -> Result<Self, PskFileError> {
-        let seen = content_digest(path);
-        Ok(SharedPskStore {
-            path: Some(path.to_owned()),
-            current: RwLock::new(Arc::new(PskStore::load(path)?)),
-            seen: Mutex::new(seen),
-        })
-    }
-
-    /// The store in force now.
-    pub fn current(&self) -> Arc<PskStore> {
-        match self.current.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Swaps in `store`; returns the identities it revokes (removed or re-keyed).
-    pub fn replace(&self, store: PskStore) -> Vec<String> {
-        let mut guard = match self.current.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let revoked = guard.revoked_by(&store);
-        *guard = Arc::new(store);
-        revoked.into_iter().collect()
-    }
-
-    /// Re-reads the file; a file that no longer parses keeps the old store
-    /// (logged), so a half-edited file never locks everyone out.
-    pub fn reload(&self) -> Vec<String> {
-        let Some(path) = &self.path else {
-            return Vec::new();
-        };
-        let digest = content_digest(path);
-        {
-            let mut seen = match self.seen.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if digest.is_none() && seen.is_some() {
-                tracing::warn!(file = %path.display(), "PSK file unreadable; keeping the previous keys");
-            }
-            if digest.is_none() || *seen == digest {
-                *seen = digest;
-                return Vec::new();
-            }
-            *seen = digest;
-        }
-        match PskStore::load(path) {
-            Ok(store) => {
-                let revoked = self.replace(store);
-                if !revoked.is_empty() {
-                    tracing::info!(file = %path.display(), ?revoked, "LWA identities revoked or re-keyed");
-                }
-                revoked
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "PSK file unusable; keeping the previous keys");
-                Vec::new()
-            }
-        }
-    }
-}
 
 /// Broker side of LWA1: answers offers, verifies the client's finished.
 ///
@@ -135,6 +47,29 @@ pub struct LwaAuthenticator {
     store: Arc<SharedPskStore>,
     responder: BrokerResponder,
     limiter: Arc<Mutex<ConnectRateLimiter>>,
+    failure_log: Arc<FailureLog>,
+}
+
+/// One operator log line per LWA1 authentication failure, at the level of
+/// the password mode's ("bad user name or password"), rate limited.
+/// The same line for an unknown identity and a wrong key (LWA.md 12.8).
+fn log_failure(
+    log: &FailureLog,
+    peer: &PeerInfo,
+    identity: Option<&str>,
+    reason: &dyn std::fmt::Display,
+    code: ReasonCode,
+) {
+    if let LogVerdict::Write { suppressed } = log.admit(std::time::Instant::now()) {
+        tracing::warn!(
+            addr = ?peer.remote_addr,
+            identity = %identity.unwrap_or("-"),
+            reason = %reason,
+            code = format_args!("0x{:02x}", code.0),
+            suppressed,
+            "LWA1 authentication failed"
+        );
+    }
 }
 
 fn lock(limiter: &Mutex<ConnectRateLimiter>) -> std::sync::MutexGuard<'_, ConnectRateLimiter> {
@@ -154,6 +89,7 @@ impl LwaAuthenticator {
             limiter: Arc::new(Mutex::new(ConnectRateLimiter::new(
                 RateLimitConfig::default(),
             ))),
+            failure_log: Arc::new(FailureLog::default()),
         })
     }
 
@@ -168,8 +104,9 @@ impl LwaAuthenticator {
         &self.store
     }
 
-    fn reject(peer: &PeerInfo, connect: &Connect, err: &LwaError) -> AuthDecision {
-        tracing::info!(addr = ?peer.remote_addr, client_id = %connect.client_id, error = %err, "LWA1 CONNECT refused");
+    fn reject(&self, peer: &PeerInfo, connect: &Connect, err: &LwaError) -> AuthDecision {
+        tracing::debug!(addr = ?peer.remote_addr, client_id = %connect.client_id, error = %err, "LWA1 CONNECT refused");
+        log_failure(&self.failure_log, peer, None, err, err.reason_code());
         AuthDecision::Reject(err.reason_code())
     }
 }
@@ -177,10 +114,10 @@ impl LwaAuthenticator {
 impl ConnectAuthenticator for LwaAuthenticator {
     fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
         if connect.protocol_version != ProtocolVersion::V5 {
-            return Self::reject(peer, connect, &LwaError::MissingAuthentication);
+            return self.reject(peer, connect, &LwaError::MissingAuthentication);
         }
         if let Err(e) = check_method(connect.properties.authentication_method.as_deref()) {
-            return Self::reject(peer, connect, &e);
+            return self.reject(peer, connect, &e);
         }
         // A missing Authentication Data is an empty, hence truncated, offer.
         let offer = connect
@@ -196,18 +133,29 @@ impl ConnectAuthenticator for LwaAuthenticator {
         };
         let source: Option<IpAddr> = peer.remote_addr.map(|a| a.ip());
         if !lock(&self.limiter).try_acquire(source) {
-            tracing::warn!(addr = ?peer.remote_addr, "LWA1 attempt refused: source over its rate limit");
+            log_failure(
+                &self.failure_log,
+                peer,
+                None,
+                &"source over its auth_failure_* rate limit",
+                ReasonCode::CONNECTION_RATE_EXCEEDED,
+            );
             return AuthDecision::Reject(ReasonCode::CONNECTION_RATE_EXCEEDED);
         }
-        let store = self.store.current();
+        // The file as it is now, so a `psk rotate` that has returned is in
+        // force for the next handshake, before the reload notices it.
+        let store = self.store.freshest();
         let context = ConnectContext::from_connect(connect);
-        match self.responder.respond(
-            &offer,
-            &context,
-            session_present,
-            |id| store.lookup(id),
-            &mut OsRng,
-        ) {
+        let mut key_id = None;
+        let lookup = |id: &str| {
+            let psk = store.lookup(id);
+            key_id = psk.as_ref().map(|k| KeyId::of(id, k));
+            psk
+        };
+        match self
+            .responder
+            .respond(&offer, &context, session_present, lookup, &mut OsRng)
+        {
             Ok((awaiting, response)) => {
                 tracing::debug!(
                     addr = ?peer.remote_addr,
@@ -218,12 +166,15 @@ impl ConnectAuthenticator for LwaAuthenticator {
                     connack_auth: (METHOD.to_owned(), Bytes::from(response)),
                     continuation: Box::new(LwaPending {
                         awaiting,
+                        key_id,
+                        store: Arc::clone(&self.store),
                         peer: peer.clone(),
                         limiter: Arc::clone(&self.limiter),
+                        failure_log: Arc::clone(&self.failure_log),
                     }),
                 }
             }
-            Err(e) => Self::reject(peer, connect, &e),
+            Err(e) => self.reject(peer, connect, &e),
         }
     }
 
@@ -242,8 +193,12 @@ impl ConnectAuthenticator for LwaAuthenticator {
 /// The broker between CONNACK and the client's AUTH finished.
 struct LwaPending {
     awaiting: BrokerAwaitingFinished,
+    /// The key the response was computed with (None: unknown identity).
+    key_id: Option<KeyId>,
+    store: Arc<SharedPskStore>,
     peer: PeerInfo,
     limiter: Arc<Mutex<ConnectRateLimiter>>,
+    failure_log: Arc<FailureLog>,
 }
 
 impl PendingAuth for LwaPending {
@@ -255,21 +210,47 @@ impl PendingAuth for LwaPending {
         let claimed = self.awaiting.claimed_identity().to_owned();
         match self.awaiting.on_finished(auth_data) {
             Ok(records) => {
+                // Issue 13: a handshake parked between CONNACK and the
+                // finished was keyed before a revoke/rotate; it must not
+                // complete with the old key.
+                let Some(key_id) = self
+                    .key_id
+                    .filter(|k| self.store.key_is_current(&records.identity, k))
+                else {
+                    log_failure(
+                        &self.failure_log,
+                        &self.peer,
+                        Some(&records.identity),
+                        &"key revoked or rotated during the handshake",
+                        ReasonCode::NOT_AUTHORIZED,
+                    );
+                    return Err(ReasonCode::NOT_AUTHORIZED);
+                };
                 lock(&self.limiter).refund(self.peer.remote_addr.map(|a| a.ip()));
                 tracing::info!(addr = ?self.peer.remote_addr, identity = %records.identity, "LWA1 client authenticated");
+                let watch = KeyWatch::new(Arc::clone(&self.store), &records.identity, key_id);
                 Ok(Authenticated {
                     principal: Principal {
                         username: None,
                         lwa_identity: Some(records.identity),
                     },
-                    protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+                    protection: Some(Box::new(
+                        LwaProtection::new(records.sealer, records.opener).with_key_watch(watch),
+                    )),
                     auth_response: None,
                 })
             }
             Err(e) => {
                 // Same log line for unknown identity and wrong PSK (LWA.md 12.8).
-                tracing::warn!(addr = ?self.peer.remote_addr, claimed = %claimed, error = %e, "LWA1 finished refused");
-                Err(e.reason_code())
+                log_failure(
+                    &self.failure_log,
+                    &self.peer,
+                    Some(&claimed),
+                    &e,
+                    e.disconnect_reason_code(),
+                );
+                // The finished arrives after CONNACK: a DISCONNECT code.
+                Err(e.disconnect_reason_code())
             }
         }
     }
@@ -280,12 +261,78 @@ impl PendingAuth for LwaPending {
 pub struct LwaProtection {
     sealer: RecordSealer,
     opener: RecordOpener,
+    watch: Option<KeyWatch>,
+}
+
+/// The broker's check that a live connection's key has not been revoked.
+///
+/// The reload closes revoked identities' sessions, but a handshake that
+/// passed its key check just before the swap can reach the core just after
+/// the close went out; such a connection must not move one record.
+pub struct KeyWatch {
+    store: Arc<SharedPskStore>,
+    identity: String,
+    key: KeyId,
+    generation: u64,
+}
+
+impl KeyWatch {
+    /// Watches `identity`'s key `key` in `store`.
+    pub fn new(store: Arc<SharedPskStore>, identity: &str, key: KeyId) -> Self {
+        let generation = store.revocation_generation();
+        KeyWatch {
+            store,
+            identity: identity.to_owned(),
+            key,
+            generation,
+        }
+    }
+
+    /// False once `identity` no longer has `key` (one atomic load unless a
+    /// revocation happened since the last call).
+    fn still_valid(&mut self) -> bool {
+        let now = self.store.revocation_generation();
+        if now == self.generation {
+            return true;
+        }
+        if self
+            .store
+            .current()
+            .key_is_current(&self.identity, &self.key)
+        {
+            self.generation = now;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl LwaProtection {
     /// Wraps the record layer of one connection.
     pub fn new(sealer: RecordSealer, opener: RecordOpener) -> Self {
-        LwaProtection { sealer, opener }
+        LwaProtection {
+            sealer,
+            opener,
+            watch: None,
+        }
+    }
+
+    /// Refuses every record once the connection's key is revoked (broker side).
+    pub fn with_key_watch(mut self, watch: KeyWatch) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    fn check_key(&mut self) -> Result<(), ReasonCode> {
+        let Some(w) = &mut self.watch else {
+            return Ok(());
+        };
+        if w.still_valid() {
+            return Ok(());
+        }
+        tracing::info!(identity = %w.identity, "LWA1 record refused: key revoked or rotated");
+        Err(ReasonCode::ADMINISTRATIVE_ACTION)
     }
 }
 
@@ -297,6 +344,7 @@ impl PayloadProtection for LwaProtection {
         retain: bool,
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
+        self.check_key()?;
         self.sealer
             .seal_bytes(topic, qos, retain, payload)
             .map_err(|e| {
@@ -312,6 +360,7 @@ impl PayloadProtection for LwaProtection {
         retain: bool,
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
+        self.check_key()?;
         self.opener
             .open_bytes(topic, qos, retain, payload)
             .map_err(|e| {
@@ -345,9 +394,11 @@ pub struct LwaClientAuthenticator {
     state: ClientState,
 }
 
+/// An LWA1 error after CONNACK, where it ends the connection with
+/// DISCONNECT: hence the DISCONNECT reason code.
 fn client_err(err: LwaError) -> ClientAuthError {
     ClientAuthError {
-        reason: err.reason_code(),
+        reason: err.disconnect_reason_code(),
         message: err.to_string(),
     }
 }
@@ -408,7 +459,11 @@ impl ClientAuthenticator for LwaClientAuthenticator {
             self.record_limit_log2,
             &mut OsRng,
         )
-        .map_err(client_err)?;
+        // Nothing is sent yet: the error's own code, not a DISCONNECT code.
+        .map_err(|e| ClientAuthError {
+            reason: e.reason_code(),
+            message: e.to_string(),
+        })?;
         connect.properties.authentication_method = Some(METHOD.to_owned());
         connect.properties.authentication_data = Some(Bytes::from(offer.offer_bytes));
         self.state = ClientState::AwaitingConnack(offer.awaiting_response);

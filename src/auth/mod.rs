@@ -12,6 +12,7 @@ use bytes::Bytes;
 pub mod acl;
 mod atomic_write;
 pub mod certs;
+pub mod failure_log;
 pub mod listener;
 pub mod lwa;
 pub mod password;

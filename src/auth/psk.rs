@@ -147,6 +147,36 @@ pub fn key_to_hex(psk: &Psk) -> Zeroizing<String> {
     Zeroizing::new(hex::encode(psk.as_bytes()))
 }
 
+/// A fingerprint of one identity's key: lets a handshake or a connection
+/// check later that the key it was keyed with is still the identity's
+/// current key (revoke/rotate), without keeping a second copy of the PSK.
+#[derive(Clone, Copy)]
+pub struct KeyId([u8; 32]);
+
+impl KeyId {
+    /// The fingerprint of `psk` for `identity` (SHA-256 over a label, the
+    /// identity and the key; one-way, so it reveals nothing about the key).
+    pub fn of(identity: &str, psk: &Psk) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"mqtt-lwa psk key id\0");
+        h.update(identity.as_bytes());
+        h.update([0u8]);
+        h.update(psk.as_bytes());
+        KeyId(h.finalize().into())
+    }
+
+    /// Constant-time equality (the fingerprint is derived from a secret).
+    pub fn matches(&self, other: &KeyId) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl std::fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyId(..)")
+    }
+}
+
 fn identity_digest(identity: &str) -> [u8; 32] {
     Sha256::digest(identity.as_bytes()).into()
 }
@@ -315,6 +345,12 @@ impl PskStore {
         }
         let key = Zeroizing::new(key);
         bool::from(found).then(|| Psk::new(*key))
+    }
+
+    /// True when `key` is the current key of `identity` (constant time in the key).
+    pub fn key_is_current(&self, identity: &str, key: &KeyId) -> bool {
+        self.lookup(identity)
+            .is_some_and(|psk| KeyId::of(identity, &psk).matches(key))
     }
 
     /// Every identity, in file order.

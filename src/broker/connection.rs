@@ -68,6 +68,8 @@ enum Phase {
         connect: Box<Connect>,
         method: String,
         continuation: Box<dyn PendingAuth>,
+        /// The Session Present flag the CONNACK carried (bound into LWA1's transcript).
+        session_present: bool,
     },
     /// The core knows the client.
     Connected,

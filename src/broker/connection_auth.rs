@@ -43,7 +43,7 @@ impl Connection {
                 authenticated,
                 connack_auth,
             } => {
-                actions.push(self.enter_core(connect, authenticated, connack_auth, false, now));
+                actions.push(self.enter_core(connect, authenticated, connack_auth, None, now));
             }
             AuthDecision::Pending {
                 connack_auth,
@@ -88,6 +88,7 @@ impl Connection {
                     connect,
                     method: connack_auth.0,
                     continuation,
+                    session_present: connack.session_present,
                 };
             }
         }
@@ -105,6 +106,7 @@ impl Connection {
             connect,
             method,
             continuation,
+            session_present,
         } = std::mem::replace(&mut self.phase, Phase::AwaitConnect)
         else {
             return;
@@ -126,8 +128,9 @@ impl Connection {
                     self.settings
                         .stats
                         .auth_failed(auth_mode(&connect), "bad_method");
-                    // 0x8C is a CONNACK code; DISCONNECT says Not authorized.
-                    self.close_with(Some(ReasonCode::NOT_AUTHORIZED), "AUTH with another method");
+                    // 0x8C is a CONNACK code; in DISCONNECT a method
+                    // mismatch is a Protocol Error (LWA.md section 9).
+                    self.close_with(Some(ReasonCode::PROTOCOL_ERROR), "AUTH with another method");
                     return;
                 }
                 let data = auth.properties.authentication_data.unwrap_or_default();
@@ -142,7 +145,13 @@ impl Connection {
                             },
                         };
                         self.write(&Packet::Auth(success));
-                        actions.push(self.enter_core(connect, authenticated, None, true, now));
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
                     }
                     Err(code) => {
                         (self.settings.stats)
@@ -178,9 +187,11 @@ impl Connection {
         connect: Box<Connect>,
         authenticated: Authenticated,
         connack_auth: Option<(String, Bytes)>,
-        connack_sent: bool,
+        signed_session_present: Option<bool>,
         now: Instant,
     ) -> Action {
+        // A CONNACK already sent is one whose Session Present the client authenticated.
+        let connack_sent = signed_session_present.is_some();
         self.protection = authenticated.protection;
         self.phase = Phase::Connected;
         self.core_connected = true;
@@ -198,6 +209,7 @@ impl Connection {
             listener: self.settings.listener.clone(),
             connack_sent,
             connack_auth,
+            signed_session_present,
             payload_overhead,
         }))
     }

@@ -324,9 +324,10 @@ fn pending_auth_has_no_side_effect_until_finish() {
         now,
     );
     assert!(actions.is_empty() && !c.core_connected());
+    // 0x8C is not allowed in DISCONNECT: a method mismatch is a Protocol Error.
     assert_eq!(
         last_disconnect(&mut c, V5),
-        Some(ReasonCode::NOT_AUTHORIZED)
+        Some(ReasonCode::PROTOCOL_ERROR)
     );
 
     let mut c = awaiting_auth(false, now);

@@ -80,6 +80,10 @@ pub struct ConnectRequest {
     pub connack_sent: bool,
     /// Authentication Method and Data to put in CONNACK (when the core sends it).
     pub connack_auth: Option<(String, Bytes)>,
+    /// The Session Present flag of the CONNACK already sent, when the
+    /// client authenticated it (LWA1 binds it into the handshake): the core
+    /// must resume exactly when it said so, or close without side effect.
+    pub signed_session_present: Option<bool>,
     /// Bytes that payload protection adds to every outgoing PUBLISH payload
     /// (LWA: 16), so that the client's Maximum Packet Size is honoured.
     pub payload_overhead: usize,
@@ -265,6 +269,24 @@ impl BrokerCore {
                 out.push(Output::Close { conn, reason: None });
             }
             return out;
+        }
+        if let Some(signed) = req.signed_session_present {
+            let would_resume = plan.session_present && self.sessions.contains_key(&plan.client_id);
+            if would_resume != signed {
+                // The session expired, was cleaned or created by another
+                // connection between the preview and the client's finished:
+                // the flag the client verified would now be a lie (issue 13).
+                tracing::info!(
+                    client_id = %plan.client_id,
+                    signed,
+                    "session changed during the handshake; closing instead of contradicting the authenticated CONNACK"
+                );
+                out.push(Output::Close {
+                    conn,
+                    reason: Some(ReasonCode::SESSION_TAKEN_OVER),
+                });
+                return out;
+            }
         }
         if plan.assigned {
             self.next_assigned = self.assigned_id_candidate().1.wrapping_add(1);

@@ -403,6 +403,26 @@ impl ClientSession {
     /// An error ends the connection: send what [`Self::poll_transmit`] still
     /// yields (a DISCONNECT with the reason, 5.0), then close the socket.
     pub fn handle_packet(&mut self, packet: Packet, now: Instant) -> Result<(), SessionError> {
+        let awaiting_auth = self
+            .config
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.awaiting_broker_auth());
+        if self.phase == Phase::Connected
+            && awaiting_auth
+            && !matches!(packet, Packet::Auth(_) | Packet::Disconnect(_))
+        {
+            // LWA.md 6.1: the broker's AUTH 0x00 is its proof that it
+            // verified our finished and attached the session; anything
+            // first would be acted on before that proof.
+            return Err(self.fail(
+                SessionError::Protocol {
+                    reason: ReasonCode::PROTOCOL_ERROR,
+                    detail: "broker's first packet after CONNACK is not AUTH",
+                },
+                now,
+            ));
+        }
         match (self.phase, packet) {
             (Phase::AwaitConnAck, Packet::ConnAck(connack)) => self.on_connack(connack, now),
             (Phase::Connected, Packet::Publish(publish)) => self.on_publish(publish, now),

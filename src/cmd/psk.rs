@@ -82,8 +82,42 @@ fn load(file: &Path, create: bool) -> anyhow::Result<PskStore> {
     }
 }
 
-fn key_path(identity: &str, key_out: Option<PathBuf>) -> PathBuf {
-    key_out.unwrap_or_else(|| PathBuf::from(format!("{identity}.key")))
+/// The client key file: `-o`, else `IDENTITY.key` in the current directory,
+/// which only an identity that is a plain file name may use (issue 13: `../x`
+/// wrote the key outside the directory).
+fn key_path(identity: &str, key_out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = key_out {
+        return Ok(path);
+    }
+    if identity.contains(['/', '\\']) || identity.starts_with('.') {
+        anyhow::bail!(
+            "identity {identity:?} cannot name a key file (it contains '/' or '\\' or starts with '.'); give the key file with -o"
+        );
+    }
+    Ok(PathBuf::from(format!("{identity}.key")))
+}
+
+/// Saves the store; a store that group or others could read is made 0600,
+/// and the operator is told (issue 13: `psk add` used to keep it readable).
+/// The mode is fixed before the write, since an atomic replace keeps the old
+/// file's mode and the new key would otherwise be readable for a moment.
+fn save(store: &PskStore, file: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(file) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+                eprintln!(
+                    "note: {} was readable by group or others (mode {mode:03o}); its mode is now 600",
+                    file.display()
+                );
+            }
+        }
+    }
+    store.save(file)?;
+    Ok(())
 }
 
 fn execute(command: PskCommand) -> anyhow::Result<()> {
@@ -102,7 +136,7 @@ fn execute(command: PskCommand) -> anyhow::Result<()> {
                     file.display()
                 );
             }
-            let key_file = key_path(&identity, key_out);
+            let key_file = key_path(&identity, key_out)?;
             if key_file.exists() && !force {
                 anyhow::bail!(
                     "{} exists (use --force to overwrite it)",
@@ -113,7 +147,7 @@ fn execute(command: PskCommand) -> anyhow::Result<()> {
             // Client key first: if it cannot be written, the store is left unchanged.
             save_client_key(&key_file, &psk)?;
             store.set(&identity, psk)?;
-            store.save(&file)?;
+            save(&store, &file)?;
             println!(
                 "added {identity} to {}; client key written to {}",
                 file.display(),
@@ -129,11 +163,11 @@ fn execute(command: PskCommand) -> anyhow::Result<()> {
             if !store.contains(&identity) {
                 anyhow::bail!("identity {identity:?} not found in {}", file.display());
             }
-            let key_file = key_path(&identity, key_out);
+            let key_file = key_path(&identity, key_out)?;
             let psk = Psk::random(&mut OsRng);
             save_client_key(&key_file, &psk)?;
             store.set(&identity, psk)?;
-            store.save(&file)?;
+            save(&store, &file)?;
             println!(
                 "rotated {identity} in {}; new client key written to {}",
                 file.display(),
@@ -145,7 +179,7 @@ fn execute(command: PskCommand) -> anyhow::Result<()> {
             if !store.remove(&identity) {
                 anyhow::bail!("identity {identity:?} not found in {}", file.display());
             }
-            store.save(&file)?;
+            save(&store, &file)?;
             println!("revoked {identity} in {}", file.display());
         }
         PskCommand::List { file } => {

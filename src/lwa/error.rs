@@ -127,6 +127,21 @@ impl LwaError {
         }
     }
 
+    /// The reason code when this error ends the connection with DISCONNECT
+    /// (after CONNACK; LWA.md section 9). MQTT 5 allows neither 0x8C nor
+    /// 0x85 in DISCONNECT (section 3.14.2.1), so the errors that CONNACK
+    /// reports with those codes (a peer that does not speak LWA1 as we do,
+    /// determined from public data only) are 0x82 Protocol Error here; the
+    /// cryptographic failures stay 0x87, so the two classes stay apart.
+    pub fn disconnect_reason_code(&self) -> ReasonCode {
+        match self.reason_code() {
+            ReasonCode::BAD_AUTHENTICATION_METHOD | ReasonCode::CLIENT_IDENTIFIER_NOT_VALID => {
+                ReasonCode::PROTOCOL_ERROR
+            }
+            other => other,
+        }
+    }
+
     /// Stable snake_case name used by the test vectors (`expected_error`).
     pub fn vector_name(&self) -> &'static str {
         match self {
@@ -149,6 +164,25 @@ impl LwaError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disconnect_reason_codes_are_allowed_in_disconnect() {
+        let cases = [
+            (LwaError::MethodMismatch, 0x82),
+            (LwaError::UnsupportedVersion(2), 0x82),
+            (
+                LwaError::Malformed(WireMessage::Offer, WireDefect::Truncated),
+                0x82,
+            ),
+            (LwaError::EmptyClientId, 0x82),
+            (LwaError::BrokerAuthFailed, 0x87),
+            (LwaError::ClientAuthFailed, 0x87),
+            (LwaError::MissingAuthentication, 0x87),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.disconnect_reason_code(), ReasonCode(code), "{err}");
+        }
+    }
 
     #[test]
     fn reason_codes_follow_the_spec_table() {

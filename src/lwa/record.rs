@@ -135,6 +135,18 @@ impl DirectionCipher {
 }
 
 /// Seals outgoing PUBLISH payloads of one direction, in wire order.
+///
+/// Its counter only moves forward: [`RecordSealer::starting_at`] refuses to
+/// move it back, so no sealer seals two records under one nonce (issue 13):
+///
+/// ```
+/// use mqtt_lwa::codec::QoS;
+/// use mqtt_lwa::lwa::{Direction, RecordSealer};
+/// let sealer = RecordSealer::new(Direction::BrokerToClient, &[7; 32], &[9; 12], 8).unwrap();
+/// let mut sealer = sealer.starting_at(5).unwrap(); // forward: allowed
+/// sealer.seal("t", QoS::AtMostOnce, false, b"x").unwrap(); // record 5
+/// assert!(sealer.starting_at(5).is_err()); // back to a used counter: refused
+/// ```
 pub struct RecordSealer(DirectionCipher);
 
 /// Opens incoming PUBLISH payloads of one direction, in wire order.
@@ -159,9 +171,17 @@ impl RecordSealer {
         )?))
     }
 
-    /// Moves the counter to `next` (test vectors with large counters only; reuse breaks the AEAD).
-    #[doc(hidden)]
+    /// Skips the counter forward to `next` (test vectors with large counters).
+    ///
+    /// Refuses to move it back (issue 13: it used to, and a sealer moved back
+    /// to a counter it already used seals two records under one nonce, which
+    /// breaks ChaCha20-Poly1305).
     pub fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
+        if next < self.0.counter.used() {
+            return Err(LwaError::InvalidParameter(
+                "a sealer's counter only moves forward (nonce reuse)",
+            ));
+        }
         let log2 = self.0.counter.limit().trailing_zeros() as u8;
         self.0.counter = RecordCounter::starting_at(log2, next)?;
         Ok(self)
@@ -231,9 +251,14 @@ impl RecordOpener {
         })
     }
 
-    /// Moves the counter to `next` (test vectors with large counters only).
-    #[doc(hidden)]
+    /// Skips the counter forward to `next` (test vectors with large
+    /// counters); moving it back would accept replayed records, so it is refused.
     pub fn starting_at(mut self, next: u64) -> Result<Self, LwaError> {
+        if next < self.inner.counter.used() {
+            return Err(LwaError::InvalidParameter(
+                "an opener's counter only moves forward (replay)",
+            ));
+        }
         let log2 = self.inner.counter.limit().trailing_zeros() as u8;
         self.inner.counter = RecordCounter::starting_at(log2, next)?;
         Ok(self)
@@ -525,6 +550,20 @@ mod tests {
             o.open("t", QoS::AtMostOnce, false, &[0; 17]).unwrap_err(),
             LwaError::RecordLimitReached(Direction::ClientToBroker)
         );
+    }
+
+    #[test]
+    fn counters_only_move_forward() {
+        let (s, o) = pair(8);
+        let mut s = s.starting_at(3).unwrap();
+        let r = s.seal("t", QoS::AtMostOnce, false, b"x").unwrap();
+        assert!(s.starting_at(3).is_err());
+        let mut o = o.starting_at(3).unwrap();
+        assert_eq!(
+            o.open("t", QoS::AtMostOnce, false, &r).unwrap(),
+            b"x".to_vec()
+        );
+        assert!(o.starting_at(0).is_err());
     }
 
     #[test]

@@ -43,6 +43,20 @@ REASON_CODES = {
 }
 
 
+# Section 9: MQTT 5 allows neither 0x8C nor 0x85 in DISCONNECT (MQTT 5.0
+# section 3.14.2.1); after CONNACK those errors are sent as 0x82 Protocol Error.
+DISCONNECT_FOR_CONNACK_ONLY = {0x8C: 0x82, 0x85: 0x82}
+
+# Reason codes MQTT 5.0 allows in DISCONNECT.
+VALID_IN_DISCONNECT = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B} | set(range(0x8D, 0x91)) | set(range(0x93, 0xA3))
+
+
+def disconnect_reason_code(name: str) -> int:
+    """The reason code when error `name` ends a connection with DISCONNECT."""
+    code = REASON_CODES[name]
+    return DISCONNECT_FOR_CONNACK_ONLY.get(code, code)
+
+
 class LwaError(Exception):
     """An LWA1 failure named as in section 9."""
 
@@ -50,6 +64,7 @@ class LwaError(Exception):
         super().__init__(f"{name}: {detail}" if detail else name)
         self.name = name
         self.reason_code = REASON_CODES[name]
+        self.disconnect_reason_code = disconnect_reason_code(name)
 
 
 # ---------------------------------------------------------------- section 3

@@ -194,6 +194,13 @@ class InvalidVectors(unittest.TestCase):
                 self.assertEqual(err.name, c["expected_error"], str(err))
                 self.assertEqual(err.reason_code, c["reason_code"])
 
+    def test_disconnect_reason_codes_are_valid_mqtt5(self):
+        for name in lwa.REASON_CODES:
+            code = lwa.disconnect_reason_code(name)
+            self.assertIn(code, lwa.VALID_IN_DISCONNECT, name)
+            if lwa.REASON_CODES[name] == 0x8C:
+                self.assertEqual(code, 0x82, name)
+
     def test_reason_code_table_matches_vectors(self):
         for c in load("invalid.json")["cases"]:
             self.assertEqual(lwa.REASON_CODES[c["expected_error"]], c["reason_code"], c["name"])

@@ -154,10 +154,15 @@ fn lwa_with_anonymous_plaintext_clients() {
     };
     let sec = ListenerSecurity::from_config(&config).unwrap();
     let p = peer();
-    // An unauthenticated user name means nothing here.
+    // No user name can be authenticated here; every name gets the same
+    // answer, so LWA identities cannot be told apart (issue 13).
+    assert_eq!(
+        decide(&sec, &connect(None, None), &p),
+        Ok(Principal::default())
+    );
     assert_eq!(
         decide(&sec, &connect(Some("admin"), None), &p),
-        Ok(Principal::default())
+        Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
     );
     assert_eq!(
         decide(&sec, &connect(Some("dev"), None), &p),

@@ -1,6 +1,7 @@
 //! Broker and client glue objects talking to each other in memory.
 
 use super::*;
+use crate::auth::psk::PskStore;
 use crate::codec::LastWill;
 
 fn store_with(entries: &[(&str, u8)]) -> Arc<SharedPskStore> {
@@ -234,13 +235,14 @@ fn client_refuses_connack_without_lwa_data() {
     client.prepare_connect(&mut c).unwrap();
     let other = Some(("SCRAM-SHA-1".to_owned(), Bytes::from_static(b"x")));
     let err = client.on_connack(&connack(false, other)).unwrap_err();
-    assert_eq!(err.reason, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    // Sent in DISCONNECT, where 0x8C is not allowed (LWA.md section 9).
+    assert_eq!(err.reason, ReasonCode::PROTOCOL_ERROR);
 
     let mut c = connect("dev-1");
     client.prepare_connect(&mut c).unwrap();
     let truncated = Some(("LWA1".to_owned(), Bytes::from_static(&[1, 32])));
     let err = client.on_connack(&connack(false, truncated)).unwrap_err();
-    assert_eq!(err.reason, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    assert_eq!(err.reason, ReasonCode::PROTOCOL_ERROR);
 
     // A CONNACK with no handshake in flight.
     assert_eq!(
@@ -272,7 +274,7 @@ fn broker_auth_must_be_success_with_method() {
     bad.properties.authentication_method = None;
     assert_eq!(
         client.on_auth(&bad).unwrap_err().reason,
-        ReasonCode::BAD_AUTHENTICATION_METHOD
+        ReasonCode::PROTOCOL_ERROR
     );
     let mut client2 = self::client("dev", 1);
     let (_, c) = handshake(&broker, &mut client2, false);
@@ -534,4 +536,34 @@ fn failed_attempts_are_rate_limited_per_source_and_successes_refunded() {
     // Another source is unaffected.
     p.remote_addr = Some("198.51.100.1:4000".parse().unwrap());
     assert!(matches!(wrong(&broker, &p), AuthDecision::Pending { .. }));
+}
+
+#[test]
+fn rotated_file_counts_before_the_reload_and_live_records_stop_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("psk");
+    let mut store = PskStore::new();
+    store.set("dev", Psk::new([1; 32])).unwrap();
+    store.save(&path).unwrap();
+    let shared = Arc::new(SharedPskStore::load(&path).unwrap());
+    let old = KeyId::of("dev", &Psk::new([1; 32]));
+    assert!(shared.key_is_current("dev", &old));
+    let auth = LwaAuthenticator::new(Arc::clone(&shared), 8).unwrap();
+    let (b, c) = handshake(&auth, &mut client("dev", 1), false);
+    let mut live = b.unwrap().protection.unwrap();
+    assert!(c.is_ok());
+    assert!(live.seal("t", QoS::AtMostOnce, false, b"x").is_ok());
+    store.set("dev", Psk::new([2; 32])).unwrap();
+    store.save(&path).unwrap();
+    // The file on disk counts at once, before any reload.
+    assert!(!shared.key_is_current("dev", &old));
+    let (b, _) = handshake(&auth, &mut client("dev", 2), false);
+    assert!(b.is_ok(), "the new key works before the reload");
+    assert_eq!(shared.revocation_generation(), 0);
+    assert_eq!(auth.reload().len(), 1);
+    assert_eq!(shared.revocation_generation(), 1);
+    assert_eq!(
+        live.seal("t", QoS::AtMostOnce, false, b"x").unwrap_err(),
+        ReasonCode::ADMINISTRATIVE_ACTION
+    );
 }

@@ -46,6 +46,7 @@ impl Harness {
             listener: "test".into(),
             connack_sent: false,
             connack_auth: None,
+            signed_session_present: None,
             payload_overhead: 0,
         };
         self.core.connect(req, self.now)
@@ -67,6 +68,7 @@ impl Harness {
             listener: "test".into(),
             connack_sent,
             connack_auth: None,
+            signed_session_present: None,
             payload_overhead: 0,
         };
         self.core.connect(req, self.now)

@@ -60,6 +60,7 @@ fn connack_v311_has_no_properties_and_auth_goes_into_v5() {
         listener: "l".into(),
         connack_sent: false,
         connack_auth: Some(("LWA1".into(), Bytes::from_static(b"xyz"))),
+        signed_session_present: None,
         payload_overhead: 16,
     };
     let out = h.core.connect(req, h.now);
@@ -119,11 +120,40 @@ fn connack_sent_means_no_connack_but_everything_else() {
         listener: "l".into(),
         connack_sent: true,
         connack_auth: None,
+        signed_session_present: None,
         payload_overhead: 0,
     };
     let out = h.core.connect(req, h.now);
     assert!(!to(&out, 3).iter().any(|p| matches!(p, Packet::ConnAck(_))));
     assert_eq!(payloads(&out, 3), ["queued"]);
+}
+
+#[test]
+fn signed_session_present_that_no_longer_holds_closes_without_side_effect() {
+    let mut h = Harness::new();
+    h.connect(1, v5_persistent("a", 100));
+    h.core.disconnected(1, None, h.now);
+    // CONNACK said Session Present = 0, but a session exists by now.
+    let req = ConnectRequest {
+        conn: 2,
+        connect: v5_persistent("a", 100),
+        principal: Principal::default(),
+        policy: Arc::new(AllowAll),
+        listener: "l".into(),
+        connack_sent: true,
+        connack_auth: None,
+        signed_session_present: Some(false),
+        payload_overhead: 0,
+    };
+    let out = h.core.connect(req, h.now);
+    assert_eq!(closes(&out), [(2, Some(ReasonCode::SESSION_TAKEN_OVER))]);
+    assert_eq!(h.core.client_id(2), None);
+    // The stored session is untouched: a truthful resume still finds it.
+    assert!(
+        h.core
+            .connack_preview(&v5_persistent("a", 100))
+            .session_present
+    );
 }
 
 #[test]

@@ -277,6 +277,7 @@ fn maximum_packet_size_counts_payload_protection_overhead() {
         listener: "l".into(),
         connack_sent: false,
         connack_auth: None,
+        signed_session_present: None,
         payload_overhead: 16,
     };
     h.core.connect(req, h.now);
