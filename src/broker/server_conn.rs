@@ -364,7 +364,8 @@ struct CloseArgs<'a, R, W> {
     core: &'a mpsc::Sender<CoreEvent>,
 }
 
-/// Writes what is left, closes the socket, tells the core, drains the input.
+/// Writes what is left, tells the core (and waits until it has detached the
+/// session), closes the socket, drains the input.
 async fn close_connection<R, W>(args: CloseArgs<'_, R, W>)
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -387,9 +388,9 @@ where
             Stats::add(&ctx.stats.bytes_sent, out.len() as u64);
         }
     }
+    finish(core, &ctx.stats, conn, core_connected, disconnect).await;
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, wr.shutdown()).await;
     tracing::debug!(conn, %remote_addr, cause, "connection closed");
-    finish(core, &ctx.stats, conn, core_connected, disconnect).await;
     // Closing a socket with unread input makes the kernel send RST,
     // which can destroy our DISCONNECT before the client reads it (a
     // client still sending PUBRELs after 0x93, say); drain briefly.
@@ -464,16 +465,25 @@ async fn finish(
     core_connected: bool,
     disconnect: Option<crate::codec::Disconnect>,
 ) {
-    let _ = core
+    let (processed, done) = oneshot::channel();
+    let sent = core
         .send(CoreEvent::Closed {
             conn,
             core_connected,
             disconnect,
+            processed: Some(processed),
         })
         .await;
     stats
         .connections
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if sent.is_ok() && core_connected {
+        // The socket closes only once the core has detached the session, so
+        // that whoever sees this connection end (the client, a test) finds
+        // the session offline: a message published after that is queued for
+        // it, not handed to this dying connection.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, done).await;
+    }
 }
 
 async fn poll_auth(auth: &mut Option<AuthFuture>) -> (AuthDecision, Option<ConnAck>) {

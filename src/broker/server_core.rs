@@ -62,6 +62,8 @@ pub(crate) enum CoreEvent {
         core_connected: bool,
         /// The client's DISCONNECT, if it sent one.
         disconnect: Option<Disconnect>,
+        /// Told once the core has processed this event.
+        processed: Option<oneshot::Sender<()>>,
     },
     /// Credentials were revoked: close these principals' connections.
     Revoke(Vec<Principal>),
@@ -340,13 +342,18 @@ fn handle_other_event(
             conn,
             core_connected,
             disconnect,
+            processed,
         } => {
             conns.remove(&conn);
-            if core_connected {
+            let out = if core_connected {
                 core.disconnected(conn, disconnect, now)
             } else {
                 Vec::new()
+            };
+            if let Some(processed) = processed {
+                let _ = processed.send(());
             }
+            out
         }
         CoreEvent::SysPublish(messages) => {
             let mut out = Vec::new();
