@@ -200,4 +200,25 @@ fn quick_profile_writes_a_complete_report() {
     let repeats_csv = std::fs::read_to_string(dir.join("repeats.csv")).unwrap();
     assert_eq!(repeats_csv.lines().count(), 1 + cells.len());
     assert!(report.contains("| repeats | 1 per throughput and latency cell"));
+
+    // Stock clients (mosquitto_pub -l to mosquitto_sub): every QoS through our
+    // broker, every message delivered.
+    assert!(
+        report.contains("## Stock clients"),
+        "report lacks the stock-client section"
+    );
+    let stock = results["stock"]
+        .as_array()
+        .expect("stock bursts in results.json");
+    let ours: Vec<_> = stock.iter().filter(|b| b["broker"] == "mqtt-lwa").collect();
+    assert_eq!(ours.len(), 3, "{stock:?}");
+    for b in &ours {
+        assert_eq!(b["received"], b["sent"], "mqtt-lwa lost messages: {b}");
+        assert!(b["msgs_per_s"].as_f64().unwrap() > 0.0);
+    }
+    if mosquitto {
+        assert_eq!(stock.len(), 6, "mosquitto measured beside it");
+    }
+    let stock_csv = std::fs::read_to_string(dir.join("stock.csv")).unwrap();
+    assert_eq!(stock_csv.lines().count(), 1 + stock.len());
 }

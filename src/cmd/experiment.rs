@@ -78,6 +78,11 @@ pub struct ExperimentArgs {
     /// password mode is capped at the profile's shorter window; 0 skips).
     #[arg(long, value_name = "SECONDS")]
     storm_seconds: Option<f64>,
+    /// Messages per stock-client burst (Debian's `mosquitto_pub -l` to `mosquitto_sub`
+    /// through each broker, plaintext, every QoS; default: the profile's, quick 2000,
+    /// full 20000; 0 skips).
+    #[arg(long, value_name = "N")]
+    stock_messages: Option<usize>,
     /// Pin each broker to CPU 0 and the runner (clients, relays) to CPU 1.
     #[arg(long)]
     pin_cpus: bool,
@@ -224,6 +229,9 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         profile.storm.millis = (s * 1000.0).round() as u64;
+    }
+    if let Some(n) = args.stock_messages {
+        profile.stock_messages = n;
     }
     if args.no_mosquitto {
         profile.brokers.retain(|b| *b != BrokerKind::Mosquitto);

@@ -136,6 +136,10 @@ pub struct Profile {
     /// The reduced matrix measured on emulated links.
     #[serde(default)]
     pub emulated: EmulatedMatrix,
+    /// Messages per stock-client burst (`mosquitto_pub -l` to `mosquitto_sub`,
+    /// plaintext, loopback; 0: skip).
+    #[serde(default)]
+    pub stock_messages: usize,
 }
 
 fn one() -> usize {
@@ -205,6 +209,7 @@ impl Profile {
             min_cell_ms: 0,
             links: loopback_only(),
             emulated: EmulatedMatrix::default(),
+            stock_messages: 2_000,
         }
     }
 
@@ -224,6 +229,7 @@ impl Profile {
             },
             repeats: 3,
             min_cell_ms: 2_000,
+            stock_messages: 20_000,
             links: LinkProfile::builtin().into_iter().map(|l| l.name).collect(),
             emulated: EmulatedMatrix {
                 payloads: vec![30, 1024],

@@ -333,6 +333,7 @@ pub fn render(all: &RunResults) -> String {
         });
     }
 
+    super::stock::section(&mut out, &r.stock, r.meta.profile.repeats.max(1));
     super::report_extra::storm_section(&mut out, r);
     super::report_extra::memory_section(&mut out, r);
     super::report_extra::cross_check_section(&mut out, r);

@@ -160,6 +160,9 @@ pub struct RunResults {
     /// The links measured and what was measured on each, in run order.
     #[serde(default)]
     pub links: Vec<LinkResult>,
+    /// Stock-client bursts (`mosquitto_pub -l` to `mosquitto_sub`), every repeat.
+    #[serde(default)]
+    pub stock: Vec<super::stock::StockBurst>,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -267,6 +270,9 @@ impl RunResults {
         std::fs::write(dir.join("results.json"), json)?;
         std::fs::write(dir.join("cells.csv"), self.cells_csv())?;
         std::fs::write(dir.join("modes.csv"), self.modes_csv())?;
+        if !self.stock.is_empty() {
+            std::fs::write(dir.join("stock.csv"), super::stock::csv(&self.stock))?;
+        }
         std::fs::write(
             dir.join("repeats.csv"),
             super::repeat::repeats_csv(&self.repeats),

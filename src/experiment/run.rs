@@ -11,7 +11,7 @@ use super::affinity;
 use super::broker::{mosquitto_version, BrokerHost, BrokerProcess, Credentials, MOSQUITTO_BIN};
 use super::link::LinkProfile;
 use super::linkprobe::{self, LinkResult};
-use super::matrix::{BrokerKind, Profile};
+use super::matrix::{BrokerKind, Mode, Profile};
 use super::netns::{self, EmulatedLink};
 use super::procstat::Process;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
@@ -423,6 +423,19 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         link_results.push(link_result);
         drop(emulated.take());
     }
+    let stock = if remote.is_none() {
+        stock_bursts(
+            opts,
+            creds,
+            &plan,
+            pin_brokers,
+            &scratch.0,
+            &bar,
+            &mut notes,
+        )
+    } else {
+        Vec::new()
+    };
     repeat::fill_wire_bytes(&mut rows);
     let (cells, spreads) = repeat::aggregate(&rows);
     bar.finish_and_clear();
@@ -468,6 +481,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             loads,
         },
         links: link_results,
+        stock,
     };
     // Plots show the first link; every link's figures are in the data files and the report.
     match plots::draw_all(&results.for_link(&results.primary_link()), &dir) {
@@ -488,6 +502,70 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     results.write_data(&dir).map_err(io("data"))?;
     std::fs::write(dir.join("report.md"), report::render(&results)).map_err(io("report.md"))?;
     Ok(dir)
+}
+
+/// The stock-client bursts ([`super::stock`]): each repeat runs every
+/// planned broker in plaintext, alternating which goes first, with one burst
+/// per QoS of the profile.
+fn stock_bursts(
+    opts: &RunOptions,
+    creds: &Credentials,
+    plan: &[(BrokerKind, Mode)],
+    pin_brokers: bool,
+    scratch: &Path,
+    bar: &ProgressBar,
+    notes: &mut Vec<String>,
+) -> Vec<super::stock::StockBurst> {
+    let n = opts.profile.stock_messages;
+    let mut out = Vec::new();
+    if n == 0 {
+        return out;
+    }
+    if !super::stock::available() {
+        notes.push("stock-client bursts: not measured (mosquitto-clients not installed)".into());
+        return out;
+    }
+    let mut kinds: Vec<BrokerKind> = plan
+        .iter()
+        .filter(|(_, m)| *m == Mode::Plain)
+        .map(|(k, _)| *k)
+        .collect();
+    for rep in 0..opts.profile.repeats.max(1) {
+        for &kind in &kinds {
+            bar.set_message(format!("stock clients: {kind}, repeat {}", rep + 1));
+            let started = match kind {
+                BrokerKind::MqttLwa => {
+                    BrokerProcess::start_mqtt_lwa(&opts.mqtt_lwa_bin, Mode::Plain, creds)
+                }
+                BrokerKind::Mosquitto => BrokerProcess::start_mosquitto(Mode::Plain, creds),
+            };
+            let broker = match started {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!("stock-client bursts, {kind}: not measured: {e}"));
+                    continue;
+                }
+            };
+            if pin_brokers {
+                if let Err(e) = affinity::pin_process(broker.pid(), affinity::BROKER_CPU) {
+                    notes.push(format!(
+                        "stock-client bursts, {kind}: broker not pinned: {e}"
+                    ));
+                }
+            }
+            for &qos in &opts.profile.qos {
+                match super::stock::burst(broker.addr, kind, qos, n, rep, scratch) {
+                    Ok(b) => out.push(b),
+                    Err(e) => notes.push(format!(
+                        "stock-client burst {kind} QoS {qos} (repeat {}): {e}",
+                        rep + 1
+                    )),
+                }
+            }
+        }
+        kinds.reverse();
+    }
+    out
 }
 
 /// Raises the open-file limit to its hard maximum before any broker starts, so
