@@ -11,14 +11,25 @@
 //! | no method, password file set     | [`PasswordAuthenticator`] (+ `allow_anonymous`)       |
 //! | no method, no password file      | anonymous if `allow_anonymous`, else 0x87             |
 //!
-//! Per-identity policy (LWA.md 12.10): a name that is an LWA identity is
-//! refused as a password user name (0x86), even if the password file also
-//! has it, and cannot be claimed as an unauthenticated user name either.
+//! Per-identity policy (LWA.md 12.10), broker-wide (issue 13): a name that
+//! is an LWA identity on *any* listener is refused as a password user name
+//! (0x86, even if the password file also has it), as a TLS certificate CN
+//! (0x87), and cannot be claimed as an unauthenticated user name either; so
+//! ACL rules written for an LWA identity never apply to another mode.
 //! Without a password file, a CONNECT's user name is not authenticated, so
-//! it is dropped from the principal whenever an ACL file or a PSK store
-//! gives names a meaning (otherwise anyone could claim any ACL user).
+//! it is dropped from the principal whenever any listener of the broker has
+//! an ACL file, a password file, certificate logins or a PSK store (names
+//! mean something there; otherwise anyone could claim any user's rights or
+//! session).
+//!
+//! Client ids of LWA identities are reserved (LWA.md 12.4): a client that
+//! is not authenticated by LWA is refused with 0x85 Client Identifier not
+//! valid when its client id is an LWA identity or starts with
+//! `<identity>/`, so nobody can squat a device's session before it
+//! connects. The broker core binds every other session to the principal
+//! that created it (`Limits::bind_client_ids`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 use super::acl::AclPolicy;
 use super::lwa::{LwaAuthenticator, SharedPskStore, DEFAULT_BROKER_RECORD_LIMIT_LOG2};
-use super::password::{PasswordAuthenticator, PasswordFile};
+use super::password::{PasswordAuthenticator, PasswordFile, PasswordHash};
 use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::tls::CertificateAuthenticator;
 use super::{
@@ -71,18 +82,44 @@ impl FileWatch {
 struct PasswordMode {
     authenticator: PasswordAuthenticator,
     watch: FileWatch,
-    users: Mutex<BTreeSet<String>>,
+    /// Each user's hash at the last reload: a user whose entry is gone or
+    /// changed (a new password) has live sessions closed.
+    users: Mutex<BTreeMap<String, PasswordHash>>,
 }
 
-fn user_names(file: &PasswordFile) -> BTreeSet<String> {
-    file.entries().map(|(u, _)| u.to_owned()).collect()
+fn user_hashes(file: &PasswordFile) -> BTreeMap<String, PasswordHash> {
+    file.entries()
+        .map(|(u, h)| (u.to_owned(), h.clone()))
+        .collect()
+}
+
+/// The LWA identities of every listener of the broker (issue 13: identity
+/// names and their client ids must not cross listeners or modes).
+#[derive(Clone, Default)]
+pub struct LwaIdentities {
+    stores: Arc<Vec<Arc<SharedPskStore>>>,
+}
+
+impl LwaIdentities {
+    /// True when `name` is an LWA identity on some listener.
+    pub fn contains(&self, name: &str) -> bool {
+        self.stores.iter().any(|s| s.current().contains(name))
+    }
+
+    /// True when `client_id` is reserved for an LWA identity: the identity
+    /// itself, or `<identity>/<anything>`.
+    pub fn reserves_client_id(&self, client_id: &str) -> bool {
+        let head = client_id.split('/').next().unwrap_or(client_id);
+        !head.is_empty() && self.contains(head)
+    }
 }
 
 /// The [`ConnectAuthenticator`] of one listener (see the module docs).
 pub struct ListenerAuthenticator {
     name: String,
     lwa: Option<LwaAuthenticator>,
-    psk: Option<Arc<SharedPskStore>>,
+    identities: LwaIdentities,
+    names_matter: bool,
     password: Option<PasswordMode>,
     acl: Option<(Arc<AclPolicy>, FileWatch)>,
     certificate_username: bool,
@@ -91,9 +128,20 @@ pub struct ListenerAuthenticator {
 
 impl ListenerAuthenticator {
     fn is_lwa_identity(&self, name: &str) -> bool {
-        self.psk
-            .as_ref()
-            .is_some_and(|store| store.current().contains(name))
+        self.identities.contains(name)
+    }
+
+    fn certificate_login(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
+        let decision = CertificateAuthenticator.authenticate(connect, peer);
+        if let AuthDecision::Accept { authenticated, .. } = &decision {
+            if let Some(cn) = authenticated.principal.username.as_deref() {
+                if self.is_lwa_identity(cn) {
+                    tracing::warn!(addr = ?peer.remote_addr, cn, "certificate CN is an LWA identity; refused");
+                    return AuthDecision::Reject(ReasonCode::NOT_AUTHORIZED);
+                }
+            }
+        }
+        decision
     }
 
     fn without_credentials(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
@@ -107,7 +155,7 @@ impl ListenerAuthenticator {
             tracing::info!(addr = ?peer.remote_addr, listener = %self.name, "CONNECT without credentials refused");
             return AuthDecision::Reject(ReasonCode::NOT_AUTHORIZED);
         }
-        let names_matter = self.acl.is_some() || self.psk.is_some();
+        let names_matter = self.names_matter;
         AuthDecision::Accept {
             authenticated: Authenticated {
                 principal: Principal {
@@ -136,9 +184,12 @@ impl ConnectAuthenticator for ListenerAuthenticator {
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");
                 AuthDecision::Reject(ReasonCode::BAD_AUTHENTICATION_METHOD)
             }
-            None if self.certificate_username => {
-                CertificateAuthenticator.authenticate(connect, peer)
+            None if self.identities.reserves_client_id(&connect.client_id) => {
+                tracing::warn!(addr = ?peer.remote_addr, client_id = %connect.client_id, listener = %self.name,
+                    "client id reserved for an LWA identity; refused without LWA");
+                AuthDecision::Reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
             }
+            None if self.certificate_username => self.certificate_login(connect, peer),
             None => match &self.password {
                 Some(mode) => mode.authenticator.authenticate(connect, peer),
                 None => self.without_credentials(connect, peer),
@@ -159,16 +210,20 @@ impl ConnectAuthenticator for ListenerAuthenticator {
             if mode.watch.changed() {
                 match PasswordFile::load(&mode.watch.path) {
                     Ok(file) => {
-                        let now = user_names(&file);
+                        let now = user_hashes(&file);
                         let mut users = match mode.users.lock() {
                             Ok(g) => g,
                             Err(poisoned) => poisoned.into_inner(),
                         };
-                        for gone in users.difference(&now) {
-                            closed.push(Principal {
-                                username: Some(gone.clone()),
-                                lwa_identity: None,
-                            });
+                        // Deleted users and changed passwords alike: whoever
+                        // logged in with the old credentials is logged out.
+                        for (user, hash) in users.iter() {
+                            if now.get(user) != Some(hash) {
+                                closed.push(Principal {
+                                    username: Some(user.clone()),
+                                    lwa_identity: None,
+                                });
+                            }
                         }
                         *users = now;
                         mode.authenticator.replace_file(file);
@@ -197,17 +252,63 @@ impl ConnectAuthenticator for ListenerAuthenticator {
     }
 }
 
-/// Builds a listener's authenticator and access policy from its configuration.
-pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> {
+fn load_psk(config: &ListenerConfig) -> anyhow::Result<Option<Arc<SharedPskStore>>> {
     let name = &config.name;
-    let psk = match &config.lwa_psk_file {
+    Ok(match &config.lwa_psk_file {
         Some(path) => {
             Some(Arc::new(SharedPskStore::load(path).map_err(|e| {
                 anyhow::anyhow!("listener {name:?}: lwa_psk_file: {e}")
             })?))
         }
         None => None,
+    })
+}
+
+/// True when user names carry rights or sessions somewhere on the broker,
+/// so a name nobody authenticated must not be kept.
+fn names_matter(config: &ListenerConfig) -> bool {
+    config.acl_file.is_some()
+        || config.lwa_psk_file.is_some()
+        || config.password_file.is_some()
+        || (config.mode == ListenerMode::Tls
+            && config
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.use_identity_as_username))
+}
+
+/// Builds a listener's authenticator and access policy from its
+/// configuration alone (as if it were the broker's only listener).
+pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> {
+    from_configs(std::slice::from_ref(config)).map(|mut v| v.remove(0))
+}
+
+/// Builds every listener's security, with the broker-wide policy of the
+/// module docs (LWA identities and their client ids reserved on every
+/// listener; unauthenticated names dropped wherever names matter).
+pub fn from_configs(configs: &[ListenerConfig]) -> anyhow::Result<Vec<ListenerSecurity>> {
+    let stores = configs
+        .iter()
+        .map(load_psk)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let identities = LwaIdentities {
+        stores: Arc::new(stores.iter().flatten().cloned().collect()),
     };
+    let matter = configs.iter().any(names_matter);
+    configs
+        .iter()
+        .zip(stores)
+        .map(|(config, psk)| build(config, psk, identities.clone(), matter))
+        .collect()
+}
+
+fn build(
+    config: &ListenerConfig,
+    psk: Option<Arc<SharedPskStore>>,
+    identities: LwaIdentities,
+    names_matter: bool,
+) -> anyhow::Result<ListenerSecurity> {
+    let name = &config.name;
     let lwa = match &psk {
         Some(store) => Some(
             LwaAuthenticator::new(Arc::clone(store), DEFAULT_BROKER_RECORD_LIMIT_LOG2)
@@ -219,7 +320,7 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
         Some(path) => {
             let file = PasswordFile::load(path)
                 .map_err(|e| anyhow::anyhow!("listener {name:?}: password_file: {e}"))?;
-            let users = user_names(&file);
+            let users = user_hashes(&file);
             let limiter = ConnectRateLimiter::new(RateLimitConfig {
                 burst: config.auth_failure_burst.max(1),
                 refill_every: std::time::Duration::from_secs(config.auth_failure_refill_secs),
@@ -227,10 +328,9 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
             });
             let mut authenticator =
                 PasswordAuthenticator::new(file, config.allow_anonymous).with_rate_limiter(limiter);
-            if let Some(store) = &psk {
-                let store = Arc::clone(store);
-                authenticator =
-                    authenticator.with_lwa_only(move |user| store.current().contains(user));
+            if !identities.stores.is_empty() {
+                let identities = identities.clone();
+                authenticator = authenticator.with_lwa_only(move |user| identities.contains(user));
             }
             Some(PasswordMode {
                 authenticator,
@@ -259,7 +359,8 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
     let authenticator = ListenerAuthenticator {
         name: name.clone(),
         lwa,
-        psk,
+        identities,
+        names_matter,
         password,
         acl,
         certificate_username,
