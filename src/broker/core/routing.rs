@@ -252,7 +252,8 @@ impl BrokerCore {
                 return;
             }
         }
-        let offered = s.offer(delivery, now, max_queued, &self.stats);
+        let max_bytes = self.limits.max_queued_bytes_per_session;
+        let offered = s.offer_bounded(delivery, now, max_queued, max_bytes, &self.stats);
         if offered.durable_changed {
             self.journal.session(cid);
         }
