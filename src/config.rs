@@ -195,7 +195,7 @@ pub struct Limits {
     /// more are closed at once, before any TLS or LWA work (0 = no limit).
     pub max_pending_auth: usize,
     /// Of those, at most this many from one source address (IPv6: one /64);
-    /// 0 = the default, min(32, max_pending_auth / 2).
+    /// 0 = the default, half the smallest listener budget, at most 32.
     pub max_pending_auth_per_source: usize,
     /// Whether retained messages are supported.
     pub retain_available: bool,

@@ -294,7 +294,7 @@ fn unauthenticated_connections_beyond_max_pending_auth_are_closed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker_with(
         dir.path(),
-        "[limits]\nmax_pending_auth = 2\nconnect_timeout_secs = 30\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
+        "[limits]\nmax_pending_auth = 2\nmax_pending_auth_per_source = 2\nconnect_timeout_secs = 30\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
     );
     let mut first = RawClient::tcp(broker.addr, V5);
     let _second = RawClient::tcp(broker.addr, V5);

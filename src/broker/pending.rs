@@ -8,7 +8,8 @@
 //! locked out every listener): the broker's `Limits::max_pending_auth`, the
 //! listener's share of it (`[[listener]] max_pending_auth`, by default an
 //! equal share), and one source's share (`Limits::max_pending_auth_per_source`,
-//! by default min(32, total / 2); IPv6 sources count per /64). A flood from
+//! by default half the smallest listener budget, at most 32; IPv6 sources
+//! count per /64), so one source never fills a listener on its own. A flood from
 //! one address fills only its own share, and a flood from many addresses on
 //! one listener fills only that listener's budget.
 
@@ -69,9 +70,9 @@ fn source_key(ip: IpAddr) -> IpAddr {
 }
 
 impl PendingSlots {
-    /// At most `total` slots at once (0: no limit), `per_source` per source
-    /// (0: min(32, total / 2)), and `listeners[i]` on listener `i` (0: an
-    /// equal share of `total`).
+    /// At most `total` slots at once (0: no limit), `listeners[i]` on
+    /// listener `i` (0: an equal share of `total`), and `per_source` per
+    /// source (0: half the smallest listener budget, between 1 and 32).
     pub(crate) fn new(total: usize, per_source: usize, listeners: &[usize]) -> Self {
         let total = if total == 0 { usize::MAX } else { total };
         let share = (total / listeners.len().max(1)).max(1);
@@ -79,9 +80,10 @@ impl PendingSlots {
             .iter()
             .map(|&l| if l == 0 { share } else { l })
             .collect::<Vec<_>>();
+        let smallest = per_listener.iter().copied().min().unwrap_or(total);
         let per_source = match per_source {
-            0 if total == usize::MAX => usize::MAX,
-            0 => (total / 2).clamp(1, 32),
+            0 if smallest == usize::MAX => usize::MAX,
+            0 => (smallest / 2).clamp(1, 32),
             n => n,
         };
         PendingSlots {
@@ -182,12 +184,16 @@ mod tests {
         let held: Vec<_> = (0..100)
             .filter_map(|_| slots.try_acquire(0, attacker))
             .collect();
-        assert_eq!(held.len(), 8, "min(32, 16 / 2)");
+        assert_eq!(held.len(), 4, "half of listener 0's 8");
+        let second: Vec<_> = (0..100)
+            .filter_map(|_| slots.try_acquire(0, ip("10.0.0.2")))
+            .collect();
+        assert_eq!(second.len(), 4);
         assert!(
-            slots.try_acquire(0, ip("10.0.0.2")).is_none(),
+            slots.try_acquire(0, ip("10.0.0.3")).is_none(),
             "listener 0's 8 are spent"
         );
-        assert!(slots.try_acquire(1, ip("10.0.0.2")).is_some());
+        assert!(slots.try_acquire(1, ip("10.0.0.3")).is_some());
         // IPv6 counts per /64; a v4-mapped address is its IPv4 source.
         let v6 = PendingSlots::new(4, 1, &[0]);
         let _one = v6.try_acquire(0, ip("2001:db8::1")).unwrap();
