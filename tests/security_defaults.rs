@@ -469,3 +469,75 @@ fn unknown_users_cost_as_much_as_weakly_hashed_ones() {
     // Not a speed assertion: the two must be of one order, whatever the machine.
     assert!(weak * 2 >= unknown, "weak {weak:?}, unknown {unknown:?}");
 }
+
+// ---- item 9: what the operator is told ----------------------------------
+
+#[test]
+fn listening_lines_and_close_logs_say_what_is_configured_and_sent() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let psk = psk_file(dir.path());
+    let passwd = password_file(dir.path(), &[("alice", "pw")], 101);
+    let path = dir.path().join("broker.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[listener]]\nname = \"pw\"\nbind = \"127.0.0.1:0\"\npassword_file = \"{}\"\n\
+             [[listener]]\nname = \"lwa\"\nbind = \"127.0.0.1:0\"\nlwa_psk_file = \"{}\"\n",
+            passwd.display(),
+            psk.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["broker", "-v", "-c"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    assert!(first.ends_with("(password)"), "{first}");
+    assert!(second.ends_with("(lwa)"), "{second}");
+    let addr: SocketAddr = first
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A 3.1.1 client with a wrong password gets return code 4, not 0x86.
+    let mut old = RawClient::tcp(addr, ProtocolVersion::V311);
+    let mut c = connect_packet(ProtocolVersion::V311, &unique("v311"), true);
+    c.username = Some("alice".into());
+    c.password = Some(bytes::Bytes::from_static(b"wrong"));
+    old.send(&Packet::Connect(c));
+    old.expect_close();
+    // A malformed PUBLISH (QoS 3) from a 5.0 client after CONNACK.
+    let mut bad = RawClient::tcp(addr, V5);
+    let mut c = connect_packet(V5, &unique("bad"), true);
+    c.username = Some("alice".into());
+    c.password = Some(bytes::Bytes::from_static(b"pw"));
+    bad.send(&Packet::Connect(c));
+    assert_eq!(connack(&mut bad).reason_code, ReasonCode::SUCCESS);
+    bad.send_raw(&[0x36, 0x00]);
+    let seen = bad.expect_close();
+    let Some(Packet::Disconnect(d)) = seen.last() else {
+        panic!("{seen:?}")
+    };
+    let sent = format!("sent DISCONNECT {}", d.reason_code);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = child.wait();
+    assert!(stderr.contains("sent CONNACK return code 4"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("malformed input") && l.contains(&sent)),
+        "{sent}: {stderr}"
+    );
+}
