@@ -59,12 +59,12 @@ impl std::fmt::Debug for SessionStore {
     }
 }
 
-/// Creates the store file 0600 (and missing directories 0700) when it does
-/// not exist yet; warns when an existing one is group- or world-readable.
+/// Creates the store file 0600 when it does not exist yet; warns when an
+/// existing one is group- or world-readable.
 fn create_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         match std::fs::metadata(path) {
             Ok(meta) => {
                 let mode = meta.permissions().mode();
@@ -78,14 +78,6 @@ fn create_private(path: &Path) -> std::io::Result<()> {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if !dir.exists() {
-                        std::fs::DirBuilder::new()
-                            .recursive(true)
-                            .mode(0o700)
-                            .create(dir)?;
-                    }
-                }
                 // redb initialises an empty file as a new database.
                 std::fs::OpenOptions::new()
                     .write(true)
@@ -104,8 +96,9 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 impl SessionStore {
     /// Opens (or creates) the store at `path`. It holds queued and retained
     /// messages in plaintext (LWA payloads included), so a new store is
-    /// created 0600 (and its directory 0700 when the broker creates it), and
-    /// an existing one readable by group or others is reported.
+    /// created 0600 and an existing one readable by group or others is
+    /// reported. A missing directory stays an error (a mistyped path should
+    /// stop the broker, not create a tree).
     pub fn open(path: &Path) -> Result<SessionStore, StoreError> {
         create_private(path).map_err(|e| StoreError::Db {
             path: path.to_owned(),
