@@ -26,7 +26,8 @@
 //! is not authenticated by LWA is refused with 0x85 Client Identifier not
 //! valid when its client id is an LWA identity or starts with
 //! `<identity>/`, so nobody can squat a device's session before it
-//! connects. The broker core binds every other session to the principal
+//! connects; another LWA identity asking for it is refused with 0x87 once
+//! its proof is in, before any side effect (after CONNACK: DISCONNECT 0x87). The broker core binds every other session to the principal
 //! that created it (`Limits::bind_client_ids`).
 
 use std::collections::BTreeMap;
@@ -42,7 +43,7 @@ use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::tls::CertificateAuthenticator;
 use super::{
     AllowAll, AuthDecision, Authenticated, ConnectAuthenticator, ListenerSecurity, PeerInfo,
-    Principal,
+    PendingAuth, Principal,
 };
 use crate::codec::{Connect, ReasonCode};
 use crate::config::{ListenerConfig, ListenerMode};
@@ -114,6 +115,44 @@ impl LwaIdentities {
     }
 }
 
+/// The client id an LWA connection asked for, checked against the identity it proves.
+struct ReservedClientIdCheck {
+    identities: LwaIdentities,
+    client_id: String,
+}
+
+impl ReservedClientIdCheck {
+    /// 0x87 when the client id is reserved for an identity other than `principal`'s.
+    fn allows(&self, principal: &Principal) -> Result<(), ReasonCode> {
+        let head = self.client_id.split('/').next().unwrap_or_default();
+        let own = principal.lwa_identity.as_deref() == Some(head);
+        if !own && self.identities.reserves_client_id(&self.client_id) {
+            tracing::warn!(client_id = %self.client_id, identity = ?principal.lwa_identity,
+                "client id reserved for another LWA identity; refused");
+            return Err(ReasonCode::NOT_AUTHORIZED);
+        }
+        Ok(())
+    }
+}
+
+/// An LWA continuation whose result is checked by [`ReservedClientIdCheck`].
+struct OwnClientId {
+    inner: Box<dyn PendingAuth>,
+    check: ReservedClientIdCheck,
+}
+
+impl PendingAuth for OwnClientId {
+    fn method(&self) -> &str {
+        self.inner.method()
+    }
+
+    fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
+        let authenticated = self.inner.finish(auth_data)?;
+        self.check.allows(&authenticated.principal)?;
+        Ok(authenticated)
+    }
+}
+
 /// The [`ConnectAuthenticator`] of one listener (see the module docs).
 pub struct ListenerAuthenticator {
     name: String,
@@ -129,6 +168,38 @@ pub struct ListenerAuthenticator {
 impl ListenerAuthenticator {
     fn is_lwa_identity(&self, name: &str) -> bool {
         self.identities.contains(name)
+    }
+
+    /// An LWA identity may not take a client id reserved for another one
+    /// (checked once the identity is proven, before any side effect).
+    fn own_client_id_only(&self, decision: AuthDecision, connect: &Connect) -> AuthDecision {
+        let check = ReservedClientIdCheck {
+            identities: self.identities.clone(),
+            client_id: connect.client_id.clone(),
+        };
+        match decision {
+            AuthDecision::Pending {
+                connack_auth,
+                continuation,
+            } => AuthDecision::Pending {
+                connack_auth,
+                continuation: Box::new(OwnClientId {
+                    inner: continuation,
+                    check,
+                }),
+            },
+            AuthDecision::Accept {
+                authenticated,
+                connack_auth,
+            } => match check.allows(&authenticated.principal) {
+                Ok(()) => AuthDecision::Accept {
+                    authenticated,
+                    connack_auth,
+                },
+                Err(code) => AuthDecision::Reject(code),
+            },
+            other => other,
+        }
     }
 
     fn certificate_login(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
@@ -179,7 +250,7 @@ impl ConnectAuthenticator for ListenerAuthenticator {
         match connect.properties.authentication_method.as_deref() {
             Some(method) => {
                 if let (Some(lwa), crate::lwa::METHOD) = (&self.lwa, method) {
-                    return lwa.authenticate(connect, peer);
+                    return self.own_client_id_only(lwa.authenticate(connect, peer), connect);
                 }
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");
                 AuthDecision::Reject(ReasonCode::BAD_AUTHENTICATION_METHOD)
