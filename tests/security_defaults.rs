@@ -502,13 +502,24 @@ fn listening_lines_and_close_logs_say_what_is_configured_and_sent() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
-        .args(["broker", "-v", "-c"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// Kills the broker if an assertion fails before the test stops it.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+            .args(["broker", "-v", "-c"])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let second = lines.next().unwrap().unwrap();
@@ -546,6 +557,7 @@ fn listening_lines_and_close_logs_say_what_is_configured_and_sent() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let _ = child.wait();
+    drop(guard);
     assert!(stderr.contains("sent CONNACK return code 4"), "{stderr}");
     assert!(
         stderr
