@@ -189,6 +189,9 @@ pub struct Limits {
     /// window); beyond it the oldest queued message is dropped (counted in
     /// `$SYS/broker/messages/dropped`).
     pub max_queued_bytes_per_session: usize,
+    /// Payload bytes queued for offline sessions, all together; beyond it a
+    /// message for an offline session is dropped (counted as above).
+    pub max_queued_bytes_total: usize,
     /// Seconds a connection may take to send CONNECT (and finish authentication).
     pub connect_timeout_secs: u64,
     /// Connections accepted but not yet authenticated, over all listeners;
@@ -215,6 +218,7 @@ impl Default for Limits {
             bind_client_ids: true,
             max_sessions: 100_000,
             max_queued_bytes_per_session: 1 << 20,
+            max_queued_bytes_total: 256 << 20,
             connect_timeout_secs: 10,
             max_pending_auth: 1024,
             max_pending_auth_per_source: 0,

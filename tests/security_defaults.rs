@@ -359,6 +359,16 @@ fn sessions_and_queued_bytes_are_capped() {
     // Connected and offline sessions count alike: a third is the last.
     let (mut publisher, ack) = connect_as(addr, "third", None, None);
     assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    // Publish only once the core counts "queued" as offline (the socket
+    // closes before the DISCONNECT is processed; see tests/hardening_limits.rs).
+    publisher.subscribe(
+        "$SYS/broker/clients/disconnected",
+        mqtt_lwa::codec::QoS::AtMostOnce,
+    );
+    publisher.expect(
+        "$SYS clients/disconnected = 1",
+        |p| matches!(p, Packet::Publish(p) if p.payload.as_ref() == b"1"),
+    );
     let (_fourth, ack) = connect_as(addr, "fourth", Some(600), None);
     assert_eq!(ack.reason_code, ReasonCode::QUOTA_EXCEEDED);
     static PAYLOAD: [u8; 300] = [b'x'; 300];
@@ -381,6 +391,60 @@ fn sessions_and_queued_bytes_are_capped() {
         }
     }
     assert!((300..=1000).contains(&bytes), "{bytes} bytes queued");
+}
+
+#[test]
+fn queued_bytes_of_offline_sessions_are_capped_in_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(
+        dir.path(),
+        "sys_interval_secs = 1\n[limits]\nmax_queued_bytes_total = 1000\n\n\
+         [[listener]]\nname = \"open\"\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
+        1,
+    );
+    let addr = broker.addr;
+    for cid in ["off-1", "off-2"] {
+        let (mut sub, ack) = connect_as(addr, cid, Some(600), None);
+        assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+        sub.subscribe("t/#", mqtt_lwa::codec::QoS::AtLeastOnce);
+        sub.send(&Packet::Disconnect(mqtt_lwa::codec::Disconnect::new(
+            ReasonCode::SUCCESS,
+        )));
+        assert!(matches!(sub.read(WAIT), Read1::Closed));
+    }
+    // The socket closes before the core has processed the DISCONNECT: wait
+    // until it counts both sessions as offline (see tests/hardening_limits.rs).
+    let mut watch = RawClient::connect(addr, V5, "disc-watch");
+    watch.subscribe(
+        "$SYS/broker/clients/disconnected",
+        mqtt_lwa::codec::QoS::AtMostOnce,
+    );
+    watch.expect(
+        "$SYS clients/disconnected = 2",
+        |p| matches!(p, Packet::Publish(p) if p.payload.as_ref() == b"2"),
+    );
+    let (mut publisher, _) = connect_as(addr, "pub", None, None);
+    static PAYLOAD: [u8; 300] = [b'y'; 300];
+    for id in 1..=4u16 {
+        publisher.send(&Packet::Publish(common::publish_packet(
+            "t/x",
+            mqtt_lwa::codec::QoS::AtLeastOnce,
+            id,
+            &PAYLOAD,
+        )));
+        publisher.expect("PUBACK", |p| matches!(p, Packet::PubAck(_)));
+    }
+    let mut total = 0;
+    for cid in ["off-1", "off-2"] {
+        let (mut back, _) = connect_as(addr, cid, Some(600), None);
+        while let Read1::Packet(p) = back.read(Duration::from_millis(500)) {
+            if let Packet::Publish(p) = p {
+                total += p.payload.len();
+            }
+        }
+    }
+    // 8 copies of 300 bytes were due; at most 1000 bytes may wait in all.
+    assert!((300..=1000).contains(&total), "{total} bytes queued in all");
 }
 
 // ---- item 3: principals never cross modes -------------------------------
