@@ -99,6 +99,10 @@ pub struct ListenerConfig {
     pub acl_file: Option<PathBuf>,
     /// LWA PSK store; when set, LWA clients are accepted on this listener.
     pub lwa_psk_file: Option<PathBuf>,
+    /// LWA identities may use only their own client ids: the identity, or
+    /// `<identity>/...` (LWA.md 12.4); others are refused with 0x87. Default
+    /// false: only ids reserved for another identity are refused.
+    pub lwa_own_client_ids_only: bool,
     /// TLS settings (mode = "tls").
     pub tls: Option<TlsListenerConfig>,
     /// Failed password logins one source IP (IPv6: /64) may make in a burst
@@ -123,6 +127,7 @@ impl Default for ListenerConfig {
             password_file: None,
             acl_file: None,
             lwa_psk_file: None,
+            lwa_own_client_ids_only: false,
             tls: None,
             auth_failure_burst: 10,
             auth_failure_refill_secs: 6,

@@ -183,6 +183,27 @@ fn an_lwa_identity_client_id_cannot_be_squatted_by_another_mode() {
 }
 
 #[test]
+fn lwa_identities_can_be_held_to_their_own_client_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let psk = psk_file(dir.path());
+    let broker = start(
+        dir.path(),
+        &format!(
+            "[[listener]]\nname = \"lwa\"\nbind = \"127.0.0.1:0\"\nlwa_psk_file = \"{}\"\n\
+             lwa_own_client_ids_only = true\n",
+            psk.display()
+        ),
+        1,
+    );
+    assert_eq!(
+        lwa_connect(broker.addr, "someone-else").err(),
+        Some(ReasonCode::NOT_AUTHORIZED)
+    );
+    assert!(lwa_connect(broker.addr, "dev").is_ok());
+    assert!(lwa_connect(broker.addr, "dev/sensor").is_ok());
+}
+
+#[test]
 fn a_principal_cannot_take_over_another_principals_session() {
     let dir = tempfile::tempdir().unwrap();
     let passwd = password_file(dir.path(), &[("alice", "a-pw"), ("bob", "b-pw")], 101);

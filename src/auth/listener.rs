@@ -27,7 +27,9 @@
 //! valid when its client id is an LWA identity or starts with
 //! `<identity>/`, so nobody can squat a device's session before it
 //! connects; another LWA identity asking for it is refused with 0x87 once
-//! its proof is in, before any side effect (after CONNACK: DISCONNECT 0x87). The broker core binds every other session to the principal
+//! its proof is in, before any side effect (after CONNACK: DISCONNECT 0x87).
+//! With `lwa_own_client_ids_only = true` on a listener, its LWA identities
+//! may use no other client ids at all (LWA.md 12.4's SHOULD; off by default). The broker core binds every other session to the principal
 //! that created it (`Limits::bind_client_ids`).
 
 use std::collections::BTreeMap;
@@ -119,6 +121,8 @@ impl LwaIdentities {
 struct ReservedClientIdCheck {
     identities: LwaIdentities,
     client_id: String,
+    /// `lwa_own_client_ids_only`: any client id other than the identity's own is refused.
+    own_only: bool,
 }
 
 impl ReservedClientIdCheck {
@@ -126,7 +130,7 @@ impl ReservedClientIdCheck {
     fn allows(&self, principal: &Principal) -> Result<(), ReasonCode> {
         let head = self.client_id.split('/').next().unwrap_or_default();
         let own = principal.lwa_identity.as_deref() == Some(head);
-        if !own && self.identities.reserves_client_id(&self.client_id) {
+        if !own && (self.own_only || self.identities.reserves_client_id(&self.client_id)) {
             tracing::warn!(client_id = %self.client_id, identity = ?principal.lwa_identity,
                 "client id reserved for another LWA identity; refused");
             return Err(ReasonCode::NOT_AUTHORIZED);
@@ -159,6 +163,7 @@ pub struct ListenerAuthenticator {
     lwa: Option<LwaAuthenticator>,
     identities: LwaIdentities,
     names_matter: bool,
+    lwa_own_client_ids_only: bool,
     password: Option<PasswordMode>,
     acl: Option<(Arc<AclPolicy>, FileWatch)>,
     certificate_username: bool,
@@ -176,6 +181,7 @@ impl ListenerAuthenticator {
         let check = ReservedClientIdCheck {
             identities: self.identities.clone(),
             client_id: connect.client_id.clone(),
+            own_only: self.lwa_own_client_ids_only,
         };
         match decision {
             AuthDecision::Pending {
@@ -432,6 +438,7 @@ fn build(
         lwa,
         identities,
         names_matter,
+        lwa_own_client_ids_only: config.lwa_own_client_ids_only,
         password,
         acl,
         certificate_username,
