@@ -34,9 +34,19 @@ fi
 echo "demo: credentials in $WORK"
 "$BIN" certs init "$WORK/certs" --client alice >/dev/null
 "$BIN" passwd -c -b "$WORK/passwd" alice alice-secret
+# Every listener but LWA's has an ACL that keeps its clients off demo/lwa:
+# without one they would read LWA payloads in clear and inject messages LWA
+# subscribers get sealed (the broker warns at start-up; see README
+# "Security defaults and what each listener exposes").
 cat >"$WORK/acl" <<'EOF'
 user alice
-topic readwrite demo/#
+topic readwrite demo/password
+topic readwrite demo/mtls
+EOF
+cat >"$WORK/acl-anonymous" <<'EOF'
+# rules before any `user` line apply to anonymous clients
+topic readwrite demo/plain
+topic readwrite demo/tls
 EOF
 "$BIN" psk add "$WORK/psk" sensor-1 --key-out "$WORK/sensor-1.key" >/dev/null
 
@@ -46,6 +56,8 @@ sys_interval_secs = 5
 [[listener]]
 name = "plain"
 bind = "127.0.0.1:$P_PLAIN"
+allow_anonymous = true
+acl_file = "$WORK/acl-anonymous"
 
 [[listener]]
 name = "password"
@@ -58,6 +70,8 @@ acl_file = "$WORK/acl"
 name = "tls"
 bind = "127.0.0.1:$P_TLS"
 mode = "tls"
+allow_anonymous = true
+acl_file = "$WORK/acl-anonymous"
 [listener.tls]
 certfile = "$WORK/certs/broker.crt"
 keyfile = "$WORK/certs/broker.key"
@@ -66,6 +80,7 @@ keyfile = "$WORK/certs/broker.key"
 name = "mtls"
 bind = "127.0.0.1:$P_MTLS"
 mode = "tls"
+acl_file = "$WORK/acl"
 [listener.tls]
 certfile = "$WORK/certs/broker.crt"
 keyfile = "$WORK/certs/broker.key"

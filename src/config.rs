@@ -9,7 +9,7 @@
 //! name = "plain"
 //! bind = "127.0.0.1:1883"
 //! mode = "plain"          # plain | tls
-//! allow_anonymous = true
+//! allow_anonymous = true  # default false: a listener admits nobody it cannot authenticate
 //! ```
 
 use std::net::SocketAddr;
@@ -17,8 +17,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod exposure;
 mod load;
 
+pub use exposure::{security_label, weaker_modes};
 pub use load::{ConfigError, Problem, DEFAULT_PLAIN_PORT, DEFAULT_TLS_PORT};
 
 /// Whole broker configuration.
@@ -63,9 +65,14 @@ impl BrokerConfig {
 }
 
 impl Default for BrokerConfig {
+    /// Without a configuration file: one anonymous plain listener on
+    /// 127.0.0.1:1883. Only a file can add LWA, so nothing secret is exposed.
     fn default() -> Self {
         BrokerConfig {
-            listeners: vec![ListenerConfig::default()],
+            listeners: vec![ListenerConfig {
+                allow_anonymous: true,
+                ..ListenerConfig::default()
+            }],
             limits: Limits::default(),
             sys_interval_secs: 10,
             persistence: false,
@@ -96,7 +103,8 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// plain or tls.
     pub mode: ListenerMode,
-    /// Accept clients without credentials.
+    /// Accept clients without credentials (default false: secure unless stated;
+    /// see README "Security defaults and what each listener exposes").
     pub allow_anonymous: bool,
     /// Mosquitto-format password file.
     pub password_file: Option<PathBuf>,
@@ -104,6 +112,10 @@ pub struct ListenerConfig {
     pub acl_file: Option<PathBuf>,
     /// LWA PSK store; when set, LWA clients are accepted on this listener.
     pub lwa_psk_file: Option<PathBuf>,
+    /// LWA identities may use only their own client ids: the identity, or
+    /// `<identity>/...` (LWA.md 12.4); others are refused with 0x87. Default
+    /// false: only ids reserved for another identity are refused.
+    pub lwa_own_client_ids_only: bool,
     /// TLS settings (mode = "tls").
     pub tls: Option<TlsListenerConfig>,
     /// Failed password logins one source IP (IPv6: /64) may make in a burst
@@ -111,6 +123,11 @@ pub struct ListenerConfig {
     pub auth_failure_burst: u32,
     /// Seconds to earn back one failed login after the burst (0: no limit).
     pub auth_failure_refill_secs: u64,
+    /// Unauthenticated connections this listener may hold at once (its
+    /// budget of `[limits] max_pending_auth`); 0 = an equal share,
+    /// max_pending_auth / number of listeners, so a flood on one listener
+    /// leaves the others room.
+    pub max_pending_auth: usize,
 }
 
 impl Default for ListenerConfig {
@@ -119,13 +136,15 @@ impl Default for ListenerConfig {
             name: "default".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             mode: ListenerMode::Plain,
-            allow_anonymous: true,
+            allow_anonymous: false,
             password_file: None,
             acl_file: None,
             lwa_psk_file: None,
+            lwa_own_client_ids_only: false,
             tls: None,
             auth_failure_burst: 10,
             auth_failure_refill_secs: 6,
+            max_pending_auth: 0,
         }
     }
 }
@@ -173,13 +192,32 @@ pub struct Limits {
     /// for none (Server Keep Alive in CONNACK); 0 accepts the client's. The
     /// default, 60 s, is what MQTT conformance suites expect of a broker.
     pub max_keep_alive: u16,
-    /// Upper bound on Session Expiry Interval (seconds).
+    /// Upper bound on Session Expiry Interval (seconds); default 86,400 (one
+    /// day), so an abandoned or squatted session does not live for ever.
     pub max_session_expiry: u32,
+    /// A session belongs to the principal that created it: a CONNECT by
+    /// another principal with its client id is refused with 0x87 Not
+    /// authorized (default true). False keeps MQTT's plain takeover for
+    /// non-LWA sessions; LWA sessions are always bound (LWA.md 12.4).
+    pub bind_client_ids: bool,
+    /// Sessions (connected plus offline) the broker keeps; a CONNECT that
+    /// would create one more is refused with 0x97 Quota exceeded (3.1.1: 3).
+    pub max_sessions: usize,
+    /// Payload bytes queued per session (offline or over the in-flight
+    /// window); beyond it the oldest queued message is dropped (counted in
+    /// `$SYS/broker/messages/dropped`).
+    pub max_queued_bytes_per_session: usize,
+    /// Payload bytes queued for offline sessions, all together; beyond it a
+    /// message for an offline session is dropped (counted as above).
+    pub max_queued_bytes_total: usize,
     /// Seconds a connection may take to send CONNECT (and finish authentication).
     pub connect_timeout_secs: u64,
     /// Connections accepted but not yet authenticated, over all listeners;
     /// more are closed at once, before any TLS or LWA work (0 = no limit).
     pub max_pending_auth: usize,
+    /// Of those, at most this many from one source address (IPv6: one /64);
+    /// 0 = the default, half the smallest listener budget, at most 32.
+    pub max_pending_auth_per_source: usize,
     /// Whether retained messages are supported.
     pub retain_available: bool,
 }
@@ -194,9 +232,14 @@ impl Default for Limits {
             max_queued_messages: 1000,
             topic_alias_maximum: 64,
             max_keep_alive: 60,
-            max_session_expiry: u32::MAX,
+            max_session_expiry: 86_400,
+            bind_client_ids: true,
+            max_sessions: 100_000,
+            max_queued_bytes_per_session: 1 << 20,
+            max_queued_bytes_total: 256 << 20,
             connect_timeout_secs: 10,
             max_pending_auth: 1024,
+            max_pending_auth_per_source: 0,
             retain_available: true,
         }
     }
@@ -210,14 +253,18 @@ mod tests {
     fn persistence_and_auth_rate_keys_parse() {
         let path = std::path::Path::new("t.toml");
         let c = BrokerConfig::from_toml(
-            "persistence_file = \"/var/lib/b.redb\"\n[[listener]]\nauth_failure_burst = 3\n",
+            "persistence_file = \"/var/lib/b.redb\"\n[[listener]]\nallow_anonymous = true\nauth_failure_burst = 3\n",
             path,
         )
         .unwrap();
         assert_eq!(c.persistence_path(), Some(PathBuf::from("/var/lib/b.redb")));
         assert_eq!(c.listeners[0].auth_failure_burst, 3);
         assert_eq!(c.listeners[0].auth_failure_refill_secs, 6);
-        let on = BrokerConfig::from_toml("persistence = true\n[[listener]]\n", path).unwrap();
+        let on = BrokerConfig::from_toml(
+            "persistence = true\n[[listener]]\nallow_anonymous = true\n",
+            path,
+        )
+        .unwrap();
         assert_eq!(on.persistence_path(), Some(PathBuf::from("mqtt-lwa.redb")));
         assert_eq!(BrokerConfig::default().persistence_path(), None);
     }
@@ -227,11 +274,12 @@ mod tests {
         let path = std::path::Path::new("t.toml");
         assert_eq!(BrokerConfig::default().metrics.listen, None);
         let c = BrokerConfig::from_toml(
-            "[metrics]\nlisten = \"127.0.0.1:9100\"\n[[listener]]\n",
+            "[metrics]\nlisten = \"127.0.0.1:9100\"\n[[listener]]\nallow_anonymous = true\n",
             path,
         )
         .unwrap();
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9100".parse().unwrap()));
-        assert!(BrokerConfig::from_toml("[metrics]\nport = 1\n[[listener]]\n", path).is_err());
+        let unknown_key = "[metrics]\nport = 1\n[[listener]]\nallow_anonymous = true\n";
+        assert!(BrokerConfig::from_toml(unknown_key, path).is_err());
     }
 }

@@ -192,7 +192,7 @@ fn slowloris_without_connect_is_closed_after_the_connect_timeout() {
     let config = dir.path().join("broker.toml");
     std::fs::write(
         &config,
-        "[limits]\nconnect_timeout_secs = 1\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        "[limits]\nconnect_timeout_secs = 1\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
     )
     .unwrap();
     let broker = Broker::start(&["-c", config.to_str().unwrap()]);

@@ -24,8 +24,8 @@ fn one_line_per_listener_with_its_mode() {
     std::fs::write(
         &config,
         format!(
-            "[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:0\"\n\n\
-             [[listener]]\nname = \"b\"\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\n\
+            "[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n\n\
+             [[listener]]\nname = \"b\"\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\nallow_anonymous = true\n\
              [listener.tls]\ncertfile = \"{0}/broker.crt\"\nkeyfile = \"{0}/broker.key\"\n",
             certs.display()
         ),

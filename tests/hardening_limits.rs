@@ -102,7 +102,7 @@ fn offline_queue_is_bounded_and_drops_are_counted_in_sys() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker_with(
         dir.path(),
-        "sys_interval_secs = 1\n[limits]\nmax_queued_messages = 5\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        "sys_interval_secs = 1\n[limits]\nmax_queued_messages = 5\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
     );
     let mut sys = RawClient::connect(broker.addr, V5, "sys-watch");
     sys.subscribe("$SYS/broker/messages/dropped", QoS::AtMostOnce);
@@ -152,7 +152,7 @@ fn inflight_window_holds_messages_until_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker_with(
         dir.path(),
-        "[limits]\nmax_inflight = 3\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        "[limits]\nmax_inflight = 3\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
     );
     let mut sub = RawClient::connect(broker.addr, V5, "no-ack-sub");
     sub.subscribe("limits/w", QoS::AtLeastOnce);
@@ -273,7 +273,7 @@ fn stalled_tls_handshakes_are_closed_at_the_connect_timeout() {
     let broker = broker_with(
         dir.path(),
         &format!(
-            "[limits]\nconnect_timeout_secs = 1\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n",
+            "[limits]\nconnect_timeout_secs = 1\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\nallow_anonymous = true\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n",
             crt.display(),
             key.display()
         ),
@@ -294,7 +294,7 @@ fn unauthenticated_connections_beyond_max_pending_auth_are_closed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker_with(
         dir.path(),
-        "[limits]\nmax_pending_auth = 2\nconnect_timeout_secs = 30\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        "[limits]\nmax_pending_auth = 2\nmax_pending_auth_per_source = 2\nconnect_timeout_secs = 30\n\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n",
     );
     let mut first = RawClient::tcp(broker.addr, V5);
     let _second = RawClient::tcp(broker.addr, V5);

@@ -64,7 +64,19 @@ async fn ten_thousand_idle_connections_and_active_clients() {
         limit >= IDLE as u64 + 200,
         "RLIMIT_NOFILE hard limit {limit} is too low for {IDLE} connections"
     );
-    let broker = start_broker(0, None, &[]);
+    // All the load comes from one source, BATCH handshakes at a time: more
+    // than the default per-source share of pending authentications (issue 13).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[limits]\nmax_pending_auth_per_source = {BATCH}\n\n\
+             [[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n"
+        ),
+    )
+    .unwrap();
+    let broker = start_broker(0, None, &["-c", config.to_str().unwrap()]);
     let port = broker.addr.port();
     let rss_before = broker.rss_kib().unwrap_or(0);
     let started = Instant::now();

@@ -83,7 +83,7 @@ fn start_broker(pki: &Pki) -> Broker {
             "127.0.0.1"
         };
         format!(
-            "[[listener]]\nname = \"{name}\"\nbind = \"{ip}:0\"\nmode = \"tls\"\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n{extra}\n",
+            "[[listener]]\nname = \"{name}\"\nbind = \"{ip}:0\"\nmode = \"tls\"\nallow_anonymous = true\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n{extra}\n",
             pki.p(&format!("{cert}.crt")),
             pki.p(&format!("{cert}.key")),
         )

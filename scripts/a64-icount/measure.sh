@@ -65,11 +65,11 @@ counted() {
 "${QEMU[@]}" "$BIN" certs init "$WORK/certs" --client pi-sensor >/dev/null
 listener() {
     case "$1" in
-        plain) printf '[[listener]]\nname = "plain"\nbind = "127.0.0.1:0"\n' ;;
+        plain) printf '[[listener]]\nname = "plain"\nbind = "127.0.0.1:0"\nallow_anonymous = true\n' ;;
         lwa) printf '[[listener]]\nname = "lwa"\nbind = "127.0.0.1:0"\nallow_anonymous = false\nlwa_psk_file = "%s"\n' "$WORK/psk" ;;
-        tls13 | tls12) printf '[[listener]]\nname = "tls"\nbind = "127.0.0.1:0"\nmode = "tls"\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\n' \
+        tls13 | tls12) printf '[[listener]]\nname = "tls"\nbind = "127.0.0.1:0"\nmode = "tls"\nallow_anonymous = true\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\n' \
             "$WORK/certs/broker.crt" "$WORK/certs/broker.key" ;;
-        mtls13) printf '[[listener]]\nname = "mtls"\nbind = "127.0.0.1:0"\nmode = "tls"\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\ncafile = "%s"\nrequire_certificate = true\n' \
+        mtls13) printf '[[listener]]\nname = "mtls"\nbind = "127.0.0.1:0"\nmode = "tls"\nallow_anonymous = true\n[listener.tls]\ncertfile = "%s"\nkeyfile = "%s"\ncafile = "%s"\nrequire_certificate = true\n' \
             "$WORK/certs/broker.crt" "$WORK/certs/broker.key" "$WORK/certs/ca.crt" ;;
     esac
 }

@@ -11,18 +11,32 @@
 //! | no method, password file set     | [`PasswordAuthenticator`] (+ `allow_anonymous`)       |
 //! | no method, no password file      | anonymous if `allow_anonymous`, else 0x87             |
 //!
-//! Per-identity policy (LWA.md 12.10): a name that is an LWA identity is
-//! refused as a password user name (0x86), even if the password file also
-//! has it, and cannot be claimed as an unauthenticated user name either:
-//! on a listener with a PSK store but no password file every CONNECT with a
-//! user name is refused with 0x86, whatever the name, so the answer does not
-//! tell LWA identities from other names; those refusals, like password and
-//! LWA1 failures, draw on the per-source `auth_failure_*` budget.
+//! Per-identity policy (LWA.md 12.10), broker-wide (issue 13): a name that
+//! is an LWA identity on *any* listener is refused as a password user name
+//! (0x86, even if the password file also has it), as a TLS certificate CN
+//! (0x87), and cannot be claimed as an unauthenticated user name either; so
+//! ACL rules written for an LWA identity never apply to another mode. On a
+//! listener with a PSK store but no password file every CONNECT with a user
+//! name is refused with 0x86, whatever the name, so the answer does not tell
+//! LWA identities from other names; those refusals, like password and LWA1
+//! failures, draw on the per-source `auth_failure_*` budget.
 //! Without a password file, a CONNECT's user name is not authenticated, so
-//! it is dropped from the principal whenever an ACL file or a PSK store
-//! gives names a meaning (otherwise anyone could claim any ACL user).
+//! it is dropped from the principal whenever any listener of the broker has
+//! an ACL file, a password file, certificate logins or a PSK store (names
+//! mean something there; otherwise anyone could claim any user's rights or
+//! session).
+//!
+//! Client ids of LWA identities are reserved (LWA.md 12.4): a client that
+//! is not authenticated by LWA is refused with 0x85 Client Identifier not
+//! valid when its client id is an LWA identity or starts with
+//! `<identity>/`, so nobody can squat a device's session before it
+//! connects; another LWA identity asking for it is refused with 0x87 once
+//! its proof is in, before any side effect (after CONNACK: DISCONNECT 0x87).
+//! With `lwa_own_client_ids_only = true` on a listener, its LWA identities
+//! may use no other client ids at all (LWA.md 12.4's SHOULD; off by default). The broker core binds every other session to the principal
+//! that created it (`Limits::bind_client_ids`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -30,12 +44,12 @@ use sha2::{Digest, Sha256};
 
 use super::acl::AclPolicy;
 use super::lwa::{LwaAuthenticator, SharedPskStore, DEFAULT_BROKER_RECORD_LIMIT_LOG2};
-use super::password::{PasswordAuthenticator, PasswordFile};
+use super::password::{PasswordAuthenticator, PasswordFile, PasswordHash};
 use super::rate_limit::{ConnectRateLimiter, RateLimitConfig};
 use super::tls::CertificateAuthenticator;
 use super::{
     AllowAll, AuthDecision, Authenticated, ConnectAuthenticator, ListenerSecurity, PeerInfo,
-    Principal,
+    PendingAuth, Principal,
 };
 use crate::codec::{Connect, ReasonCode};
 use crate::config::{ListenerConfig, ListenerMode};
@@ -75,18 +89,85 @@ impl FileWatch {
 struct PasswordMode {
     authenticator: PasswordAuthenticator,
     watch: FileWatch,
-    users: Mutex<BTreeSet<String>>,
+    /// Each user's hash at the last reload: a user whose entry is gone or
+    /// changed (a new password) has live sessions closed.
+    users: Mutex<BTreeMap<String, PasswordHash>>,
 }
 
-fn user_names(file: &PasswordFile) -> BTreeSet<String> {
-    file.entries().map(|(u, _)| u.to_owned()).collect()
+fn user_hashes(file: &PasswordFile) -> BTreeMap<String, PasswordHash> {
+    file.entries()
+        .map(|(u, h)| (u.to_owned(), h.clone()))
+        .collect()
+}
+
+/// The LWA identities of every listener of the broker (issue 13: identity
+/// names and their client ids must not cross listeners or modes).
+#[derive(Clone, Default)]
+pub struct LwaIdentities {
+    stores: Arc<Vec<Arc<SharedPskStore>>>,
+}
+
+impl LwaIdentities {
+    /// True when `name` is an LWA identity on some listener.
+    pub fn contains(&self, name: &str) -> bool {
+        self.stores.iter().any(|s| s.current().contains(name))
+    }
+
+    /// True when `client_id` is reserved for an LWA identity: the identity
+    /// itself, or `<identity>/<anything>`.
+    pub fn reserves_client_id(&self, client_id: &str) -> bool {
+        let head = client_id.split('/').next().unwrap_or(client_id);
+        !head.is_empty() && self.contains(head)
+    }
+}
+
+/// The client id an LWA connection asked for, checked against the identity it proves.
+struct ReservedClientIdCheck {
+    identities: LwaIdentities,
+    client_id: String,
+    /// `lwa_own_client_ids_only`: any client id other than the identity's own is refused.
+    own_only: bool,
+}
+
+impl ReservedClientIdCheck {
+    /// 0x87 when the client id is reserved for an identity other than `principal`'s.
+    fn allows(&self, principal: &Principal) -> Result<(), ReasonCode> {
+        let head = self.client_id.split('/').next().unwrap_or_default();
+        let own = principal.lwa_identity.as_deref() == Some(head);
+        if !own && (self.own_only || self.identities.reserves_client_id(&self.client_id)) {
+            tracing::warn!(client_id = %self.client_id, identity = ?principal.lwa_identity,
+                "client id reserved for another LWA identity; refused");
+            return Err(ReasonCode::NOT_AUTHORIZED);
+        }
+        Ok(())
+    }
+}
+
+/// An LWA continuation whose result is checked by [`ReservedClientIdCheck`].
+struct OwnClientId {
+    inner: Box<dyn PendingAuth>,
+    check: ReservedClientIdCheck,
+}
+
+impl PendingAuth for OwnClientId {
+    fn method(&self) -> &str {
+        self.inner.method()
+    }
+
+    fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
+        let authenticated = self.inner.finish(auth_data)?;
+        self.check.allows(&authenticated.principal)?;
+        Ok(authenticated)
+    }
 }
 
 /// The [`ConnectAuthenticator`] of one listener (see the module docs).
 pub struct ListenerAuthenticator {
     name: String,
     lwa: Option<LwaAuthenticator>,
-    psk: Option<Arc<SharedPskStore>>,
+    identities: LwaIdentities,
+    names_matter: bool,
+    lwa_own_client_ids_only: bool,
     password: Option<PasswordMode>,
     acl: Option<(Arc<AclPolicy>, FileWatch)>,
     certificate_username: bool,
@@ -106,13 +187,57 @@ fn failure_limiter(config: &ListenerConfig) -> ConnectRateLimiter {
 
 impl ListenerAuthenticator {
     fn is_lwa_identity(&self, name: &str) -> bool {
-        self.psk
-            .as_ref()
-            .is_some_and(|store| store.current().contains(name))
+        self.identities.contains(name)
+    }
+
+    /// An LWA identity may not take a client id reserved for another one
+    /// (checked once the identity is proven, before any side effect).
+    fn own_client_id_only(&self, decision: AuthDecision, connect: &Connect) -> AuthDecision {
+        let check = ReservedClientIdCheck {
+            identities: self.identities.clone(),
+            client_id: connect.client_id.clone(),
+            own_only: self.lwa_own_client_ids_only,
+        };
+        match decision {
+            AuthDecision::Pending {
+                connack_auth,
+                continuation,
+            } => AuthDecision::Pending {
+                connack_auth,
+                continuation: Box::new(OwnClientId {
+                    inner: continuation,
+                    check,
+                }),
+            },
+            AuthDecision::Accept {
+                authenticated,
+                connack_auth,
+            } => match check.allows(&authenticated.principal) {
+                Ok(()) => AuthDecision::Accept {
+                    authenticated,
+                    connack_auth,
+                },
+                Err(code) => AuthDecision::Reject(code),
+            },
+            other => other,
+        }
+    }
+
+    fn certificate_login(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
+        let decision = CertificateAuthenticator.authenticate(connect, peer);
+        if let AuthDecision::Accept { authenticated, .. } = &decision {
+            if let Some(cn) = authenticated.principal.username.as_deref() {
+                if self.is_lwa_identity(cn) {
+                    tracing::warn!(addr = ?peer.remote_addr, cn, "certificate CN is an LWA identity; refused");
+                    return AuthDecision::Reject(ReasonCode::NOT_AUTHORIZED);
+                }
+            }
+        }
+        decision
     }
 
     fn without_credentials(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
-        if let (Some(user), true) = (connect.username.as_deref(), self.psk.is_some()) {
+        if let (Some(user), true) = (connect.username.as_deref(), self.lwa.is_some()) {
             // With a PSK store and no password file no user name can be
             // authenticated here, and answering LWA identities differently
             // from other names lets anyone list the identities (LWA.md
@@ -135,7 +260,7 @@ impl ListenerAuthenticator {
             tracing::info!(addr = ?peer.remote_addr, listener = %self.name, "CONNECT without credentials refused");
             return AuthDecision::Reject(ReasonCode::NOT_AUTHORIZED);
         }
-        let names_matter = self.acl.is_some() || self.psk.is_some();
+        let names_matter = self.names_matter;
         AuthDecision::Accept {
             authenticated: Authenticated {
                 principal: Principal {
@@ -159,14 +284,17 @@ impl ConnectAuthenticator for ListenerAuthenticator {
         match connect.properties.authentication_method.as_deref() {
             Some(method) => {
                 if let (Some(lwa), crate::lwa::METHOD) = (&self.lwa, method) {
-                    return lwa.authenticate(connect, peer);
+                    return self.own_client_id_only(lwa.authenticate(connect, peer), connect);
                 }
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");
                 AuthDecision::Reject(ReasonCode::BAD_AUTHENTICATION_METHOD)
             }
-            None if self.certificate_username => {
-                CertificateAuthenticator.authenticate(connect, peer)
+            None if self.identities.reserves_client_id(&connect.client_id) => {
+                tracing::warn!(addr = ?peer.remote_addr, client_id = %connect.client_id, listener = %self.name,
+                    "client id reserved for an LWA identity; refused without LWA");
+                AuthDecision::Reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
             }
+            None if self.certificate_username => self.certificate_login(connect, peer),
             None => match &self.password {
                 Some(mode) => mode.authenticator.authenticate(connect, peer),
                 None => self.without_credentials(connect, peer),
@@ -187,16 +315,20 @@ impl ConnectAuthenticator for ListenerAuthenticator {
             if mode.watch.changed() {
                 match PasswordFile::load(&mode.watch.path) {
                     Ok(file) => {
-                        let now = user_names(&file);
+                        let now = user_hashes(&file);
                         let mut users = match mode.users.lock() {
                             Ok(g) => g,
                             Err(poisoned) => poisoned.into_inner(),
                         };
-                        for gone in users.difference(&now) {
-                            closed.push(Principal {
-                                username: Some(gone.clone()),
-                                lwa_identity: None,
-                            });
+                        // Deleted users and changed passwords alike: whoever
+                        // logged in with the old credentials is logged out.
+                        for (user, hash) in users.iter() {
+                            if now.get(user) != Some(hash) {
+                                closed.push(Principal {
+                                    username: Some(user.clone()),
+                                    lwa_identity: None,
+                                });
+                            }
                         }
                         *users = now;
                         mode.authenticator.replace_file(file);
@@ -225,17 +357,63 @@ impl ConnectAuthenticator for ListenerAuthenticator {
     }
 }
 
-/// Builds a listener's authenticator and access policy from its configuration.
-pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> {
+fn load_psk(config: &ListenerConfig) -> anyhow::Result<Option<Arc<SharedPskStore>>> {
     let name = &config.name;
-    let psk = match &config.lwa_psk_file {
+    Ok(match &config.lwa_psk_file {
         Some(path) => {
             Some(Arc::new(SharedPskStore::load(path).map_err(|e| {
                 anyhow::anyhow!("listener {name:?}: lwa_psk_file: {e}")
             })?))
         }
         None => None,
+    })
+}
+
+/// True when user names carry rights or sessions somewhere on the broker,
+/// so a name nobody authenticated must not be kept.
+fn names_matter(config: &ListenerConfig) -> bool {
+    config.acl_file.is_some()
+        || config.lwa_psk_file.is_some()
+        || config.password_file.is_some()
+        || (config.mode == ListenerMode::Tls
+            && config
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.use_identity_as_username))
+}
+
+/// Builds a listener's authenticator and access policy from its
+/// configuration alone (as if it were the broker's only listener).
+pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> {
+    from_configs(std::slice::from_ref(config)).map(|mut v| v.remove(0))
+}
+
+/// Builds every listener's security, with the broker-wide policy of the
+/// module docs (LWA identities and their client ids reserved on every
+/// listener; unauthenticated names dropped wherever names matter).
+pub fn from_configs(configs: &[ListenerConfig]) -> anyhow::Result<Vec<ListenerSecurity>> {
+    let stores = configs
+        .iter()
+        .map(load_psk)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let identities = LwaIdentities {
+        stores: Arc::new(stores.iter().flatten().cloned().collect()),
     };
+    let matter = configs.iter().any(names_matter);
+    configs
+        .iter()
+        .zip(stores)
+        .map(|(config, psk)| build(config, psk, identities.clone(), matter))
+        .collect()
+}
+
+fn build(
+    config: &ListenerConfig,
+    psk: Option<Arc<SharedPskStore>>,
+    identities: LwaIdentities,
+    names_matter: bool,
+) -> anyhow::Result<ListenerSecurity> {
+    let name = &config.name;
     let lwa = match &psk {
         Some(store) => Some(
             LwaAuthenticator::new(Arc::clone(store), DEFAULT_BROKER_RECORD_LIMIT_LOG2)
@@ -248,13 +426,12 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
         Some(path) => {
             let file = PasswordFile::load(path)
                 .map_err(|e| anyhow::anyhow!("listener {name:?}: password_file: {e}"))?;
-            let users = user_names(&file);
+            let users = user_hashes(&file);
             let mut authenticator = PasswordAuthenticator::new(file, config.allow_anonymous)
                 .with_rate_limiter(failure_limiter(config));
-            if let Some(store) = &psk {
-                let store = Arc::clone(store);
-                authenticator =
-                    authenticator.with_lwa_only(move |user| store.current().contains(user));
+            if !identities.stores.is_empty() {
+                let identities = identities.clone();
+                authenticator = authenticator.with_lwa_only(move |user| identities.contains(user));
             }
             Some(PasswordMode {
                 authenticator,
@@ -283,7 +460,9 @@ pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> 
     let authenticator = ListenerAuthenticator {
         name: name.clone(),
         lwa,
-        psk,
+        identities,
+        names_matter,
+        lwa_own_client_ids_only: config.lwa_own_client_ids_only,
         password,
         acl,
         certificate_username,

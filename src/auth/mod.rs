@@ -166,6 +166,12 @@ impl ListenerSecurity {
     pub fn from_config(config: &crate::config::ListenerConfig) -> anyhow::Result<Self> {
         listener::from_config(config)
     }
+
+    /// Every listener's security with the broker-wide policy (LWA identities
+    /// and their client ids reserved on every listener; see [`listener`]).
+    pub fn from_configs(configs: &[crate::config::ListenerConfig]) -> anyhow::Result<Vec<Self>> {
+        listener::from_configs(configs)
+    }
 }
 
 impl std::fmt::Debug for ListenerSecurity {

@@ -232,11 +232,17 @@ impl Connection {
             }
             Packet::Disconnect(d) => {
                 let reason = d.reason_code;
-                if self.version == Some(ProtocolVersion::V5) && self.connack_sent {
+                let sent = self.version == Some(ProtocolVersion::V5) && self.connack_sent;
+                if sent {
                     self.write(&Packet::Disconnect(d));
                 }
                 self.phase = Phase::Closed;
-                self.close_cause = Some(format!("DISCONNECT {reason} from the broker"));
+                // The log says what went on the wire: 3.1.1 has no server DISCONNECT.
+                self.close_cause = Some(if sent {
+                    format!("broker sent DISCONNECT {reason}")
+                } else {
+                    format!("closed by the broker ({}), nothing sent", reason.name())
+                });
             }
             other => self.write(&other),
         }
@@ -408,7 +414,14 @@ impl Connection {
         };
         self.encode_for(&Packet::ConnAck(connack), version);
         self.phase = Phase::Closed;
-        self.close_cause = Some(format!("{cause}: {code}"));
+        self.close_cause = Some(match version {
+            ProtocolVersion::V5 => format!("{cause}: sent CONNACK {code}"),
+            ProtocolVersion::V311 => format!(
+                "{cause}: sent CONNACK return code {} ({})",
+                code.to_v311_connack(),
+                code.name()
+            ),
+        });
     }
 
     fn codec_error(&mut self, e: &CodecError) {
@@ -435,17 +448,24 @@ impl Connection {
                 }
                 _ => self.close_with(None, "malformed input before CONNACK"),
             }
-            self.close_cause = Some(format!("malformed input: {e}"));
+            self.note_malformed(e);
             return;
         }
         self.close_with(Some(e.reason_code()), "malformed input");
-        self.close_cause = Some(format!("malformed input: {e}"));
+        self.note_malformed(e);
+    }
+
+    /// Keeps what was sent (the reason code, if any) next to the decoding error.
+    fn note_malformed(&mut self, e: &CodecError) {
+        let sent = self.close_cause.take().unwrap_or_default();
+        self.close_cause = Some(format!("malformed input ({e}); {sent}"));
     }
 
     fn close_with(&mut self, reason: Option<ReasonCode>, cause: &str) {
         if self.is_closed() {
             return;
         }
+        let mut sent = None;
         if let (Some(reason), Some(ProtocolVersion::V5), true) =
             (reason, self.version, self.connack_sent)
         {
@@ -456,11 +476,13 @@ impl Connection {
                 ReasonCode::UNSPECIFIED_ERROR
             };
             self.write(&Packet::Disconnect(Disconnect::new(reason)));
+            sent = Some(reason);
         }
         self.phase = Phase::Closed;
-        self.close_cause = Some(match reason {
-            Some(r) => format!("{cause} ({r})"),
-            None => cause.to_string(),
+        // Only a code that went out is logged as one (3.1.1 gets a bare close).
+        self.close_cause = Some(match sent {
+            Some(r) => format!("{cause}: sent DISCONNECT {r}"),
+            None => format!("{cause}: closed, nothing sent"),
         });
     }
 

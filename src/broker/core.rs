@@ -164,6 +164,11 @@ pub struct BrokerCore {
     next_assigned: u64,
     /// Keys changed since the last persistence batch.
     journal: persist::Journal,
+    /// Payload bytes queued for offline sessions, recounted at most once a
+    /// second and only added to in between (so an over-estimate, never an
+    /// under-estimate): what `Limits::max_queued_bytes_total` bounds.
+    offline_bytes: usize,
+    offline_bytes_recounted: Option<Instant>,
 }
 
 /// Pushes `packets` as sends to `conn`.
@@ -193,6 +198,8 @@ impl BrokerCore {
             sys: SysTopics::new(now),
             next_assigned: 1,
             journal: persist::Journal::default(),
+            offline_bytes: 0,
+            offline_bytes_recounted: None,
         }
     }
 

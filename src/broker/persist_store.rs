@@ -74,9 +74,51 @@ impl std::fmt::Debug for SessionStore {
     }
 }
 
+/// Creates the store file 0600 when it does not exist yet; warns when an
+/// existing one is group- or world-readable.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "persistence store is readable by group or others; it holds message \
+                         payloads in plaintext (LWA ones included): chmod 600 it"
+                    );
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // redb initialises an empty file as a new database.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl SessionStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`. It holds queued and retained
+    /// messages in plaintext (LWA payloads included), so a new store is
+    /// created 0600 and an existing one readable by group or others is
+    /// reported. A missing directory stays an error (a mistyped path should
+    /// stop the broker, not create a tree).
     pub fn open(path: &Path) -> Result<SessionStore, StoreError> {
+        create_private(path).map_err(|e| StoreError::Db {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         let db = Database::create(path).map_err(|e| StoreError::Db {
             path: path.to_owned(),
             message: e.to_string(),

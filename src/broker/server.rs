@@ -93,6 +93,9 @@ impl Server {
             }
             None => None,
         };
+        for warning in config.lwa_exposure_warnings() {
+            tracing::warn!("{warning}");
+        }
         let stats = Arc::new(Stats::default());
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (listener, security) in config.listeners.iter().zip(securities) {
@@ -131,11 +134,7 @@ impl Server {
 
     /// Binds every listener of `config`, building each listener's security from its settings.
     pub async fn bind(config: BrokerConfig) -> anyhow::Result<Server> {
-        let securities = config
-            .listeners
-            .iter()
-            .map(ListenerSecurity::from_config)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let securities = ListenerSecurity::from_configs(&config.listeners)?;
         Server::bind_with(config, securities).await
     }
 
@@ -219,11 +218,21 @@ impl Server {
         ));
         let next_conn = Arc::new(AtomicU64::new(1));
         let qos0_limit = config.limits.max_queued_messages.max(16);
-        let pending = PendingSlots::new(config.limits.max_pending_auth);
+        let listener_budgets: Vec<usize> = config
+            .listeners
+            .iter()
+            .map(|l| l.max_pending_auth)
+            .collect();
+        let pending = PendingSlots::new(
+            config.limits.max_pending_auth,
+            config.limits.max_pending_auth_per_source,
+            &listener_budgets,
+        );
         let contexts: Vec<Arc<ListenerContext>> = listeners.iter().map(|l| l.ctx.clone()).collect();
         let mut accept_tasks = Vec::new();
-        for listener in listeners {
+        for (index, listener) in listeners.into_iter().enumerate() {
             accept_tasks.push(tokio::spawn(accept_loop(
+                index,
                 listener,
                 core_tx.clone(),
                 shutdown.subscribe(),
@@ -264,6 +273,7 @@ impl ServerHandle {
 }
 
 async fn accept_loop(
+    index: usize,
     listener: BoundListener,
     core: mpsc::Sender<CoreEvent>,
     mut shutdown: watch::Receiver<bool>,
@@ -290,8 +300,9 @@ async fn accept_loop(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let Some(pending_slot) = pending.try_acquire() else {
-            // Too many clients still unauthenticated: no handshake work for this one.
+        let Some(pending_slot) = pending.try_acquire(index, remote_addr.ip()) else {
+            // Too many clients still unauthenticated (in all, on this listener
+            // or from this source): no handshake work for this one.
             tracing::debug!(%remote_addr, listener = %ctx.name, "too many pending handshakes; closed");
             drop(socket);
             continue;

@@ -8,7 +8,10 @@
 //! Queue drop policy (documented in `Limits::max_queued_messages`): when the
 //! queue is full, expired messages are purged first; then the oldest queued
 //! QoS 0 message is dropped to make room; if there is none, the new message
-//! is dropped. Every drop is counted in `Stats::messages_dropped`.
+//! is dropped. The same holds for payload bytes (`Limits::
+//! max_queued_bytes_per_session`): while the new message would not fit, the
+//! oldest queued QoS 0 message goes, and if none is left the new message is
+//! dropped. Every drop is counted in `Stats::messages_dropped`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -348,6 +351,18 @@ impl Session {
         max_queued: usize,
         stats: &Stats,
     ) -> Offered {
+        self.offer_bounded(d, now, max_queued, usize::MAX, stats)
+    }
+
+    /// As [`Self::offer`], with the queue also bounded to `max_bytes` of payload.
+    pub fn offer_bounded(
+        &mut self,
+        d: Delivery,
+        now: Instant,
+        max_queued: usize,
+        max_bytes: usize,
+        stats: &Stats,
+    ) -> Offered {
         let durable = d.qos != QoS::AtMostOnce;
         if self.link.is_some() && self.queue.is_empty() {
             match self.attempt(d, now, stats) {
@@ -359,7 +374,7 @@ impl Session {
                 }
                 Attempt::Dropped => return Offered::default(),
                 Attempt::Blocked(d) => {
-                    let purged = self.enqueue(d, now, max_queued, stats);
+                    let purged = self.enqueue(d, now, (max_queued, max_bytes), stats);
                     return Offered {
                         packets: Vec::new(),
                         durable_changed: durable || purged,
@@ -367,7 +382,7 @@ impl Session {
                 }
             }
         }
-        let purged = self.enqueue(d, now, max_queued, stats);
+        let purged = self.enqueue(d, now, (max_queued, max_bytes), stats);
         Offered {
             packets: Vec::new(),
             durable_changed: durable || purged,
@@ -378,26 +393,44 @@ impl Session {
     /// Returns whether a durable (QoS 1/2) entry already queued was removed
     /// on the way (an expired one purged to make room), so that the stored
     /// session is rewritten even when the new delivery itself is QoS 0.
-    fn enqueue(&mut self, d: Delivery, now: Instant, max_queued: usize, stats: &Stats) -> bool {
+    fn enqueue(
+        &mut self,
+        d: Delivery,
+        now: Instant,
+        (max_queued, max_bytes): (usize, usize),
+        stats: &Stats,
+    ) -> bool {
         let mut durable_removed = false;
-        if self.queue.len() >= max_queued {
+        let size = d.message.payload.len();
+        // Summed, not tracked: the queue is short (max_queued) and mutated in many places.
+        let queued_bytes =
+            |q: &VecDeque<Delivery>| -> usize { q.iter().map(|q| q.message.payload.len()).sum() };
+        let over = |q: &VecDeque<Delivery>| {
+            q.len() >= max_queued || queued_bytes(q).saturating_add(size) > max_bytes
+        };
+        if over(&self.queue) {
             self.queue.retain(|q| {
                 let keep = !q.message.is_expired(now);
                 durable_removed |= !keep && q.qos != QoS::AtMostOnce;
                 keep
             });
         }
-        if self.queue.len() >= max_queued {
+        while over(&self.queue) {
             match self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) {
-                Some(i) => {
+                Some(i) if size <= max_bytes => {
                     self.queue.remove(i);
-                }
-                None => {
                     stats.dropped(DropReason::QueueFull);
+                }
+                _ => {
+                    stats.dropped(DropReason::QueueFull);
+                    tracing::debug!(
+                        client_id = %self.client_id,
+                        size,
+                        "queue full (messages or bytes): message dropped"
+                    );
                     return durable_removed;
                 }
             }
-            stats.dropped(DropReason::QueueFull);
         }
         self.queue.push_back(d);
         durable_removed

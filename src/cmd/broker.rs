@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mqtt_lwa::broker::Server;
-use mqtt_lwa::config::{BrokerConfig, ListenerMode};
+use mqtt_lwa::config::BrokerConfig;
 
 /// Arguments of `mqtt-lwa broker`.
 #[derive(clap::Args, Debug)]
@@ -83,15 +83,15 @@ fn raise_fd_limit() {
 }
 
 async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
-    let modes: Vec<ListenerMode> = config.listeners.iter().map(|l| l.mode).collect();
+    let modes: Vec<String> = config
+        .listeners
+        .iter()
+        .map(mqtt_lwa::config::security_label)
+        .collect();
     let server = Server::bind(config).await?;
     {
         let mut stdout = std::io::stdout().lock();
         for (addr, mode) in server.local_addrs().iter().zip(modes) {
-            let mode = match mode {
-                ListenerMode::Plain => "plain",
-                ListenerMode::Tls => "tls",
-            };
             writeln!(stdout, "listening on {addr} ({mode})")?;
         }
         if let Some(addr) = server.metrics_addr() {
@@ -198,6 +198,7 @@ fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mqtt_lwa::config::ListenerMode;
 
     fn args() -> BrokerArgs {
         BrokerArgs {

@@ -228,7 +228,7 @@ fn listener_problems(l: &ListenerConfig, push: &mut impl FnMut(Option<&'static s
     if !l.allow_anonymous && l.password_file.is_none() && l.lwa_psk_file.is_none() && !cert_login {
         push(
             Some("allow_anonymous"),
-            "allow_anonymous = false without password_file, lwa_psk_file or use_identity_as_username: nobody could connect".into(),
+            "no way in: allow_anonymous is false (the default) and there is no password_file, lwa_psk_file or use_identity_as_username; set allow_anonymous = true for an open listener".into(),
         );
     }
 }

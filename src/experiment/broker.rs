@@ -163,7 +163,7 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
     );
     let path = |p: &Path| format!("{:?}", p.display().to_string());
     match mode {
-        Mode::Plain => {}
+        Mode::Plain => s += "allow_anonymous = true\n",
         Mode::Password => {
             s += &format!(
                 "allow_anonymous = false\npassword_file = {}\nacl_file = {}\n",
@@ -173,7 +173,7 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
         }
         Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 => {
             s += &format!(
-                "mode = \"tls\"\n[listener.tls]\ncertfile = {}\nkeyfile = {}\n",
+                "mode = \"tls\"\nallow_anonymous = true\n[listener.tls]\ncertfile = {}\nkeyfile = {}\n",
                 path(&c.broker_cert),
                 path(&c.broker_key)
             );

@@ -86,8 +86,17 @@ fn user(name: &str) -> Principal {
 }
 
 #[test]
-fn plain_default_is_anonymous() {
-    let sec = ListenerSecurity::from_config(&ListenerConfig::default()).unwrap();
+fn default_refuses_anonymous_and_stated_anonymous_accepts() {
+    let closed = ListenerSecurity::from_config(&ListenerConfig::default()).unwrap();
+    assert_eq!(
+        decide(&closed, &connect(Some("bob"), None), &peer()),
+        Err(ReasonCode::NOT_AUTHORIZED)
+    );
+    let sec = ListenerSecurity::from_config(&ListenerConfig {
+        allow_anonymous: true,
+        ..ListenerConfig::default()
+    })
+    .unwrap();
     assert!(!sec.authenticator.is_blocking());
     assert_eq!(
         decide(&sec, &connect(Some("bob"), None), &peer()),
@@ -232,7 +241,8 @@ fn acl_applies_and_reloads() {
     std::fs::write(&acl, "user alice\ntopic readwrite bob/#\n").unwrap();
     f.passwords(&[("alice", "pw")]);
     let closed = sec.authenticator.reload();
-    assert_eq!(closed, vec![user("bob")]);
+    // Bob is gone; alice was re-hashed (a new salt reads as a new password).
+    assert_eq!(closed, vec![user("alice"), user("bob")]);
     assert!(sec.policy.can_publish(&alice, "c1", "bob/x"));
     assert!(!sec.policy.can_publish(&alice, "c1", "alice/x"));
     assert_eq!(

@@ -110,18 +110,35 @@ impl BrokerCore {
         }
     }
 
+    /// Refuses a CONNECT before any side effect when its client id belongs
+    /// to another principal (0x87), or when it would create one session
+    /// more than `max_sessions` (0x97 Quota exceeded).
+    ///
     /// LWA.md 12.4: a connection authenticated as one principal must not
-    /// resume or take over a session that belongs to another. Enforced when
-    /// either side is an LWA identity (other modes keep MQTT's usual
-    /// client-id semantics); `Some(0x87)` refuses before any side effect.
+    /// resume or take over a session that belongs to another. Always
+    /// enforced when either side is an LWA identity; for every other
+    /// principal too while `bind_client_ids` is on (the default). Anonymous
+    /// clients are all one principal, so they keep MQTT's usual takeover
+    /// among themselves.
     pub(super) fn foreign_session(
         &self,
         client_id: &str,
         principal: &Principal,
     ) -> Option<ReasonCode> {
-        let owner = &self.sessions.get(client_id)?.access.as_ref()?.principal;
+        let Some(session) = self.sessions.get(client_id) else {
+            if self.sessions.len() >= self.limits.max_sessions {
+                tracing::warn!(
+                    client_id,
+                    sessions = self.sessions.len(),
+                    "CONNECT refused: max_sessions reached (0x97 Quota exceeded)"
+                );
+                return Some(ReasonCode::QUOTA_EXCEEDED);
+            }
+            return None;
+        };
+        let owner = &session.access.as_ref()?.principal;
         let lwa = owner.lwa_identity.is_some() || principal.lwa_identity.is_some();
-        if lwa && owner != principal {
+        if (lwa || self.limits.bind_client_ids) && owner != principal {
             tracing::warn!(
                 client_id,
                 owner = ?owner.acl_name(),

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::{
     topic, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck,
@@ -238,6 +238,25 @@ impl BrokerCore {
             .or_else(|| order.clone().find(|&i| may(i, false)))
     }
 
+    /// True when `size` more bytes would take the offline queues over
+    /// `max_queued_bytes_total` (recounting them first if a second has passed).
+    fn offline_bytes_over(&mut self, now: Instant, size: usize) -> bool {
+        let stale = self
+            .offline_bytes_recounted
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if stale {
+            self.offline_bytes = self
+                .sessions
+                .values()
+                .filter(|s| s.link.is_none())
+                .flat_map(|s| s.queue.iter())
+                .map(|d| d.message.payload.len())
+                .sum();
+            self.offline_bytes_recounted = Some(now);
+        }
+        self.offline_bytes.saturating_add(size) > self.limits.max_queued_bytes_total
+    }
+
     /// Hands a delivery to a session after the receive check.
     fn deliver(&mut self, cid: &str, delivery: Delivery, now: Instant, out: &mut Vec<Output>) {
         let source = self.source_conn(delivery.message.publisher.as_deref());
@@ -260,7 +279,25 @@ impl BrokerCore {
                 return;
             }
         }
-        let offered = s.offer(delivery, now, max_queued, &self.stats);
+        let offline = s.link.is_none();
+        let size = delivery.message.payload.len();
+        if offline && self.offline_bytes_over(now, size) {
+            Stats::add(&self.stats.messages_dropped, 1);
+            tracing::debug!(
+                client_id = cid,
+                size,
+                "max_queued_bytes_total reached: message for an offline session dropped"
+            );
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(cid) else {
+            return;
+        };
+        let max_bytes = self.limits.max_queued_bytes_per_session;
+        let offered = s.offer_bounded(delivery, now, max_queued, max_bytes, &self.stats);
+        if offline {
+            self.offline_bytes = self.offline_bytes.saturating_add(size);
+        }
         if offered.durable_changed {
             self.journal.session(cid);
         }

@@ -38,8 +38,10 @@ impl Harness {
         let req = ConnectRequest {
             conn,
             connect: c,
+            // One principal for every connection: client ids are bound to
+            // principals, and these tests reconnect as the same client.
             principal: Principal {
-                username: Some(format!("user{conn}")),
+                username: Some("user".into()),
                 lwa_identity: None,
             },
             policy: Arc::clone(&self.policy),

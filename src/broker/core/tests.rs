@@ -115,7 +115,10 @@ fn connack_sent_means_no_connack_but_everything_else() {
     let req = ConnectRequest {
         conn: 3,
         connect: c,
-        principal: Principal::default(),
+        principal: Principal {
+            username: Some("user".into()),
+            lwa_identity: None,
+        },
         policy: Arc::new(AllowAll),
         listener: "l".into(),
         connack_sent: true,
@@ -137,7 +140,12 @@ fn signed_session_present_that_no_longer_holds_closes_without_side_effect() {
     let req = ConnectRequest {
         conn: 2,
         connect: v5_persistent("a", 100),
-        principal: Principal::default(),
+        // The session's own principal (the harness connects every client as
+        // "user"), so only the Session Present binding can refuse it.
+        principal: Principal {
+            username: Some("user".into()),
+            lwa_identity: None,
+        },
         policy: Arc::new(AllowAll),
         listener: "l".into(),
         connack_sent: true,
@@ -563,8 +571,23 @@ fn an_lwa_session_cannot_be_taken_over_by_another_principal() {
     let out = h.connect_as(4, v5_persistent("dev", 100), lwa("dev1"), false);
     assert_eq!(closes(&out), [(1, Some(ReasonCode::SESSION_TAKEN_OVER))]);
     assert!(matches!(&to(&out, 4)[0], Packet::ConnAck(a) if a.session_present));
-    // Non-LWA principals keep MQTT's usual client-id takeover.
+    // The same non-LWA principal takes its client id over as in MQTT...
     h.connect(5, v5("plain"));
     let out = h.connect_with(6, v5("plain"));
     assert_eq!(closes(&out), [(5, Some(ReasonCode::SESSION_TAKEN_OVER))]);
+    // ...another is refused while client ids are bound (the default)...
+    let other = Principal {
+        username: Some("other".into()),
+        lwa_identity: None,
+    };
+    let out = h.connect_as(7, v5("plain"), other.clone(), false);
+    assert_eq!(closes(&out), [(7, None)]);
+    // ...and takes it over when they are not.
+    let mut h = Harness::with_limits(Limits {
+        bind_client_ids: false,
+        ..Limits::default()
+    });
+    h.connect(1, v5("plain"));
+    let out = h.connect_as(2, v5("plain"), other, false);
+    assert_eq!(closes(&out), [(1, Some(ReasonCode::SESSION_TAKEN_OVER))]);
 }

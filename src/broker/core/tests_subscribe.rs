@@ -230,15 +230,23 @@ impl AccessPolicy for TestPolicy {
     }
 }
 
+/// A password user's principal.
+fn user(name: &str) -> Principal {
+    Principal {
+        username: Some(name.into()),
+        lwa_identity: None,
+    }
+}
+
 #[test]
 fn acl_publish_subscribe_receive() {
     let mut h = Harness::new();
     h.policy = Arc::new(TestPolicy);
-    h.connect(1, v5("one"));
+    h.connect_as(1, v5("one"), user("user1"), false);
     h.subscribe(1, "#", opts(QoS::ExactlyOnce));
-    h.connect(2, v5("two"));
+    h.connect_as(2, v5("two"), user("user2"), false);
     h.subscribe(2, "#", opts(QoS::ExactlyOnce));
-    h.connect(3, v311("three", true));
+    h.connect_as(3, v311("three", true), user("user3"), false);
     // 5.0: PUBACK / PUBREC 0x87, not forwarded.
     let out = h.publish(2, msg("secret/x", "s", QoS::AtLeastOnce, 1));
     let Packet::PubAck(a) = &to(&out, 2)[0] else {

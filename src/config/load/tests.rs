@@ -30,11 +30,13 @@ fn default_ports_per_mode() {
         r#"
 [[listener]]
 name = "a"
+allow_anonymous = true
 
 [[listener]]
 name = "b"
 bind = "0.0.0.0"
 mode = "tls"
+allow_anonymous = true
 [listener.tls]
 certfile = "{crt}"
 keyfile = "{key}"
@@ -43,11 +45,13 @@ keyfile = "{key}"
 name = "c"
 mode = "tls"
 bind = "::1"
+allow_anonymous = true
 tls = {{ certfile = "{crt}", keyfile = "{key}" }}
 
 [[listener]]
 name = "d"
 bind = "127.0.0.1:0"
+allow_anonymous = true
 "#,
         crt = f.p("c.crt"),
         key = f.p("c.key")
@@ -99,23 +103,23 @@ fn semantic_checks() {
     let f = Files::new();
     let tls = |extra: &str| {
         format!(
-            "[[listener]]\nmode = \"tls\"\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n{extra}",
+            "[[listener]]\nallow_anonymous = true\nmode = \"tls\"\n[listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n{extra}",
             f.p("c.crt"),
             f.p("c.key")
         )
     };
     assert!(err(&tls("tls_version = \"tlsv1.1\"\n"))
-        .starts_with("broker.toml:6: unknown TLS version \"tlsv1.1\""));
+        .starts_with("broker.toml:7: unknown TLS version \"tlsv1.1\""));
     let e = err(&tls(
         "ciphers = [\"TLS_AES_128_GCM_SHA256\", \"TLS_RC4_128_MD5\"]\n",
     ));
     assert!(
-        e.starts_with("broker.toml:6: unknown cipher suite \"TLS_RC4_128_MD5\"; available: "),
+        e.starts_with("broker.toml:7: unknown cipher suite \"TLS_RC4_128_MD5\"; available: "),
         "{e}"
     );
     load(&tls("ciphers = [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\"]\n")).unwrap();
     assert!(err(&tls("require_certificate = true\n"))
-        .starts_with("broker.toml:6: require_certificate needs tls.cafile"));
+        .starts_with("broker.toml:7: require_certificate needs tls.cafile"));
     let ok = format!(
         "require_certificate = true\ncafile = \"{}\"\nuse_identity_as_username = true\n",
         f.p("ca.crt")
@@ -123,11 +127,13 @@ fn semantic_checks() {
     load(&tls(&ok)).unwrap();
     assert!(err(&tls("use_identity_as_username = true\n")).contains("needs require_certificate"));
     assert_eq!(
-        err("[[listener]]\nname = \"a\"\n[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:1\"\n"),
-        "broker.toml:4: listener name \"a\" already used by listener 1"
+        err("[[listener]]\nname = \"a\"\nallow_anonymous = true\n[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:1\"\nallow_anonymous = true\n"),
+        "broker.toml:5: listener name \"a\" already used by listener 1"
     );
+    // Anonymous access is off unless stated (issue 13).
+    assert!(err("[[listener]]\nname = \"quiet\"\n").starts_with("broker.toml:1: no way in"));
     assert!(err("[[listener]]\nallow_anonymous = false\n")
-        .starts_with("broker.toml:2: allow_anonymous = false without"));
+        .starts_with("broker.toml:2: no way in: allow_anonymous is false"));
     assert!(
         err("[[listener]]\n[listener.tls]\ncertfile = \"a\"\nkeyfile = \"b\"\n")
             .contains("plain listener")
