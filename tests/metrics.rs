@@ -122,6 +122,7 @@ fn metrics_endpoint_reports_connections_failures_messages_and_certificates() {
             "sys_interval_secs = 0\n\
              [metrics]\nlisten = \"127.0.0.1:0\"\n\
              [[listener]]\nname = \"secure\"\nbind = \"127.0.0.1:0\"\nmode = \"tls\"\n\
+             allow_anonymous = true\n\
              [listener.tls]\ncertfile = \"{}\"\nkeyfile = \"{}\"\n\
              [[listener]]\nname = \"pw\"\nbind = \"127.0.0.1:0\"\n\
              allow_anonymous = false\npassword_file = \"{}\"\n",

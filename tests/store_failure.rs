@@ -57,6 +57,7 @@ fn start() -> Running {
         listeners: vec![ListenerConfig {
             name: "plain".into(),
             bind: "127.0.0.1:0".parse().unwrap(),
+            allow_anonymous: true,
             ..ListenerConfig::default()
         }],
         persistence: true,
