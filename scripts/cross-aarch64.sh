@@ -5,9 +5,14 @@
 # under qemu-user.
 #
 #   scripts/cross-aarch64.sh            install (as root, once), build bins + benches, smoke
-#   scripts/cross-aarch64.sh --smoke    only the mqtt-lwa binary, then the broker + LWA
-#                                       publish/subscribe smoke (what scripts/test.sh runs)
+#   scripts/cross-aarch64.sh --smoke    only the mqtt-lwa binary without the experiment
+#                                       harness (the smoke does not use it), then the broker +
+#                                       LWA publish/subscribe smoke (what scripts/test.sh runs)
+#   scripts/cross-aarch64.sh --smoke-build  only build what --smoke runs (scripts/test.sh
+#                                       builds it in the background, then runs --smoke)
 #   scripts/cross-aarch64.sh --bin      only build the mqtt-lwa binary (scripts/a64-icount/)
+#   scripts/cross-aarch64.sh --deps     only install the packages (scripts/test.sh runs it
+#                                       early, in the background, while it compiles)
 #   CROSS_NO_INSTALL=1 ...              skip the apt step
 #   CROSS_PROFILE=release ...           optimised build (default: dev)
 #   CROSS_TARGET_DIR=DIR ...            where to build (default: target/cross-aarch64)
@@ -23,8 +28,10 @@ WHAT=all
 case "${1:-}" in
     "") ;;
     --smoke) WHAT=smoke ;;
+    --smoke-build) WHAT=smoke-build ;;
     --bin) WHAT=bin ;;
-    *) echo "usage: $0 [--smoke|--bin]" >&2; exit 1 ;;
+    --deps) WHAT=deps ;;
+    *) echo "usage: $0 [--smoke|--smoke-build|--bin|--deps]" >&2; exit 1 ;;
 esac
 script_start=$(date +%s)
 
@@ -48,6 +55,7 @@ elif [ ${#missing[@]} -gt 0 ]; then
     echo "missing packages: ${missing[*]}" >&2
     exit 1
 fi
+[ "$WHAT" = deps ] && exit 0
 
 # Debian's toolchain, not rustup's shims (which come first on PATH).
 export PATH=/usr/bin:$PATH
@@ -63,6 +71,9 @@ echo "== $($CARGO --version), $(/usr/bin/rustc --version)"
 # --workspace builds whichever exists.
 case "$WHAT" in
     all) BUILD_WHAT=(--workspace --bins --benches --examples) ;;
+    # The smoke runs psk, broker, pub and sub only: without the experiment harness the
+    # build skips plotters, its image and font crates, hdrhistogram, indicatif and nfq.
+    smoke | smoke-build) BUILD_WHAT=(--bin mqtt-lwa --no-default-features --features cli) ;;
     *) BUILD_WHAT=(--bin mqtt-lwa) ;;
 esac
 start=$(date +%s)
@@ -77,7 +88,7 @@ aarch64-linux-gnu-readelf -h "$BIN_DIR/mqtt-lwa" | grep -q 'AArch64' || {
     echo "$BIN_DIR/mqtt-lwa is not an AArch64 executable" >&2
     exit 1
 }
-[ "$WHAT" = bin ] && exit 0
+case "$WHAT" in bin | smoke-build) exit 0 ;; esac
 echo "== smoke: mqtt-lwa --version under ${QEMU[*]}"
 "${QEMU[@]}" "$BIN_DIR/mqtt-lwa" --version
 

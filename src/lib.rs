@@ -12,13 +12,15 @@
 //! - [`lwa`]: the LWA protocol core, sans-IO: handshake, key schedule, records.
 //! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
 //! - [`config`]: the TOML configuration, validated into typed structs.
-//! - [`experiment`]: the end-to-end cost experiment (`mqtt-lwa experiment`).
+//! - `experiment`: the end-to-end cost experiment (`mqtt-lwa experiment`); only with the
+//!   default feature `experiment`.
 
 pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "experiment")]
 pub mod experiment;
 pub mod lwa;
 pub mod transport;

@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod certs;
+#[cfg(feature = "experiment")]
 pub mod experiment;
 pub mod passwd;
 pub mod psk;
