@@ -157,15 +157,25 @@ impl ConnSender {
         self.shared.lock().queued_qos0 >= qos0_high_water(self.qos0_limit)
     }
 
-    /// Registers `publisher` to be resumed once this queue has drained to
-    /// its low-water mark (or the connection is gone). True when newly
-    /// registered: the caller then pauses it, so pauses and resumes pair up.
+    /// Pauses `publisher` until this queue has drained to its low-water mark
+    /// (or the connection is gone); false when it was not paused (already
+    /// waiting here, or nothing left to wait for).
+    ///
+    /// All of it happens under this queue's lock, the pause command
+    /// included, so the receiver cannot drain the queue in between: a
+    /// publisher registered on a queue that had just emptied would wait for
+    /// a pop that never comes (seen: a 10 s stall in the quick experiment),
+    /// and a resume could overtake its pause. This is the only place that
+    /// holds two queues' locks, and only the core task calls it, so the
+    /// nesting cannot deadlock.
     pub(crate) fn pause_until_drained(&self, publisher: &ConnSender) -> bool {
         if Arc::ptr_eq(&self.shared, &publisher.shared) {
             return false;
         }
         let mut state = self.shared.lock();
+        let drained = state.queued_qos0 <= qos0_low_water(self.qos0_limit);
         if !state.receiver
+            || drained
             || state
                 .waiters
                 .iter()
@@ -174,6 +184,7 @@ impl ConnSender {
             return false;
         }
         state.waiters.push(publisher.shared.clone());
+        publisher.shared.push(ConnCommand::Pause);
         true
     }
 }
@@ -329,7 +340,6 @@ mod tests {
         assert!(sub.pause_until_drained(&publisher));
         assert!(!sub.pause_until_drained(&publisher), "registered once");
         assert!(!sub.pause_until_drained(&sub), "never waits on itself");
-        publisher.pause();
         assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Pause)));
         sub_rx.recv().await;
         assert!(pub_rx.shared.lock().items.is_empty(), "3 waiting: not yet");
@@ -344,11 +354,29 @@ mod tests {
         assert!(sub.send(publish(QoS::AtMostOnce)));
         assert!(sub.pause_until_drained(&publisher));
         drop(sub_rx);
+        assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Pause)));
         assert!(matches!(pub_rx.recv().await, Some(ConnCommand::Resume)));
         assert!(
             !sub.pause_until_drained(&publisher),
             "no waiting on a gone queue"
         );
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_already_drained_pauses_nobody() {
+        // The receiver emptied the queue between the backed-up check and the
+        // registration: waiting would be for a pop that never comes.
+        let (sub, mut sub_rx) = conn_channel(8);
+        let (publisher, pub_rx) = conn_channel(8);
+        for _ in 0..4 {
+            assert!(sub.send(publish(QoS::AtMostOnce)));
+        }
+        assert!(sub.backed_up());
+        for _ in 0..4 {
+            sub_rx.recv().await;
+        }
+        assert!(!sub.pause_until_drained(&publisher));
+        assert!(pub_rx.shared.lock().items.is_empty(), "no pause sent");
     }
 
     #[test]

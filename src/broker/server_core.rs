@@ -430,9 +430,7 @@ fn dispatch(
                     if publish && sent && source != Some(conn) && entry.tx.backed_up() {
                         let publisher = source.and_then(|s| conns.get(&s));
                         if let Some(publisher) = publisher {
-                            if entry.tx.pause_until_drained(&publisher.tx) {
-                                publisher.tx.pause();
-                            }
+                            entry.tx.pause_until_drained(&publisher.tx);
                         }
                     }
                     if !sent {
