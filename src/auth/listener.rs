@@ -26,12 +26,15 @@
 //! mean something there; otherwise anyone could claim any user's rights or
 //! session).
 //!
-//! Client ids of LWA identities are reserved (LWA.md 12.4): a client that
-//! is not authenticated by LWA is refused with 0x85 Client Identifier not
-//! valid when its client id is an LWA identity or starts with
-//! `<identity>/`, so nobody can squat a device's session before it
-//! connects; another LWA identity asking for it is refused with 0x87 once
-//! its proof is in, before any side effect (after CONNACK: DISCONNECT 0x87).
+//! Client ids of LWA identities belong to them (LWA.md 12.4): a client id
+//! that is an LWA identity or starts with `<identity>/` is not refused
+//! before authentication (that answer would list the identities to anyone
+//! who probes client ids), but when the identity connects it takes the id
+//! back from a session another principal made there: that session ends
+//! (its connection is closed with 0x8E) and the device starts afresh (the
+//! broker core, `BrokerCore::reclaims`). Another LWA identity asking for it
+//! is refused with 0x87 once its proof is in, before any side effect (after
+//! CONNACK: DISCONNECT 0x87).
 //! With `lwa_own_client_ids_only = true` on a listener, its LWA identities
 //! may use no other client ids at all (LWA.md 12.4's SHOULD; off by default). The broker core binds every other session to the principal
 //! that created it (`Limits::bind_client_ids`).
@@ -288,11 +291,6 @@ impl ConnectAuthenticator for ListenerAuthenticator {
                 }
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");
                 AuthDecision::Reject(ReasonCode::BAD_AUTHENTICATION_METHOD)
-            }
-            None if self.identities.reserves_client_id(&connect.client_id) => {
-                tracing::warn!(addr = ?peer.remote_addr, client_id = %connect.client_id, listener = %self.name,
-                    "client id reserved for an LWA identity; refused without LWA");
-                AuthDecision::Reject(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
             }
             None if self.certificate_username => self.certificate_login(connect, peer),
             None => match &self.password {

@@ -245,7 +245,8 @@ impl BrokerCore {
         let mut out = Vec::new();
         let conn = req.conn;
         let c = &req.connect;
-        let plan = match self.plan(c, req.connack_auth.as_ref()) {
+        let claimant = req.principal.lwa_identity.as_deref();
+        let plan = match self.plan(c, req.connack_auth.as_ref(), claimant) {
             Ok(p) => p,
             Err(code) => {
                 if !req.connack_sent {

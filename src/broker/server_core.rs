@@ -328,7 +328,7 @@ fn handle_other_event(
             Vec::new()
         }
         CoreEvent::Preview { connect, reply } => {
-            let _ = reply.send(core.connack_for(&connect, None));
+            let _ = reply.send(core.connack_for(&connect, None, claimed_identity(&connect)));
             Vec::new()
         }
         CoreEvent::Connect(req) => {
@@ -378,6 +378,17 @@ fn handle_other_event(
             Vec::new()
         }
     }
+}
+
+/// The LWA identity an LWA1 CONNECT claims in its offer (not yet proven).
+fn claimed_identity(connect: &Connect) -> Option<&str> {
+    if connect.properties.authentication_method.as_deref() != Some(crate::lwa::METHOD) {
+        return None;
+    }
+    let data = connect.properties.authentication_data.as_deref()?;
+    crate::lwa::wire::Offer::parse(data)
+        .ok()
+        .map(|o| o.identity)
 }
 
 /// A revoked principal matches a live one by user name or by LWA identity.

@@ -25,6 +25,7 @@ impl BrokerCore {
         &self,
         c: &Connect,
         auth: Option<&(String, Bytes)>,
+        claimant: Option<&str>,
     ) -> Result<ConnectPlan, ReasonCode> {
         let v5 = c.protocol_version == ProtocolVersion::V5;
         if v5 && !self.limits.retain_available && c.will.as_ref().is_some_and(|w| w.retain) {
@@ -44,7 +45,11 @@ impl BrokerCore {
             ProtocolVersion::V311 => u32::MAX,
         };
         let expiry = requested.min(self.limits.max_session_expiry);
-        let session_present = !c.clean_start && self.sessions.contains_key(&client_id);
+        // A session an LWA identity reclaims from another principal is not
+        // resumed: it ends, and the identity starts afresh.
+        let session_present = !c.clean_start
+            && self.sessions.contains_key(&client_id)
+            && !self.reclaims(&client_id, claimant);
         let mut properties = Properties::default();
         if v5 {
             let l = &self.limits;
@@ -85,7 +90,7 @@ impl BrokerCore {
 
     /// What CONNACK would say for `connect`; changes nothing.
     pub fn connack_preview(&self, connect: &Connect) -> ConnackPreview {
-        match self.plan(connect, None) {
+        match self.plan(connect, None, None) {
             Ok(p) => ConnackPreview {
                 session_present: p.session_present,
                 assigned_client_id: p.assigned.then_some(p.client_id),
@@ -99,8 +104,17 @@ impl BrokerCore {
 
     /// The complete CONNACK the core would send for `connect` (for a server
     /// that sends CONNACK itself during enhanced authentication); changes nothing.
-    pub fn connack_for(&self, connect: &Connect, auth: Option<&(String, Bytes)>) -> ConnAck {
-        match self.plan(connect, auth) {
+    ///
+    /// `claimant` is the LWA identity the CONNECT claims (not yet proven),
+    /// so that Session Present says what [`Self::connect`] will do once the
+    /// identity is proven (see [`Self::foreign_session`]).
+    pub fn connack_for(
+        &self,
+        connect: &Connect,
+        auth: Option<&(String, Bytes)>,
+        claimant: Option<&str>,
+    ) -> ConnAck {
+        match self.plan(connect, auth, claimant) {
             Ok(p) => p.connack,
             Err(code) => ConnAck {
                 session_present: false,
@@ -120,6 +134,26 @@ impl BrokerCore {
     /// principal too while `bind_client_ids` is on (the default). Anonymous
     /// clients are all one principal, so they keep MQTT's usual takeover
     /// among themselves.
+    /// Whether LWA identity `claimant` takes back its own client id (the
+    /// identity itself, or `identity/...`, LWA.md 12.4) from a session that
+    /// another principal created: a device is never locked out of its
+    /// client id, and no name is reserved before authentication, so probing
+    /// client ids tells nobody which names are LWA identities.
+    pub(super) fn reclaims(&self, client_id: &str, claimant: Option<&str>) -> bool {
+        let Some(identity) = claimant else {
+            return false;
+        };
+        let own = client_id == identity
+            || client_id
+                .strip_prefix(identity)
+                .is_some_and(|rest| rest.starts_with('/'));
+        own && self.sessions.get(client_id).is_some_and(|s| {
+            s.access
+                .as_ref()
+                .is_some_and(|a| a.principal.lwa_identity.as_deref() != Some(identity))
+        })
+    }
+
     pub(super) fn foreign_session(
         &self,
         client_id: &str,
@@ -136,6 +170,9 @@ impl BrokerCore {
             }
             return None;
         };
+        if self.reclaims(client_id, principal.lwa_identity.as_deref()) {
+            return None;
+        }
         let owner = &session.access.as_ref()?.principal;
         let lwa = owner.lwa_identity.is_some() || principal.lwa_identity.is_some();
         if (lwa || self.limits.bind_client_ids) && owner != principal {

@@ -591,3 +591,42 @@ fn an_lwa_session_cannot_be_taken_over_by_another_principal() {
     let out = h.connect_as(2, v5("plain"), other, false);
     assert_eq!(closes(&out), [(1, Some(ReasonCode::SESSION_TAKEN_OVER))]);
 }
+
+#[test]
+fn an_lwa_identity_reclaims_its_client_id_from_another_principals_session() {
+    let mut h = Harness::new();
+    // A squatter (the harness principal "user") made a persistent session "dev".
+    h.connect(1, v5_persistent("dev", 100));
+    h.subscribe(1, "#", opts(QoS::AtMostOnce));
+    let device = Principal {
+        username: None,
+        lwa_identity: Some("dev".into()),
+    };
+    // What the LWA1 preview binds: no session to resume for the device ...
+    let c = v5_persistent("dev", 100);
+    assert!(!h.core.connack_for(&c, None, Some("dev")).session_present);
+    // ... while anyone else would be told it exists.
+    assert!(h.core.connack_for(&c, None, None).session_present);
+    let out = h.connect_as(2, c, device, false);
+    assert_eq!(closes(&out), [(1, Some(ReasonCode::SESSION_TAKEN_OVER))]);
+    match to(&out, 2).first() {
+        Some(Packet::ConnAck(ack)) => {
+            assert!(!ack.session_present);
+            assert!(!ack.reason_code.is_error());
+        }
+        other => panic!("{other:?}"),
+    }
+    // The squatter's subscription went with its session.
+    assert!(h.core.sessions().all(|s| s.subscriptions.is_empty()));
+    // A client id outside the identity's own is still bound to its owner.
+    h.connect(3, v5_persistent("other", 100));
+    let stranger = Principal {
+        username: None,
+        lwa_identity: Some("dev".into()),
+    };
+    let out = h.connect_as(4, v5_persistent("other", 100), stranger, false);
+    assert!(matches!(
+        to(&out, 4).first(),
+        Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::NOT_AUTHORIZED
+    ));
+}
