@@ -18,7 +18,13 @@ const BURST_WAIT: Duration = Duration::from_secs(120);
 
 fn payloads(n: usize, tag: &str) -> Vec<String> {
     // 30-byte lines, as in the measurement.
-    (0..n).map(|i| format!("{tag}{i:0>29}")).collect()
+    sized_payloads(n, tag, 30)
+}
+
+fn sized_payloads(n: usize, tag: &str, len: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("{tag}{i:0>width$}", width = len - tag.len()))
+        .collect()
 }
 
 /// mosquitto_sub waiting for `count` messages, ready once subscribed.
@@ -148,6 +154,21 @@ fn burst_qos1_v311() {
 #[test]
 fn burst_qos2_v311() {
     burst(2_000, 2, "311");
+}
+
+/// 16 KiB messages: the per-session byte limit (1 MiB by default) backs up
+/// long before the message count does, and must pause the publisher, not drop.
+#[test]
+fn burst_of_16_kib_messages_loses_nothing() {
+    let broker = Broker::start(&["--sys-interval", "1"]);
+    let n = 1_000;
+    let mut s = sub(&broker, "big", 1, "5", n);
+    let sent = sized_payloads(n, "k", 16 * 1024);
+    publish_lines(&broker, "big", 1, "5", &sent);
+    let got = received(&mut s, n);
+    assert_eq!(got.len(), n, "$SYS dropped = {}", dropped(&broker));
+    assert!(got == sent, "out of order");
+    assert_eq!(dropped(&broker), "0");
 }
 
 #[test]

@@ -252,6 +252,12 @@ impl Session {
         }
     }
 
+    /// Payload bytes waiting in the queue (summed: the queue is bounded and
+    /// this is only asked while it holds something).
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.iter().map(|d| d.message.payload.len()).sum()
+    }
+
     /// The attached connection, if any.
     pub fn conn(&self) -> Option<ConnId> {
         self.link.as_ref().map(|l| l.conn)

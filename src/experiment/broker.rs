@@ -30,6 +30,8 @@ pub const LWA_IDENTITY: &str = "bench-lwa";
 pub const TOPIC_PREFIX: &str = "bench";
 /// Messages a broker may queue per session: large, so QoS 0 bursts are not dropped by policy.
 const MAX_QUEUED: usize = 1_000_000;
+/// Payload bytes a broker may queue, per session and in all (mosquitto's default: no limit).
+const MAX_QUEUED_BYTES: usize = 1 << 34;
 
 /// Errors setting up or starting a broker.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +159,8 @@ pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> String {
 /// As [`mqtt_lwa_config`], listening on `ip`.
 pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
     let mut s = format!(
-        "[limits]\nmax_queued_messages = {MAX_QUEUED}\n\n[[listener]]\nname = \"{mode}\"\n\
+        "[limits]\nmax_queued_messages = {MAX_QUEUED}\nmax_queued_bytes_per_session = {MAX_QUEUED_BYTES}\n\
+         max_queued_bytes_total = {MAX_QUEUED_BYTES}\n\n[[listener]]\nname = \"{mode}\"\n\
          bind = \"{}\"\n",
         SocketAddr::new(ip, 0)
     );

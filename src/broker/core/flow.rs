@@ -2,7 +2,8 @@
 //! its publishers down instead of losing their messages.
 //!
 //! A session's queue grows while its client's in-flight window is full.
-//! Once an online session holds [`high_water`] queued messages, the core
+//! Once an online session holds [`high_water`] of its queue limits
+//! (`max_queued_messages`, `max_queued_bytes_per_session`), the core
 //! asks the server to pause reading from each publisher that feeds it
 //! ([`Output::Pause`]); once the queue is back at [`low_water`], or the
 //! session goes offline, each of those publishers is resumed
@@ -55,13 +56,14 @@ impl BrokerCore {
         out: &mut Vec<Output>,
     ) {
         let high = high_water(self.limits.max_queued_messages);
+        let high_bytes = high_water(self.limits.max_queued_bytes_per_session);
         let Some(source) = source else { return };
         let Some(s) = self.sessions.get_mut(cid) else {
             return;
         };
         let Some(own) = s.conn() else { return };
         // A client that floods itself is paced by its own window instead.
-        if own == source || s.queue.len() < high {
+        if own == source || (s.queue.len() < high && s.queued_bytes() < high_bytes) {
             return;
         }
         if s.throttled.insert(source) {
@@ -73,10 +75,12 @@ impl BrokerCore {
     /// low-water mark, or it is offline.
     pub(super) fn release_flow(&mut self, cid: &str, out: &mut Vec<Output>) {
         let low = low_water(self.limits.max_queued_messages);
+        let low_bytes = low_water(self.limits.max_queued_bytes_per_session);
         let Some(s) = self.sessions.get_mut(cid) else {
             return;
         };
-        if s.throttled.is_empty() || (s.link.is_some() && s.queue.len() > low) {
+        let backed_up = s.queue.len() > low || s.queued_bytes() > low_bytes;
+        if s.throttled.is_empty() || (s.link.is_some() && backed_up) {
             return;
         }
         for conn in std::mem::take(&mut s.throttled) {

@@ -293,7 +293,11 @@ impl BrokerCore {
         let Some(s) = self.sessions.get_mut(cid) else {
             return;
         };
-        let max_bytes = self.limits.max_queued_bytes_per_session;
+        let max_bytes = if offline {
+            self.limits.max_queued_bytes_per_session
+        } else {
+            super::flow::online_queue_limit(self.limits.max_queued_bytes_per_session)
+        };
         let offered = s.offer_bounded(delivery, now, max_queued, max_bytes, &self.stats);
         if offline {
             self.offline_bytes = self.offline_bytes.saturating_add(size);

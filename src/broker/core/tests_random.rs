@@ -390,7 +390,9 @@ fn check_invariants(h: &Harness, out: &[Output]) {
                 "{cid}: offline but still pausing publishers"
             );
             assert!(
-                s.queue.len() > super::flow::low_water(core.limits.max_queued_messages),
+                s.queue.len() > super::flow::low_water(core.limits.max_queued_messages)
+                    || s.queued_bytes()
+                        > super::flow::low_water(core.limits.max_queued_bytes_per_session),
                 "{cid}: drained but still pausing publishers"
             );
         }
