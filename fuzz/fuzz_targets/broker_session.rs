@@ -103,7 +103,7 @@ impl World {
                     Action::Authenticate(connect) => {
                         let enhanced = connect.protocol_version == ProtocolVersion::V5
                             && connect.properties.authentication_method.is_some();
-                        let preview = enhanced.then(|| self.core.connack_for(&connect, None));
+                        let preview = enhanced.then(|| self.core.connack_for(&connect, None, None));
                         let peer = PeerInfo {
                             remote_addr: None,
                             listener: "fuzz".into(),
