@@ -85,3 +85,26 @@ fn port_in_use_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&port));
 }
+
+/// The SIGTERM handler is in place by the time the `listening on` line is
+/// printed: a script that signals the moment it reads the line gets a clean
+/// exit, not death by the default action (CI once saw wait status 15 here).
+#[test]
+fn sigterm_right_after_the_listening_line_exits_cleanly() {
+    // Several at once, so that the brokers compete for the CPU as they do
+    // in a loaded suite run: that is when the window was wide enough to hit.
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..8 {
+                    let broker = Broker::start(&["--bind", "127.0.0.1"]);
+                    let (status, err) = broker.terminate();
+                    assert!(status.success(), "{status:?} {err}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+}

@@ -89,6 +89,9 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .map(mqtt_lwa::config::security_label)
         .collect();
     let server = Server::bind(config).await?;
+    // The handlers go in before the lines below: a test or script that sends
+    // SIGTERM as soon as it reads them must not meet the default action.
+    let signals = Signals::install()?;
     {
         let mut stdout = std::io::stdout().lock();
         for (addr, mode) in server.local_addrs().iter().zip(modes) {
@@ -102,32 +105,49 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let handle = server.handle();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("signal received, shutting down");
         handle.shutdown();
     });
     server.run().await
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+/// SIGTERM and SIGINT, registered when created (tokio installs the process
+/// handler in `signal()`, not on first poll).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn init_logging(verbose: u8) {

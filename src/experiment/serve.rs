@@ -326,24 +326,35 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
         )?;
         out.flush()
     };
-    print(&mut out).map_err(io("stdout"))?;
-    drop(out);
-    wait_for_end(&mut brokers)
-}
-
-/// Blocks until SIGTERM/SIGINT (the brokers are killed when dropped) or a broker exits.
-fn wait_for_end(brokers: &mut [ServedBroker]) -> Result<(), BrokerError> {
+    // The signal handlers go in before the ready lines: whoever reads them
+    // may send SIGTERM at once.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(io("tokio runtime"))?;
-    runtime.block_on(async {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        let _guard = runtime.enter();
+        let term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        let int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+        (term, int)
+    };
+    print(&mut out).map_err(io("stdout"))?;
+    drop(out);
+    wait_for_end(&runtime, signals, &mut brokers)
+}
+
+/// Blocks until SIGTERM/SIGINT (the brokers are killed when dropped) or a broker exits.
+fn wait_for_end(
+    runtime: &tokio::runtime::Runtime,
+    (mut term, mut int): (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+    brokers: &mut [ServedBroker],
+) -> Result<(), BrokerError> {
+    runtime.block_on(async {
         loop {
             tokio::select! {
                 _ = term.recv() => return Ok(()),
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = int.recv() => return Ok(()),
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
                     for b in brokers.iter_mut() {
                         if let Ok(Some(status)) = b.child.try_wait() {
