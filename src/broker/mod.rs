@@ -14,6 +14,7 @@ pub mod alias;
 mod conn_queue;
 pub mod connection;
 pub mod core;
+pub mod delivery_queue;
 pub mod metrics;
 mod pending;
 pub mod persist;

@@ -25,6 +25,7 @@ use crate::codec::{
 };
 
 use super::core::ConnId;
+use super::delivery_queue::DeliveryQueue;
 use super::stats::{DropReason, Stats};
 use super::subscriptions::SubscriptionEntry;
 
@@ -208,7 +209,7 @@ pub struct Session {
     /// stays cheap with large windows); rebuilt with [`Self::reindex`].
     in_use: BTreeSet<u16>,
     /// Messages waiting for the window or for the client to reconnect.
-    pub queue: VecDeque<Delivery>,
+    pub queue: DeliveryQueue,
     /// Inbound QoS 2 packet identifiers for which PUBREC was sent and PUBREL not yet received.
     pub inbound_qos2: BTreeSet<u16>,
     /// Next candidate outbound packet identifier.
@@ -239,7 +240,7 @@ impl Session {
             expiry_interval,
             inflight: VecDeque::new(),
             in_use: BTreeSet::new(),
-            queue: VecDeque::new(),
+            queue: DeliveryQueue::new(),
             inbound_qos2: BTreeSet::new(),
             next_packet_id: 1,
             link: None,
@@ -252,10 +253,9 @@ impl Session {
         }
     }
 
-    /// Payload bytes waiting in the queue (summed: the queue is bounded and
-    /// this is only asked while it holds something).
+    /// Payload bytes waiting in the queue.
     pub fn queued_bytes(&self) -> usize {
-        self.queue.iter().map(|d| d.message.payload.len()).sum()
+        self.queue.bytes()
     }
 
     /// The attached connection, if any.
@@ -408,12 +408,8 @@ impl Session {
     ) -> bool {
         let mut durable_removed = false;
         let size = d.message.payload.len();
-        // Summed, not tracked: the queue is short (max_queued) and mutated in many places.
-        let queued_bytes =
-            |q: &VecDeque<Delivery>| -> usize { q.iter().map(|q| q.message.payload.len()).sum() };
-        let over = |q: &VecDeque<Delivery>| {
-            q.len() >= max_queued || queued_bytes(q).saturating_add(size) > max_bytes
-        };
+        let over =
+            |q: &DeliveryQueue| q.len() >= max_queued || q.bytes().saturating_add(size) > max_bytes;
         if over(&self.queue) {
             self.queue.retain(|q| {
                 let keep = !q.message.is_expired(now);

@@ -382,6 +382,14 @@ fn check_invariants(h: &Harness, out: &[Output]) {
             assert_eq!(core.conns.get(&link.conn), Some(cid));
         }
         assert!(s.queue.len() <= super::flow::online_queue_limit(core.limits.max_queued_messages));
+        assert_eq!(
+            s.queued_bytes(),
+            s.queue
+                .iter()
+                .map(|d| d.message.payload.len())
+                .sum::<usize>(),
+            "{cid}: queued byte total in step with the queue"
+        );
         if !s.throttled.is_empty() {
             // Paused publishers are released as soon as the queue drains
             // or the session goes offline.
