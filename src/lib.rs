@@ -12,11 +12,13 @@
 //! - [`lwa`]: the LWA protocol core, sans-IO: handshake, key schedule, records.
 //! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
 //! - [`config`]: the TOML configuration, validated into typed structs.
+//! - [`build_info`]: the commit, compiler, target and profile this build came from.
 //! - `experiment`: the end-to-end cost experiment (`mqtt-lwa experiment`); only with the
 //!   default feature `experiment`.
 
 pub mod auth;
 pub mod broker;
+pub mod build_info;
 pub mod client;
 pub mod codec;
 pub mod config;

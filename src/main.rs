@@ -8,7 +8,7 @@ mod cmd;
 
 /// MQTT broker and client with plaintext, password, TLS and LWA security modes.
 #[derive(Parser, Debug)]
-#[command(name = "mqtt-lwa", version, about)]
+#[command(name = "mqtt-lwa", version = mqtt_lwa::build_info::LONG_VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -42,6 +42,13 @@ fn quick_profile_writes_a_complete_report() {
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
 
+    // Provenance is the build's, embedded at build time (the run started in
+    // a temporary directory's parent, not necessarily this checkout).
+    let versions = results["meta"]["versions"].to_string();
+    assert!(
+        versions.contains(mqtt_lwa::build_info::LONG_VERSION),
+        "{versions}"
+    );
     let mosquitto = Path::new("/usr/sbin/mosquitto").exists();
     let mut brokers = vec![("mqtt-lwa", MODES.to_vec())];
     if mosquitto {

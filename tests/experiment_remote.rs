@@ -126,6 +126,28 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         "{}",
         results["meta"]
     );
+    // Versions: the broker host's build and mosquitto come from serve.json,
+    // not from the client machine's copies.
+    let versions: Vec<(String, String)> =
+        serde_json::from_value(results["meta"]["versions"].clone()).unwrap();
+    let get = |k: &str| {
+        versions
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    };
+    let host_build = get("mqtt-lwa (broker host)").expect("broker host's build recorded");
+    assert!(
+        host_build.contains(mqtt_lwa::build_info::COMMIT),
+        "{host_build}"
+    );
+    assert!(get("mosquitto").is_none(), "{versions:?}");
+    let host_mosquitto = get("mosquitto (broker host)").unwrap();
+    assert_eq!(
+        host_mosquitto.starts_with("mosquitto version"),
+        mosquitto,
+        "{host_mosquitto}"
+    );
     let modes = results["modes"].as_array().unwrap();
     // Our broker in both modes; mosquitto (no LWA) in plain where it is installed.
     let blocks = 2 + usize::from(mosquitto);

@@ -48,6 +48,9 @@ pub struct ServeInfo {
     pub stats_port: u16,
     /// The broker machine: CPU, cores, memory, kernel, OS.
     pub machine: Vec<(String, String)>,
+    /// The broker machine's mqtt-lwa build and mosquitto version.
+    #[serde(default)]
+    pub versions: Vec<(String, String)>,
 }
 
 /// One answer of the stats port: the broker process now.

@@ -455,7 +455,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 ));
                 m
             },
-            versions: versions(&opts.mqtt_lwa_bin),
+            versions: versions(
+                &opts.mqtt_lwa_bin,
+                remote.as_ref(),
+                brokers.contains(&BrokerKind::Mosquitto),
+            ),
             link: match &remote {
                 Some(r) => format!("network to the remote broker {} ({})", r.host, r.ip),
                 None => links
@@ -652,19 +656,19 @@ pub(super) fn machine() -> Vec<(String, String)> {
     m
 }
 
-fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(cmd).args(args).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
-/// mqtt-lwa (with its git commit when run from a checkout), build profile, rustc, mosquitto.
-fn versions(bin: &Path) -> Vec<(String, String)> {
-    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
-    vec![
+/// mqtt-lwa as built (commit, dirty flag, rustc, target and profile, embedded
+/// at build time, so the record does not depend on the directory the run
+/// starts in), and mosquitto: the broker host's when the broker is remote,
+/// "not used" when the run leaves it out.
+fn versions(
+    bin: &Path,
+    remote: Option<&RemoteBroker>,
+    mosquitto_used: bool,
+) -> Vec<(String, String)> {
+    let mut v = vec![
         (
             "mqtt-lwa".into(),
-            format!("{} {commit} ({})", env!("CARGO_PKG_VERSION"), bin.display()),
+            format!("{} ({})", crate::build_info::LONG_VERSION, bin.display()),
         ),
         (
             "build".into(),
@@ -675,13 +679,44 @@ fn versions(bin: &Path) -> Vec<(String, String)> {
             }
             .into(),
         ),
-        (
-            "rustc".into(),
-            command_line("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
-        ),
+        ("rustc".into(), crate::build_info::RUSTC.into()),
+    ];
+    match remote {
+        Some(r) => {
+            if r.info.versions.is_empty() {
+                v.push((
+                    "broker host".into(),
+                    "not recorded (serve.json from an older mqtt-lwa)".into(),
+                ));
+            }
+            for (k, val) in &r.info.versions {
+                v.push((format!("{k} (broker host)"), val.clone()));
+            }
+        }
+        None => v.push((
+            "mosquitto".into(),
+            if mosquitto_used {
+                mosquitto_version().unwrap_or_else(|| "not installed".into())
+            } else {
+                "not used in this run".into()
+            },
+        )),
+    }
+    v
+}
+
+/// What `experiment serve` records about its own build and brokers in `serve.json`.
+pub(crate) fn serve_versions(mosquitto_served: bool) -> Vec<(String, String)> {
+    vec![
+        ("mqtt-lwa".into(), crate::build_info::LONG_VERSION.into()),
+        ("rustc".into(), crate::build_info::RUSTC.into()),
         (
             "mosquitto".into(),
-            mosquitto_version().unwrap_or_else(|| "not installed".into()),
+            if mosquitto_served {
+                mosquitto_version().unwrap_or_else(|| "not installed".into())
+            } else {
+                "not served".into()
+            },
         ),
     ]
 }

@@ -303,6 +303,7 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
             .collect(),
         stats_port: stats_addr.port(),
         machine: super::run::machine(),
+        versions: super::run::serve_versions(!mosquitto_listeners.is_empty()),
     };
     let json = serde_json::to_string_pretty(&info)
         .map_err(|e| BrokerError::Io(SERVE_FILE.into(), std::io::Error::other(e)))?;
