@@ -66,6 +66,8 @@ fn emulated_link_delay_shows_in_the_figures_and_nothing_is_left() {
             link,
             "--modes",
             "plain,tls13",
+            "--repeat",
+            "2",
             "--no-mosquitto",
             "--quiet",
             "--name",
@@ -116,6 +118,20 @@ fn emulated_link_delay_shows_in_the_figures_and_nothing_is_left() {
         assert!(num(c, "received") > 0.0, "{c}");
         // Publisher -> broker -> subscriber crosses the link twice.
         assert!(num(&c["latency_us"], "p50") >= 2.0 * DELAY_MS * 1e3, "{c}");
+    }
+    // `--repeat` applies on emulated links too (it used to be one pass).
+    let rows = r["repeats"]["rows"].as_array().unwrap();
+    for c in cells {
+        let n = rows
+            .iter()
+            .filter(|x| {
+                x["link"] == link
+                    && x["mode"] == c["mode"]
+                    && x["payload"] == c["payload"]
+                    && x["qos"] == c["qos"]
+            })
+            .count();
+        assert_eq!(n, 2, "repeats of {c}");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("## Links"), "report lacks the link table");

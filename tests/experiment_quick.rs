@@ -179,7 +179,18 @@ fn quick_profile_writes_a_complete_report() {
     }
     if mosquitto {
         assert!(report.contains("## Broker: mosquitto"));
+        assert!(report.contains("### Throughput relative to mosquitto"));
     }
+    // The quick profile claims nothing: its targets are indicative, never
+    // met or missed, and its ratios carry no interval (one repeat).
+    let targets = &report[report.find("## Targets").unwrap()..report.find("## Broker:").unwrap()];
+    assert!(
+        targets.contains("| indicative (quick profile) |"),
+        "{targets}"
+    );
+    assert!(!targets.contains("| met"), "{targets}");
+    assert!(!targets.contains("| missed"), "{targets}");
+    assert!(report.contains("(no interval: 1 repeat)"));
     for mode in MODES {
         assert!(
             report.contains(&format!("| {mode} |")),

@@ -59,7 +59,7 @@ pub struct ExperimentArgs {
     /// Measure only these modes (comma-separated: plain,password,tls13,mtls13,tls12,lwa).
     #[arg(long, value_delimiter = ',')]
     modes: Vec<String>,
-    /// Times every throughput and latency cell runs (default: the profile's, full 3, quick 1).
+    /// Times every throughput and latency cell runs, on every link (default: the profile's, full 5, quick 1).
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: Option<u32>,
     /// Shortest throughput cell in seconds (default: the profile's, full 2, quick 0).
@@ -212,6 +212,9 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     }
     if let Some(r) = args.repeat {
         profile.repeats = r as usize;
+        // Emulated links too: the seed comparison needs its repeats as much
+        // as loopback does (it used to stay at one pass whatever was asked).
+        profile.emulated.repeats = r as usize;
     }
     if let Some(s) = args.min_cell_seconds {
         if !(0.0..=600.0).contains(&s) {

@@ -227,7 +227,9 @@ impl Profile {
                 millis: 5000,
                 password_millis: 2000,
             },
-            repeats: 3,
+            // Five interleaved repeats: enough for a bootstrap interval
+            // on every ratio (stats.rs).
+            repeats: 5,
             min_cell_ms: 2_000,
             stock_messages: 20_000,
             links: LinkProfile::builtin().into_iter().map(|l| l.name).collect(),
@@ -237,8 +239,10 @@ impl Profile {
                 latency_messages: 50,
                 wire_messages: 20,
                 setup_samples: 20,
-                // One pass: on `constrained` a pass of every mode takes ~15 minutes.
-                repeats: 1,
+                // Repeated like loopback, so the seed comparison has
+                // intervals; on `constrained` one pass of every mode takes
+                // ~15 minutes, so the full profile's links take hours.
+                repeats: 5,
             },
             ..Profile::quick()
         }

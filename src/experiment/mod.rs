@@ -39,6 +39,7 @@ pub mod report_links;
 pub mod results;
 pub mod run;
 pub mod serve;
+pub mod stats;
 pub mod stock;
 pub mod storm;
 pub mod workload;

@@ -407,10 +407,9 @@ pub fn repeats_csv(d: &RepeatData) -> String {
     );
     for r in &d.rows {
         let c = &r.cell;
-        let load = d
-            .loads
-            .iter()
-            .find(|l| l.repeat == r.repeat && l.broker == c.broker && l.mode == c.mode);
+        let load = d.loads.iter().find(|l| {
+            l.link == c.link && l.repeat == r.repeat && l.broker == c.broker && l.mode == c.mode
+        });
         let one = |l: Option<LoadAvg>| l.map(|l| format!("{:.2}", l.one)).unwrap_or_default();
         let _ = writeln!(
             out,
@@ -706,6 +705,38 @@ mod tests {
         assert_eq!(lwa.repeats, 3);
         assert_eq!((lwa.msgs_per_s.min, lwa.msgs_per_s.max), (10.0, 80.0));
         assert_eq!(lwa.msgs_per_s.median, 50.0);
+    }
+
+    #[test]
+    fn repeats_csv_takes_each_link_its_own_load() {
+        let load = |link: &str, one: f64| BlockLoad {
+            link: link.into(),
+            repeat: 0,
+            broker: BrokerKind::MqttLwa,
+            mode: Mode::Plain,
+            start: LoadAvg::parse(&format!("{one} 0 0 1/1 1")),
+            end: None,
+            broker_host_start: None,
+            broker_host_end: None,
+            other_cpu_share: None,
+        };
+        let mut lan = cell(Mode::Plain, 100.0, 0);
+        lan.cell.link = "lan".into();
+        let d = RepeatData {
+            cores: 2,
+            broker_host_cores: None,
+            rows: vec![cell(Mode::Plain, 100.0, 0), lan],
+            spreads: Vec::new(),
+            loads: vec![load("loopback", 1.25), load("lan", 3.5)],
+        };
+        let csv = repeats_csv(&d);
+        let load1 = |link: &str| -> String {
+            let line = csv.lines().find(|l| l.starts_with(link)).unwrap();
+            line.split(',').nth(15).unwrap().to_owned()
+        };
+        // The lan block's row used to show loopback's load.
+        assert_eq!(load1("loopback"), "1.25");
+        assert_eq!(load1("lan"), "3.50");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::matrix::{BrokerKind, Mode};
 use super::procstat::TICKS_PER_SECOND;
-use super::report::{table, verdict};
+use super::report::table;
 use super::results::RunResults;
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -164,7 +164,13 @@ pub fn memory_target_rows(r: &RunResults) -> Vec<Vec<String>> {
                 ),
                 "<= 8192 B".into(),
                 format!("{per:.0} B{tls}"),
-                verdict(per <= 8192.0),
+                if super::report::indicative(r) {
+                    super::stats::Claim::Indicative.word().into()
+                } else if per <= 8192.0 {
+                    "within (one measurement, no interval)".into()
+                } else {
+                    "over (one measurement, no interval)".into()
+                },
             ])
         })
         .collect()

@@ -244,7 +244,8 @@ pub fn section(out: &mut String, bursts: &[StockBurst], repeats: usize) {
         "Plaintext, MQTT 5, {n} messages of {PAYLOAD} B streamed by Debian's `mosquitto_pub -l` \
          to one `mosquitto_sub`, {repeats} repeat(s), brokers alternated; rate = messages \
          received / seconds from starting the publisher to the last message printed. Median \
-         (min - max over repeats).{}\n\n",
+         (min - max over repeats); the ratio of medians with its 95 % paired bootstrap interval \
+         over repeats.{}\n\n",
         if repeats < 5 {
             " Fewer than 5 repeats: indicative only."
         } else {
@@ -287,9 +288,13 @@ pub fn section(out: &mut String, bursts: &[StockBurst], repeats: usize) {
         let (tm, ts) = rate(&theirs);
         let complete = |v: &[&StockBurst]| v.iter().all(|b| b.received == b.sent);
         // A rate over a burst that lost messages is no rate to compare.
+        let series = |v: &[&StockBurst]| -> Vec<(usize, f64)> {
+            v.iter().map(|b| (b.repeat, b.msgs_per_s)).collect()
+        };
         let ratio = match (om, tm) {
-            (Some(a), Some(b)) if b > 0.0 && complete(&ours) && complete(&theirs) => {
-                format!("{:.2}", a / b)
+            (Some(_), Some(b)) if b > 0.0 && complete(&ours) && complete(&theirs) => {
+                super::stats::ratio_ci(&series(&ours), &series(&theirs))
+                    .map_or_else(|| "-".into(), |ci| ci.show())
             }
             (Some(_), Some(_)) => "- (messages lost)".into(),
             _ => "-".into(),
@@ -357,10 +362,29 @@ mod tests {
         );
         assert!(
             out.contains(
-                "| 1 | 150 (150 - 150) | 100 of 100 | 100 (100 - 100) | 100 of 100 | 1.50 |"
+                "| 1 | 150 (150 - 150) | 100 of 100 | 100 (100 - 100) | 100 of 100 | 1.50 (no interval: 1 repeat) |"
             ),
             "{out}"
         );
         assert!(out.contains("indicative"));
+        // Several repeats: the ratio carries its interval.
+        let at = |repeat, broker, rate| StockBurst {
+            repeat,
+            ..b(broker, rate, 100)
+        };
+        let mut out = String::new();
+        section(
+            &mut out,
+            &[
+                at(0, BrokerKind::MqttLwa, 150.0),
+                at(0, BrokerKind::Mosquitto, 100.0),
+                at(1, BrokerKind::MqttLwa, 160.0),
+                at(1, BrokerKind::Mosquitto, 100.0),
+                at(2, BrokerKind::MqttLwa, 140.0),
+                at(2, BrokerKind::Mosquitto, 100.0),
+            ],
+            3,
+        );
+        assert!(out.contains("| 1.50 [1.40, 1.60] |"), "{out}");
     }
 }
