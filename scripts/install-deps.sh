@@ -18,6 +18,8 @@ for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iper
     command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
   fi
 done
+# The experiment's plots (and the re-render test) draw text with DejaVu Sans.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

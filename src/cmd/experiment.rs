@@ -17,6 +17,15 @@ use mqtt_lwa::experiment::{run, BrokerKind, LinkProfile, Mode, Profile, RunOptio
 pub enum ExperimentCommand {
     /// Broker side of a two-machine run: write credentials into DIR and serve every mode.
     Serve(ServeArgs),
+    /// Re-render a run directory's report, CSV, LaTeX and plots from its results.json (measures nothing).
+    Report(ReportArgs),
+}
+
+/// Arguments of `mqtt-lwa experiment report`.
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Run directory holding results.json (e.g. experiments/results/full-...).
+    dir: PathBuf,
 }
 
 /// Arguments of `mqtt-lwa experiment serve`.
@@ -167,8 +176,23 @@ pub fn run_linkem_cmd(args: LinkemArgs) -> ExitCode {
 
 /// Runs the experiment; prints the run directory.
 pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
-    if let Some(ExperimentCommand::Serve(serve_args)) = args.command {
-        return run_serve(serve_args);
+    match args.command {
+        Some(ExperimentCommand::Serve(serve_args)) => return run_serve(serve_args),
+        Some(ExperimentCommand::Report(report)) => {
+            return match mqtt_lwa::experiment::render::rerender(&report.dir) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mqtt-lwa experiment report: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     if args.links.iter().any(|l| l == "list") {
         for l in LinkProfile::builtin() {

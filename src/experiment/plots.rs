@@ -1,6 +1,11 @@
-//! Plots of a run (PNG and SVG, with plotters): throughput (median, with
-//! min - max bars when cells were repeated) and latency per payload size for
-//! every mode, connection set-up time per mode.
+//! Plots of a run (PNG and SVG, with plotters), all drawn from the results
+//! alone: throughput (median, with min - max bars when cells were repeated),
+//! throughput relative to plaintext with 95 % intervals, latency p50 and
+//! broker CPU per message against payload for every mode; bars of handshake
+//! bytes per direction beside cited protocols, handshakes per broker
+//! CPU-second, memory per idle connection and set-up time. Axes are linear
+//! from zero when the values span less than a factor of 20, else
+//! logarithmic with labels at 1, 2 and 5 of each decade.
 //!
 //! Text needs a TrueType font; Debian's DejaVu Sans is used when present
 //! (`fonts-dejavu-core`). Without one the plots are skipped and the report
@@ -10,6 +15,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -64,6 +70,12 @@ struct LineChart<'a> {
     series: Vec<(String, RGBColor, Vec<Option<f64>>)>,
     /// Per series and x: the (min, max) over repeats, drawn as a whisker (empty: none).
     whiskers: Vec<Vec<Option<(f64, f64)>>>,
+    /// The x axis' name.
+    x_desc: &'a str,
+    /// Always a linear axis (ratios).
+    linear: bool,
+    /// A ratio chart: the axis includes 1, drawn as a reference line.
+    around_one: bool,
 }
 
 impl LineChart<'_> {
@@ -82,41 +94,98 @@ impl LineChart<'_> {
                     .flat_map(|w| w.iter().flatten().flat_map(|(a, b)| [*a, *b])),
             );
         let (lo, hi) = values
-            .filter(|v| *v > 0.0)
+            .filter(|v| *v > 0.0 && v.is_finite())
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let (lo, hi) = if lo > hi {
-            (1.0, 10.0)
-        } else {
-            (lo / 1.5, hi * 1.5)
-        };
+        let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo, hi) };
         let n = self.x_labels.len().max(1);
-        let mut chart = ChartBuilder::on(root)
+        let labels = self.x_labels.clone();
+        let x_fmt = move |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 0.01 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let mut builder = ChartBuilder::on(root);
+        builder
             .caption(&self.title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.3f64..(n as f64 - 0.7), (lo..hi).log_scale())?;
-        let labels = self.x_labels.clone();
-        chart
-            .configure_mesh()
-            .x_labels(n)
-            .x_label_formatter(&move |x| {
-                let i = x.round();
-                if (x - i).abs() < 0.01 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc(self.y_label)
-            .x_desc("payload")
-            .draw()?;
-        for (name, color, ys) in &self.series {
+            .y_label_area_size(80);
+        let x_range = -0.3f64..(n as f64 - 0.7);
+        // Values within a factor of 20 on a linear axis from zero, so that
+        // every gridline is labelled; wider spans on a log axis with labels
+        // at 1, 2 and 5 of each decade.
+        if hi / lo <= 20.0 || self.linear {
+            let (y0, y1) = if self.around_one {
+                ((lo.min(1.0) - 0.05).max(0.0), hi.max(1.0) + 0.05)
+            } else {
+                (0.0, hi * 1.1)
+            };
+            let mut chart = builder.build_cartesian_2d(x_range, y0..y1)?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .x_label_formatter(&x_fmt)
+                .y_labels(10)
+                .y_label_formatter(&|v| si(*v))
+                .y_desc(self.y_label)
+                .x_desc(self.x_desc)
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            if self.around_one {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    [(-0.3, 1.0), (n as f64 - 0.7, 1.0)],
+                    BLACK.mix(0.6).stroke_width(1),
+                )))?;
+            }
+            self.draw_lines(&mut chart)?;
+        } else {
+            let (y0, y1) = (lo / 1.5, hi * 1.5);
+            let mut chart = builder.build_cartesian_2d(x_range, (y0..y1).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .x_label_formatter(&x_fmt)
+                .y_labels(30)
+                .light_line_style(TRANSPARENT)
+                .y_label_formatter(&|v| {
+                    // Label 1, 2 and 5 of each decade only.
+                    let d = 10f64.powf(v.log10().floor());
+                    let m = (v / d).round();
+                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
+                        si(*v)
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_desc(self.y_label)
+                .x_desc(self.x_desc)
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            self.draw_lines(&mut chart)?;
+        }
+        root.present()?;
+        Ok(())
+    }
+
+    fn draw_lines<'a, DB: DrawingBackend + 'a, Y>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    ) -> PlotResult<()>
+    where
+        DB::ErrorType: 'static,
+        Y: Ranged<ValueType = f64>,
+    {
+        // Each series nudged sideways, so lines with equal values stay apart.
+        let k = self.series.len().max(1) as f64;
+        for (s, (name, color, ys)) in self.series.iter().enumerate() {
+            let dx = (s as f64 - (k - 1.0) / 2.0) * 0.025;
             let points: Vec<(f64, f64)> = ys
                 .iter()
                 .enumerate()
-                .filter_map(|(i, y)| y.filter(|v| *v > 0.0).map(|v| (i as f64, v)))
+                .filter_map(|(i, y)| y.filter(|v| *v > 0.0).map(|v| (i as f64 + dx, v)))
                 .collect();
             let style = ShapeStyle::from(color).stroke_width(2);
             chart
@@ -142,8 +211,166 @@ impl LineChart<'_> {
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerLeft)
             .draw()?;
+        Ok(())
+    }
+}
+
+/// `12.3k`, `4.5M`, `0.93`, `120`: short labels for axis ticks.
+fn si(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        trim(format!("{:.1}", v / 1e6)) + "M"
+    } else if a >= 1e4 {
+        trim(format!("{:.1}", v / 1e3)) + "k"
+    } else if a >= 10.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        trim(format!("{v:.1}"))
+    } else {
+        trim(format!("{v:.2}"))
+    }
+}
+
+fn trim(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// Grouped vertical bars: one group per category, one bar per series;
+/// cited (not measured) bars are grey and hatched by a lighter fill.
+struct BarChart<'a> {
+    title: String,
+    y_label: &'a str,
+    categories: Vec<String>,
+    /// (series name, colour, value per category).
+    series: Vec<(String, RGBColor, Vec<Option<f64>>)>,
+    log: bool,
+}
+
+impl BarChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let values = self
+            .series
+            .iter()
+            .flat_map(|s| s.2.iter().flatten().copied());
+        let hi = values.fold(0.0f64, f64::max).max(1.0);
+        let n = self.categories.len().max(1);
+        let k = self.series.len().max(1) as f64;
+        let cats = self.categories.clone();
+        let x_fmt = move |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 0.01 && i >= 0.0 {
+                cats.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80);
+        let x_range = -0.6f64..(n as f64 - 0.4);
+        let width = 0.8 / k;
+        let bars = |s: usize, ys: &[Option<f64>], floor: f64| {
+            ys.iter()
+                .enumerate()
+                .filter_map(|(i, y)| {
+                    let y = (*y)?;
+                    let x0 = i as f64 - 0.4 + s as f64 * width;
+                    Some(((x0, floor), (x0 + width * 0.9, y.max(floor))))
+                })
+                .collect::<Vec<_>>()
+        };
+        if self.log {
+            let lo = self
+                .series
+                .iter()
+                .flat_map(|s| s.2.iter().flatten().copied())
+                .filter(|v| *v > 0.0)
+                .fold(f64::MAX, f64::min)
+                .min(hi);
+            let floor = lo / 2.0;
+            let mut chart = builder.build_cartesian_2d(x_range, (floor..hi * 2.0).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .x_label_formatter(&x_fmt)
+                .y_labels(30)
+                .light_line_style(TRANSPARENT)
+                .y_label_formatter(&|v| {
+                    let d = 10f64.powf(v.log10().floor());
+                    let m = (v / d).round();
+                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
+                        si(*v)
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_desc(self.y_label)
+                .label_style(("sans-serif", 14))
+                .disable_x_mesh()
+                .draw()?;
+            for (s, (name, color, ys)) in self.series.iter().enumerate() {
+                let style = color.filled();
+                chart
+                    .draw_series(
+                        bars(s, ys, floor)
+                            .into_iter()
+                            .map(|(a, b)| Rectangle::new([a, b], style)),
+                    )?
+                    .label(name.clone())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()?;
+        } else {
+            let mut chart = builder.build_cartesian_2d(x_range, 0.0..hi * 1.15)?;
+            chart
+                .configure_mesh()
+                .x_labels(n)
+                .x_label_formatter(&x_fmt)
+                .y_labels(10)
+                .y_label_formatter(&|v| si(*v))
+                .y_desc(self.y_label)
+                .label_style(("sans-serif", 14))
+                .disable_x_mesh()
+                .draw()?;
+            for (s, (name, color, ys)) in self.series.iter().enumerate() {
+                let style = color.filled();
+                chart
+                    .draw_series(
+                        bars(s, ys, 0.0)
+                            .into_iter()
+                            .map(|(a, b)| Rectangle::new([a, b], style)),
+                    )?
+                    .label(name.clone())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()?;
+        }
         root.present()?;
         Ok(())
     }
@@ -211,6 +438,9 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 y_label: "messages/s",
                 x_labels: x_labels.clone(),
                 series: series(&|c| c.msgs_per_s),
+                x_desc: "payload",
+                linear: false,
+                around_one: false,
                 whiskers: modes
                     .iter()
                     .map(|&m| {
@@ -245,6 +475,9 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 x_labels: x_labels.clone(),
                 series: series(&|c| c.latency_us.p50),
                 whiskers: Vec::new(),
+                x_desc: "payload",
+                linear: false,
+                around_one: false,
             };
             write_both(
                 dir,
@@ -254,5 +487,219 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             )?;
         }
     }
+    files.extend(draw_summary(r, dir)?);
     Ok(files)
+}
+
+/// The figures a paper needs beside the per-cell lines: ratios with their
+/// intervals, CPU per message, and bars for handshake bytes (with the cited
+/// reference protocols), handshakes per broker CPU-second, memory per idle
+/// connection and set-up time.
+fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
+    use super::report::{brokers_of, cell_ratio, modes_of};
+    let mut files = Vec::new();
+    let payloads = &r.meta.profile.payloads;
+    let x_labels: Vec<String> = payloads.iter().map(|p| size_label(*p)).collect();
+    let b = BrokerKind::MqttLwa;
+    let ours = modes_of(r, b);
+    if ours.contains(&Mode::Plain) {
+        for &qos in &r.meta.profile.qos {
+            let modes: Vec<Mode> = ours.iter().copied().filter(|m| *m != Mode::Plain).collect();
+            let ratio = |m: Mode, p: usize| {
+                cell_ratio(r, (b, m), (b, Mode::Plain), p, qos, |c| c.msgs_per_s)
+            };
+            let chart = LineChart {
+                title: format!(
+                    "mqtt-lwa: throughput relative to plaintext, QoS {qos} (bars: 95 % interval)"
+                ),
+                y_label: "messages/s relative to plaintext",
+                x_labels: x_labels.clone(),
+                series: modes
+                    .iter()
+                    .map(|&m| {
+                        let ys = payloads
+                            .iter()
+                            .map(|&p| ratio(m, p).map(|c| c.point))
+                            .collect();
+                        (m.to_string(), mode_color(m), ys)
+                    })
+                    .collect(),
+                whiskers: modes
+                    .iter()
+                    .map(|&m| {
+                        payloads
+                            .iter()
+                            .map(|&p| ratio(m, p).and_then(|c| c.interval))
+                            .collect()
+                    })
+                    .collect(),
+                x_desc: "payload",
+                linear: true,
+                around_one: true,
+            };
+            write_both(
+                dir,
+                &format!("relative-throughput-mqtt-lwa-qos{qos}"),
+                &chart,
+                &mut files,
+            )?;
+        }
+    }
+    for broker in brokers_of(r) {
+        let modes = modes_of(r, broker);
+        for &qos in &r.meta.profile.qos {
+            let chart = LineChart {
+                title: format!("{broker}: broker CPU per message, QoS {qos}"),
+                y_label: "broker CPU µs per message",
+                x_labels: x_labels.clone(),
+                series: modes
+                    .iter()
+                    .map(|&m| {
+                        let ys = payloads
+                            .iter()
+                            .map(|&p| {
+                                r.cell(broker, m, p, qos)
+                                    .map(|c| c.broker_cpu_s_per_1e5 * 10.0)
+                            })
+                            .collect();
+                        (m.to_string(), mode_color(m), ys)
+                    })
+                    .collect(),
+                whiskers: Vec::new(),
+                x_desc: "payload",
+                linear: false,
+                around_one: false,
+            };
+            write_both(
+                dir,
+                &format!("cpu-per-message-{broker}-qos{qos}"),
+                &chart,
+                &mut files,
+            )?;
+        }
+    }
+    let brokers = brokers_of(r);
+    let all_modes: Vec<Mode> = Mode::ALL
+        .into_iter()
+        .filter(|m| brokers.iter().any(|&k| r.mode(k, *m).is_some()))
+        .collect();
+    let names: Vec<String> = all_modes.iter().map(|m| m.to_string()).collect();
+    let broker_series = |f: &dyn Fn(&super::results::ModeResult) -> Option<f64>| {
+        brokers
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let ys: Vec<Option<f64>> = all_modes
+                    .iter()
+                    .map(|&m| r.mode(k, m).and_then(f))
+                    .collect();
+                (k.to_string(), COLORS[i % COLORS.len()], ys)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Handshake bytes: ours by direction, then the cited protocols (grey).
+    if !ours.is_empty() {
+        let mut categories: Vec<String> = ours.iter().map(|m| m.to_string()).collect();
+        let n_ours = categories.len();
+        categories.extend(
+            super::reference::HANDSHAKES
+                .iter()
+                .map(|h| format!("{}*", h.short)),
+        );
+        let pad = |mut v: Vec<Option<f64>>| {
+            v.resize(categories.len(), None);
+            v
+        };
+        let to_broker = pad(ours
+            .iter()
+            .map(|&m| r.mode(b, m).map(|x| x.handshake_bytes_to_broker as f64))
+            .collect());
+        let to_client = pad(ours
+            .iter()
+            .map(|&m| r.mode(b, m).map(|x| x.handshake_bytes_to_client as f64))
+            .collect());
+        let mut cited: Vec<Option<f64>> = vec![None; n_ours];
+        cited.extend(
+            super::reference::HANDSHAKES
+                .iter()
+                .map(|h| Some(f64::from(h.bytes))),
+        );
+        let chart = BarChart {
+            title: "Handshake bytes (mqtt-lwa, measured on the socket; * cited, not measured)"
+                .into(),
+            y_label: "bytes",
+            categories,
+            series: vec![
+                ("client to broker".into(), COLORS[0], to_broker),
+                ("broker to client".into(), COLORS[1], to_client),
+                (
+                    "cited total (own messages only)".into(),
+                    RGBColor(150, 150, 150),
+                    cited,
+                ),
+            ],
+            log: true,
+        };
+        write_bars(dir, "handshake-bytes", &chart, &mut files)?;
+    }
+    let storm = broker_series(&|x| x.storm.as_ref().and_then(|s| s.handshakes_per_broker_cpu_s));
+    if storm.iter().any(|s| s.2.iter().any(Option::is_some)) {
+        let chart = BarChart {
+            title: "Handshakes per broker CPU-second (connection storm)".into(),
+            y_label: "handshakes per broker CPU-second",
+            categories: names.clone(),
+            series: storm,
+            log: true,
+        };
+        write_bars(dir, "handshakes-per-cpu-second", &chart, &mut files)?;
+    }
+    let memory = broker_series(&|x| x.rss_bytes_per_idle_connection);
+    if memory.iter().any(|s| s.2.iter().any(Option::is_some)) {
+        let chart = BarChart {
+            title: format!(
+                "Broker memory per idle connection ({} connections)",
+                r.meta
+                    .profile
+                    .idle_connections
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
+            ),
+            y_label: "bytes of RSS per idle connection",
+            categories: names.clone(),
+            series: memory,
+            log: false,
+        };
+        write_bars(dir, "memory-per-idle-connection", &chart, &mut files)?;
+    }
+    let setup = broker_series(&|x| Some(x.setup_ms.p50));
+    let chart = BarChart {
+        title: format!(
+            "Connection set-up until the first publish, p50 ({})",
+            r.meta.link
+        ),
+        y_label: "ms",
+        categories: names,
+        series: setup,
+        // Password logins take tens of ms, the others fractions of one.
+        log: true,
+    };
+    write_bars(dir, "setup-time", &chart, &mut files)?;
+    Ok(files)
+}
+
+/// Writes `stem.svg` and `stem.png` of a bar chart into `dir`.
+fn write_bars(
+    dir: &Path,
+    stem: &str,
+    chart: &BarChart<'_>,
+    out: &mut Vec<PathBuf>,
+) -> PlotResult<()> {
+    let svg = dir.join(format!("{stem}.svg"));
+    chart.draw(&SVGBackend::new(&svg, (1000, 560)).into_drawing_area())?;
+    let png = dir.join(format!("{stem}.png"));
+    chart.draw(&BitMapBackend::new(&png, (1000, 560)).into_drawing_area())?;
+    out.push(svg);
+    out.push(png);
+    Ok(())
 }

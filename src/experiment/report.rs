@@ -424,6 +424,22 @@ pub fn render(all: &RunResults) -> String {
         });
     }
 
+    {
+        let b = BrokerKind::MqttLwa;
+        let plain = r
+            .mode(b, Mode::Plain)
+            .map(|p| p.handshake_bytes_to_broker + p.handshake_bytes_to_client);
+        let measured: Vec<(String, u64)> = modes_of(r, b)
+            .into_iter()
+            .filter(|m| *m != Mode::Plain && *m != Mode::Password)
+            .filter_map(|m| {
+                let x = r.mode(b, m)?;
+                let total = x.handshake_bytes_to_broker + x.handshake_bytes_to_client;
+                Some((format!("{m} (mqtt-lwa)"), total.saturating_sub(plain?)))
+            })
+            .collect();
+        super::reference::section(&mut out, &measured);
+    }
     super::stock::section(&mut out, &r.stock, r.meta.profile.repeats.max(1));
     super::report_extra::storm_section(&mut out, r);
     super::report_extra::memory_section(&mut out, r);

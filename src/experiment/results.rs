@@ -264,10 +264,16 @@ impl RunResults {
         out
     }
 
-    /// Writes `results.json`, `cells.csv`, `modes.csv`, `repeats.csv` and `spread.csv` into `dir`.
-    pub fn write_data(&self, dir: &Path) -> io::Result<()> {
+    /// Writes `results.json` into `dir`.
+    pub fn write_json(&self, dir: &Path) -> io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
-        std::fs::write(dir.join("results.json"), json)?;
+        std::fs::write(dir.join("results.json"), json)
+    }
+
+    /// Writes the CSV files drawn from the results into `dir`: `cells.csv`,
+    /// `modes.csv`, `stock.csv`, `repeats.csv`, `spread.csv`, `storm.csv`,
+    /// `memory.csv`.
+    pub fn write_tables(&self, dir: &Path) -> io::Result<()> {
         std::fs::write(dir.join("cells.csv"), self.cells_csv())?;
         std::fs::write(dir.join("modes.csv"), self.modes_csv())?;
         if !self.stock.is_empty() {

@@ -13,12 +13,12 @@ use super::link::LinkProfile;
 use super::linkprobe::{self, LinkResult};
 use super::matrix::{BrokerKind, Mode, Profile};
 use super::netns::{self, EmulatedLink};
+use super::plots;
 use super::procstat::Process;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
 use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
 use super::workload::{measure_mode, Target};
-use super::{plots, report};
 
 /// Errors that stop a run (a failing mode only adds a note).
 #[derive(Debug, thiserror::Error)]
@@ -503,8 +503,8 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         let what = format!("{}/{what}", dir.display());
         move |e| ExperimentError::Io(what, e)
     };
-    results.write_data(&dir).map_err(io("data"))?;
-    std::fs::write(dir.join("report.md"), report::render(&results)).map_err(io("report.md"))?;
+    results.write_json(&dir).map_err(io("results.json"))?;
+    super::render::write_outputs(&results, &dir).map_err(io("report and tables"))?;
     Ok(dir)
 }
 

@@ -1,0 +1,69 @@
+//! `mqtt-lwa experiment report DIR` re-renders a run from its results.json
+//! alone: the committed reference run must come back byte for byte (report,
+//! CSV, LaTeX, plots), so the committed figures are what its data say.
+//!
+//! The plots are compared too: they are drawn with Debian's DejaVu Sans
+//! (`fonts-dejavu-core`, installed by scripts/install-deps.sh) through
+//! plotters' own rasteriser, so they do not depend on the machine's font
+//! configuration; without that font the run draws none and this test fails.
+
+use std::path::Path;
+use std::process::Command;
+
+const RUNS: &[&str] = &["experiments/results/full-20261125T202541Z"];
+
+#[test]
+fn committed_runs_rerender_byte_for_byte() {
+    for run in RUNS {
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(run);
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            committed.join("results.json"),
+            tmp.path().join("results.json"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+            .args(["experiment", "report"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let mut compared = 0;
+        for entry in std::fs::read_dir(&committed).unwrap() {
+            let name = entry.unwrap().file_name();
+            let name = name.to_str().unwrap();
+            if name == "results.json" {
+                continue;
+            }
+            let want = std::fs::read(committed.join(name)).unwrap();
+            let got = std::fs::read(tmp.path().join(name))
+                .unwrap_or_else(|e| panic!("{run}/{name} not re-rendered: {e}"));
+            assert!(
+                want == got,
+                "{run}/{name} differs from its re-render (run `mqtt-lwa experiment report {run}` \
+                 and commit the result if the renderer changed on purpose)"
+            );
+            compared += 1;
+        }
+        // Every file the renderer writes is committed, and none is stale.
+        let written = std::fs::read_dir(tmp.path()).unwrap().count() - 1;
+        assert_eq!(
+            compared, written,
+            "{run}: committed files vs re-rendered files"
+        );
+        assert!(compared >= 10, "{run}: only {compared} files");
+    }
+}
+
+#[test]
+fn report_of_a_directory_without_results_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "report"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("results.json"), "{err}");
+}
