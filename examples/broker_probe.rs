@@ -51,6 +51,12 @@ fn options(mode: Mode, creds: &Credentials, broker: &BrokerProcess, id: &str) ->
         Mode::Tls13 => o.tls = Some(tls(TlsVersion::Tls13, false)),
         Mode::Mtls13 => o.tls = Some(tls(TlsVersion::Tls13, true)),
         Mode::Tls12 => o.tls = Some(tls(TlsVersion::Tls12, false)),
+        // Each probe connection builds its own configuration: no tickets to
+        // resume from and rustls's default suites; the experiment measures
+        // these two (`workload::TlsClient`).
+        Mode::Tls13Resume | Mode::Tls13Chacha => {
+            panic!("{mode}: not probed here; use `mqtt-lwa experiment --modes {mode}`")
+        }
         Mode::Lwa => {
             let auth = LwaClientAuthenticator::new(LWA_IDENTITY, creds.psk.clone())
                 .unwrap_or_else(|e| panic!("LWA client: {}", e.message));

@@ -174,7 +174,7 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
                 path(&c.acl)
             );
         }
-        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 => {
+        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 | Mode::Tls13Resume | Mode::Tls13Chacha => {
             s += &format!(
                 "mode = \"tls\"\nallow_anonymous = true\n[listener.tls]\ncertfile = {}\nkeyfile = {}\n",
                 path(&c.broker_cert),
@@ -224,7 +224,7 @@ pub fn mosquitto_config_on(mode: Mode, c: &Credentials, ip: IpAddr, port: u16) -
                 c.acl.display()
             );
         }
-        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 => {
+        Mode::Tls13 | Mode::Tls12 | Mode::Mtls13 | Mode::Tls13Resume | Mode::Tls13Chacha => {
             s += &format!(
                 "allow_anonymous true\ncertfile {}\nkeyfile {}\n",
                 c.broker_cert.display(),

@@ -22,18 +22,27 @@ pub enum Mode {
     Mtls13,
     /// TLS 1.2, broker certificate only.
     Tls12,
+    /// TLS 1.3 resumed from a session ticket (psk_dhe_ke): the fast TLS
+    /// handshake a returning client makes; every measured connection resumes.
+    #[serde(rename = "tls13-resume")]
+    Tls13Resume,
+    /// TLS 1.3 restricted to X25519 and ChaCha20-Poly1305, LWA's primitives.
+    #[serde(rename = "tls13-chacha")]
+    Tls13Chacha,
     /// PSK + X25519 in MQTT 5 enhanced auth, ChaCha20-Poly1305 payload records.
     Lwa,
 }
 
 impl Mode {
     /// Every mode, in report order.
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 8] = [
         Mode::Plain,
         Mode::Password,
         Mode::Tls13,
         Mode::Mtls13,
         Mode::Tls12,
+        Mode::Tls13Resume,
+        Mode::Tls13Chacha,
         Mode::Lwa,
     ];
 
@@ -45,13 +54,18 @@ impl Mode {
             Mode::Tls13 => "tls13",
             Mode::Mtls13 => "mtls13",
             Mode::Tls12 => "tls12",
+            Mode::Tls13Resume => "tls13-resume",
+            Mode::Tls13Chacha => "tls13-chacha",
             Mode::Lwa => "lwa",
         }
     }
 
     /// Whether the connection runs over TLS.
     pub fn is_tls(self) -> bool {
-        matches!(self, Mode::Tls13 | Mode::Mtls13 | Mode::Tls12)
+        matches!(
+            self,
+            Mode::Tls13 | Mode::Mtls13 | Mode::Tls12 | Mode::Tls13Resume | Mode::Tls13Chacha
+        )
     }
 }
 

@@ -48,12 +48,14 @@ fn font() -> Option<&'static str> {
     })
 }
 
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
+    RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
     RGBColor(140, 86, 75),
 ];
 

@@ -342,13 +342,29 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 link_result.connect_rtt_ms = linkprobe::connect_rtt_ms(broker.addr(), 10);
                 link_result.connect_samples = 10;
             }
+            let tls = match super::workload::TlsClient::for_mode(mode, creds) {
+                Ok(t) => t,
+                Err(e) => {
+                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                    bar.inc(block_cells);
+                    continue;
+                }
+            };
             let target = Target {
                 broker: kind,
                 process: broker.process(),
                 addr: broker.addr(),
                 mode,
                 creds,
+                tls: tls.as_ref(),
             };
+            if let Some(tls) = target.tls {
+                if let Err(e) = runtime.block_on(tls.warm_up(target.addr)) {
+                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                    bar.inc(block_cells);
+                    continue;
+                }
+            }
             let tick = |msg: &str| {
                 bar.set_message(format!("{}: {msg}", link.name));
                 bar.inc(1);

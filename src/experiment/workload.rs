@@ -57,6 +57,127 @@ pub struct Target<'a> {
     pub mode: Mode,
     /// Credentials the broker was configured with.
     pub creds: &'a Credentials,
+    /// The TLS client of a TLS mode, built once per block (see [`TlsClient`]).
+    pub tls: Option<&'a TlsClient>,
+}
+
+/// One rustls client configuration for every connection of a (broker, mode)
+/// block, as a device builds it once: TLS modes differ only in what the
+/// mode says (version, client certificate, suites and group, resumption),
+/// not in per-connection set-up work such as re-reading the CA file.
+#[derive(Debug)]
+pub struct TlsClient {
+    config: Arc<rustls::ClientConfig>,
+    mode: Mode,
+    /// Set after the first handshake of a resumption block (the full one
+    /// that obtains the tickets).
+    warmed: std::sync::atomic::AtomicBool,
+}
+
+impl TlsClient {
+    /// The client for `mode`, or `None` when the mode is not TLS.
+    pub fn for_mode(mode: Mode, creds: &Credentials) -> Result<Option<TlsClient>, WorkloadError> {
+        use crate::auth::tls::{load_certs, load_private_key, load_roots, versions_exact};
+        if !mode.is_tls() {
+            return Ok(None);
+        }
+        let tls_err = |e: crate::auth::tls::TlsError| std::io::Error::other(e.to_string());
+        let mut provider = rustls::crypto::ring::default_provider();
+        if mode == Mode::Tls13Chacha {
+            provider.cipher_suites =
+                vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+            provider.kx_groups = vec![rustls::crypto::ring::kx_group::X25519];
+        }
+        let version = match mode {
+            Mode::Tls12 => TlsVersion::Tls12,
+            _ => TlsVersion::Tls13,
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions_exact(Some(version)))
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .with_root_certificates(load_roots(&creds.ca).map_err(tls_err)?);
+        let mut config = if mode == Mode::Mtls13 {
+            builder
+                .with_client_auth_cert(
+                    load_certs(&creds.client_cert).map_err(tls_err)?,
+                    load_private_key(&creds.client_key).map_err(tls_err)?,
+                )
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+        } else {
+            builder.with_no_client_auth()
+        };
+        // Only the resumption mode keeps tickets: every other TLS mode
+        // measures full handshakes, as it did when each connection built
+        // its own configuration.
+        if mode != Mode::Tls13Resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        Ok(Some(TlsClient {
+            config: Arc::new(config),
+            mode,
+            warmed: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// TCP, then the TLS handshake; checks that the handshake is the one the
+    /// mode promises, so a silent fall-back is never measured under its name.
+    async fn open(&self, addr: SocketAddr) -> Result<crate::transport::BoxStream, WorkloadError> {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(&self.config))
+            .connect(name, tcp)
+            .await?;
+        let conn = stream.get_ref().1;
+        match self.mode {
+            Mode::Tls13Resume => {
+                let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                let warmed = self.warmed.swap(true, Ordering::Relaxed);
+                if warmed && !resumed {
+                    return Err(WorkloadError::Io(std::io::Error::other(
+                        "tls13-resume: the broker did not resume the TLS 1.3 session (full \
+                         handshake instead); refusing to report full handshakes as resumption",
+                    )));
+                }
+            }
+            Mode::Tls13Chacha => {
+                let suite = conn.negotiated_cipher_suite().map(|s| s.suite());
+                let group = conn.negotiated_key_exchange_group().map(|g| g.name());
+                if suite != Some(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
+                    || group != Some(rustls::NamedGroup::X25519)
+                {
+                    return Err(WorkloadError::Io(std::io::Error::other(format!(
+                        "tls13-chacha: negotiated {suite:?} over {group:?}, not \
+                         TLS13_CHACHA20_POLY1305_SHA256 over X25519"
+                    ))));
+                }
+            }
+            _ => {}
+        }
+        Ok(Box::new(stream))
+    }
+
+    /// Handshakes that fill the ticket store before anything is measured
+    /// (resumption mode only): a full one, then resumed ones, until the
+    /// store holds rustls's 8 tickets per server. Brokers issue 2 per
+    /// handshake and a ticket is used once, so the storm's and the memory
+    /// phase's concurrent clients would otherwise find the store empty and
+    /// fall back to full handshakes.
+    pub async fn warm_up(&self, addr: SocketAddr) -> Result<(), WorkloadError> {
+        if self.mode != Mode::Tls13Resume {
+            return Ok(());
+        }
+        for i in 0..4 {
+            let stream = self.open(addr).await?;
+            // Tickets arrive after the handshake; MQTT's CONNACK round trip
+            // lets the client read them.
+            let mut o = ConnectOptions::new(addr.ip().to_string(), addr.port());
+            o.client_id = format!("warm-up-{}-{i}", std::process::id());
+            let (client, _) = Client::connect_with_stream(stream, o).await?;
+            bye(client).await;
+        }
+        Ok(())
+    }
 }
 
 fn qos_of(q: u8) -> QoS {
@@ -89,7 +210,11 @@ impl Target<'_> {
                 o.username = Some(USER.into());
                 o.password = Some(Bytes::from_static(PASSWORD.as_bytes()));
             }
-            Mode::Tls13 => o.tls = Some(tls(TlsVersion::Tls13, false)),
+            // The stream is opened by [`TlsClient`]; these options are for
+            // callers that connect without one.
+            Mode::Tls13 | Mode::Tls13Resume | Mode::Tls13Chacha => {
+                o.tls = Some(tls(TlsVersion::Tls13, false))
+            }
             Mode::Mtls13 => o.tls = Some(tls(TlsVersion::Tls13, true)),
             Mode::Tls12 => o.tls = Some(tls(TlsVersion::Tls12, false)),
             Mode::Lwa => {
@@ -107,7 +232,17 @@ impl Target<'_> {
         addr: SocketAddr,
         id: String,
     ) -> Result<Client, WorkloadError> {
-        let (client, _connack) = Client::connect(self.options(addr, id)?).await?;
+        let mut opts = self.options(addr, id)?;
+        let (client, _connack) = match &self.tls {
+            Some(tls) => {
+                opts.tls = None;
+                let stream = tokio::time::timeout(opts.connect_timeout, tls.open(addr))
+                    .await
+                    .map_err(|_| WorkloadError::Timeout("TLS handshake".into()))??;
+                Client::connect_with_stream(stream, opts).await?
+            }
+            None => Client::connect(opts).await?,
+        };
         Ok(client)
     }
 
