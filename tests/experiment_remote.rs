@@ -73,8 +73,8 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         .map(|p| p.chars().take_while(char::is_ascii_digit).collect())
         .collect();
     let mosquitto = Path::new("/usr/sbin/mosquitto").exists();
-    // One process per (broker, mode): ours in 6 modes, mosquitto in 5.
-    let processes = 6 + if mosquitto { 5 } else { 0 };
+    // One process per (broker, mode): ours in 8 modes, mosquitto in 7 (no LWA).
+    let processes = 8 + if mosquitto { 7 } else { 0 };
     assert_eq!(served.broker_pids.len(), processes, "{stats}");
     served
         .serve
@@ -82,11 +82,11 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     let info: Value =
         serde_json::from_slice(&std::fs::read(dir.join("serve.json")).unwrap()).unwrap();
     let mut listeners = info["listeners"].as_array().unwrap().clone();
-    assert_eq!(listeners.len(), 6, "{info}");
+    assert_eq!(listeners.len(), 8, "{info}");
     let served_mosquitto = info["mosquitto_listeners"].as_array().unwrap();
     assert_eq!(
         served_mosquitto.len(),
-        if mosquitto { 5 } else { 0 },
+        if mosquitto { 7 } else { 0 },
         "{info}"
     );
     listeners.extend(served_mosquitto.iter().cloned());
@@ -210,6 +210,31 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     for file in ["repeats.csv", "spread.csv", "cells.csv"] {
         assert!(run.join(file).exists(), "{file}");
     }
+
+    // Serve's brokers log nothing per connection in any mode while measuring
+    // (a line per LWA handshake used to charge its cost to LWA alone): the
+    // run made hundreds of connections; what serve printed is a handful of
+    // start-up lines.
+    while served
+        .serve
+        .wait_line(Duration::from_millis(300), |_| false)
+        .is_some()
+    {}
+    let logged: Vec<&String> = served
+        .serve
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("stderr: "))
+        .collect();
+    assert!(
+        !logged.iter().any(|l| l.contains("authenticated")),
+        "{logged:#?}"
+    );
+    assert!(
+        logged.len() < 20,
+        "{} stderr lines: {logged:#?}",
+        logged.len()
+    );
 
     // SIGTERM to serve stops it and its broker: the listeners close.
     let pid = served.serve.child.id().to_string();

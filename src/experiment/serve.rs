@@ -20,7 +20,8 @@ use super::procstat::{cpu_ticks, rss_bytes, Process};
 use super::remote::{load_credentials, ServeInfo, StatsReply, SERVE_FILE, STATS_TIMEOUT};
 use super::repeat::LoadAvg;
 
-/// Default first port: plain on 18830, then password, tls13, mtls13, tls12, lwa.
+/// Default first port: plain on 18830, then password, tls13, mtls13, tls12,
+/// tls13-resume, tls13-chacha, lwa (8 ports; the stats port follows at +9).
 pub const DEFAULT_PORT_BASE: u16 = 18830;
 /// Stats port offset from the port base.
 const STATS_OFFSET: u16 = 9;
