@@ -313,3 +313,31 @@ fn client_refuses_a_connack_without_lwa_authentication() {
         assert_eq!(d.reason_code, ReasonCode::NOT_AUTHORIZED);
     }
 }
+
+/// The broker logs nothing per connection in any mode at its default level, so the
+/// experiment's LWA cells do not pay for log lines the other modes do not write.
+#[test]
+fn no_per_connection_log_lines_for_lwa_or_plaintext_clients() {
+    let s = start();
+    let port = s.broker.port();
+    let topic = unique("log/t");
+    let out = lwa_pub(port, "pub1", &s.key("pub1"), &topic, "quiet", "1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["pub", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-t", &topic, "-m", "quiet", "-q", "1", "-W", "30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (_, stderr) = s.broker.terminate();
+    for needle in ["pub1", "authenticated", "CONNECT"] {
+        assert!(
+            !stderr.contains(needle),
+            "per-connection log line ({needle}) in broker log:\n{stderr}"
+        );
+    }
+}

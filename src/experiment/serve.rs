@@ -160,6 +160,7 @@ fn start_mqtt_lwa(
     let mut child = Command::new(&o.mqtt_lwa_bin)
         .args(["broker", "--sys-interval", "0", "-c"])
         .arg(&conf)
+        .envs(super::broker::quiet_broker_log())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
