@@ -170,7 +170,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             ));
         }
     }
-    if brokers.contains(&BrokerKind::Mosquitto) && !Path::new(MOSQUITTO_BIN).exists() {
+    // A remote broker host serves its own mosquitto; only a local run needs one here.
+    if remote.is_none()
+        && brokers.contains(&BrokerKind::Mosquitto)
+        && !Path::new(MOSQUITTO_BIN).exists()
+    {
         notes.push(format!(
             "mosquitto baseline skipped: {MOSQUITTO_BIN} is not installed"
         ));
