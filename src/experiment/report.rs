@@ -438,7 +438,13 @@ pub fn render(all: &RunResults) -> String {
                 Some((format!("{m} (mqtt-lwa)"), total.saturating_sub(plain?)))
             })
             .collect();
-        super::reference::section(&mut out, &measured);
+        let payload = r.meta.profile.payloads.first().copied().unwrap_or(30);
+        let qos = r.meta.profile.qos.first().copied().unwrap_or(0);
+        let overhead = r
+            .cell(b, Mode::Lwa, payload, qos)
+            .zip(r.cell(b, Mode::Plain, payload, qos))
+            .map(|(l, p)| l.wire_bytes_per_msg_publisher - p.wire_bytes_per_msg_publisher);
+        super::reference::section(&mut out, &measured, overhead);
     }
     super::stock::section(&mut out, &r.stock, r.meta.profile.repeats.max(1));
     super::report_extra::storm_section(&mut out, r);
