@@ -67,6 +67,31 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
         assert_eq!(storm["failed"].as_u64().unwrap(), 0, "{m}");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // What a run writes is what its results.json re-renders to (floats read
+    // back exactly; nothing in the report that the JSON lacks).
+    let again = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("results.json"), again.path().join("results.json")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "report"])
+        .arg(again.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    for name in [
+        "report.md",
+        "cells.csv",
+        "modes.csv",
+        "headline.csv",
+        "headline.tex",
+        "storm.csv",
+        "memory.csv",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join(name)).unwrap(),
+            std::fs::read_to_string(again.path().join(name)).unwrap(),
+            "{name}: the run's file and its re-render differ"
+        );
+    }
     assert!(report.contains("| tls13-resume |"));
     assert!(report.contains("| tls13-chacha |"));
     assert!(report.contains("## Handshake bytes beside the literature (cited, not measured)"));
