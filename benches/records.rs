@@ -1,6 +1,12 @@
 //! LWA1 record sealing and opening (ChaCha20-Poly1305 over a PUBLISH payload,
 //! topic and flags in the AAD) per payload size, 16 B to 64 KiB, as throughput.
 //!
+//! Beside them, group `aead`: the bare AEAD (ring's ChaCha20-Poly1305 against
+//! ring's AES-128-GCM) sealing the same payload sizes in place, so a run on a
+//! core without the ARMv8 crypto extensions (Raspberry Pi 3/4: Cortex-A53/A72
+//! in BCM2837/BCM2711) shows AES-GCM falling behind ChaCha20, while on x86
+//! with AES-NI and CLMUL it is the other way round.
+//!
 //! `cargo bench --bench records`. Under `cargo test --all-targets` every
 //! benchmark runs once.
 
@@ -9,6 +15,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mqtt_lwa::codec::QoS;
 use mqtt_lwa::lwa::{Direction, RecordOpener, RecordSealer};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, CHACHA20_POLY1305};
 
 /// Payload sizes: the seed study's 30 B reading up to a 64 KiB blob.
 const SIZES: [usize; 7] = [16, 30, 256, 1024, 4096, 16 * 1024, 64 * 1024];
@@ -63,11 +70,39 @@ fn bench_records(c: &mut Criterion) {
     g.finish();
 }
 
+/// Seals each payload size in place with one bare AEAD, a fixed nonce (fine
+/// for timing; the record layer never reuses one) and the topic as AAD.
+fn bench_aead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("aead");
+    let algorithms: [(&str, &'static ring::aead::Algorithm, &[u8]); 2] = [
+        ("chacha20-poly1305", &CHACHA20_POLY1305, &KEY),
+        ("aes-128-gcm", &AES_128_GCM, &KEY[..16]),
+    ];
+    for (name, algorithm, key) in algorithms {
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, key).expect("key length"));
+        for size in SIZES {
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_with_input(BenchmarkId::new(name, size), &size, |b, &size| {
+                let mut buf = vec![0xa5u8; size];
+                b.iter(|| {
+                    key.seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(IV),
+                        Aad::from(TOPIC.as_bytes()),
+                        &mut buf,
+                    )
+                    .expect("seal")
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = bench_records
+    targets = bench_records, bench_aead
 }
 criterion_main!(benches);
