@@ -10,7 +10,10 @@
 use std::path::Path;
 use std::process::Command;
 
-const RUNS: &[&str] = &["experiments/results/full-20261125T202541Z"];
+const RUNS: &[&str] = &[
+    "experiments/results/full-20261125T202541Z",
+    "experiments/results/quick-baselines-20261204",
+];
 
 #[test]
 fn committed_runs_rerender_byte_for_byte() {
