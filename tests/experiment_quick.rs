@@ -102,6 +102,19 @@ fn quick_profile_writes_a_complete_report() {
                 // Not a speed check: a message that crossed two TCP connections and a broker
                 // process in under 5 µs was a stale one (the subscriber saw other traffic).
                 assert!(num(&c["latency_us"], "p50") >= 5.0, "{c}");
+                // The latency samples themselves are kept (HdrHistogram V2, base64): the
+                // CDF figures and any later analysis read them; their percentiles are the
+                // cell's.
+                let h = mqtt_lwa::experiment::results::decode_histogram(
+                    c["latency_hdr"].as_str().unwrap(),
+                )
+                .unwrap();
+                assert_eq!(h.len() as f64, num(&c["latency_us"], "samples"), "{c}");
+                assert_eq!(
+                    h.value_at_quantile(0.5) as f64,
+                    num(&c["latency_us"], "p50"),
+                    "{c}"
+                );
             }
         }
     }
@@ -204,6 +217,8 @@ fn quick_profile_writes_a_complete_report() {
         "memory.csv",
         "throughput-mqtt-lwa-qos1.png",
         "throughput-mqtt-lwa-qos1.svg",
+        "latency-cdf-mqtt-lwa-qos1.png",
+        "latency-cdf-mqtt-lwa-qos2.svg",
     ] {
         let len = std::fs::metadata(dir.join(file)).unwrap().len();
         assert!(len > 100, "{file} is {len} bytes");
@@ -215,6 +230,8 @@ fn quick_profile_writes_a_complete_report() {
     let rows = results["repeats"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), cells.len());
     assert!(rows.iter().all(|r| r["repeat"] == 0));
+    // Histograms live in the merged cells only (results.json stays small).
+    assert!(rows.iter().all(|r| r.get("latency_hdr").is_none()));
     let repeats_csv = std::fs::read_to_string(dir.join("repeats.csv")).unwrap();
     assert_eq!(repeats_csv.lines().count(), 1 + cells.len());
     assert!(report.contains("| repeats | 1 per throughput and latency cell"));

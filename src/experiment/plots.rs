@@ -1,7 +1,8 @@
 //! Plots of a run (PNG and SVG, with plotters), all drawn from the results
 //! alone: throughput (median, with min - max bars when cells were repeated),
 //! throughput relative to plaintext with 95 % intervals, latency p50 and
-//! broker CPU per message against payload for every mode; bars of handshake
+//! broker CPU per message against payload for every mode; latency CDFs at
+//! the smallest payload from the kept HdrHistograms; bars of handshake
 //! bytes per direction beside cited protocols, handshakes per broker
 //! CPU-second, memory per idle connection and set-up time. Axes are linear
 //! from zero when the values span less than a factor of 20, else
@@ -215,6 +216,125 @@ impl LineChart<'_> {
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
             .position(SeriesLabelPosition::LowerLeft)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// One CDF line: name, colour, (µs, cumulative fraction) steps.
+type CdfSeries = (String, RGBColor, Vec<(f64, f64)>);
+
+/// Cumulative distributions of latency: one line per series, log-scaled µs
+/// on x, the fraction of messages delivered within x on y.
+struct CdfChart {
+    title: String,
+    series: Vec<CdfSeries>,
+}
+
+impl CdfChart {
+    /// The steps of `h`: for each recorded bucket, its highest equivalent value and the
+    /// fraction of samples at or below it, starting from (lowest sample, 0).
+    fn steps(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+        let total = h.len().max(1) as f64;
+        let mut points = vec![(h.min().max(1) as f64, 0.0)];
+        let mut seen = 0u64;
+        for v in h.iter_recorded() {
+            seen += v.count_since_last_iteration();
+            let x = h.highest_equivalent(v.value_iterated_to()).max(1) as f64;
+            let y = seen as f64 / total;
+            // A step: up at x, from the previous fraction.
+            if let Some(&(_, prev)) = points.last() {
+                points.push((x, prev));
+            }
+            points.push((x, y));
+        }
+        points
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let (lo, hi) = self
+            .series
+            .iter()
+            .flat_map(|s| s.2.iter().map(|p| p.0))
+            .filter(|v| *v > 0.0 && v.is_finite())
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo, hi) };
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60);
+        // Less than a decade: a linear axis, so that every gridline is labelled.
+        if hi / lo < 10.0 {
+            let pad = (hi - lo) * 0.05;
+            let mut chart =
+                builder.build_cartesian_2d((lo - pad).max(0.0)..hi + pad, 0.0f64..1.0)?;
+            chart
+                .configure_mesh()
+                .x_labels(10)
+                .x_label_formatter(&|v| si(*v))
+                .x_desc("end-to-end latency, µs")
+                .y_labels(11)
+                .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .y_desc("messages delivered within")
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            self.draw_lines(&mut chart)?;
+        } else {
+            let mut chart =
+                builder.build_cartesian_2d((lo / 1.3..hi * 1.3).log_scale(), 0.0f64..1.0)?;
+            chart
+                .configure_mesh()
+                .x_labels(30)
+                .light_line_style(TRANSPARENT)
+                .x_label_formatter(&|v| {
+                    // Label 1, 2 and 5 of each decade only.
+                    let d = 10f64.powf(v.log10().floor());
+                    let m = (v / d).round();
+                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
+                        si(*v)
+                    } else {
+                        String::new()
+                    }
+                })
+                .x_desc("end-to-end latency, µs (log scale)")
+                .y_labels(11)
+                .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+                .y_desc("messages delivered within")
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            self.draw_lines(&mut chart)?;
+        }
+        root.present()?;
+        Ok(())
+    }
+
+    fn draw_lines<'a, DB: DrawingBackend + 'a, X>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    ) -> PlotResult<()>
+    where
+        DB::ErrorType: 'static,
+        X: Ranged<ValueType = f64>,
+    {
+        for (name, color, points) in &self.series {
+            let style = ShapeStyle::from(color).stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerRight)
             .draw()?;
         Ok(())
     }
@@ -487,6 +607,35 @@ pub fn draw_all(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 &chart,
                 &mut files,
             )?;
+            // Latency CDF at the smallest payload (the seed's 30-byte reading), from the
+            // histograms results.json keeps (runs before they were kept have none).
+            if let Some(&payload) = payloads.first() {
+                let series: Vec<_> = modes
+                    .iter()
+                    .filter_map(|&m| {
+                        let text = r.cell(broker, m, payload, qos)?.latency_hdr.as_deref()?;
+                        let h = super::results::decode_histogram(text).ok()?;
+                        let name = format!("{m} (n = {})", h.len());
+                        Some((name, mode_color(m), CdfChart::steps(&h)))
+                    })
+                    .collect();
+                if !series.is_empty() {
+                    let chart = CdfChart {
+                        title: format!(
+                            "{broker}: latency CDF, QoS {qos}, {} payload",
+                            size_label(payload)
+                        ),
+                        series,
+                    };
+                    let stem = format!("latency-cdf-{broker}-qos{qos}");
+                    let svg = dir.join(format!("{stem}.svg"));
+                    chart.draw(&SVGBackend::new(&svg, (900, 560)).into_drawing_area())?;
+                    let png = dir.join(format!("{stem}.png"));
+                    chart.draw(&BitMapBackend::new(&png, (900, 560)).into_drawing_area())?;
+                    files.push(svg);
+                    files.push(png);
+                }
+            }
         }
     }
     files.extend(draw_summary(r, dir)?);

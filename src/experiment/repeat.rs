@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::broker::TOPIC_PREFIX;
 use super::matrix::{BrokerKind, Mode, Profile};
 use super::procstat::{cpu_ticks, Process};
-use super::results::{CellResult, Percentiles, RunResults};
+use super::results::{decode_histogram, encode_histogram, CellResult, Percentiles, RunResults};
 use super::workload::{latency, throughput, Pair, Target, WorkloadError};
 
 /// Upper bound on messages in one throughput run (the broker may queue a QoS 0 backlog).
@@ -266,6 +266,21 @@ pub fn fill_wire_bytes(rows: &mut [CellRepeat]) {
     }
 }
 
+/// The latency histograms of `group` merged into one, encoded; `None` when a repeat has none
+/// (or one does not decode, or they cannot be added: then no merged figure is better than a
+/// partial one).
+fn merged_latency(group: &[&CellResult]) -> Option<String> {
+    let mut merged: Option<hdrhistogram::Histogram<u64>> = None;
+    for c in group {
+        let h = decode_histogram(c.latency_hdr.as_deref()?).ok()?;
+        match merged.as_mut() {
+            None => merged = Some(h),
+            Some(m) => m.add(&h).ok()?,
+        }
+    }
+    encode_histogram(&merged?)
+}
+
 /// One cell per (broker, mode, payload, QoS) holding the median of each figure over
 /// its repeats (sent and received summed), and the spreads.
 pub fn aggregate(rows: &[CellRepeat]) -> (Vec<CellResult>, Vec<CellSpread>) {
@@ -300,6 +315,7 @@ pub fn aggregate(rows: &[CellRepeat]) -> (Vec<CellResult>, Vec<CellSpread>) {
             payload_mbit_s: med(|c| c.payload_mbit_s),
             wire_mbit_s: msgs.median * first.wire_bytes_per_msg_publisher * 8.0 / 1e6,
             latency_us: lat,
+            latency_hdr: merged_latency(&group),
             broker_cpu_s_per_1e5: med(|c| c.broker_cpu_s_per_1e5),
             client_cpu_s_per_1e5: med(|c| c.client_cpu_s_per_1e5),
             broker_cpu_ticks: med(|c| c.broker_cpu_ticks as f64).round() as u64,
@@ -366,7 +382,8 @@ pub(super) async fn timed_cell(
         Duration::from_millis(profile.min_cell_ms),
     )
     .await?;
-    cell.latency_us = lat;
+    cell.latency_us = Percentiles::from_histogram(&lat, 1.0);
+    cell.latency_hdr = encode_histogram(&lat);
     Ok(cell)
 }
 
@@ -659,6 +676,7 @@ mod tests {
                     p99: msgs / 5.0,
                     max: 0.0,
                 },
+                latency_hdr: None,
                 broker_cpu_s_per_1e5: 1.0,
                 client_cpu_s_per_1e5: 2.0,
                 broker_cpu_ticks: 3,

@@ -415,6 +415,17 @@ pub fn render(all: &RunResults) -> String {
         cell_table(&mut out, r, broker, &|c| {
             format!("{:.0} / {:.0}", c.latency_us.p50, c.latency_us.p99)
         });
+        if r.cells
+            .iter()
+            .any(|c| c.broker == broker && c.latency_hdr.is_some())
+        {
+            let _ = writeln!(
+                out,
+                "Whole distributions: `latency-cdf-{broker}-qos*.png` (smallest payload); every \
+                 cell's samples are in `results.json` as `latency_hdr` (HdrHistogram V2, \
+                 compressed, base64; all repeats merged).\n"
+            );
+        }
         out.push_str("### CPU seconds per 10^5 messages (broker / client process)\n\n");
         cell_table(&mut out, r, broker, &|c| {
             format!(

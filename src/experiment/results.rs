@@ -48,6 +48,31 @@ impl Percentiles {
     }
 }
 
+/// HdrHistogram's compressed V2 encoding of `h`, base64 (`HISTFAAA...`); `None` if it cannot
+/// be encoded (never for the experiment's histograms).
+pub fn encode_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<String> {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    hdrhistogram::serialization::Serializer::serialize(
+        &mut hdrhistogram::serialization::V2DeflateSerializer::new(),
+        h,
+        &mut bytes,
+    )
+    .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The histogram [`encode_histogram`] encoded.
+pub fn decode_histogram(text: &str) -> Result<hdrhistogram::Histogram<u64>, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("latency histogram: not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("latency histogram: {e:?}"))
+}
+
 /// Per (broker, mode) figures that do not depend on payload or QoS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModeResult {
@@ -111,6 +136,12 @@ pub struct CellResult {
     pub wire_mbit_s: f64,
     /// End-to-end latency, one message in flight, in microseconds.
     pub latency_us: Percentiles,
+    /// The latency samples themselves: an HdrHistogram of microseconds (1 µs .. 100 s,
+    /// 3 significant digits) in HdrHistogram's compressed V2 encoding, base64 (as in its
+    /// interval logs; every HdrHistogram implementation decodes it). In a cell of several
+    /// repeats, all repeats merged. Absent in runs older than 2026-12-04.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_hdr: Option<String>,
     /// Broker CPU seconds per 10^5 messages in the throughput run.
     pub broker_cpu_s_per_1e5: f64,
     /// Client-process CPU seconds (publisher, subscriber and runner) per 10^5 messages.

@@ -458,6 +458,10 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     };
     repeat::fill_wire_bytes(&mut rows);
     let (cells, spreads) = repeat::aggregate(&rows);
+    // The merged cells keep the latency histograms; the rows keep the repeats' percentiles.
+    for row in &mut rows {
+        row.cell.latency_hdr = None;
+    }
     bar.finish_and_clear();
     drop(runtime);
 

@@ -526,14 +526,15 @@ async fn wire_bytes(
     ))
 }
 
-/// End-to-end latency with one message in flight: publish call until the subscriber has it.
+/// End-to-end latency with one message in flight: publish call until the subscriber has it,
+/// as a histogram of microseconds.
 pub(super) async fn latency(
     pair: &mut Pair,
     topic: &str,
     body: &Bytes,
     q: u8,
     n: usize,
-) -> Result<Percentiles, WorkloadError> {
+) -> Result<Histogram<u64>, WorkloadError> {
     let mut h = histogram()?;
     let handle = pair.publisher.handle();
     for _ in 0..n {
@@ -547,7 +548,7 @@ pub(super) async fn latency(
         delivered.0?;
         let _ = h.record(micros(delivered.1));
     }
-    Ok(Percentiles::from_histogram(&h, 1.0))
+    Ok(h)
 }
 
 /// Sustained rate: `n` messages as fast as the client allows, until the subscriber has them all.
@@ -619,6 +620,7 @@ pub(super) async fn throughput(
         wire_bytes_per_msg_subscriber: 0.0,
         wire_mbit_s: 0.0,
         latency_us: Percentiles::default(),
+        latency_hdr: None,
         broker_cpu_s_per_1e5: per_1e5(broker1.saturating_sub(broker0)),
         client_cpu_s_per_1e5: per_1e5(client1.saturating_sub(client0)),
         broker_cpu_ticks: broker1.saturating_sub(broker0),
