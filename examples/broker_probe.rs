@@ -54,7 +54,7 @@ fn options(mode: Mode, creds: &Credentials, broker: &BrokerProcess, id: &str) ->
         // Each probe connection builds its own configuration: no tickets to
         // resume from and rustls's default suites; the experiment measures
         // these two (`workload::TlsClient`).
-        Mode::Tls13Resume | Mode::Tls13Chacha => {
+        Mode::Tls13Resume | Mode::Tls13Chacha | Mode::Tls13Psk => {
             panic!("{mode}: not probed here; use `mqtt-lwa experiment --modes {mode}`")
         }
         Mode::Lwa => {

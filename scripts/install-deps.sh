@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every tool the demo and the test suite need on a fresh Debian machine
-# with the Rust toolchain: Debian's mosquitto broker and clients (interop peers),
+# with the Rust toolchain: libssl-dev and pkg-config (the experiment's OpenSSL client for
+# TLS with an external PSK, cargo feature `tls-psk`; `--build` installs only these two,
+# which cargo needs before it compiles), Debian's mosquitto broker and clients (interop peers),
 # tshark (the experiment's capture cross-check), iproute2 (network namespaces), iperf3 (capacity of the
 # experiment's emulated links), iptables (their NFQUEUE delay line where the kernel
 # has no netem), openssl (s_client as a TLS 1.1-only client in tests/modes_tls.rs),
@@ -10,6 +12,17 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_apt=()
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+if [ "${1:-}" = --build ]; then
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "install-deps: apt-get install ${need_apt[*]}"
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
+  fi
+  echo "install-deps: build dependencies ok"
+  exit 0
+fi
 for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl tshark:tshark; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if [ "$bin" = mosquitto ]; then

@@ -84,8 +84,10 @@ summary() {
 }
 trap summary EXIT
 
-# apt (install-deps.sh, then the cross toolchain) while fmt, clippy and the builds run;
-# both use apt, so one after the other.
+# What cargo itself needs to compile (OpenSSL's headers for the `tls-psk` feature), first;
+# then the rest of apt (install-deps.sh, then the cross toolchain) while fmt, clippy and the
+# builds run; both use apt, so one after the other.
+phase build-deps ./scripts/install-deps.sh --build
 bg_phase deps bash -c './scripts/install-deps.sh && ./scripts/cross-aarch64.sh --deps'
 phase fmt cargo fmt --all --check
 # cargo-fuzz and the release + ASan build of the fuzz targets (their own workspace).

@@ -3,7 +3,8 @@
 //! handshake under that name fails the connection) and `tls13-chacha`
 //! (X25519 + ChaCha20-Poly1305, LWA's primitives; anything else negotiated
 //! fails it), measured like every other mode, and the report's cited
-//! reference protocols.
+//! reference protocols; and `tls13-psk` (TLS 1.3 with an external PSK,
+//! OpenSSL against Mosquitto's `psk_file`).
 
 use std::process::Command;
 
@@ -97,4 +98,104 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
     assert!(report.contains("## Handshake bytes beside the literature (cited, not measured)"));
     assert!(report.contains("| EDHOC-PSK (test vectors) | 85 |"));
     assert!(report.contains("| WireGuard (Noise IK) | 240 |"));
+}
+
+/// TLS 1.3 with an external PSK, as Mosquitto offers it (`psk_file`), from
+/// OpenSSL (rustls has none): every connection must be a TLS 1.3 PSK
+/// handshake without a certificate, or it fails under a note.
+#[test]
+fn tls_with_an_external_psk_is_measured_against_mosquitto() {
+    assert!(
+        std::path::Path::new("/usr/sbin/mosquitto").exists(),
+        "mosquitto missing: run scripts/install-deps.sh"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--modes",
+            "plain,tls13,tls13-psk",
+            "--idle-connections",
+            "20",
+            "--storm-seconds",
+            "0.3",
+            "--stock-messages",
+            "0",
+            "--quiet",
+            "--name",
+            "p",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = out.path().join("p");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let notes = results["meta"]["notes"].to_string();
+    assert!(!notes.contains("refusing"), "{notes}");
+    let theirs = |name: &str| {
+        results["modes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["broker"] == "mosquitto" && m["mode"] == name)
+            .unwrap_or_else(|| panic!("mosquitto {name} not measured: {notes}"))
+            .clone()
+    };
+    // Our broker has no external PSK: nothing measured under that name.
+    assert!(!results["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["broker"] == "mqtt-lwa" && m["mode"] == "tls13-psk"));
+    let psk = theirs("tls13-psk");
+    let full = theirs("tls13");
+    let bytes = |m: &Value, k: &str| m[k].as_u64().unwrap();
+    // No certificate: the broker's flight is far shorter than with one.
+    assert!(
+        bytes(&psk, "handshake_bytes_to_client") + 300 < bytes(&full, "handshake_bytes_to_client"),
+        "psk {psk} vs certificate {full}"
+    );
+    // Still a TLS 1.3 handshake with a key share: more than plaintext MQTT's CONNECT.
+    assert!(bytes(&psk, "handshake_bytes_to_broker") > 200, "{psk}");
+    let storm = &psk["storm"];
+    assert!(storm["handshakes"].as_u64().unwrap() > 0, "{psk}");
+    assert_eq!(storm["failed"].as_u64().unwrap(), 0, "{psk}");
+    let cells = results["cells"].as_array().unwrap();
+    assert!(cells
+        .iter()
+        .filter(|c| c["broker"] == "mosquitto" && c["mode"] == "tls13-psk")
+        .all(|c| c["received"].as_u64().unwrap() > 0));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("| tls13-psk (mosquitto) |"), "{report}");
+
+    // Without mosquitto the mode cannot be measured, and the run says so.
+    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--modes",
+            "plain,tls13-psk",
+            "--no-mosquitto",
+            "--idle-connections",
+            "5",
+            "--storm-seconds",
+            "0",
+            "--stock-messages",
+            "0",
+            "--quiet",
+            "--name",
+            "q",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = std::fs::read_to_string(out.path().join("q").join("report.md")).unwrap();
+    assert!(
+        report.contains("tls13-psk not measured: only mosquitto serve it, and none ran"),
+        "{report}"
+    );
 }

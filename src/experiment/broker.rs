@@ -151,13 +151,14 @@ impl BrokerHost {
     }
 }
 
-/// `mqtt-lwa broker` configuration for one listener in `mode` on an ephemeral port.
-pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> String {
+/// `mqtt-lwa broker` configuration for one listener in `mode` on an ephemeral port (`None`
+/// for TLS with an external PSK, which our rustls listener lacks).
+pub fn mqtt_lwa_config(mode: Mode, c: &Credentials) -> Option<String> {
     mqtt_lwa_config_on(mode, c, BrokerHost::loopback().ip)
 }
 
 /// As [`mqtt_lwa_config`], listening on `ip`.
-pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
+pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> Option<String> {
     let mut s = format!(
         "[limits]\nmax_queued_messages = {MAX_QUEUED}\nmax_queued_bytes_per_session = {MAX_QUEUED_BYTES}\n\
          max_queued_bytes_total = {MAX_QUEUED_BYTES}\n\n[[listener]]\nname = \"{mode}\"\n\
@@ -193,8 +194,9 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> String {
                 path(&c.psk_file)
             );
         }
+        Mode::Tls13Psk => return None,
     }
-    s
+    Some(s)
 }
 
 /// mosquitto.conf for one listener in `mode` on 127.0.0.1:`port` (`None` for LWA, which
@@ -237,6 +239,14 @@ pub fn mosquitto_config_on(mode: Mode, c: &Credentials, ip: IpAddr, port: u16) -
                 );
             }
         }
+        // The LWA PSK file has Mosquitto's psk_file format (`identity:hex key`); the
+        // identity becomes the MQTT username, as a client certificate's CN does.
+        Mode::Tls13Psk => {
+            s += &format!(
+                "allow_anonymous false\npsk_hint mqtt-lwa\npsk_file {}\nuse_identity_as_username true\n",
+                c.psk_file.display()
+            );
+        }
         Mode::Lwa => return None,
     }
     Some(s)
@@ -270,8 +280,10 @@ impl BrokerProcess {
         host: &BrokerHost,
     ) -> Result<Self, BrokerError> {
         let conf = creds.dir.join(format!("mqtt-lwa-{mode}.toml"));
-        std::fs::write(&conf, mqtt_lwa_config_on(mode, creds, host.ip))
-            .map_err(io("broker config"))?;
+        let text = mqtt_lwa_config_on(mode, creds, host.ip).ok_or_else(|| {
+            BrokerError::Start("mqtt-lwa", format!("{mode} is not offered by this broker"))
+        })?;
+        std::fs::write(&conf, text).map_err(io("broker config"))?;
         let mut child = host
             .command(mqtt_lwa_bin)
             .arg("broker")
@@ -422,14 +434,24 @@ mod tests {
             assert!(p.exists(), "{}", p.display());
         }
         for mode in Mode::ALL {
-            let text = mqtt_lwa_config(mode, &c);
+            assert_eq!(
+                mosquitto_config(mode, &c, 1).is_some(),
+                BrokerKind::Mosquitto.supports(mode)
+            );
+            let Some(text) = mqtt_lwa_config(mode, &c) else {
+                assert!(!BrokerKind::MqttLwa.supports(mode), "{mode}");
+                continue;
+            };
             let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
             assert_eq!(parsed.listeners.len(), 1, "{mode}");
-            assert_eq!(mosquitto_config(mode, &c, 1).is_some(), mode != Mode::Lwa);
         }
-        assert!(mqtt_lwa_config(Mode::Mtls13, &c).contains("require_certificate = true"));
+        assert!(mqtt_lwa_config(Mode::Mtls13, &c)
+            .unwrap()
+            .contains("require_certificate = true"));
         let far: IpAddr = "10.213.7.6".parse().unwrap();
-        assert!(mqtt_lwa_config_on(Mode::Plain, &c, far).contains("bind = \"10.213.7.6:0\""));
+        assert!(mqtt_lwa_config_on(Mode::Plain, &c, far)
+            .unwrap()
+            .contains("bind = \"10.213.7.6:0\""));
         assert!(mosquitto_config_on(Mode::Plain, &c, far, 1883)
             .unwrap()
             .contains("listener 1883 10.213.7.6\n"));

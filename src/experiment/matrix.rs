@@ -29,13 +29,18 @@ pub enum Mode {
     /// TLS 1.3 restricted to X25519 and ChaCha20-Poly1305, LWA's primitives.
     #[serde(rename = "tls13-chacha")]
     Tls13Chacha,
+    /// TLS 1.3 with an external PSK and X25519 (psk_dhe_ke), no certificates:
+    /// what Mosquitto offers as `psk_file`. rustls has no external PSK
+    /// (rustls issue 174), so the client is OpenSSL and only Mosquitto serves it.
+    #[serde(rename = "tls13-psk")]
+    Tls13Psk,
     /// PSK + X25519 in MQTT 5 enhanced auth, ChaCha20-Poly1305 payload records.
     Lwa,
 }
 
 impl Mode {
     /// Every mode, in report order.
-    pub const ALL: [Mode; 8] = [
+    pub const ALL: [Mode; 9] = [
         Mode::Plain,
         Mode::Password,
         Mode::Tls13,
@@ -43,6 +48,7 @@ impl Mode {
         Mode::Tls12,
         Mode::Tls13Resume,
         Mode::Tls13Chacha,
+        Mode::Tls13Psk,
         Mode::Lwa,
     ];
 
@@ -56,6 +62,7 @@ impl Mode {
             Mode::Tls12 => "tls12",
             Mode::Tls13Resume => "tls13-resume",
             Mode::Tls13Chacha => "tls13-chacha",
+            Mode::Tls13Psk => "tls13-psk",
             Mode::Lwa => "lwa",
         }
     }
@@ -64,7 +71,12 @@ impl Mode {
     pub fn is_tls(self) -> bool {
         matches!(
             self,
-            Mode::Tls13 | Mode::Mtls13 | Mode::Tls12 | Mode::Tls13Resume | Mode::Tls13Chacha
+            Mode::Tls13
+                | Mode::Mtls13
+                | Mode::Tls12
+                | Mode::Tls13Resume
+                | Mode::Tls13Chacha
+                | Mode::Tls13Psk
         )
     }
 }
@@ -87,6 +99,9 @@ pub enum BrokerKind {
 }
 
 impl BrokerKind {
+    /// Both brokers.
+    pub const ALL: [BrokerKind; 2] = [BrokerKind::MqttLwa, BrokerKind::Mosquitto];
+
     /// Name in files and tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -97,7 +112,12 @@ impl BrokerKind {
 
     /// Whether this broker can serve `mode`.
     pub fn supports(self, mode: Mode) -> bool {
-        !(self == BrokerKind::Mosquitto && mode == Mode::Lwa)
+        match self {
+            // Mosquitto has no LWA.
+            BrokerKind::Mosquitto => mode != Mode::Lwa,
+            // rustls has no external PSK, so our TLS listener has none either.
+            BrokerKind::MqttLwa => mode != Mode::Tls13Psk,
+        }
     }
 }
 

@@ -750,7 +750,28 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
     };
     // Handshake bytes: ours by direction, then the cited protocols (grey).
     if !ours.is_empty() {
-        let mut categories: Vec<String> = ours.iter().map(|m| m.to_string()).collect();
+        // Our broker's modes, then those only Mosquitto serves (TLS with an external PSK).
+        let measured: Vec<(BrokerKind, Mode)> = ours
+            .iter()
+            .map(|&m| (b, m))
+            .chain(
+                Mode::ALL
+                    .into_iter()
+                    .filter(|m| !b.supports(*m))
+                    .filter(|m| r.mode(BrokerKind::Mosquitto, *m).is_some())
+                    .map(|m| (BrokerKind::Mosquitto, m)),
+            )
+            .collect();
+        let mut categories: Vec<String> = measured
+            .iter()
+            .map(|&(k, m)| {
+                if k == b {
+                    m.to_string()
+                } else {
+                    format!("{m} ({k})")
+                }
+            })
+            .collect();
         let n_ours = categories.len();
         categories.extend(
             super::reference::HANDSHAKES
@@ -761,13 +782,13 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             v.resize(categories.len(), None);
             v
         };
-        let to_broker = pad(ours
+        let to_broker = pad(measured
             .iter()
-            .map(|&m| r.mode(b, m).map(|x| x.handshake_bytes_to_broker as f64))
+            .map(|&(k, m)| r.mode(k, m).map(|x| x.handshake_bytes_to_broker as f64))
             .collect());
-        let to_client = pad(ours
+        let to_client = pad(measured
             .iter()
-            .map(|&m| r.mode(b, m).map(|x| x.handshake_bytes_to_client as f64))
+            .map(|&(k, m)| r.mode(k, m).map(|x| x.handshake_bytes_to_client as f64))
             .collect());
         let mut cited: Vec<Option<f64>> = vec![None; n_ours];
         cited.extend(

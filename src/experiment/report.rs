@@ -449,6 +449,22 @@ pub fn render(all: &RunResults) -> String {
                 Some((format!("{m} (mqtt-lwa)"), total.saturating_sub(plain?)))
             })
             .collect();
+        // Modes only Mosquitto serves (TLS with an external PSK), over Mosquitto's plaintext.
+        let k = BrokerKind::Mosquitto;
+        let their_plain = r
+            .mode(k, Mode::Plain)
+            .map(|p| p.handshake_bytes_to_broker + p.handshake_bytes_to_client);
+        let mut measured = measured;
+        measured.extend(
+            modes_of(r, k)
+                .into_iter()
+                .filter(|m| !b.supports(*m))
+                .filter_map(|m| {
+                    let x = r.mode(k, m)?;
+                    let total = x.handshake_bytes_to_broker + x.handshake_bytes_to_client;
+                    Some((format!("{m} ({k})"), total.saturating_sub(their_plain?)))
+                }),
+        );
         let payload = r.meta.profile.payloads.first().copied().unwrap_or(30);
         let qos = r.meta.profile.qos.first().copied().unwrap_or(0);
         let overhead = r

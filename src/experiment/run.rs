@@ -180,6 +180,20 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         ));
         brokers.retain(|b| *b != BrokerKind::Mosquitto);
     }
+    // A mode no broker of this run serves measures nothing: say so instead of leaving a gap.
+    for m in &opts.profile.modes {
+        if !brokers.iter().any(|b| b.supports(*m)) {
+            notes.push(format!(
+                "{m} not measured: only {} serve it, and none ran",
+                BrokerKind::ALL
+                    .iter()
+                    .filter(|b| b.supports(*m))
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     let plan: Vec<_> = brokers
         .iter()
         .flat_map(|b| {

@@ -20,8 +20,9 @@ use super::procstat::{cpu_ticks, rss_bytes, Process};
 use super::remote::{load_credentials, ServeInfo, StatsReply, SERVE_FILE, STATS_TIMEOUT};
 use super::repeat::LoadAvg;
 
-/// Default first port: plain on 18830, then password, tls13, mtls13, tls12,
-/// tls13-resume, tls13-chacha, lwa (8 ports; the stats port follows at +9).
+/// Default first port: our broker's plain on 18830, then password, tls13, mtls13, tls12,
+/// tls13-resume, tls13-chacha, lwa (8 ports); the stats port at +9; Mosquitto's modes
+/// (tls13-psk instead of lwa) from +10.
 pub const DEFAULT_PORT_BASE: u16 = 18830;
 /// Stats port offset from the port base.
 const STATS_OFFSET: u16 = 9;
@@ -45,7 +46,10 @@ fn port_at(base: u16, offset: u16) -> u16 {
 /// `mqtt-lwa broker` configuration for `mode` with its listener on `addr`.
 pub fn serve_config(c: &Credentials, mode: Mode, addr: SocketAddr) -> Result<String, BrokerError> {
     let mut text = String::new();
-    for line in mqtt_lwa_config(mode, c).lines() {
+    let one = mqtt_lwa_config(mode, c).ok_or_else(|| {
+        BrokerError::Start("mqtt-lwa", format!("{mode} is not offered by this broker"))
+    })?;
+    for line in one.lines() {
         if line.trim_start().starts_with("bind = ") {
             text += &format!("bind = \"{addr}\"\n");
         } else {
@@ -261,7 +265,10 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
     let (creds, names) = credentials(o)?;
     let mut brokers = Vec::new();
     let mut listeners = Vec::new();
-    for (i, mode) in Mode::ALL.into_iter().enumerate() {
+    let ours = Mode::ALL
+        .into_iter()
+        .filter(|m| BrokerKind::MqttLwa.supports(*m));
+    for (i, mode) in ours.enumerate() {
         let (b, addr) = start_mqtt_lwa(o, &creds, mode, port_at(o.port_base, i as u16))?;
         brokers.push(b);
         listeners.push((mode, addr));
@@ -419,7 +426,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Credentials::create(dir.path()).unwrap();
         let any: IpAddr = "0.0.0.0".parse().unwrap();
-        for (i, mode) in Mode::ALL.into_iter().enumerate() {
+        let ours = Mode::ALL
+            .into_iter()
+            .filter(|m| BrokerKind::MqttLwa.supports(*m));
+        for (i, mode) in ours.enumerate() {
             let addr = SocketAddr::new(any, 18830 + i as u16);
             let text = serve_config(&c, mode, addr).unwrap();
             let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
@@ -429,6 +439,9 @@ mod tests {
         let m = mosquitto_serve_config(&c, Mode::Mtls13, any, 18843).unwrap();
         assert!(m.contains("listener 18843 0.0.0.0\n") && m.contains("require_certificate true"));
         assert!(mosquitto_serve_config(&c, Mode::Lwa, any, 1).is_err());
+        let psk = mosquitto_serve_config(&c, Mode::Tls13Psk, any, 18847).unwrap();
+        assert!(psk.contains("psk_file ") && psk.contains("use_identity_as_username true"));
+        assert!(serve_config(&c, Mode::Tls13Psk, SocketAddr::new(any, 1)).is_err());
         let loaded = load_credentials(dir.path()).unwrap();
         assert_eq!(
             *crate::auth::psk::key_to_hex(&loaded.psk),

@@ -61,13 +61,63 @@ pub struct Target<'a> {
     pub tls: Option<&'a TlsClient>,
 }
 
+/// The TLS implementation of a mode's client.
+enum TlsStack {
+    /// Every certificate mode.
+    Rustls(Arc<rustls::ClientConfig>),
+    /// `tls13-psk`: OpenSSL, which has external PSKs (rustls has none).
+    #[cfg(feature = "tls-psk")]
+    OpensslPsk(openssl::ssl::SslConnector),
+}
+
+impl std::fmt::Debug for TlsStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsStack::Rustls(_) => "rustls",
+            #[cfg(feature = "tls-psk")]
+            TlsStack::OpensslPsk(_) => "openssl (external PSK)",
+        })
+    }
+}
+
+/// An OpenSSL client for TLS 1.3 with `creds`' PSK under [`LWA_IDENTITY`] (Mosquitto's
+/// `psk_file` holds the same line): psk_dhe_ke with OpenSSL's default groups (X25519 first)
+/// and suites, no certificates, no session cache (every connection is an external-PSK
+/// handshake, as a device without a ticket store makes).
+#[cfg(feature = "tls-psk")]
+fn openssl_psk_connector(creds: &Credentials) -> Result<openssl::ssl::SslConnector, WorkloadError> {
+    use openssl::ssl::{SslConnector, SslMethod, SslSessionCacheMode, SslVersion};
+    let ossl = |e: openssl::error::ErrorStack| std::io::Error::other(format!("OpenSSL: {e}"));
+    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(ossl)?;
+    b.set_min_proto_version(Some(SslVersion::TLS1_3))
+        .map_err(ossl)?;
+    b.set_max_proto_version(Some(SslVersion::TLS1_3))
+        .map_err(ossl)?;
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    let key = zeroize::Zeroizing::new(*creds.psk.as_bytes());
+    b.set_psk_client_callback(move |_ssl, _hint, identity, psk| {
+        // OpenSSL wants the identity NUL-terminated.
+        let id = LWA_IDENTITY.as_bytes();
+        let (Some(id_out), Some(key_out)) =
+            (identity.get_mut(..id.len() + 1), psk.get_mut(..key.len()))
+        else {
+            return Err(openssl::error::ErrorStack::get());
+        };
+        id_out[..id.len()].copy_from_slice(id);
+        id_out[id.len()] = 0;
+        key_out.copy_from_slice(&key[..]);
+        Ok(key.len())
+    });
+    Ok(b.build())
+}
+
 /// One rustls client configuration for every connection of a (broker, mode)
 /// block, as a device builds it once: TLS modes differ only in what the
 /// mode says (version, client certificate, suites and group, resumption),
 /// not in per-connection set-up work such as re-reading the CA file.
 #[derive(Debug)]
 pub struct TlsClient {
-    config: Arc<rustls::ClientConfig>,
+    stack: TlsStack,
     mode: Mode,
     /// Set after the first handshake of a resumption block (the full one
     /// that obtains the tickets).
@@ -80,6 +130,18 @@ impl TlsClient {
         use crate::auth::tls::{load_certs, load_private_key, load_roots, versions_exact};
         if !mode.is_tls() {
             return Ok(None);
+        }
+        if mode == Mode::Tls13Psk {
+            #[cfg(feature = "tls-psk")]
+            return Ok(Some(TlsClient {
+                stack: TlsStack::OpensslPsk(openssl_psk_connector(creds)?),
+                mode,
+                warmed: std::sync::atomic::AtomicBool::new(false),
+            }));
+            #[cfg(not(feature = "tls-psk"))]
+            return Err(WorkloadError::Io(std::io::Error::other(
+                "tls13-psk: this build has no OpenSSL client (cargo feature `tls-psk`)",
+            )));
         }
         let tls_err = |e: crate::auth::tls::TlsError| std::io::Error::other(e.to_string());
         let mut provider = rustls::crypto::ring::default_provider();
@@ -113,7 +175,7 @@ impl TlsClient {
             config.resumption = rustls::client::Resumption::disabled();
         }
         Ok(Some(TlsClient {
-            config: Arc::new(config),
+            stack: TlsStack::Rustls(Arc::new(config)),
             mode,
             warmed: std::sync::atomic::AtomicBool::new(false),
         }))
@@ -124,8 +186,13 @@ impl TlsClient {
     async fn open(&self, addr: SocketAddr) -> Result<crate::transport::BoxStream, WorkloadError> {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let _ = tcp.set_nodelay(true);
+        let config = match &self.stack {
+            TlsStack::Rustls(config) => config,
+            #[cfg(feature = "tls-psk")]
+            TlsStack::OpensslPsk(connector) => return open_openssl_psk(connector, tcp).await,
+        };
         let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
-        let stream = tokio_rustls::TlsConnector::from(Arc::clone(&self.config))
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
             .connect(name, tcp)
             .await?;
         let conn = stream.get_ref().1;
@@ -180,6 +247,41 @@ impl TlsClient {
     }
 }
 
+/// The OpenSSL handshake of `tls13-psk` over `tcp`; checks that TLS 1.3 was negotiated and
+/// the external PSK authenticated it (no certificate), so a fall-back is never measured.
+#[cfg(feature = "tls-psk")]
+async fn open_openssl_psk(
+    connector: &openssl::ssl::SslConnector,
+    tcp: tokio::net::TcpStream,
+) -> Result<crate::transport::BoxStream, WorkloadError> {
+    let ossl = |e: openssl::error::ErrorStack| std::io::Error::other(format!("OpenSSL: {e}"));
+    let ssl = connector
+        .configure()
+        .map_err(ossl)?
+        .use_server_name_indication(false)
+        .verify_hostname(false)
+        .into_ssl("")
+        .map_err(ossl)?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(ossl)?;
+    std::pin::Pin::new(&mut stream)
+        .connect()
+        .await
+        .map_err(|e| std::io::Error::other(format!("tls13-psk handshake: {e}")))?;
+    let ssl = stream.ssl();
+    let version = ssl.version_str();
+    // In TLS 1.3 a handshake keyed by a PSK counts as "reused" (as `openssl s_client`
+    // prints it), and a PSK handshake carries no certificate.
+    if version != "TLSv1.3" || !ssl.session_reused() || ssl.peer_certificate().is_some() {
+        return Err(WorkloadError::Io(std::io::Error::other(format!(
+            "tls13-psk: negotiated {version}, PSK used: {}, certificate sent: {}; \
+             refusing to report it as TLS 1.3 with an external PSK",
+            ssl.session_reused(),
+            ssl.peer_certificate().is_some()
+        ))));
+    }
+    Ok(Box::new(stream))
+}
+
 fn qos_of(q: u8) -> QoS {
     match q {
         0 => QoS::AtMostOnce,
@@ -216,6 +318,9 @@ impl Target<'_> {
                 o.tls = Some(tls(TlsVersion::Tls13, false))
             }
             Mode::Mtls13 => o.tls = Some(tls(TlsVersion::Tls13, true)),
+            // Only [`TlsClient`] (OpenSSL) opens these streams: the client's own TLS
+            // options have no external PSK.
+            Mode::Tls13Psk => {}
             Mode::Tls12 => o.tls = Some(tls(TlsVersion::Tls12, false)),
             Mode::Lwa => {
                 let auth = LwaClientAuthenticator::new(LWA_IDENTITY, self.creds.psk.clone())
