@@ -4,11 +4,14 @@
 # this script only fixes the order, the directory and the arguments.
 #
 #   on A:  scripts/two-pi.sh broker A_ADDRESS [SERVE ARGS...]
-#            serves every mode until Ctrl-C/SIGTERM; A_ADDRESS is the address B
-#            reaches A by (it goes into the broker certificate)
+#            serves every mode and an iperf3 server (if iperf3 is installed)
+#            until Ctrl-C/SIGTERM; A_ADDRESS is the address B reaches A by (it
+#            goes into the broker certificate)
 #   on B:  scripts/two-pi.sh copy A_ADDRESS     credentials + serve.json from A (scp)
 #          scripts/two-pi.sh client A_ADDRESS [EXPERIMENT ARGS...]
 #            e.g. --profile full; the report lands in experiments/results/<run>/
+#            (link remote:A_ADDRESS: iperf3 both ways and MQTT round trips first;
+#            apt-get install iperf3 on both Pis, or the capacity is not measured)
 #
 # Environment: MQTT_LWA  the binary (default target/release/mqtt-lwa, else PATH)
 #              LWA_DIR   credentials directory on both sides (default ~/lwa-serve)

@@ -3,10 +3,14 @@
 //! one process per broker and mode, the stats port), `mqtt-lwa experiment --remote 127.0.0.1
 //! --dir DIR` in another, run through the CLI. Checks that the report says
 //! the broker was remote, that broker CPU and memory came through the stats
-//! port, that repeats are kept, and that stopping `serve` stops its brokers.
+//! port, that repeats are kept, that the link (`remote:127.0.0.1`) was
+//! measured (iperf3 against serve's server, MQTT PINGREQ round trips) and
+//! compared with the seed study, and that stopping `serve` stops its brokers
+//! and its iperf3 server. A second test serves without iperf3 on PATH.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -76,11 +80,29 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     // One process per (broker, mode): ours in 8 modes, mosquitto in 7 (no LWA).
     let processes = 8 + if mosquitto { 7 } else { 0 };
     assert_eq!(served.broker_pids.len(), processes, "{stats}");
+    // `iperf3 on 127.0.0.1:PORT (pid N)`: stopped with serve, killed here if the test fails.
+    let iperf3 = served
+        .serve
+        .expect_line("iperf3 on", |l| l.starts_with("iperf3 "));
+    assert!(iperf3.starts_with("iperf3 on 127.0.0.1:"), "{iperf3}");
+    served.broker_pids.extend(
+        iperf3
+            .split(" pid ")
+            .nth(1)
+            .map(|p| p.chars().take_while(char::is_ascii_digit).collect()),
+    );
     served
         .serve
         .expect_line("ready", |l| l.starts_with("ready"));
     let info: Value =
         serde_json::from_slice(&std::fs::read(dir.join("serve.json")).unwrap()).unwrap();
+    let iperf3_port = info["iperf3"]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no iperf3 port in serve.json: {info}"));
+    assert!(
+        iperf3.contains(&format!(":{iperf3_port} ")),
+        "{iperf3} vs {info}"
+    );
     let mut listeners = info["listeners"].as_array().unwrap().clone();
     assert_eq!(listeners.len(), 8, "{info}");
     let served_mosquitto = info["mosquitto_listeners"].as_array().unwrap();
@@ -90,6 +112,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         "{info}"
     );
     listeners.extend(served_mosquitto.iter().cloned());
+    listeners.push(serde_json::json!(["iperf3", iperf3_port]));
 
     let status = Command::new(BIN)
         .args([
@@ -148,11 +171,43 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         mosquitto,
         "{host_mosquitto}"
     );
+    // The link is the network to the served host, named as such everywhere, and it was
+    // measured before the matrix: iperf3 both ways, TCP connects, MQTT round trips.
+    const LINK: &str = "remote:127.0.0.1";
+    assert!(
+        results["meta"]["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with(LINK)),
+        "{}",
+        results["meta"]["link"]
+    );
+    assert_eq!(
+        results["meta"]["profile"]["links"],
+        serde_json::json!([LINK])
+    );
+    let links = results["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let link = &links[0];
+    assert_eq!(link["profile"]["name"], LINK, "{link}");
+    assert!(num(link, "iperf_mbit_s") > 0.0, "{link}");
+    assert!(num(link, "iperf_reverse_mbit_s") > 0.0, "{link}");
+    assert!(num(link, "connect_rtt_ms") > 0.0, "{link}");
+    let rtt = &link["mqtt_ping_rtt_ms"];
+    assert_eq!(rtt["samples"], 50, "{link}");
+    assert!(
+        num(rtt, "p50") > 0.0 && num(rtt, "p50") <= num(rtt, "p90"),
+        "{link}"
+    );
+    assert!(
+        link["notes"].as_array().unwrap().is_empty(),
+        "{link} {notes}"
+    );
     let modes = results["modes"].as_array().unwrap();
     // Our broker in both modes; mosquitto (no LWA) in plain where it is installed.
     let blocks = 2 + usize::from(mosquitto);
     assert_eq!(modes.len(), blocks, "{notes}");
     for m in modes {
+        assert_eq!(m["link"], LINK, "{m}");
         assert!(m["broker"] == "mqtt-lwa" || m["mode"] == "plain", "{m}");
         // Read through the stats port while 20 idle connections were open.
         assert!(m["rss_bytes_per_idle_connection"].is_f64(), "{m} {notes}");
@@ -163,6 +218,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         blocks * 12,
         "4 payloads x 3 QoS per block: {notes}"
     );
+    assert!(cells.iter().all(|c| c["link"] == LINK), "{cells:?}");
     let rows = results["repeats"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), blocks * 24, "every cell twice: {notes}");
     for r in [0, 1] {
@@ -207,8 +263,30 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     assert!(report.contains("**Remote broker.** The broker ran on 127.0.0.1"));
     assert!(report.contains("Throughput over repeats"));
     assert_eq!(report.contains("## Broker: mosquitto"), mosquitto);
-    for file in ["repeats.csv", "spread.csv", "cells.csv"] {
-        assert!(run.join(file).exists(), "{file}");
+    // The seed's iperf figures beside this link's iperf3 capacity and MQTT's goodput.
+    let seed = report
+        .split("## Seed comparison (remote:127.0.0.1 link)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no seed comparison in the report:\n{report}"));
+    let plain_row = seed
+        .lines()
+        .find(|l| l.starts_with("| plain |"))
+        .unwrap_or_else(|| panic!("no plain row:\n{seed}"));
+    let capacity = format!("{:.2}", num(link, "iperf_mbit_s"));
+    assert!(
+        plain_row.starts_with(&format!("| plain | 13.4 | {capacity} | ")),
+        "{plain_row}"
+    );
+    assert!(report.contains("MQTT PINGREQ RTT ms p50 / p90 (samples)"));
+    assert!(!report.contains("loopback"), "{report}");
+    for file in ["repeats.csv", "spread.csv", "cells.csv", "modes.csv"] {
+        let text = std::fs::read_to_string(run.join(file)).unwrap();
+        assert!(
+            text.lines()
+                .skip(1)
+                .all(|l| l.starts_with("remote:127.0.0.1,")),
+            "{file}:\n{text}"
+        );
     }
 
     // Serve's brokers log nothing per connection in any mode while measuring
@@ -256,5 +334,77 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
             .is_err()),
             "{addr} still accepts after serve stopped"
         );
+    }
+}
+
+/// `serve` on a machine without iperf3 still serves, and says so in
+/// `serve.json` (the runner then reports the capacity as not measured).
+#[test]
+fn serve_without_iperf3_says_so_in_serve_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("serve");
+    let empty = tmp.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["experiment", "serve", "--dir"])
+        .arg(&dir)
+        .args(["--bind", "127.0.0.1", "--port-base", "0", "--no-mosquitto"])
+        .env("PATH", &empty)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Killed (serve, then its brokers) if the test fails before serve stops them.
+    let mut guard = KillOnDrop(vec![child.id().to_string()]);
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(stats) = line.strip_prefix("stats on ") {
+            guard.0 = stats
+                .split(" pid ")
+                .skip(1)
+                .map(|p| p.chars().take_while(char::is_ascii_digit).collect())
+                .collect();
+            guard.0.insert(0, child.id().to_string());
+        }
+        let ready = line.starts_with("ready");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert_eq!(guard.0.len(), 1 + 8, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("iperf3 not served: iperf3 missing on broker host")),
+        "{lines:#?}"
+    );
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("serve.json")).unwrap()).unwrap();
+    assert_eq!(info["iperf3"], "missing", "{info}");
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let exited = wait_exit(&mut child, WAIT).expect("serve exits after SIGTERM");
+    assert!(exited.success(), "{exited}");
+    // Serve stopped its brokers itself.
+    guard.0.clear();
+}
+
+/// Processes (by pid) that get SIGKILL on drop.
+struct KillOnDrop(Vec<String>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", pid])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }

@@ -41,8 +41,9 @@ pub struct ServeArgs {
     /// the runner connects to and verifies TLS by the address `--remote HOST` resolves to).
     #[arg(long = "name", value_name = "HOST")]
     names: Vec<String>,
-    /// First port: plain, password, tls13, mtls13, tls12, lwa on consecutive ports, stats on
-    /// +9, mosquitto's plain..tls12 from +10 (0: free ports, printed and written to serve.json).
+    /// First port: plain, password, tls13, mtls13, tls12, tls13-resume, tls13-chacha, lwa on
+    /// consecutive ports, stats on +9, mosquitto's modes from +10, iperf3's server on +17
+    /// (0: free ports, printed and written to serve.json).
     #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
     port_base: u16,
     /// Do not serve mosquitto (by default it is served where installed).
@@ -130,6 +131,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         port_base: args.port_base,
         mosquitto: !args.no_mosquitto,
         mqtt_lwa_bin,
+        iperf3_bin: "iperf3".into(),
     };
     match serve(&opts) {
         Ok(()) => ExitCode::SUCCESS,

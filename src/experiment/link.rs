@@ -1,7 +1,9 @@
 //! Link profiles: the network between the experiment's clients and the broker.
 //!
-//! `loopback` is the unshaped 127.0.0.1 of earlier runs; every other profile
-//! is emulated by [`super::netns::EmulatedLink`] (network namespaces, veth
+//! `loopback` is the unshaped 127.0.0.1 of earlier runs; `remote:HOST` is the
+//! real network to a broker host served by `experiment serve` (not shaped,
+//! measured with iperf3 and MQTT round trips); every other profile is
+//! emulated by [`super::netns::EmulatedLink`] (network namespaces, veth
 //! pairs, `tbf` rate shaping, and delay/loss from `netem` or, where the
 //! kernel lacks it, from the NFQUEUE delay line of [`super::linkem`]).
 
@@ -43,10 +45,27 @@ pub enum LinkParseError {
 impl LinkProfile {
     /// The name of the unshaped loopback link.
     pub const LOOPBACK: &'static str = "loopback";
+    /// Prefix of a remote link's name: `remote:HOST`.
+    pub const REMOTE_PREFIX: &'static str = "remote:";
 
     /// Whether this is the unshaped loopback (no namespaces, 127.0.0.1).
     pub fn is_loopback(&self) -> bool {
         self.name == Self::LOOPBACK
+    }
+
+    /// The broker host of a remote link (`remote:HOST`), `None` for any other link.
+    pub fn remote_host(&self) -> Option<&str> {
+        self.name.strip_prefix(Self::REMOTE_PREFIX)
+    }
+
+    /// Whether this is the real network to a remote broker host (`experiment --remote`).
+    pub fn is_remote(&self) -> bool {
+        self.remote_host().is_some()
+    }
+
+    /// Whether the run builds this link itself (namespaces, shaping): neither loopback nor remote.
+    pub fn is_emulated(&self) -> bool {
+        !self.is_loopback() && !self.is_remote()
     }
 
     /// One-way delay.
@@ -68,6 +87,24 @@ impl LinkProfile {
             jitter_us: 0,
             loss: 0.0,
             about: "127.0.0.1 on the measuring machine, unshaped".into(),
+        }
+    }
+
+    /// The network between this machine and the broker host `host` (resolved to `ip`) of
+    /// `experiment --remote`: nothing emulated, so no rate, delay or loss is stated;
+    /// the run measures it instead (iperf3, MQTT PINGREQ round trips).
+    pub fn remote(host: &str, ip: std::net::IpAddr) -> Self {
+        LinkProfile {
+            name: format!("{}{host}", Self::REMOTE_PREFIX),
+            rate_bit_s: None,
+            delay_us: 0,
+            jitter_us: 0,
+            loss: 0.0,
+            about: format!(
+                "the real network between this machine (clients) and the broker host {host} \
+                 ({ip}), where `mqtt-lwa experiment serve` runs; not emulated: measured before \
+                 the matrix with iperf3 and MQTT PINGREQ/PINGRESP round trips"
+            ),
         }
     }
 
@@ -173,6 +210,9 @@ impl LinkProfile {
         if self.is_loopback() {
             return "unshaped 127.0.0.1".into();
         }
+        if let Some(host) = self.remote_host() {
+            return format!("network to the broker host {host}, not emulated");
+        }
         let rate = match self.rate_bit_s {
             Some(r) => format!("{} Mbit/s", trim(r as f64 / 1e6)),
             None => "unlimited rate".into(),
@@ -255,6 +295,24 @@ mod tests {
         }
         assert!(LinkProfile::parse("loopback").unwrap().is_loopback());
         assert!(!LinkProfile::parse("pi-wifi").unwrap().is_loopback());
+        assert!(LinkProfile::parse("pi-wifi").unwrap().is_emulated());
+        // `remote:` names the served broker host; `--link` cannot ask for one.
+        assert!(LinkProfile::parse("remote:10.0.0.1").is_err());
+    }
+
+    #[test]
+    fn remote_link_names_its_host() {
+        let r = LinkProfile::remote("pi-a", "192.168.1.10".parse().unwrap());
+        assert_eq!(r.name, "remote:pi-a");
+        assert_eq!(r.remote_host(), Some("pi-a"));
+        assert!(r.is_remote() && !r.is_loopback() && !r.is_emulated());
+        assert!(r.about.contains("192.168.1.10"), "{}", r.about);
+        assert_eq!(
+            r.to_string(),
+            "remote:pi-a (network to the broker host pi-a, not emulated)"
+        );
+        assert!(!LinkProfile::loopback().is_emulated());
+        assert_eq!(LinkProfile::loopback().remote_host(), None);
     }
 
     #[test]

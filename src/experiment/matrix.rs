@@ -282,9 +282,11 @@ impl Profile {
         }
     }
 
-    /// What this profile measures on `link`: itself on loopback, its [`EmulatedMatrix`] elsewhere.
+    /// What this profile measures on `link`: itself on loopback and on a remote broker's
+    /// network (the whole matrix, as before remote links had a name), its
+    /// [`EmulatedMatrix`] on emulated links.
     pub fn for_link(&self, link: &LinkProfile) -> Profile {
-        if link.is_loopback() {
+        if !link.is_emulated() {
             return self.clone();
         }
         let e = &self.emulated;

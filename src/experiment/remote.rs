@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::broker::{BrokerError, BrokerProcess, Credentials, LWA_IDENTITY, USER};
+use super::link::LinkProfile;
+use super::linkprobe::{self, IperfDirection, LinkResult, MQTT_PINGS};
 use super::matrix::{BrokerKind, Mode};
 use super::procstat::Process;
 use super::repeat::LoadAvg;
@@ -51,6 +53,40 @@ pub struct ServeInfo {
     /// The broker machine's mqtt-lwa build and mosquitto version.
     #[serde(default)]
     pub versions: Vec<(String, String)>,
+    /// The iperf3 server `serve` runs beside the brokers, for the link's capacity.
+    #[serde(default)]
+    pub iperf3: ServedIperf,
+}
+
+/// Whether `serve` runs an iperf3 server (`iperf3 -s` on the bind address), as `serve.json` says.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServedIperf {
+    /// `serve.json` from an mqtt-lwa whose `serve` ran no iperf3 server.
+    #[default]
+    NotRecorded,
+    /// `iperf3 -s` listens on this port.
+    Port(u16),
+    /// iperf3 is not installed on the broker host.
+    Missing,
+    /// iperf3 is installed, but its server did not start (why).
+    Failed(String),
+}
+
+impl ServedIperf {
+    /// The server's port, or why the link's capacity cannot be measured against it.
+    pub fn port(&self) -> Result<u16, String> {
+        match self {
+            ServedIperf::Port(p) => Ok(*p),
+            ServedIperf::Missing => Err("iperf3 missing on broker host".into()),
+            ServedIperf::Failed(why) => Err(format!(
+                "iperf3 server on the broker host did not start: {why}"
+            )),
+            ServedIperf::NotRecorded => {
+                Err("serve.json from an older mqtt-lwa: `serve` ran no iperf3 server there".into())
+            }
+        }
+    }
 }
 
 /// One answer of the stats port: the broker process now.
@@ -264,8 +300,84 @@ impl RemoteBroker {
         SocketAddr::new(self.ip, self.info.stats_port)
     }
 
+    /// The link to the broker host: `remote:HOST`.
+    pub fn link(&self) -> LinkProfile {
+        LinkProfile::remote(&self.host, self.ip)
+    }
+
+    /// Measures the network to the broker host before the matrix, as an emulated link is
+    /// measured: iperf3 for [`linkprobe::IPERF_SECONDS`] each way against `serve`'s iperf3
+    /// server (client to broker, the seed's direction, then `-R`), the median of 10 TCP
+    /// connects, and [`MQTT_PINGS`] MQTT PINGREQ/PINGRESP round trips on a plaintext
+    /// connection to our plain broker. What cannot be measured becomes a note.
+    pub fn probe_link(&self) -> LinkResult {
+        let link = self.link();
+        let mut r = LinkResult::new(&link, "", self.ip.to_string());
+        match self.info.iperf3.port() {
+            Ok(port) => {
+                match linkprobe::iperf_client(self.ip, port, IperfDirection::ToBroker) {
+                    Ok(f) => {
+                        r.iperf_mbit_s = Some(f.mbit_s);
+                        r.iperf_retransmits = f.retransmits;
+                        r.iperf_min_rtt_ms = f.min_rtt_ms;
+                        r.iperf_mean_rtt_ms = f.mean_rtt_ms;
+                    }
+                    Err(e) => r.notes.push(format!("iperf3 not measured ({e})")),
+                }
+                match linkprobe::iperf_client(self.ip, port, IperfDirection::FromBroker) {
+                    Ok(f) => r.iperf_reverse_mbit_s = Some(f.mbit_s),
+                    Err(e) => r
+                        .notes
+                        .push(format!("iperf3 broker to client not measured ({e})")),
+                }
+            }
+            Err(why) => r.notes.push(format!("iperf3 not measured ({why})")),
+        }
+        match self.addr(BrokerKind::MqttLwa, Mode::Plain) {
+            Some(plain) => {
+                r.connect_rtt_ms = linkprobe::connect_rtt_ms(plain, 10);
+                r.connect_samples = 10;
+                match linkprobe::mqtt_ping_rtt_ms(plain, MQTT_PINGS) {
+                    Ok(p) => r.mqtt_ping_rtt_ms = Some(p),
+                    Err(e) => r.notes.push(format!("MQTT round trips not measured: {e}")),
+                }
+            }
+            None => r.notes.push(
+                "round trips not measured: serve.json has no plain listener for mqtt-lwa".into(),
+            ),
+        }
+        r
+    }
+
     /// Whether TLS clients connecting by [`Self::ip`] can verify the broker certificate.
     pub fn certificate_names_ip(&self) -> bool {
         self.ip.is_loopback() || self.info.names.iter().any(|n| n == &self.ip.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_json_without_iperf3_still_parses_and_says_why() {
+        // serve.json as written before `serve` ran iperf3.
+        let old = r#"{"bind":"127.0.0.1","names":[],"listeners":[["plain",18830]],
+            "stats_port":18839,"machine":[]}"#;
+        let info: ServeInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(info.iperf3, ServedIperf::NotRecorded);
+        assert!(info.iperf3.port().unwrap_err().contains("older mqtt-lwa"));
+        let missing = ServedIperf::Missing.port().unwrap_err();
+        assert_eq!(missing, "iperf3 missing on broker host");
+        assert_eq!(ServedIperf::Port(5201).port(), Ok(5201));
+        for v in [
+            ServedIperf::Port(18847),
+            ServedIperf::Missing,
+            ServedIperf::Failed("x".into()),
+        ] {
+            let back: ServedIperf =
+                serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+            assert_eq!(back, v);
+        }
     }
 }

@@ -107,7 +107,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .map(|r| RemoteBroker::open(&r.host, &r.dir))
         .transpose()?;
     let mut notes = Vec::new();
-    let links = if remote.is_some() {
+    let links = if let Some(r) = &remote {
         if opts.links.iter().any(|l| !l.is_loopback()) {
             notes.push(
                 "emulated links not measured: with --remote the network between the two \
@@ -115,14 +115,14 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                     .into(),
             );
         }
-        vec![LinkProfile::loopback()]
+        vec![r.link()]
     } else if opts.links.is_empty() {
         vec![LinkProfile::loopback()]
     } else {
         opts.links.clone()
     };
     // Every emulated link of the run uses the same subnet, one link at a time.
-    let subnet = if links.iter().any(|l| !l.is_loopback()) {
+    let subnet = if links.iter().any(LinkProfile::is_emulated) {
         let removed = netns::sweep_stale();
         if !removed.is_empty() {
             notes.push(format!(
@@ -266,16 +266,17 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         let cells_per_repeat = cells_per_mode - 2;
         // Loopback: 127.0.0.1 here. Emulated: namespaces created now, removed at the end of
         // this iteration (or on any early exit, panics included) by `EmulatedLink`'s drop.
-        let (mut emulated, host) = match (link.is_loopback(), subnet) {
-            (true, _) => (None, BrokerHost::loopback()),
-            (false, None) => {
+        // Remote: the served brokers are reached through `remote`, not `host`.
+        let (mut emulated, host) = match (link.is_emulated(), subnet) {
+            (false, _) => (None, BrokerHost::loopback()),
+            (true, None) => {
                 notes.push(format!("link {}: not measured (no subnet)", link.name));
                 bar.inc(
                     plan.len() as u64 * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
                 );
                 continue;
             }
-            (false, Some(n)) => {
+            (true, Some(n)) => {
                 bar.set_message(format!("{}: creating the link", link.name));
                 match EmulatedLink::create(link, n, seq as u32, &opts.mqtt_lwa_bin) {
                     Ok(l) => {
@@ -296,14 +297,20 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 }
             }
         };
-        let mut link_result = LinkResult::new(
-            link,
-            emulated
-                .as_ref()
-                .map(|l| l.emulation.describe())
-                .unwrap_or(""),
-            host.ip.to_string(),
-        );
+        let mut link_result = match &remote {
+            Some(r) => {
+                bar.set_message(format!("{}: iperf3 and round trips", link.name));
+                r.probe_link()
+            }
+            None => LinkResult::new(
+                link,
+                emulated
+                    .as_ref()
+                    .map(|l| l.emulation.describe())
+                    .unwrap_or(""),
+                host.ip.to_string(),
+            ),
+        };
         if let Some(l) = &emulated {
             bar.set_message(format!("{}: iperf3", link.name));
             match linkprobe::iperf(l) {
@@ -423,7 +430,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 Ok((mode_result, mode_notes, cells)) => {
                     modes.extend(mode_result);
                     notes.extend(mode_notes.into_iter().map(|n| {
-                        if link.is_loopback() {
+                        if !link.is_emulated() {
                             n
                         } else {
                             format!("{}: {n}", link.name)
@@ -498,14 +505,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 remote.as_ref(),
                 brokers.contains(&BrokerKind::Mosquitto),
             ),
-            link: match &remote {
-                Some(r) => format!("network to the remote broker {} ({})", r.host, r.ip),
-                None => links
-                    .iter()
-                    .map(|l| l.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            },
+            link: links
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
             profile: Profile {
                 links: links.iter().map(|l| l.name.clone()).collect(),
                 ..opts.profile.clone()

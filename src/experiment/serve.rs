@@ -15,19 +15,24 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::broker::{mosquitto_config, mqtt_lwa_config, BrokerError, Credentials, MOSQUITTO_BIN};
+use super::linkprobe::{IperfServer, IperfServerError};
 use super::matrix::{BrokerKind, Mode};
 use super::procstat::{cpu_ticks, rss_bytes, Process};
-use super::remote::{load_credentials, ServeInfo, StatsReply, SERVE_FILE, STATS_TIMEOUT};
+use super::remote::{
+    load_credentials, ServeInfo, ServedIperf, StatsReply, SERVE_FILE, STATS_TIMEOUT,
+};
 use super::repeat::LoadAvg;
 
 /// Default first port: our broker's plain on 18830, then password, tls13, mtls13, tls12,
-/// tls13-resume, tls13-chacha, lwa (8 ports); the stats port at +9; Mosquitto's modes
-/// (tls13-psk instead of lwa) from +10.
+/// tls13-resume, tls13-chacha, lwa (8 ports); the stats port at +9; Mosquitto's 8 modes
+/// (tls13-psk instead of lwa) at +10 to +17; iperf3 at +18.
 pub const DEFAULT_PORT_BASE: u16 = 18830;
 /// Stats port offset from the port base.
 const STATS_OFFSET: u16 = 9;
 /// Mosquitto's first port offset from the port base (its modes in [`Mode::ALL`] order).
 const MOSQUITTO_OFFSET: u16 = 10;
+/// The iperf3 server's port offset from the port base.
+const IPERF_OFFSET: u16 = 18;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
     let what = what.into();
@@ -108,6 +113,8 @@ pub struct ServeOptions {
     pub mosquitto: bool,
     /// The `mqtt-lwa` binary to run as the broker.
     pub mqtt_lwa_bin: PathBuf,
+    /// The iperf3 program for the link-capacity server (`iperf3`: found on PATH).
+    pub iperf3_bin: PathBuf,
 }
 
 /// A broker child of `serve`; killed on drop.
@@ -259,8 +266,27 @@ fn start_mosquitto(
     }
 }
 
+/// Starts `iperf3 -s` on `bind:port` (0: a free port), or says why there is none.
+fn start_iperf3(o: &ServeOptions, port: u16) -> (Option<IperfServer>, ServedIperf) {
+    let port = match port {
+        0 => match free_port(o.bind) {
+            Ok(p) => p,
+            Err(e) => return (None, ServedIperf::Failed(e.to_string())),
+        },
+        p => p,
+    };
+    let mut cmd = Command::new(&o.iperf3_bin);
+    cmd.args(["-s", "-B", &o.bind.to_string(), "-p", &port.to_string()]);
+    match IperfServer::start(cmd) {
+        Ok(server) => (Some(server), ServedIperf::Port(port)),
+        Err(IperfServerError::Missing) => (None, ServedIperf::Missing),
+        Err(IperfServerError::Failed(why)) => (None, ServedIperf::Failed(why)),
+    }
+}
+
 /// Runs `serve` until SIGTERM/SIGINT or until a broker exits; prints
-/// `listening on ADDR (MODE)` per listener, `stats on ADDR`, then `ready`.
+/// `listening on ADDR (MODE)` per listener, `stats on ADDR`, `iperf3 on ADDR`
+/// (or why not), then `ready`.
 pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
     let (creds, names) = credentials(o)?;
     let mut brokers = Vec::new();
@@ -301,6 +327,8 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
         .collect();
     let served = pids.clone();
     std::thread::spawn(move || serve_stats(stats, served));
+    // Stopped when `serve` returns, with the brokers.
+    let (iperf3_server, iperf3) = start_iperf3(o, port_at(o.port_base, IPERF_OFFSET));
 
     let info = ServeInfo {
         bind: o.bind,
@@ -313,6 +341,7 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
         stats_port: stats_addr.port(),
         machine: super::run::machine(),
         versions: super::run::serve_versions(!mosquitto_listeners.is_empty()),
+        iperf3: iperf3.clone(),
     };
     let json = serde_json::to_string_pretty(&info)
         .map_err(|e| BrokerError::Io(SERVE_FILE.into(), std::io::Error::other(e)))?;
@@ -329,6 +358,19 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
             .map(|(k, m, p)| format!("{k} {m} pid {p}"))
             .collect();
         writeln!(out, "stats on {stats_addr} ({})", pids.join(", "))?;
+        match (&iperf3, &iperf3_server) {
+            (ServedIperf::Port(port), Some(server)) => writeln!(
+                out,
+                "iperf3 on {} (pid {})",
+                SocketAddr::new(o.bind, *port),
+                server.pid()
+            )?,
+            (other, _) => writeln!(
+                out,
+                "iperf3 not served: {}; the run will not measure the link's capacity",
+                other.port().err().unwrap_or_default()
+            )?,
+        }
         writeln!(
             out,
             "ready: copy {} to the client machine and run `mqtt-lwa experiment --remote HOST --dir DIR`",
@@ -351,7 +393,9 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
     };
     print(&mut out).map_err(io("stdout"))?;
     drop(out);
-    wait_for_end(&runtime, signals, &mut brokers)
+    let end = wait_for_end(&runtime, signals, &mut brokers);
+    drop(iperf3_server);
+    end
 }
 
 /// Blocks until SIGTERM/SIGINT (the brokers are killed when dropped) or a broker exits.
@@ -439,6 +483,11 @@ mod tests {
         let m = mosquitto_serve_config(&c, Mode::Mtls13, any, 18843).unwrap();
         assert!(m.contains("listener 18843 0.0.0.0\n") && m.contains("require_certificate true"));
         assert!(mosquitto_serve_config(&c, Mode::Lwa, any, 1).is_err());
+        // The port blocks do not overlap: ours, stats, mosquitto's, iperf3.
+        let count = |k: BrokerKind| Mode::ALL.iter().filter(|m| k.supports(**m)).count() as u16;
+        assert!(count(BrokerKind::MqttLwa) <= STATS_OFFSET);
+        assert!(STATS_OFFSET < MOSQUITTO_OFFSET);
+        assert!(MOSQUITTO_OFFSET + count(BrokerKind::Mosquitto) <= IPERF_OFFSET);
         let psk = mosquitto_serve_config(&c, Mode::Tls13Psk, any, 18847).unwrap();
         assert!(psk.contains("psk_file ") && psk.contains("use_identity_as_username true"));
         assert!(serve_config(&c, Mode::Tls13Psk, SocketAddr::new(any, 1)).is_err());
