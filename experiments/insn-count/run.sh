@@ -19,7 +19,7 @@
 #
 #   experiments/insn-count/run.sh e2e [MODES] [EXTRA]
 #     End to end: the real aarch64 broker, subscriber and publisher processes
-#     (see e2e below). MODES from plain,lwa,tls13,mtls13,tls12 (default
+#     (e2e.sh says how). MODES from plain,lwa,tls13,mtls13,tls12 (default
 #     plain,lwa,tls13), EXTRA more messages/connections in the long runs
 #     (default 100). INSN_CPU=cortex-a53 (default) or any CPU configuration.
 #

@@ -150,14 +150,15 @@ pub fn section(out: &mut String, counts: &InsnCounts) {
     out.push_str(
         "From `insn-counts.csv` beside this report, written by `experiments/insn-count/run.sh \
          --out`: not measured by this run, and not on a Pi. qemu-user counts the A64 \
-         instructions `examples/cost_ops.rs` executes (release build), each operation run for \
-         two lengths N1 < N2 and the difference divided by N2 - N1, so start-up and set-up \
-         cancel. Handshakes are both sides in memory with MQTT CONNECT/CONNACK; `message-MODE-SIZE` \
-         is one QoS 1 PUBLISH of SIZE payload bytes, encoded, protected, unprotected and decoded. \
-         A `-nocrypto` configuration hides the ARMv8 crypto extensions (AES, PMULL, SHA1, SHA2) \
-         from the software, as on a Raspberry Pi 3 or 4, so ring and RustCrypto take their \
-         software paths. Instructions are not cycles: a Cortex-A53 (in order) needs more cycles \
-         per instruction than a Cortex-A72 (out of order).\n\n",
+         instructions `examples/cost_ops.rs` executes (run.sh builds it in release), each \
+         operation run for two lengths N1 < N2 and the difference divided by N2 - N1, so \
+         start-up and set-up cancel. Handshakes are both sides in memory with MQTT \
+         CONNECT/CONNACK; `message-MODE-SIZE` is one QoS 1 PUBLISH of SIZE payload bytes, \
+         encoded, protected, unprotected and decoded. A `-nocrypto` configuration hides the \
+         ARMv8 crypto extensions (AES, PMULL, SHA1, SHA2) from the software, as on a Raspberry \
+         Pi 3 or 4, so ring and RustCrypto take their software paths. Instructions are not \
+         cycles: a Cortex-A53 (in order) needs more cycles per instruction than a Cortex-A72 \
+         (out of order).\n\n",
     );
     let mut header: Vec<String> = vec!["operation".into()];
     header.extend(cpus.iter().map(|c| format!("{c} (instructions)")));

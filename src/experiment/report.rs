@@ -500,6 +500,10 @@ pub fn render(all: &RunResults, insn: Option<&super::insn_counts::InsnCounts>) -
     if let Some(counts) = insn {
         out.push('\n');
         super::insn_counts::section(&mut out, counts);
+        // One blank line before what follows, as between the other sections.
+        if out.ends_with("\n\n") {
+            out.pop();
+        }
     }
     if !m.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
