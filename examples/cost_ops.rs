@@ -1,12 +1,19 @@
 //! Runs one security-relevant operation N times in memory, for counting
-//! instructions under `qemu-aarch64 -plugin` (scripts/insn-count.sh): the
-//! difference between two run lengths is the cost of N2 - N1 operations with
-//! start-up and set-up cancelled out.
+//! instructions under `qemu-aarch64 -plugin` (experiments/insn-count/run.sh):
+//! the difference between two run lengths is the cost of N2 - N1 operations
+//! with start-up and set-up cancelled out.
 //!
-//! `cost_ops OP N`, OP one of: x25519, handshake-plain, handshake-password,
-//! handshake-lwa, handshake-tls13, handshake-mtls13, handshake-tls12,
-//! message-plain, message-lwa, message-tls13 (a 30-byte QoS 1 PUBLISH from
-//! client to broker: encode, protect, unprotect, decode).
+//! `cost_ops OP N`, OP one of:
+//! - `x25519` (key generation and shared secret, what one handshake side does),
+//!   `x25519-shared` (the shared secret alone, comparable with published cycle counts);
+//! - `handshake-MODE`, MODE one of plain, password, lwa, tls12, tls13, mtls13,
+//!   tls13-resume (both sides in memory, with MQTT CONNECT/CONNACK encoding and decoding);
+//! - `message-MODE-SIZE`, MODE one of plain, lwa (ChaCha20-Poly1305 LWA record),
+//!   tls13-aes128gcm, tls13-chacha20 (TLS 1.3 records), SIZE the payload in bytes: one QoS 1
+//!   PUBLISH from client to broker, encoded, protected, unprotected and decoded;
+//! - `aead-aes128gcm-SIZE`, `aead-chacha20poly1305-SIZE`: ring's AEAD alone, seal and open.
+//!
+//! `cost_ops --list` prints every OP with the two run lengths the counting script uses.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -25,17 +32,44 @@ use mqtt_lwa::lwa::{
     BrokerResponder, ClientOffer, ConnectContext, Direction, Psk, RecordOpener, RecordSealer,
 };
 use rand_core::OsRng;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-use x25519_dalek::{EphemeralSecret, PublicKey};
+use ring::aead;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};
+use x25519_dalek::{EphemeralSecret, PublicKey, StaticSecret};
 
 const PAYLOAD: &[u8] = b"temperature=21.5C;humidity=40%";
 const TOPIC: &str = "sensors/greenhouse-3/temperature";
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
+/// Every operation with the two run lengths N1 < N2 the counting script differences
+/// (`--list`): longer for cheap operations, so the difference dwarfs the noise of set-up.
+const OPERATIONS: &[(&str, u64, u64)] = &[
+    ("x25519", 10, 110),
+    ("x25519-shared", 10, 110),
+    ("handshake-plain", 10, 110),
+    ("handshake-password", 1, 3),
+    ("handshake-lwa", 10, 110),
+    ("handshake-tls12", 5, 25),
+    ("handshake-tls13", 5, 25),
+    ("handshake-mtls13", 5, 25),
+    ("handshake-tls13-resume", 5, 25),
+    ("message-plain-30", 100, 1100),
+    ("message-plain-1024", 100, 1100),
+    ("message-lwa-30", 100, 1100),
+    ("message-lwa-1024", 100, 1100),
+    ("message-tls13-aes128gcm-30", 100, 1100),
+    ("message-tls13-aes128gcm-1024", 100, 1100),
+    ("message-tls13-chacha20-30", 100, 1100),
+    ("message-tls13-chacha20-1024", 100, 1100),
+    ("aead-aes128gcm-1024", 100, 1100),
+    ("aead-chacha20poly1305-1024", 100, 1100),
+];
+
 fn tls_configs(
     dir: &Path,
     version: TlsVersion,
     mutual: bool,
+    suites: &[&str],
+    resumption: bool,
 ) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     certs::init(dir, &[], KeyAlgorithm::EcdsaP256, &["client"], 30).expect("certs");
     let server = server_config(&ServerTlsOptions {
@@ -43,8 +77,13 @@ fn tls_configs(
         key_file: dir.join("broker.key"),
         ca_file: mutual.then(|| dir.join("ca.crt")),
         require_certificate: mutual,
-        min_version: TlsVersion::Tls12,
-        cipher_suites: Vec::new(),
+        // A TLS 1.3 suite alone covers no TLS 1.2: then the server offers 1.3 only.
+        min_version: if suites.is_empty() {
+            TlsVersion::Tls12
+        } else {
+            version
+        },
+        cipher_suites: suites.iter().map(|s| s.to_string()).collect(),
     })
     .expect("server config");
     let mut client = (*client_config(&ClientTlsOptions {
@@ -56,7 +95,9 @@ fn tls_configs(
     })
     .expect("client config"))
     .clone();
-    client.resumption = rustls::client::Resumption::disabled();
+    if !resumption {
+        client.resumption = rustls::client::Resumption::disabled();
+    }
     (server, Arc::new(client))
 }
 
@@ -101,6 +142,16 @@ fn tls_pair(
     pump(&mut c, &mut s);
     assert!(!c.is_handshaking() && !s.is_handshaking());
     (c, s)
+}
+
+/// Says on stderr what a TLS connection negotiated (the counting script logs it).
+fn describe(c: &ClientConnection) {
+    eprintln!(
+        "cost_ops: {:?} {:?} {:?}",
+        c.protocol_version(),
+        c.negotiated_cipher_suite().map(|s| s.suite()),
+        c.handshake_kind()
+    );
 }
 
 fn connect_packet(client_id: &str) -> Packet {
@@ -148,10 +199,33 @@ fn publish(payload: Bytes) -> Packet {
     })
 }
 
+fn payload(size: usize) -> Bytes {
+    Bytes::from(
+        PAYLOAD
+            .iter()
+            .copied()
+            .cycle()
+            .take(size)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// `message-MODE-SIZE` and `aead-ALG-SIZE` split into the name and the size.
+fn sized(op: &str) -> Option<(&str, usize)> {
+    let (name, size) = op.rsplit_once('-')?;
+    Some((name, size.parse().ok()?))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--list") {
+        for (op, n1, n2) in OPERATIONS {
+            println!("{op} {n1} {n2}");
+        }
+        return;
+    }
     let (Some(op), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok())) else {
-        eprintln!("usage: cost_ops OP N");
+        eprintln!("usage: cost_ops OP N | cost_ops --list");
         std::process::exit(2);
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -163,6 +237,13 @@ fn main() {
                 let secret = EphemeralSecret::random_from_rng(OsRng);
                 let public = PublicKey::from(&secret);
                 std::hint::black_box((public, secret.diffie_hellman(&peer)));
+            }
+        }
+        "x25519-shared" => {
+            let secret = StaticSecret::random_from_rng(OsRng);
+            let peer = PublicKey::from(&StaticSecret::random_from_rng(OsRng));
+            for _ in 0..n {
+                std::hint::black_box(std::hint::black_box(&secret).diffie_hellman(&peer));
             }
         }
         "handshake-plain" => (0..n).for_each(|_| mqtt_connect_exchange()),
@@ -205,59 +286,115 @@ fn main() {
             } else {
                 TlsVersion::Tls13
             };
-            let (server, client) = tls_configs(dir.path(), version, op == "handshake-mtls13");
+            let (server, client) =
+                tls_configs(dir.path(), version, op == "handshake-mtls13", &[], false);
+            describe(&tls_pair(&server, &client).0);
             for _ in 0..n {
                 std::hint::black_box(tls_pair(&server, &client));
                 mqtt_connect_exchange();
             }
         }
-        "message-plain" => {
-            let mut decoder = Decoder::with_version(1 << 20, V5);
-            let mut wire = BytesMut::new();
+        "handshake-tls13-resume" => {
+            // Set-up: one full handshake leaves the client its tickets; every handshake
+            // counted is then a resumption (PSK with X25519, rustls's only TLS 1.3 mode).
+            let (server, client) = tls_configs(dir.path(), TlsVersion::Tls13, false, &[], true);
+            std::hint::black_box(tls_pair(&server, &client));
+            let (c, _) = tls_pair(&server, &client);
+            describe(&c);
             for _ in 0..n {
-                encode(&publish(Bytes::from_static(PAYLOAD)), V5, &mut wire).expect("encode");
-                std::hint::black_box(decoder.decode(&mut wire).expect("decode"));
+                let (c, s) = tls_pair(&server, &client);
+                assert_eq!(c.handshake_kind(), Some(HandshakeKind::Resumed));
+                std::hint::black_box((c, s));
+                mqtt_connect_exchange();
             }
         }
-        "message-lwa" => {
-            let d = Direction::ClientToBroker;
-            let mut sealer = RecordSealer::new(d, &[1; 32], &[2; 12], 48).expect("sealer");
-            let mut opener = RecordOpener::new(d, &[1; 32], &[2; 12], 48).expect("opener");
-            let mut decoder = Decoder::with_version(1 << 20, V5);
-            let mut wire = BytesMut::new();
-            for _ in 0..n {
-                let sealed = sealer
-                    .seal(TOPIC, QoS::AtLeastOnce, false, PAYLOAD)
-                    .expect("seal");
-                encode(&publish(Bytes::from(sealed)), V5, &mut wire).expect("encode");
-                let Some(Packet::Publish(p)) = decoder.decode(&mut wire).expect("decode") else {
-                    panic!("not a publish");
+        other => match sized(other) {
+            Some(("message-plain", size)) => {
+                let body = payload(size);
+                let mut decoder = Decoder::with_version(1 << 20, V5);
+                let mut wire = BytesMut::new();
+                for _ in 0..n {
+                    encode(&publish(body.clone()), V5, &mut wire).expect("encode");
+                    std::hint::black_box(decoder.decode(&mut wire).expect("decode"));
+                }
+            }
+            Some(("message-lwa", size)) => {
+                let body = payload(size);
+                let d = Direction::ClientToBroker;
+                let mut sealer = RecordSealer::new(d, &[1; 32], &[2; 12], 48).expect("sealer");
+                let mut opener = RecordOpener::new(d, &[1; 32], &[2; 12], 48).expect("opener");
+                let mut decoder = Decoder::with_version(1 << 20, V5);
+                let mut wire = BytesMut::new();
+                for _ in 0..n {
+                    let sealed = sealer
+                        .seal(TOPIC, QoS::AtLeastOnce, false, &body)
+                        .expect("seal");
+                    encode(&publish(Bytes::from(sealed)), V5, &mut wire).expect("encode");
+                    let Some(Packet::Publish(p)) = decoder.decode(&mut wire).expect("decode")
+                    else {
+                        panic!("not a publish");
+                    };
+                    let opened = opener
+                        .open(&p.topic, p.qos, p.retain, &p.payload)
+                        .expect("open");
+                    std::hint::black_box(opened);
+                }
+            }
+            Some((tls @ ("message-tls13-aes128gcm" | "message-tls13-chacha20"), size)) => {
+                let suite = if tls == "message-tls13-aes128gcm" {
+                    "TLS13_AES_128_GCM_SHA256"
+                } else {
+                    "TLS13_CHACHA20_POLY1305_SHA256"
                 };
-                let opened = opener
-                    .open(&p.topic, p.qos, p.retain, &p.payload)
-                    .expect("open");
-                std::hint::black_box(opened);
+                let (server, client) =
+                    tls_configs(dir.path(), TlsVersion::Tls13, false, &[suite], false);
+                let (mut c, mut s) = tls_pair(&server, &client);
+                describe(&c);
+                let body = payload(size);
+                let mut decoder = Decoder::with_version(1 << 20, V5);
+                let mut wire = BytesMut::new();
+                let mut plain = vec![0u8; size + 4096];
+                for _ in 0..n {
+                    encode(&publish(body.clone()), V5, &mut wire).expect("encode");
+                    c.writer().write_all(&wire).expect("tls write");
+                    wire.clear();
+                    pump(&mut c, &mut s);
+                    let got = s.reader().read(&mut plain).expect("tls read");
+                    wire.extend_from_slice(&plain[..got]);
+                    std::hint::black_box(decoder.decode(&mut wire).expect("decode"));
+                }
             }
-        }
-        "message-tls13" => {
-            let (server, client) = tls_configs(dir.path(), TlsVersion::Tls13, false);
-            let (mut c, mut s) = tls_pair(&server, &client);
-            let mut decoder = Decoder::with_version(1 << 20, V5);
-            let mut wire = BytesMut::new();
-            let mut plain = vec![0u8; 4096];
-            for _ in 0..n {
-                encode(&publish(Bytes::from_static(PAYLOAD)), V5, &mut wire).expect("encode");
-                c.writer().write_all(&wire).expect("tls write");
-                wire.clear();
-                pump(&mut c, &mut s);
-                let got = s.reader().read(&mut plain).expect("tls read");
-                wire.extend_from_slice(&plain[..got]);
-                std::hint::black_box(decoder.decode(&mut wire).expect("decode"));
+            Some((aead @ ("aead-aes128gcm" | "aead-chacha20poly1305"), size)) => {
+                let (alg, key_len) = if aead == "aead-aes128gcm" {
+                    (&aead::AES_128_GCM, 16)
+                } else {
+                    (&aead::CHACHA20_POLY1305, 32)
+                };
+                let key_bytes = [9u8; 32];
+                let key = aead::LessSafeKey::new(
+                    aead::UnboundKey::new(alg, &key_bytes[..key_len]).expect("key"),
+                );
+                let body = payload(size);
+                let mut buf = Vec::with_capacity(size + 16);
+                for i in 0..n {
+                    let mut nonce = [0u8; 12];
+                    nonce[4..].copy_from_slice(&i.to_be_bytes());
+                    buf.clear();
+                    buf.extend_from_slice(&body);
+                    let seal_nonce = aead::Nonce::assume_unique_for_key(nonce);
+                    key.seal_in_place_append_tag(seal_nonce, aead::Aad::empty(), &mut buf)
+                        .expect("seal");
+                    let open_nonce = aead::Nonce::assume_unique_for_key(nonce);
+                    let opened = key
+                        .open_in_place(open_nonce, aead::Aad::empty(), &mut buf)
+                        .expect("open");
+                    std::hint::black_box(opened);
+                }
             }
-        }
-        other => {
-            eprintln!("unknown operation {other:?}");
-            std::process::exit(2);
-        }
+            _ => {
+                eprintln!("unknown operation {other:?} (cost_ops --list names them)");
+                std::process::exit(2);
+            }
+        },
     }
 }

@@ -10,7 +10,10 @@
 #                                       LWA publish/subscribe smoke (what scripts/test.sh runs)
 #   scripts/cross-aarch64.sh --smoke-build  only build what --smoke runs (scripts/test.sh
 #                                       builds it in the background, then runs --smoke)
-#   scripts/cross-aarch64.sh --bin      only build the mqtt-lwa binary (scripts/a64-icount/)
+#   scripts/cross-aarch64.sh --bin      only build the mqtt-lwa binary (experiments/insn-count/
+#                                       run.sh e2e)
+#   scripts/cross-aarch64.sh --cost-ops only build examples/cost_ops.rs, without the CLI and the
+#                                       experiment harness (experiments/insn-count/run.sh)
 #   scripts/cross-aarch64.sh --deps     only install the packages (scripts/test.sh runs it
 #                                       early, in the background, while it compiles)
 #   CROSS_NO_INSTALL=1 ...              skip the apt step
@@ -30,8 +33,9 @@ case "${1:-}" in
     --smoke) WHAT=smoke ;;
     --smoke-build) WHAT=smoke-build ;;
     --bin) WHAT=bin ;;
+    --cost-ops) WHAT=cost-ops ;;
     --deps) WHAT=deps ;;
-    *) echo "usage: $0 [--smoke|--smoke-build|--bin|--deps]" >&2; exit 1 ;;
+    *) echo "usage: $0 [--smoke|--smoke-build|--bin|--cost-ops|--deps]" >&2; exit 1 ;;
 esac
 script_start=$(date +%s)
 
@@ -74,6 +78,7 @@ case "$WHAT" in
     # The smoke runs psk, broker, pub and sub only: without the experiment harness the
     # build skips plotters, its image and font crates, hdrhistogram, indicatif and nfq.
     smoke | smoke-build) BUILD_WHAT=(--bin mqtt-lwa --no-default-features --features cli) ;;
+    cost-ops) BUILD_WHAT=(--example cost_ops --no-default-features) ;;
     *) BUILD_WHAT=(--bin mqtt-lwa) ;;
 esac
 start=$(date +%s)
@@ -84,11 +89,13 @@ case "$PROFILE" in dev) OUT=debug ;; *) OUT=$PROFILE ;; esac
 BIN_DIR="$TARGET_DIR/$TARGET/$OUT"
 QEMU=(qemu-aarch64-static -cpu cortex-a53)
 
-aarch64-linux-gnu-readelf -h "$BIN_DIR/mqtt-lwa" | grep -q 'AArch64' || {
-    echo "$BIN_DIR/mqtt-lwa is not an AArch64 executable" >&2
+BUILT=$BIN_DIR/mqtt-lwa
+[ "$WHAT" = cost-ops ] && BUILT=$BIN_DIR/examples/cost_ops
+aarch64-linux-gnu-readelf -h "$BUILT" | grep -q 'AArch64' || {
+    echo "$BUILT is not an AArch64 executable" >&2
     exit 1
 }
-case "$WHAT" in bin | smoke-build) exit 0 ;; esac
+case "$WHAT" in bin | smoke-build | cost-ops) exit 0 ;; esac
 echo "== smoke: mqtt-lwa --version under ${QEMU[*]}"
 "${QEMU[@]}" "$BIN_DIR/mqtt-lwa" --version
 

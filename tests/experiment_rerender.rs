@@ -70,3 +70,48 @@ fn report_of_a_directory_without_results_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("results.json"), "{err}");
 }
+
+/// An `insn-counts.csv` in a run directory (experiments/insn-count/run.sh --out DIR)
+/// adds the "A64 instruction counts" section to the report and changes nothing else.
+#[test]
+fn insn_counts_csv_renders_into_the_report() {
+    let run = "experiments/results/quick-baselines-20261204";
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(run);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        committed.join("results.json"),
+        tmp.path().join("results.json"),
+    )
+    .unwrap();
+    // Synthetic counts: the renderer's input format, not measurements.
+    std::fs::write(
+        tmp.path().join("insn-counts.csv"),
+        "operation,cpu,instructions,n1,n2,count_n1,count_n2\n\
+         x25519-shared,cortex-a53,111,10,110,1000,12100\n\
+         x25519-shared,cortex-a53-nocrypto,111,10,110,1000,12100\n\
+         message-tls13-aes128gcm-1024,cortex-a53,222,100,1100,1000,223000\n\
+         message-tls13-aes128gcm-1024,cortex-a53-nocrypto,888,100,1100,1000,889000\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "report"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    let start = got
+        .find("## A64 instruction counts\n")
+        .unwrap_or_else(|| panic!("no section in\n{got}"));
+    let end = got[start..].find("\n## ").map_or(got.len(), |i| start + i);
+    let section = &got[start..end];
+    assert!(
+        section.contains("| `message-tls13-aes128gcm-1024` | 222 | 888 | 4.00 | 100, 1100 |  |"),
+        "{section}"
+    );
+    assert!(section.contains("514k cycles on Cortex-A53"), "{section}");
+    // Without the section (and the blank line before it) the report is the committed one.
+    let without = format!("{}{}", &got[..start - 1], &got[end..]);
+    let want = std::fs::read_to_string(committed.join("report.md")).unwrap();
+    assert!(without == want, "the rest of the report changed");
+}

@@ -15,13 +15,15 @@
 //! - [`storm`], [`memory`], [`crosscheck`]: connection storm, idle-connection
 //!   memory at several counts, tshark check of the relay's byte counts.
 //! - [`results`], [`report`], [`report_links`], [`report_extra`], [`plots`]: CSV/JSON,
-//!   `report.md`, PNG/SVG.
+//!   `report.md`, PNG/SVG; [`insn_counts`]: the report's A64 instruction-count section
+//!   from an `insn-counts.csv` that experiments/insn-count/run.sh put in the run directory.
 //! - [`run`]: one run from start to report.
 
 pub mod affinity;
 pub mod broker;
 pub mod crosscheck;
 pub mod delayline;
+pub mod insn_counts;
 pub mod link;
 pub mod linkem;
 pub mod linkprobe;

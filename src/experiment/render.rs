@@ -9,18 +9,25 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::insn_counts::InsnCounts;
 use super::matrix::{BrokerKind, Mode};
 use super::report::{cell_ratio, modes_of};
 use super::results::RunResults;
 use super::stats::RatioCi;
 
 /// Writes the tables, headline files and `report.md` into `dir` (not
-/// `results.json`, not the plots).
+/// `results.json`, not the plots). An `insn-counts.csv` in `dir`
+/// (`experiments/insn-count/run.sh --out DIR`) adds its section to the report.
 pub fn write_outputs(results: &RunResults, dir: &Path) -> io::Result<()> {
+    let insn = InsnCounts::load(dir)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     results.write_tables(dir)?;
     std::fs::write(dir.join("headline.csv"), headline_csv(results))?;
     std::fs::write(dir.join("headline.tex"), headline_tex(results))?;
-    std::fs::write(dir.join("report.md"), super::report::render(results))
+    std::fs::write(
+        dir.join("report.md"),
+        super::report::render(results, insn.as_ref()),
+    )
 }
 
 /// Re-renders `dir` from `dir/results.json`: report, CSV, LaTeX and plots.

@@ -234,8 +234,9 @@ pub(super) fn exact_verdict(r: &RunResults, ok: bool) -> String {
     .into()
 }
 
-/// Renders the whole report: the first link in full, the others in [`super::report_links`].
-pub fn render(all: &RunResults) -> String {
+/// Renders the whole report: the first link in full, the others in [`super::report_links`],
+/// and the A64 instruction counts when the run directory has them.
+pub fn render(all: &RunResults, insn: Option<&super::insn_counts::InsnCounts>) -> String {
     let primary = all.for_link(&all.primary_link());
     let r = &primary;
     let m = &r.meta;
@@ -523,6 +524,14 @@ pub fn render(all: &RunResults) -> String {
         );
     }
     super::report_links::render(&mut out, all);
+    if let Some(counts) = insn {
+        out.push('\n');
+        super::insn_counts::section(&mut out, counts);
+        // One blank line before what follows, as between the other sections.
+        if out.ends_with("\n\n") {
+            out.pop();
+        }
+    }
     if !m.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &m.notes {

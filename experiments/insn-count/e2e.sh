@@ -1,17 +1,15 @@
-#!/usr/bin/env bash
-# A64 instructions per handshake and per message, per security mode, counted
-# by qemu-user with our plugin (icount.c) on the cross-built mqtt-lwa: a
-# hardware-independent cost model for a Cortex-A53 (qemu timings say nothing
-# about a Pi; instruction counts do carry over).
+# Sourced by experiments/insn-count/run.sh for `run.sh e2e [MODES] [EXTRA]`
+# (it provides need_tools, build_helpers, qemu_cmd, WORK and PIDS): A64
+# instructions per handshake and per message, per security mode, counted on
+# the cross-built mqtt-lwa broker and clients, all real processes on 127.0.0.1.
 #
-#   scripts/a64-icount/measure.sh [MODES] [EXTRA]
-#     MODES  comma-separated, from plain,lwa,tls13,mtls13,tls12 (default: plain,lwa,tls13)
-#     EXTRA  how many more messages/connections the long runs have (default 100)
+#   MODES  comma-separated, from plain,lwa,tls13,mtls13,tls12 (default: plain,lwa,tls13)
+#   EXTRA  how many more messages/connections the long runs have (default 100)
+#   INSN_CPU=cortex-a53 (default), cortex-a72, cortex-a53-nocrypto, ...
 #   CROSS_PROFILE=dev ...   count the debug build instead of release (not a cost model)
 #
-# Every figure is the difference of two whole-process counts, so start-up,
-# configuration loading and shutdown cancel. Three runs per mode, each with a
-# broker, one subscriber (sub -C) and publishers, QoS 1, 16-byte payload:
+# Three runs per mode, each with a broker, one subscriber (sub -C) and
+# publishers, QoS 1, 16-byte payload:
 #   A: one publisher connection, 1 message
 #   B: one publisher connection, 1 + EXTRA messages (pub --repeat)
 #   C: 1 + EXTRA publisher connections, 1 message each
@@ -22,42 +20,31 @@
 # connection of that mode costs the client over plaintext (key or certificate
 # loading included: a client process connects once).
 # Output: a Markdown table on stdout; raw counts in the log on stderr.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
 
 MODES=${1:-plain,lwa,tls13}
 EXTRA=${2:-100}
 PROFILE=${CROSS_PROFILE:-release}
 
-for tool in qemu-aarch64 gcc ss; do
-    command -v "$tool" >/dev/null || {
-        SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-        $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q qemu-user gcc iproute2 >&2
-        break
-    }
-done
+need_tools
+command -v ss >/dev/null || {
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q iproute2 >&2
+}
 # Without debug info (Cargo.toml's release profile has debug = 1): counts do not
 # need it, and the build is smaller and quicker on the shared machine.
 CARGO_PROFILE_RELEASE_DEBUG=${CARGO_PROFILE_RELEASE_DEBUG:-0} CROSS_PROFILE=$PROFILE ./scripts/cross-aarch64.sh --bin >&2
 case "$PROFILE" in dev) OUT=debug ;; *) OUT=$PROFILE ;; esac
 BIN=${CROSS_TARGET_DIR:-$PWD/target/cross-aarch64}/aarch64-unknown-linux-gnu/$OUT/mqtt-lwa
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -n "${ICOUNT_KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-gcc -O2 -shared -fPIC -Wall -Wextra -Werror -o "$WORK/icount.so" scripts/a64-icount/icount.c
-QEMU=(qemu-aarch64 -cpu cortex-a53)
+build_helpers
+mapfile -t QEMU < <(qemu_cmd "${INSN_CPU:-cortex-a53}")
 # counted OUTFILE PROGRAM ARGS...: run under the counting plugin (foreground
 # only: a background function would be a subshell, and SIGTERM must reach
 # qemu itself for the guest broker to exit and the plugin to write its count).
 counted() {
     local out=$1
     shift
-    "${QEMU[@]}" -plugin "$WORK/icount.so,out=$out" "$@"
+    "${QEMU[@]}" -plugin "$WORK/libinsn_count.so,out=$out" "$@"
 }
 
 # Credentials for every mode, made once by the aarch64 binary itself.
@@ -91,7 +78,7 @@ run() {
     listener "$mode" >"$dir/broker.toml"
     # shellcheck disable=SC2046 # client_flags is a list of words
     set -- -h 127.0.0.1 -V 5 -q 1 $(client_flags "$mode")
-    "${QEMU[@]}" -plugin "$WORK/icount.so,out=$dir/broker" "$BIN" broker -c "$dir/broker.toml" --sys-interval 0 >"$dir/broker.out" 2>"$dir/broker.err" &
+    "${QEMU[@]}" -plugin "$WORK/libinsn_count.so,out=$dir/broker" "$BIN" broker -c "$dir/broker.toml" --sys-interval 0 >"$dir/broker.out" 2>"$dir/broker.err" &
     bpid=$!
     PIDS+=("$bpid")
     for _ in $(seq 1 600); do
@@ -100,7 +87,7 @@ run() {
         sleep 0.1
     done
     port=$(sed -n 's/^listening on [^ ]*:\([0-9]*\) .*/\1/p' "$dir/broker.out" | head -n1)
-    "${QEMU[@]}" -plugin "$WORK/icount.so,out=$dir/sub" "$BIN" sub "$@" -p "$port" -t a64/icount -C "$total" -W 300 >"$dir/sub.out" 2>"$dir/sub.err" &
+    "${QEMU[@]}" -plugin "$WORK/libinsn_count.so,out=$dir/sub" "$BIN" sub "$@" -p "$port" -t a64/icount -C "$total" -W 300 >"$dir/sub.out" 2>"$dir/sub.err" &
     spid=$!
     PIDS+=("$spid")
     # Readiness without touching the counted processes: wait for the
