@@ -77,8 +77,9 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         .map(|p| p.chars().take_while(char::is_ascii_digit).collect())
         .collect();
     let mosquitto = Path::new("/usr/sbin/mosquitto").exists();
-    // One process per (broker, mode): ours in 8 modes, mosquitto in 7 (no LWA).
-    let processes = 8 + if mosquitto { 7 } else { 0 };
+    // One process per (broker, mode): ours in 8 modes (no TLS with an external PSK),
+    // mosquitto in 8 (no LWA).
+    let processes = 8 + if mosquitto { 8 } else { 0 };
     assert_eq!(served.broker_pids.len(), processes, "{stats}");
     // `iperf3 on 127.0.0.1:PORT (pid N)`: stopped with serve, killed here if the test fails.
     let iperf3 = served
@@ -108,7 +109,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     let served_mosquitto = info["mosquitto_listeners"].as_array().unwrap();
     assert_eq!(
         served_mosquitto.len(),
-        if mosquitto { 7 } else { 0 },
+        if mosquitto { 8 } else { 0 },
         "{info}"
     );
     listeners.extend(served_mosquitto.iter().cloned());
@@ -122,7 +123,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
             "--dir",
             dir_arg,
             "--modes",
-            "plain,lwa",
+            "plain,lwa,tls13-psk",
             "--repeat",
             "2",
             // Fewer sequential LWA handshakes against the one long-lived broker: its
@@ -203,12 +204,16 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         "{link} {notes}"
     );
     let modes = results["modes"].as_array().unwrap();
-    // Our broker in both modes; mosquitto (no LWA) in plain where it is installed.
-    let blocks = 2 + usize::from(mosquitto);
+    // Our broker in plain and LWA; mosquitto (no LWA) in plain and TLS with an external
+    // PSK (only it serves that) where it is installed.
+    let blocks = 2 + 2 * usize::from(mosquitto);
     assert_eq!(modes.len(), blocks, "{notes}");
     for m in modes {
         assert_eq!(m["link"], LINK, "{m}");
-        assert!(m["broker"] == "mqtt-lwa" || m["mode"] == "plain", "{m}");
+        assert!(
+            (m["broker"] == "mqtt-lwa" && m["mode"] != "tls13-psk") || m["mode"] != "lwa",
+            "{m}"
+        );
         // Read through the stats port while 20 idle connections were open.
         assert!(m["rss_bytes_per_idle_connection"].is_f64(), "{m} {notes}");
     }

@@ -486,7 +486,7 @@ mod tests {
         // The port blocks do not overlap: ours, stats, mosquitto's, iperf3.
         let count = |k: BrokerKind| Mode::ALL.iter().filter(|m| k.supports(**m)).count() as u16;
         assert!(count(BrokerKind::MqttLwa) <= STATS_OFFSET);
-        assert!(STATS_OFFSET < MOSQUITTO_OFFSET);
+        const { assert!(STATS_OFFSET < MOSQUITTO_OFFSET) };
         assert!(MOSQUITTO_OFFSET + count(BrokerKind::Mosquitto) <= IPERF_OFFSET);
         let psk = mosquitto_serve_config(&c, Mode::Tls13Psk, any, 18847).unwrap();
         assert!(psk.contains("psk_file ") && psk.contains("use_identity_as_username true"));
