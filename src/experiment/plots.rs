@@ -60,9 +60,20 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
 ];
 
+/// Each mode keeps its colour across runs and figures, whatever the modes a run measured
+/// (committed runs re-render to the same pixels when modes are added).
 fn mode_color(mode: Mode) -> RGBColor {
-    let i = Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0);
-    COLORS.get(i).copied().unwrap_or(BLACK)
+    match mode {
+        Mode::Plain => COLORS[0],
+        Mode::Password => COLORS[1],
+        Mode::Tls13 => COLORS[2],
+        Mode::Mtls13 => COLORS[3],
+        Mode::Tls12 => COLORS[4],
+        Mode::Tls13Resume => COLORS[5],
+        Mode::Tls13Chacha => COLORS[6],
+        Mode::Lwa => COLORS[7],
+        Mode::Tls13Psk => RGBColor(227, 119, 194),
+    }
 }
 
 /// One line per series over categorical x values, log-scaled y.
