@@ -164,16 +164,7 @@ impl LineChart<'_> {
                 .x_label_formatter(&x_fmt)
                 .y_labels(30)
                 .light_line_style(TRANSPARENT)
-                .y_label_formatter(&|v| {
-                    // Label 1, 2 and 5 of each decade only.
-                    let d = 10f64.powf(v.log10().floor());
-                    let m = (v / d).round();
-                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
-                        si(*v)
-                    } else {
-                        String::new()
-                    }
-                })
+                .y_label_formatter(&decade_label)
                 .y_desc(self.y_label)
                 .x_desc(self.x_desc)
                 .label_style(("sans-serif", 14))
@@ -221,13 +212,7 @@ impl LineChart<'_> {
                 chart.draw_series(std::iter::once(PathElement::new([(x, lo), (x, hi)], style)))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()?;
+        legend(chart, SeriesLabelPosition::LowerLeft)?;
         Ok(())
     }
 }
@@ -303,16 +288,7 @@ impl CdfChart {
                 .configure_mesh()
                 .x_labels(30)
                 .light_line_style(TRANSPARENT)
-                .x_label_formatter(&|v| {
-                    // Label 1, 2 and 5 of each decade only.
-                    let d = 10f64.powf(v.log10().floor());
-                    let m = (v / d).round();
-                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
-                        si(*v)
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_label_formatter(&decade_label)
                 .x_desc("end-to-end latency, µs (log scale)")
                 .y_labels(11)
                 .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
@@ -340,15 +316,72 @@ impl CdfChart {
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
+}
+
+/// Where each bar of series `s` goes from `floor`: (lower-left, upper-right) corners.
+type BarPlacer<'a> = dyn Fn(usize, &[Option<f64>], f64) -> Vec<((f64, f64), (f64, f64))> + 'a;
+
+impl BarChart<'_> {
+    /// One bar per series and category from `floor` (the axis' bottom), and the legend.
+    fn draw_bars<'a, DB, Y>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+        bars: &BarPlacer<'_>,
+        floor: f64,
+    ) -> PlotResult<()>
+    where
+        DB: DrawingBackend + 'a,
+        DB::ErrorType: 'static,
+        Y: Ranged<ValueType = f64>,
+    {
+        for (s, (name, color, ys)) in self.series.iter().enumerate() {
+            let style = color.filled();
+            chart
+                .draw_series(
+                    bars(s, ys, floor)
+                        .into_iter()
+                        .map(|(a, b)| Rectangle::new([a, b], style)),
+                )?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
+        }
+        legend(chart, SeriesLabelPosition::UpperRight)
+    }
+}
+
+/// A log axis' tick label: 1, 2 and 5 of each decade only (the rest stay unlabelled).
+fn decade_label(v: &f64) -> String {
+    let d = 10f64.powf(v.log10().floor());
+    let m = (v / d).round();
+    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
+        si(*v)
+    } else {
+        String::new()
+    }
+}
+
+/// The series legend every chart draws, at `position`.
+fn legend<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> PlotResult<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(position)
+        .draw()?;
+    Ok(())
 }
 
 /// `12.3k`, `4.5M`, `0.93`, `120`: short labels for axis ticks.
@@ -442,37 +475,12 @@ impl BarChart<'_> {
                 .x_label_formatter(&x_fmt)
                 .y_labels(30)
                 .light_line_style(TRANSPARENT)
-                .y_label_formatter(&|v| {
-                    let d = 10f64.powf(v.log10().floor());
-                    let m = (v / d).round();
-                    if (v / d - m).abs() < 0.05 && [1.0, 2.0, 5.0].contains(&m) {
-                        si(*v)
-                    } else {
-                        String::new()
-                    }
-                })
+                .y_label_formatter(&decade_label)
                 .y_desc(self.y_label)
                 .label_style(("sans-serif", 14))
                 .disable_x_mesh()
                 .draw()?;
-            for (s, (name, color, ys)) in self.series.iter().enumerate() {
-                let style = color.filled();
-                chart
-                    .draw_series(
-                        bars(s, ys, floor)
-                            .into_iter()
-                            .map(|(a, b)| Rectangle::new([a, b], style)),
-                    )?
-                    .label(name.clone())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()?;
+            self.draw_bars(&mut chart, &bars, floor)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x_range, 0.0..hi * 1.15)?;
             chart
@@ -485,24 +493,7 @@ impl BarChart<'_> {
                 .label_style(("sans-serif", 14))
                 .disable_x_mesh()
                 .draw()?;
-            for (s, (name, color, ys)) in self.series.iter().enumerate() {
-                let style = color.filled();
-                chart
-                    .draw_series(
-                        bars(s, ys, 0.0)
-                            .into_iter()
-                            .map(|(a, b)| Rectangle::new([a, b], style)),
-                    )?
-                    .label(name.clone())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()?;
+            self.draw_bars(&mut chart, &bars, 0.0)?;
         }
         root.present()?;
         Ok(())

@@ -16,18 +16,23 @@ use super::results::RunResults;
 use super::stats::RatioCi;
 
 /// Writes the tables, headline files and `report.md` into `dir` (not
-/// `results.json`, not the plots). An `insn-counts.csv` in `dir`
-/// (`experiments/insn-count/run.sh --out DIR`) adds its section to the report.
-pub fn write_outputs(results: &RunResults, dir: &Path) -> io::Result<()> {
+/// `results.json`, not the plots); returns the files written. An
+/// `insn-counts.csv` in `dir` (`experiments/insn-count/run.sh --out DIR`) adds its
+/// section to the report.
+pub fn write_outputs(results: &RunResults, dir: &Path) -> io::Result<Vec<PathBuf>> {
     let insn = InsnCounts::load(dir)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    results.write_tables(dir)?;
-    std::fs::write(dir.join("headline.csv"), headline_csv(results))?;
-    std::fs::write(dir.join("headline.tex"), headline_tex(results))?;
-    std::fs::write(
-        dir.join("report.md"),
-        super::report::render(results, insn.as_ref()),
-    )
+    let mut written = results.write_tables(dir)?;
+    for (name, text) in [
+        ("headline.csv", headline_csv(results)),
+        ("headline.tex", headline_tex(results)),
+        ("report.md", super::report::render(results, insn.as_ref())),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Re-renders `dir` from `dir/results.json`: report, CSV, LaTeX and plots.
@@ -51,23 +56,7 @@ pub fn rerender(dir: &Path) -> io::Result<Vec<PathBuf>> {
             Vec::new()
         }
     };
-    write_outputs(&results, dir)?;
-    for name in [
-        "report.md",
-        "headline.csv",
-        "headline.tex",
-        "cells.csv",
-        "modes.csv",
-        "repeats.csv",
-        "spread.csv",
-        "storm.csv",
-        "memory.csv",
-    ] {
-        files.push(dir.join(name));
-    }
-    if !results.stock.is_empty() {
-        files.push(dir.join("stock.csv"));
-    }
+    files.extend(write_outputs(&results, dir)?);
     Ok(files)
 }
 

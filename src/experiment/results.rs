@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -304,25 +304,24 @@ impl RunResults {
     /// Writes the CSV files drawn from the results into `dir`: `cells.csv`,
     /// `modes.csv`, `stock.csv`, `repeats.csv`, `spread.csv`, `storm.csv`,
     /// `memory.csv`.
-    pub fn write_tables(&self, dir: &Path) -> io::Result<()> {
-        std::fs::write(dir.join("cells.csv"), self.cells_csv())?;
-        std::fs::write(dir.join("modes.csv"), self.modes_csv())?;
+    pub fn write_tables(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut tables = vec![
+            ("cells.csv", self.cells_csv()),
+            ("modes.csv", self.modes_csv()),
+            ("repeats.csv", super::repeat::repeats_csv(&self.repeats)),
+            ("spread.csv", super::repeat::spread_csv(&self.repeats)),
+            ("storm.csv", super::report_extra::storm_csv(self)),
+            ("memory.csv", super::report_extra::memory_csv(self)),
+        ];
         if !self.stock.is_empty() {
-            std::fs::write(dir.join("stock.csv"), super::stock::csv(&self.stock))?;
+            tables.push(("stock.csv", super::stock::csv(&self.stock)));
         }
-        std::fs::write(
-            dir.join("repeats.csv"),
-            super::repeat::repeats_csv(&self.repeats),
-        )?;
-        std::fs::write(
-            dir.join("spread.csv"),
-            super::repeat::spread_csv(&self.repeats),
-        )?;
-        std::fs::write(dir.join("storm.csv"), super::report_extra::storm_csv(self))?;
-        std::fs::write(
-            dir.join("memory.csv"),
-            super::report_extra::memory_csv(self),
-        )?;
-        Ok(())
+        let mut written = Vec::with_capacity(tables.len());
+        for (name, text) in tables {
+            let path = dir.join(name);
+            std::fs::write(&path, text)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 }

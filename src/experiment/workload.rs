@@ -127,7 +127,6 @@ pub struct TlsClient {
 impl TlsClient {
     /// The client for `mode`, or `None` when the mode is not TLS.
     pub fn for_mode(mode: Mode, creds: &Credentials) -> Result<Option<TlsClient>, WorkloadError> {
-        use crate::auth::tls::{load_certs, load_private_key, load_roots, versions_exact};
         if !mode.is_tls() {
             return Ok(None);
         }
@@ -143,31 +142,18 @@ impl TlsClient {
                 "tls13-psk: this build has no OpenSSL client (cargo feature `tls-psk`)",
             )));
         }
-        let tls_err = |e: crate::auth::tls::TlsError| std::io::Error::other(e.to_string());
         let mut provider = rustls::crypto::ring::default_provider();
         if mode == Mode::Tls13Chacha {
             provider.cipher_suites =
                 vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
             provider.kx_groups = vec![rustls::crypto::ring::kx_group::X25519];
         }
-        let version = match mode {
-            Mode::Tls12 => TlsVersion::Tls12,
-            _ => TlsVersion::Tls13,
-        };
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(versions_exact(Some(version)))
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-            .with_root_certificates(load_roots(&creds.ca).map_err(tls_err)?);
-        let mut config = if mode == Mode::Mtls13 {
-            builder
-                .with_client_auth_cert(
-                    load_certs(&creds.client_cert).map_err(tls_err)?,
-                    load_private_key(&creds.client_key).map_err(tls_err)?,
-                )
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-        } else {
-            builder.with_no_client_auth()
-        };
+        // The same configuration the client's `--cafile`/`--cert`/`--key`/`--tls-version`
+        // build, with the mode's provider.
+        let opts = tls_options(mode, creds);
+        let mut config =
+            crate::auth::tls::client::client_config_with_provider(&opts, Arc::new(provider))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
         // Only the resumption mode keeps tickets: every other TLS mode
         // measures full handshakes, as it did when each connection built
         // its own configuration.
@@ -282,6 +268,23 @@ async fn open_openssl_psk(
     Ok(Box::new(stream))
 }
 
+/// The client TLS options of a certificate mode: the broker verified against the run's CA,
+/// a client certificate in mutual TLS, and the mode's one TLS version.
+fn tls_options(mode: Mode, creds: &Credentials) -> ClientTlsOptions {
+    let mutual = mode == Mode::Mtls13;
+    ClientTlsOptions {
+        ca_file: Some(creds.ca.clone()),
+        cert_file: mutual.then(|| creds.client_cert.clone()),
+        key_file: mutual.then(|| creds.client_key.clone()),
+        version: Some(if mode == Mode::Tls12 {
+            TlsVersion::Tls12
+        } else {
+            TlsVersion::Tls13
+        }),
+        insecure: false,
+    }
+}
+
 fn qos_of(q: u8) -> QoS {
     match q {
         0 => QoS::AtMostOnce,
@@ -299,13 +302,6 @@ impl Target<'_> {
     ) -> Result<ConnectOptions, WorkloadError> {
         let mut o = ConnectOptions::new(addr.ip().to_string(), addr.port());
         o.client_id = client_id;
-        let tls = |version, mutual: bool| ClientTlsOptions {
-            ca_file: Some(self.creds.ca.clone()),
-            cert_file: mutual.then(|| self.creds.client_cert.clone()),
-            key_file: mutual.then(|| self.creds.client_key.clone()),
-            version: Some(version),
-            insecure: false,
-        };
         match self.mode {
             Mode::Plain => {}
             Mode::Password => {
@@ -314,14 +310,12 @@ impl Target<'_> {
             }
             // The stream is opened by [`TlsClient`]; these options are for
             // callers that connect without one.
-            Mode::Tls13 | Mode::Tls13Resume | Mode::Tls13Chacha => {
-                o.tls = Some(tls(TlsVersion::Tls13, false))
+            Mode::Tls13 | Mode::Tls13Resume | Mode::Tls13Chacha | Mode::Mtls13 | Mode::Tls12 => {
+                o.tls = Some(tls_options(self.mode, self.creds))
             }
-            Mode::Mtls13 => o.tls = Some(tls(TlsVersion::Tls13, true)),
             // Only [`TlsClient`] (OpenSSL) opens these streams: the client's own TLS
             // options have no external PSK.
             Mode::Tls13Psk => {}
-            Mode::Tls12 => o.tls = Some(tls(TlsVersion::Tls12, false)),
             Mode::Lwa => {
                 let auth = LwaClientAuthenticator::new(LWA_IDENTITY, self.creds.psk.clone())
                     .map_err(|e| std::io::Error::other(e.message))?;

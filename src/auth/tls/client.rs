@@ -34,7 +34,19 @@ pub struct ClientTlsOptions {
 
 /// Builds a rustls `ClientConfig`.
 pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = provider_with_suites(&[])?;
+    Ok(Arc::new(client_config_with_provider(
+        opts,
+        provider_with_suites(&[])?,
+    )?))
+}
+
+/// As [`client_config`], with the cipher suites and key-exchange groups of `provider`
+/// (the experiment restricts them for its `tls13-chacha` baseline), returned unshared so
+/// the caller can still set e.g. resumption.
+pub fn client_config_with_provider(
+    opts: &ClientTlsOptions,
+    provider: Arc<CryptoProvider>,
+) -> Result<ClientConfig, TlsError> {
     let versions = versions_exact(opts.version);
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)?;
@@ -64,7 +76,7 @@ pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TlsEr
             ))
         }
     };
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 /// The name the client checks the broker certificate against (DNS name or IP address).
