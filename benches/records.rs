@@ -1,8 +1,12 @@
 //! LWA1 record sealing and opening (ChaCha20-Poly1305 over a PUBLISH payload,
-//! topic and flags in the AAD) per payload size, 16 B to 64 KiB, as throughput.
+//! topic and flags in the AAD) per payload size, 16 B to 64 KiB, as throughput,
+//! with each crypto backend of `lwa-core`: `seal`/`open` are ring's (what
+//! mqtt-lwa runs; the ids older runs used), `seal-rustcrypto`/`open-rustcrypto`
+//! the portable RustCrypto backend a microcontroller build uses.
 //!
 //! Beside them, group `aead`: the bare AEAD (ring's ChaCha20-Poly1305 against
-//! ring's AES-128-GCM) sealing the same payload sizes in place, so a run on a
+//! ring's AES-128-GCM, and RustCrypto's ChaCha20-Poly1305) sealing the same
+//! payload sizes in place, so a run on a
 //! core without the ARMv8 crypto extensions (Raspberry Pi 3/4: Cortex-A53/A72
 //! in BCM2837/BCM2711) shows AES-GCM falling behind ChaCha20, while on x86
 //! with AES-NI and CLMUL it is the other way round.
@@ -13,8 +17,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use lwa_core::backend::ring::Ring;
+use lwa_core::{Crypto, Direction, RecordKey, RecordOpener, RecordSealer, RustCrypto};
 use mqtt_lwa::codec::QoS;
-use mqtt_lwa::lwa::{Direction, RecordOpener, RecordSealer};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, CHACHA20_POLY1305};
 
 /// Payload sizes: the seed study's 30 B reading up to a 64 KiB blob.
@@ -25,8 +30,11 @@ const IV: [u8; 12] = [9; 12];
 /// The largest allowed limit, so a long measurement never exhausts the counter.
 const LIMIT_LOG2: u8 = 48;
 
+/// The QoS byte the records bind (QoS 1).
+const QOS: u8 = QoS::AtLeastOnce as u8;
+
 /// A sealer and the opener of the same direction and keys, both at counter 0.
-fn pair() -> (RecordSealer, RecordOpener) {
+fn pair<B: Crypto>() -> (RecordSealer<B>, RecordOpener<B>) {
     let d = Direction::ClientToBroker;
     (
         RecordSealer::new(d, &KEY, &IV, LIMIT_LOG2).expect("sealer"),
@@ -39,35 +47,42 @@ fn bench_records(c: &mut Criterion) {
     for size in SIZES {
         let payload = vec![0xa5u8; size];
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::new("seal", size), &payload, |b, payload| {
-            let (mut sealer, _) = pair();
-            b.iter(|| {
-                sealer
-                    .seal(TOPIC, QoS::AtLeastOnce, false, payload)
-                    .expect("seal")
-            })
-        });
-        // The opener only accepts records in counter order, so each measured
-        // open gets the record its twin sealer produced for that counter
-        // (sealing happens in the untimed set-up, in the same order).
-        g.bench_with_input(BenchmarkId::new("open", size), &payload, |b, payload| {
-            let (mut sealer, mut opener) = pair();
-            b.iter_batched(
-                || {
-                    sealer
-                        .seal(TOPIC, QoS::AtLeastOnce, false, payload)
-                        .expect("seal")
-                },
-                |sealed| {
-                    opener
-                        .open(TOPIC, QoS::AtLeastOnce, false, &sealed)
-                        .expect("open")
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        bench_backend::<Ring>(&mut g, "", &payload);
+        bench_backend::<RustCrypto>(&mut g, "-rustcrypto", &payload);
     }
     g.finish();
+}
+
+/// `seal{suffix}` and `open{suffix}` of one payload with backend `B`.
+fn bench_backend<B: Crypto>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    suffix: &str,
+    payload: &Vec<u8>,
+) {
+    let size = payload.len();
+    g.bench_with_input(
+        BenchmarkId::new(format!("seal{suffix}"), size),
+        payload,
+        |b, payload| {
+            let (mut sealer, _) = pair::<B>();
+            b.iter(|| sealer.seal(TOPIC, QOS, false, payload).expect("seal"))
+        },
+    );
+    // The opener only accepts records in counter order, so each measured
+    // open gets the record its twin sealer produced for that counter
+    // (sealing happens in the untimed set-up, in the same order).
+    g.bench_with_input(
+        BenchmarkId::new(format!("open{suffix}"), size),
+        payload,
+        |b, payload| {
+            let (mut sealer, mut opener) = pair::<B>();
+            b.iter_batched(
+                || sealer.seal(TOPIC, QOS, false, payload).expect("seal"),
+                |sealed| opener.open(TOPIC, QOS, false, &sealed).expect("open"),
+                BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 /// Seals each payload size in place with one bare AEAD, a fixed nonce (fine
@@ -94,6 +109,22 @@ fn bench_aead(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // RustCrypto's ChaCha20-Poly1305 through the backend trait, key expanded once.
+    let key = RustCrypto::record_key(&KEY).expect("key");
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(
+            BenchmarkId::new("chacha20-poly1305-rustcrypto", size),
+            &size,
+            |b, &size| {
+                let mut buf = vec![0xa5u8; size];
+                b.iter(|| {
+                    key.seal_in_place(&IV, TOPIC.as_bytes(), &mut buf)
+                        .expect("seal")
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -327,7 +327,7 @@ fn main() {
                 let mut wire = BytesMut::new();
                 for _ in 0..n {
                     let sealed = sealer
-                        .seal(TOPIC, QoS::AtLeastOnce, false, &body)
+                        .seal(TOPIC, QoS::AtLeastOnce as u8, false, &body)
                         .expect("seal");
                     encode(&publish(Bytes::from(sealed)), V5, &mut wire).expect("encode");
                     let Some(Packet::Publish(p)) = decoder.decode(&mut wire).expect("decode")
@@ -335,7 +335,7 @@ fn main() {
                         panic!("not a publish");
                     };
                     let opened = opener
-                        .open(&p.topic, p.qos, p.retain, &p.payload)
+                        .open(&p.topic, p.qos as u8, p.retain, &p.payload)
                         .expect("open");
                     std::hint::black_box(opened);
                 }

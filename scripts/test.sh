@@ -2,13 +2,15 @@
 # The whole test suite: installs what the tests need, checks formatting and
 # lints, runs every test (unit, property, interop against Debian's mosquitto
 # and paho-mqtt, the CI model checks of proofs/, the quick experiment), then a
-# short run of every fuzz target and the aarch64 cross-build smoke under qemu.
+# short run of every fuzz target and the aarch64 cross-build smoke under qemu;
+# beside them, lwa-core's bare-metal builds (scripts/embedded-check.sh).
 # README's second command and .ci/run call this.
 #
 # It has to finish within 20 minutes on a fresh 2-core CI machine, so the long
 # phases overlap where a core or the network would otherwise sit idle: the apt
 # installs run while cargo compiles, and the fuzz build (cargo-fuzz, ASan) and
-# the aarch64 cross build run in the background at the lowest priority, taking
+# the aarch64 cross build (and the small bare-metal build of lwa-core) run in the
+# background at the lowest priority, taking
 # the cores that the host build and the socket-bound tests leave idle. Their
 # output goes to target/suite-logs/ and is printed when they are waited for.
 # SUITE_SERIAL=1 runs every phase in the foreground, one after the other.
@@ -92,12 +94,17 @@ bg_phase deps bash -c './scripts/install-deps.sh && ./scripts/cross-aarch64.sh -
 phase fmt cargo fmt --all --check
 # cargo-fuzz and the release + ASan build of the fuzz targets (their own workspace).
 bg_phase fuzz-build ./scripts/fuzz-smoke.sh --build
+# lwa-core (RustCrypto backend, no_std) for thumbv7em and riscv32imc, and the bare-metal
+# example client's flash/RAM sections (issue 15 B); its own target dir, so no lock waits.
+# Measured from cold: 51 s wall, 29 s user CPU (2 cores, another build running).
+bg_phase embedded ./scripts/embedded-check.sh
 phase clippy cargo clippy --workspace --all-targets -- -D warnings
 phase test-build cargo test --workspace --all-targets --no-run
 wait_phase deps
 # The aarch64 build needs the cross toolchain from the deps phase.
 bg_phase cross-build ./scripts/cross-aarch64.sh --smoke-build
 phase test cargo test --workspace --all-targets
+wait_phase embedded
 # libFuzzer smoke: every target briefly (FUZZ_SECONDS each, default 10).
 wait_phase fuzz-build
 phase fuzz ./scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"

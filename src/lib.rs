@@ -9,7 +9,8 @@
 //!   and the tokio server that drives it.
 //! - [`client`]: the async client used by the CLI, tests and benchmarks.
 //! - [`auth`]: the hooks every security mode plugs into, and the modes themselves.
-//! - [`lwa`]: the LWA protocol core, sans-IO: handshake, key schedule, records.
+//! - [`lwa`]: the LWA protocol core, the `lwa-core` workspace crate (`no_std`, sans-IO:
+//!   handshake, key schedule, records) with its ring backend, re-exported.
 //! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
 //! - [`config`]: the TOML configuration, validated into typed structs.
 //! - [`build_info`]: the commit, compiler, target and profile this build came from.

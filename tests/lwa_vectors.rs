@@ -3,6 +3,10 @@
 //! message and record must match; every invalid case must fail with the
 //! stated error and reason code.
 //!
+//! Every check runs once per crypto backend of `lwa-core`: ring (what
+//! mqtt-lwa runs) and RustCrypto (the portable `no_std` default). The wire
+//! format must not depend on the backend, so both must match byte for byte.
+//!
 //! `LWA_REGENERATE_VECTORS=1 cargo test --test lwa_vectors` rewrites the
 //! files instead (review the diff: a changed vector is a protocol change).
 
@@ -18,7 +22,10 @@ mod model;
 use std::path::PathBuf;
 
 use compute::*;
+use lwa_core::backend::ring::Ring;
+use lwa_core::{Crypto, RustCrypto};
 use model::*;
+use mqtt_lwa::auth::lwa::LwaReasonCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -97,8 +104,7 @@ fn assert_same_json(context: &str, stored: &serde_json::Value, computed: &serde_
     }
 }
 
-#[test]
-fn handshake_vectors_reproduce() {
+fn handshake_vectors_reproduce<B: Crypto>() {
     let file: HandshakeFile = load("handshake.json");
     assert_eq!(file.lwa_version, 1);
     assert!(file.vectors.len() >= 4);
@@ -123,7 +129,7 @@ fn handshake_vectors_reproduce() {
                 plaintext: unh(&r.plaintext),
             })
             .collect();
-        let computed = handshake_vector(&v.name, &v.description, v.inputs.clone(), &plan);
+        let computed = handshake_vector::<B>(&v.name, &v.description, v.inputs.clone(), &plan);
         assert_same_json(
             &v.name,
             &serde_json::to_value(v).unwrap(),
@@ -132,8 +138,7 @@ fn handshake_vectors_reproduce() {
     }
 }
 
-#[test]
-fn record_vectors_reproduce() {
+fn record_vectors_reproduce<B: Crypto>() {
     let file: RecordFile = load("records.json");
     assert!(file.records.len() >= 10);
     assert!(file.records.iter().any(|r| r.counter >= 1 << 32));
@@ -141,19 +146,18 @@ fn record_vectors_reproduce() {
         assert_same_json(
             &format!("records[{i}]"),
             &serde_json::to_value(r).unwrap(),
-            &serde_json::to_value(recompute_record(r)).unwrap(),
+            &serde_json::to_value(recompute_record::<B>(r)).unwrap(),
         );
     }
 }
 
-#[test]
-fn invalid_vectors_are_rejected_with_the_stated_error() {
+fn invalid_vectors_are_rejected_with_the_stated_error<B: Crypto>() {
     let file: InvalidFile = load("invalid.json");
     assert!(file.cases.len() >= 30);
     let mut seen_kinds = std::collections::BTreeSet::new();
     for case in &file.cases {
         let (expected, code) = expectation(case);
-        let err = run_invalid(case)
+        let err = run_invalid::<B>(case)
             .unwrap_or_else(|| panic!("{}: accepted, expected {expected}", case.name()));
         assert_eq!(err.vector_name(), expected, "{}: {err}", case.name());
         assert_eq!(err.reason_code().0, code, "{}: reason code", case.name());
@@ -163,12 +167,42 @@ fn invalid_vectors_are_rejected_with_the_stated_error() {
 }
 
 #[test]
+fn handshake_vectors_reproduce_with_ring() {
+    handshake_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn handshake_vectors_reproduce_with_rustcrypto() {
+    handshake_vectors_reproduce::<RustCrypto>();
+}
+
+#[test]
+fn record_vectors_reproduce_with_ring() {
+    record_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn record_vectors_reproduce_with_rustcrypto() {
+    record_vectors_reproduce::<RustCrypto>();
+}
+
+#[test]
+fn invalid_vectors_are_rejected_with_the_stated_error_with_ring() {
+    invalid_vectors_are_rejected_with_the_stated_error::<Ring>();
+}
+
+#[test]
+fn invalid_vectors_are_rejected_with_the_stated_error_with_rustcrypto() {
+    invalid_vectors_are_rejected_with_the_stated_error::<RustCrypto>();
+}
+
+#[test]
 fn invalid_cases_are_one_change_away_from_valid() {
     // Guards the vectors themselves: the untampered inputs must succeed, so
     // each rejection above is caused by the stated change.
     let file: HandshakeFile = load("handshake.json");
     let base = &file.vectors[0];
-    let computed = handshake_vector("base", "", base.inputs.clone(), &[]);
+    let computed = handshake_vector::<Gen>("base", "", base.inputs.clone(), &[]);
     assert_eq!(computed.messages.offer, base.messages.offer);
     let honest = InvalidCase::BrokerFinished {
         name: "honest".into(),
@@ -182,5 +216,6 @@ fn invalid_cases_are_one_change_away_from_valid() {
         expected_error: String::new(),
         reason_code: 0,
     };
-    assert!(run_invalid(&honest).is_none());
+    assert!(run_invalid::<Ring>(&honest).is_none());
+    assert!(run_invalid::<RustCrypto>(&honest).is_none());
 }

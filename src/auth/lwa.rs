@@ -1,5 +1,10 @@
-//! LWA1 glue: the sans-IO core in [`crate::lwa`] behind the broker's and the
-//! client's authentication hooks (LWA.md sections 6 and 7).
+//! LWA1 glue: the sans-IO core in [`crate::lwa`] (the `lwa-core` crate)
+//! behind the broker's and the client's authentication hooks (LWA.md
+//! sections 6 and 7). What needs both MQTT and LWA types is here:
+//!
+//! - [`connect_context`]: the CONNECT fields the transcript binds.
+//! - [`LwaReasonCode`]: the MQTT reason code of every [`LwaError`].
+//! - the QoS of a record enters `lwa-core` as its byte (`qos as u8`).
 //!
 //! - [`LwaAuthenticator`]: a [`ConnectAuthenticator`] that answers an LWA1
 //!   CONNECT with [`AuthDecision::Pending`] (the response goes into CONNACK)
@@ -12,7 +17,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use rand_core::OsRng;
 
 use super::failure_log::{FailureLog, LogVerdict};
@@ -25,11 +30,29 @@ use super::{
 use crate::codec::{Auth, ConnAck, Connect, Properties, ProtocolVersion, QoS, ReasonCode};
 use crate::lwa::{
     check_method, BrokerAwaitingFinished, BrokerResponder, ClientAwaitingResponse, ClientOffer,
-    ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, METHOD, RECORD_OVERHEAD,
+    ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, WillContext, METHOD,
+    RECORD_OVERHEAD,
 };
 
+mod reason_codes;
 mod store;
+pub use reason_codes::LwaReasonCode;
 pub use store::SharedPskStore;
+
+/// The connect context (LWA.md 5.1) of a decoded (broker) or about-to-be-encoded
+/// (client) CONNECT: the fields outside Authentication Data that the transcript binds.
+pub fn connect_context(connect: &Connect) -> ConnectContext<'_> {
+    ConnectContext {
+        client_id: &connect.client_id,
+        clean_start: connect.clean_start,
+        will: connect.will.as_ref().map(|w| WillContext {
+            topic: &w.topic,
+            qos: w.qos as u8,
+            retain: w.retain,
+            payload: &w.payload,
+        }),
+    }
+}
 
 /// The record limit exponent a broker configures unless told otherwise (LWA.md 7.3).
 pub const DEFAULT_BROKER_RECORD_LIMIT_LOG2: u8 = 32;
@@ -145,7 +168,7 @@ impl ConnectAuthenticator for LwaAuthenticator {
         // The file as it is now, so a `psk rotate` that has returned is in
         // force for the next handshake, before the reload notices it.
         let store = self.store.freshest();
-        let context = ConnectContext::from_connect(connect);
+        let context = connect_context(connect);
         let mut key_id = None;
         let lookup = |id: &str| {
             let psk = store.lookup(id);
@@ -347,12 +370,19 @@ impl PayloadProtection for LwaProtection {
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
         self.check_key()?;
-        self.sealer
-            .seal_bytes(topic, qos, retain, payload)
+        // One allocation of exactly the record's size; the payload is copied
+        // once and encrypted in place.
+        let mut buf = BytesMut::with_capacity(payload.len() + RECORD_OVERHEAD);
+        buf.put_slice(payload);
+        let tag = self
+            .sealer
+            .seal_in_place(topic, qos as u8, retain, &mut buf)
             .map_err(|e| {
                 tracing::warn!(error = %e, topic, "LWA1 record not sealed");
                 e.reason_code()
-            })
+            })?;
+        buf.put_slice(&tag);
+        Ok(buf.freeze())
     }
 
     fn open(
@@ -363,12 +393,18 @@ impl PayloadProtection for LwaProtection {
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode> {
         self.check_key()?;
-        self.opener
-            .open_bytes(topic, qos, retain, payload)
+        // One allocation: the record is copied once and decrypted in place.
+        let mut buf = BytesMut::from(payload);
+        let plain_len = self
+            .opener
+            .open_in_place(topic, qos as u8, retain, &mut buf)
             .map_err(|e| {
                 tracing::warn!(error = %e, topic, "LWA1 record refused");
                 e.reason_code()
-            })
+            })?
+            .len();
+        buf.truncate(plain_len);
+        Ok(buf.freeze())
     }
 
     fn overhead(&self) -> usize {
@@ -457,7 +493,7 @@ impl ClientAuthenticator for LwaClientAuthenticator {
         let offer = ClientOffer::new(
             &self.identity,
             &self.psk,
-            &ConnectContext::from_connect(connect),
+            &connect_context(connect),
             self.record_limit_log2,
             &mut OsRng,
         )

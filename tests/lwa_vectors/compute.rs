@@ -1,18 +1,24 @@
 //! Computes a handshake vector from its inputs by running the real
 //! typestates (with a fixed RNG) and the public key-schedule functions, and
 //! runs invalid cases. Used both to generate the JSON files and to check them.
+//!
+//! Generic over the crypto backend `B`, so the same checks run against every
+//! backend of `lwa-core` (the wire format must not depend on it); the files
+//! are generated with [`Gen`], the backend mqtt-lwa runs.
 
 use std::collections::BTreeMap;
 
-use mqtt_lwa::lwa::record::{record_aad, record_nonce};
-use mqtt_lwa::lwa::schedule::{transcript_hash, KeySchedule, TRANSCRIPT_LABEL};
-use mqtt_lwa::lwa::{
-    BrokerResponder, ClientOffer, Direction, LwaError, Psk, RecordOpener, RecordSealer,
-};
+use lwa_core::handshake::{BrokerResponder, ClientOffer};
+use lwa_core::record::{record_aad, record_nonce, RecordOpener, RecordSealer};
+use lwa_core::schedule::{transcript_hash, KeySchedule, TRANSCRIPT_LABEL};
+use lwa_core::{Crypto, Direction, LwaError, Psk};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::model::*;
+
+/// The backend the vector files are generated with.
+pub type Gen = mqtt_lwa::lwa::Backend;
 
 /// A record to seal in a handshake vector: direction, topic, qos, retain, plaintext.
 pub struct PlannedRecord {
@@ -47,13 +53,13 @@ fn record_json(
         retain: plan.retain,
         plaintext: h(&plan.plaintext),
         nonce: h(&record_nonce(iv, counter)),
-        aad: h(&record_aad(direction, counter, qos(plan.qos), plan.retain, &plan.topic).unwrap()),
+        aad: h(&record_aad(direction, counter, plan.qos, plan.retain, &plan.topic).unwrap()),
         sealed: h(sealed),
     }
 }
 
 /// Runs an honest handshake from `inputs` and seals `plan` in order.
-pub fn handshake_vector(
+pub fn handshake_vector<B: Crypto>(
     name: &str,
     description: &str,
     inputs: HandshakeInputs,
@@ -66,7 +72,7 @@ pub fn handshake_vector(
     let psk = inputs.psk();
 
     let mut crng = FixedRng::new(&[&c_secret]);
-    let offer = ClientOffer::new(
+    let offer = ClientOffer::<B>::new(
         &inputs.identity,
         &psk,
         &ctx,
@@ -78,7 +84,7 @@ pub fn handshake_vector(
     let offer_bytes = offer.offer_bytes.clone();
     let mut brng = FixedRng::new(&[&b_secret]);
     let table = BTreeMap::from([(inputs.identity.clone(), inputs.psk.clone())]);
-    let (awaiting, response) = BrokerResponder::new(inputs.broker_record_limit_log2)
+    let (awaiting, response) = BrokerResponder::<B>::new(inputs.broker_record_limit_log2)
         .unwrap()
         .respond(
             &offer_bytes,
@@ -116,9 +122,9 @@ pub fn handshake_vector(
         &[u8::from(inputs.session_present)],
     ]
     .concat();
-    let th = transcript_hash(&ctx_bytes, &offer_bytes, rwm, inputs.session_present);
+    let th = transcript_hash::<B>(&ctx_bytes, &offer_bytes, rwm, inputs.session_present);
     assert_eq!(<[u8; 32]>::from(Sha256::digest(&transcript_input)), th);
-    let ks = KeySchedule::derive(&psk, dh.as_bytes(), &th).unwrap();
+    let ks = KeySchedule::<B>::derive(&psk, dh.as_bytes(), &th).unwrap();
     let broker_mac = ks.broker_mac().unwrap();
     assert_eq!(&response[34..], &broker_mac);
     let client_mac = ks.client_mac(&broker_mac).unwrap();
@@ -143,11 +149,9 @@ pub fn handshake_vector(
         };
         let counter = sealer.counter().used();
         let sealed = sealer
-            .seal(&p.topic, qos(p.qos), p.retain, &p.plaintext)
+            .seal(&p.topic, p.qos, p.retain, &p.plaintext)
             .unwrap();
-        let opened = opener
-            .open(&p.topic, qos(p.qos), p.retain, &sealed)
-            .unwrap();
+        let opened = opener.open(&p.topic, p.qos, p.retain, &sealed).unwrap();
         assert_eq!(opened, p.plaintext);
         records.push(record_json(
             p.direction,
@@ -193,7 +197,7 @@ pub fn handshake_vector(
 }
 
 /// Seals one standalone record from explicit key material at an explicit counter.
-pub fn standalone_record(
+pub fn standalone_record<B: Crypto>(
     direction: Direction,
     key: [u8; 32],
     iv: [u8; 12],
@@ -201,20 +205,20 @@ pub fn standalone_record(
     counter: u64,
     plan: &PlannedRecord,
 ) -> RecordJson {
-    let mut sealer = RecordSealer::new(direction, &key, &iv, limit)
+    let mut sealer = RecordSealer::<B>::new(direction, &key, &iv, limit)
         .unwrap()
         .starting_at(counter)
         .unwrap();
     let sealed = sealer
-        .seal(&plan.topic, qos(plan.qos), plan.retain, &plan.plaintext)
+        .seal(&plan.topic, plan.qos, plan.retain, &plan.plaintext)
         .unwrap();
-    let mut opener = RecordOpener::new(direction, &key, &iv, limit)
+    let mut opener = RecordOpener::<B>::new(direction, &key, &iv, limit)
         .unwrap()
         .starting_at(counter)
         .unwrap();
     assert_eq!(
         opener
-            .open(&plan.topic, qos(plan.qos), plan.retain, &sealed)
+            .open(&plan.topic, plan.qos, plan.retain, &sealed)
             .unwrap(),
         plan.plaintext
     );
@@ -222,7 +226,7 @@ pub fn standalone_record(
 }
 
 /// Re-derives a standalone record from its JSON fields (plan + key material).
-pub fn recompute_record(r: &RecordJson) -> RecordJson {
+pub fn recompute_record<B: Crypto>(r: &RecordJson) -> RecordJson {
     let plan = PlannedRecord {
         direction: direction(&r.direction),
         topic: r.topic.clone(),
@@ -230,7 +234,7 @@ pub fn recompute_record(r: &RecordJson) -> RecordJson {
         retain: r.retain,
         plaintext: unh(&r.plaintext),
     };
-    standalone_record(
+    standalone_record::<B>(
         plan.direction,
         unh32(&r.key),
         unh12(&r.iv),
@@ -240,7 +244,7 @@ pub fn recompute_record(r: &RecordJson) -> RecordJson {
     )
 }
 
-fn sealer_from(state: &RecordState) -> RecordSealer {
+fn sealer_from<B: Crypto>(state: &RecordState) -> RecordSealer<B> {
     RecordSealer::new(
         direction(&state.direction),
         &unh32(&state.key),
@@ -252,7 +256,7 @@ fn sealer_from(state: &RecordState) -> RecordSealer {
     .unwrap()
 }
 
-fn opener_from(state: &RecordState) -> RecordOpener {
+fn opener_from<B: Crypto>(state: &RecordState) -> RecordOpener<B> {
     RecordOpener::new(
         direction(&state.direction),
         &unh32(&state.key),
@@ -265,7 +269,7 @@ fn opener_from(state: &RecordState) -> RecordOpener {
 }
 
 /// Runs an invalid case; returns the error the implementation reports (None if it accepted).
-pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
+pub fn run_invalid<B: Crypto>(case: &InvalidCase) -> Option<LwaError> {
     match case {
         InvalidCase::BrokerRespond {
             inputs,
@@ -275,7 +279,7 @@ pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
         } => {
             let owned = inputs.owned_context();
             let mut rng = FixedRng::new(&[&unh32(&inputs.broker_ephemeral_secret), &[0; 32]]);
-            BrokerResponder::new(inputs.broker_record_limit_log2)
+            BrokerResponder::<B>::new(inputs.broker_record_limit_log2)
                 .unwrap()
                 .respond(
                     &unh(offer),
@@ -294,7 +298,7 @@ pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
         } => {
             let owned = inputs.owned_context();
             let mut rng = FixedRng::new(&[&unh32(&inputs.client_ephemeral_secret)]);
-            let offer = ClientOffer::new(
+            let offer = ClientOffer::<B>::new(
                 &inputs.identity,
                 &inputs.psk(),
                 &owned.context(),
@@ -319,16 +323,17 @@ pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
             let owned = inputs.owned_context();
             let dummy = broker_dummy_psk.as_deref().map(unh).unwrap_or_default();
             let mut rng = FixedRng::new(&[&unh32(&inputs.broker_ephemeral_secret), &dummy]);
-            let (awaiting, actual_response) = BrokerResponder::new(inputs.broker_record_limit_log2)
-                .unwrap()
-                .respond(
-                    &unh(offer),
-                    &owned.context(),
-                    inputs.session_present,
-                    lookup_from(psks),
-                    &mut rng,
-                )
-                .unwrap();
+            let (awaiting, actual_response) =
+                BrokerResponder::<B>::new(inputs.broker_record_limit_log2)
+                    .unwrap()
+                    .respond(
+                        &unh(offer),
+                        &owned.context(),
+                        inputs.session_present,
+                        lookup_from(psks),
+                        &mut rng,
+                    )
+                    .unwrap();
             assert_eq!(h(&actual_response), *response, "{}: response", case.name());
             awaiting.on_finished(&unh(finished)).err()
         }
@@ -339,8 +344,8 @@ pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
             retain,
             sealed,
             ..
-        } => opener_from(state)
-            .open(topic, qos(*q), *retain, &unh(sealed))
+        } => opener_from::<B>(state)
+            .open(topic, *q, *retain, &unh(sealed))
             .err(),
         InvalidCase::RecordSeal {
             state,
@@ -349,8 +354,8 @@ pub fn run_invalid(case: &InvalidCase) -> Option<LwaError> {
             retain,
             plaintext,
             ..
-        } => sealer_from(state)
-            .seal(topic, qos(*q), *retain, &unh(plaintext))
+        } => sealer_from::<B>(state)
+            .seal(topic, *q, *retain, &unh(plaintext))
             .err(),
     }
 }

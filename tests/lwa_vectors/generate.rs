@@ -53,7 +53,7 @@ pub fn basic_inputs() -> HandshakeInputs {
 pub fn handshakes() -> HandshakeFile {
     use Direction::{BrokerToClient as B2C, ClientToBroker as C2B};
     let long: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
-    let v1 = handshake_vector(
+    let v1 = handshake_vector::<Gen>(
         "rfc7748-keys",
         "RFC 7748 6.1 key pairs as ephemerals (dh is the RFC's shared secret); no will; \
          Session Present 0; limits 20 (client) / 16 (broker) -> 16",
@@ -67,7 +67,7 @@ pub fn handshakes() -> HandshakeFile {
             plan(B2C, "cmd/sensor-01", 0, false, &[0x00; 16]),
         ],
     );
-    let v2 = handshake_vector(
+    let v2 = handshake_vector::<Gen>(
         "will-and-session-present",
         "Clean Start 0 with a Will (QoS 1, retain) and Session Present 1; limits 16 / 24 -> 16",
         HandshakeInputs {
@@ -93,7 +93,7 @@ pub fn handshakes() -> HandshakeFile {
             plan(C2B, "plant/line-3/unit-42/rpm", 1, false, b"1499"),
         ],
     );
-    let v3 = handshake_vector(
+    let v3 = handshake_vector::<Gen>(
         "utf8-identity-max-limit",
         "Multi-byte UTF-8 identity and topics, QoS 0 will with empty payload, limits 48 / 48",
         HandshakeInputs {
@@ -118,7 +118,7 @@ pub fn handshakes() -> HandshakeFile {
             plan(B2C, "温度/β", 0, false, b"ok"),
         ],
     );
-    let v4 = handshake_vector(
+    let v4 = handshake_vector::<Gen>(
         "longest-identity",
         "255-byte identity (largest offer, 290 bytes), limits 1 / 48 -> 1 (two records per direction)",
         HandshakeInputs {
@@ -164,7 +164,9 @@ pub fn records() -> RecordFile {
             (last, 0, false, "last/record", b"counter 2^48-1".to_vec()),
         ] {
             let p = plan(direction, topic, qos, retain, &payload);
-            out.push(standalone_record(direction, key, iv, 48, counter, &p));
+            out.push(standalone_record::<Gen>(
+                direction, key, iv, 48, counter, &p,
+            ));
         }
     }
     RecordFile {

@@ -24,7 +24,7 @@ fn err_name_code(name: &str) -> (String, u8) {
 
 pub fn invalid() -> InvalidFile {
     let base = basic_inputs();
-    let hv = handshake_vector("base", "", base.clone(), &[]);
+    let hv = handshake_vector::<Gen>("base", "", base.clone(), &[]);
     let offer = unh(&hv.messages.offer);
     let response = unh(&hv.messages.response);
     let psks = BTreeMap::from([(base.identity.clone(), base.psk.clone())]);
@@ -360,7 +360,7 @@ pub fn invalid() -> InvalidFile {
     let c2b = &hv.records_state(Direction::ClientToBroker);
     let rec = |direction: Direction, counter: u64, topic: &str, qos: u8, retain: bool, p: &[u8]| {
         let (key, iv) = hv.keys(direction);
-        standalone_record(
+        standalone_record::<Gen>(
             direction,
             key,
             iv,
@@ -481,7 +481,7 @@ pub fn invalid() -> InvalidFile {
         false,
         unh(&reflected.sealed),
     );
-    let same_key_other_dir = standalone_record(
+    let same_key_other_dir = standalone_record::<Gen>(
         Direction::BrokerToClient,
         hv.keys(Direction::ClientToBroker).0,
         hv.keys(Direction::ClientToBroker).1,

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use mqtt_lwa::codec::QoS;
 use mqtt_lwa::lwa::{ConnectContext, Direction, Psk, WillContext};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -60,10 +59,6 @@ pub fn unh12(text: &str) -> [u8; 12] {
     unh(text).try_into().expect("12 bytes")
 }
 
-pub fn qos(v: u8) -> QoS {
-    QoS::from_u8(v).expect("qos 0..=2")
-}
-
 pub fn direction(name: &str) -> Direction {
     match name {
         "c2b" => Direction::ClientToBroker,
@@ -99,7 +94,7 @@ pub struct HandshakeInputs {
 pub struct OwnedContext {
     pub client_id: String,
     pub clean_start: bool,
-    pub will: Option<(String, QoS, bool, Vec<u8>)>,
+    pub will: Option<(String, u8, bool, Vec<u8>)>,
 }
 
 impl HandshakeInputs {
@@ -110,7 +105,7 @@ impl HandshakeInputs {
             will: self
                 .will
                 .as_ref()
-                .map(|w| (w.topic.clone(), qos(w.qos), w.retain, unh(&w.payload))),
+                .map(|w| (w.topic.clone(), w.qos, w.retain, unh(&w.payload))),
         }
     }
     pub fn psk(&self) -> Psk {

@@ -6,8 +6,8 @@
 //! nonce reused under one key breaks ChaCha20-Poly1305; this is the one place
 //! that has to be right about it.
 
-use super::error::LwaError;
-use super::{MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2};
+use crate::error::LwaError;
+use crate::{MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2};
 
 /// The next record number of one direction and the number of records allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,11 +1,10 @@
-//! Everything that can go wrong in LWA1, and the one place that maps each
-//! failure to the MQTT reason code the spec prescribes (LWA.md section 8).
+//! Everything that can go wrong in LWA1. Which MQTT reason code each failure
+//! becomes (LWA.md section 9) is decided in one place by the MQTT glue
+//! (`mqtt_lwa::auth::lwa::LwaReasonCode`), since this crate knows no MQTT types.
 
-use std::fmt;
+use core::fmt;
 
-use crate::codec::ReasonCode;
-
-use super::record::Direction;
+use crate::record::Direction;
 
 /// Which LWA message a malformed-input error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,40 +107,6 @@ pub enum LwaError {
 }
 
 impl LwaError {
-    /// The MQTT 5 reason code for CONNACK (broker, before CONNACK) or DISCONNECT (after it).
-    pub fn reason_code(&self) -> ReasonCode {
-        match self {
-            LwaError::MethodMismatch
-            | LwaError::UnsupportedVersion(_)
-            | LwaError::Malformed(..) => ReasonCode::BAD_AUTHENTICATION_METHOD,
-            LwaError::EmptyClientId => ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
-            LwaError::InvalidParameter(_) | LwaError::RecordLimitReached(_) => {
-                ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
-            }
-            LwaError::MissingAuthentication
-            | LwaError::LowOrderPoint
-            | LwaError::BrokerAuthFailed
-            | LwaError::ClientAuthFailed
-            | LwaError::RecordOpenFailed { .. }
-            | LwaError::OpenerPoisoned(_) => ReasonCode::NOT_AUTHORIZED,
-        }
-    }
-
-    /// The reason code when this error ends the connection with DISCONNECT
-    /// (after CONNACK; LWA.md section 9). MQTT 5 allows neither 0x8C nor
-    /// 0x85 in DISCONNECT (section 3.14.2.1), so the errors that CONNACK
-    /// reports with those codes (a peer that does not speak LWA1 as we do,
-    /// determined from public data only) are 0x82 Protocol Error here; the
-    /// cryptographic failures stay 0x87, so the two classes stay apart.
-    pub fn disconnect_reason_code(&self) -> ReasonCode {
-        match self.reason_code() {
-            ReasonCode::BAD_AUTHENTICATION_METHOD | ReasonCode::CLIENT_IDENTIFIER_NOT_VALID => {
-                ReasonCode::PROTOCOL_ERROR
-            }
-            other => other,
-        }
-    }
-
     /// Stable snake_case name used by the test vectors (`expected_error`).
     pub fn vector_name(&self) -> &'static str {
         match self {
@@ -164,58 +129,7 @@ impl LwaError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disconnect_reason_codes_are_allowed_in_disconnect() {
-        let cases = [
-            (LwaError::MethodMismatch, 0x82),
-            (LwaError::UnsupportedVersion(2), 0x82),
-            (
-                LwaError::Malformed(WireMessage::Offer, WireDefect::Truncated),
-                0x82,
-            ),
-            (LwaError::EmptyClientId, 0x82),
-            (LwaError::BrokerAuthFailed, 0x87),
-            (LwaError::ClientAuthFailed, 0x87),
-            (LwaError::MissingAuthentication, 0x87),
-        ];
-        for (err, code) in cases {
-            assert_eq!(err.disconnect_reason_code(), ReasonCode(code), "{err}");
-        }
-    }
-
-    #[test]
-    fn reason_codes_follow_the_spec_table() {
-        let cases = [
-            (LwaError::MethodMismatch, 0x8C),
-            (LwaError::UnsupportedVersion(2), 0x8C),
-            (
-                LwaError::Malformed(WireMessage::Offer, WireDefect::Truncated),
-                0x8C,
-            ),
-            (LwaError::EmptyClientId, 0x85),
-            (LwaError::MissingAuthentication, 0x87),
-            (LwaError::LowOrderPoint, 0x87),
-            (LwaError::BrokerAuthFailed, 0x87),
-            (LwaError::ClientAuthFailed, 0x87),
-            (
-                LwaError::RecordOpenFailed {
-                    direction: Direction::ClientToBroker,
-                    counter: 3,
-                },
-                0x87,
-            ),
-            (LwaError::OpenerPoisoned(Direction::BrokerToClient), 0x87),
-            (
-                LwaError::RecordLimitReached(Direction::BrokerToClient),
-                0x83,
-            ),
-            (LwaError::InvalidParameter("x"), 0x83),
-        ];
-        for (err, code) in cases {
-            assert_eq!(err.reason_code(), ReasonCode(code), "{err}");
-        }
-    }
+    use alloc::string::ToString;
 
     #[test]
     fn client_side_broker_failure_message_is_the_documented_one() {

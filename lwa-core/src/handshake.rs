@@ -8,34 +8,60 @@
 //! Each step consumes its state, so an ephemeral secret is used once and no
 //! record key exists before the peer's MAC has verified.
 
-use std::fmt;
+use core::fmt;
+use core::marker::PhantomData;
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 use subtle::{Choice, ConstantTimeEq};
-use x25519_dalek::{EphemeralSecret, PublicKey};
 use zeroize::Zeroizing;
 
-use super::error::{LwaError, WireDefect, WireMessage};
-use super::record::{Direction, RecordOpener, RecordSealer};
-use super::schedule::{transcript_hash, ConnectContext, KeySchedule, Psk};
-use super::wire::{Finished, Offer, Response};
-use super::{MAC_LEN, MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2, VERSION};
+use crate::backend::rustcrypto::RustCrypto;
+use crate::crypto::Crypto;
+use crate::error::{LwaError, WireDefect, WireMessage};
+use crate::record::{Direction, RecordOpener, RecordSealer};
+use crate::schedule::{transcript_hash, ConnectContext, KeySchedule, Psk};
+use crate::wire::{Finished, Offer, Response};
+use crate::{MAC_LEN, MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2, VERSION};
+
+/// A fresh ephemeral X25519 scalar: 32 bytes from `rng`, as x25519-dalek's
+/// `EphemeralSecret::random_from_rng` draws them (the vectors depend on it).
+fn ephemeral_secret<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Zeroizing<[u8; 32]> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(secret.as_mut());
+    secret
+}
+
+/// X25519 with the all-zero check of LWA.md section 5 (a low-order peer share).
+fn shared_secret<C: Crypto>(
+    secret: &[u8; 32],
+    peer: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, LwaError> {
+    let shared = C::x25519_shared(secret, peer);
+    if bool::from(shared.ct_eq(&[0u8; 32])) {
+        return Err(LwaError::LowOrderPoint);
+    }
+    Ok(shared)
+}
 
 /// The client's first step: `offer_bytes` go into CONNECT, `awaiting_response` waits for CONNACK.
-pub struct ClientOffer {
+pub struct ClientOffer<C: Crypto = RustCrypto> {
     /// CONNECT Authentication Data.
     pub offer_bytes: Vec<u8>,
     /// The state that verifies the broker's response.
-    pub awaiting_response: ClientAwaitingResponse,
+    pub awaiting_response: ClientAwaitingResponse<C>,
 }
 
 /// A client that sent its offer and waits for the broker's response.
-pub struct ClientAwaitingResponse {
+pub struct ClientAwaitingResponse<C: Crypto = RustCrypto> {
     psk: Psk,
-    secret: EphemeralSecret,
+    secret: Zeroizing<[u8; 32]>,
     context: Vec<u8>,
     offer: Vec<u8>,
     offered_limit_log2: u8,
+    backend: PhantomData<C>,
 }
 
 /// The client's last flight: AUTH (Re-authenticate) Authentication Data.
@@ -47,42 +73,52 @@ pub struct ClientFinished {
 
 /// The client's record layer after the broker authenticated itself.
 #[derive(Debug)]
-pub struct ClientRecords {
+pub struct ClientRecords<C: Crypto = RustCrypto> {
     /// Seals client-to-broker PUBLISH payloads.
-    pub sealer: RecordSealer,
+    pub sealer: RecordSealer<C>,
     /// Opens broker-to-client PUBLISH payloads.
-    pub opener: RecordOpener,
+    pub opener: RecordOpener<C>,
     /// The record limit exponent the broker chose.
     pub record_limit_log2: u8,
 }
 
 /// The broker's LWA1 configuration; answers offers.
-#[derive(Debug, Clone)]
-pub struct BrokerResponder {
+pub struct BrokerResponder<C: Crypto = RustCrypto> {
     record_limit_log2: u8,
+    backend: PhantomData<C>,
+}
+
+// By hand: a derive would ask `C: Clone`, and backends are plain markers.
+impl<C: Crypto> Clone for BrokerResponder<C> {
+    fn clone(&self) -> Self {
+        BrokerResponder {
+            record_limit_log2: self.record_limit_log2,
+            backend: PhantomData,
+        }
+    }
 }
 
 /// A broker that answered an offer and waits for the client's finished.
 ///
 /// Nothing it holds may cause an MQTT side effect: the client is not yet authenticated.
-pub struct BrokerAwaitingFinished {
+pub struct BrokerAwaitingFinished<C: Crypto = RustCrypto> {
     claimed_identity: String,
     identity_known: bool,
     expected_client_mac: Zeroizing<[u8; MAC_LEN]>,
-    sealer: RecordSealer,
-    opener: RecordOpener,
+    sealer: RecordSealer<C>,
+    opener: RecordOpener<C>,
     record_limit_log2: u8,
 }
 
 /// The broker's record layer for an authenticated client.
 #[derive(Debug)]
-pub struct BrokerRecords {
+pub struct BrokerRecords<C: Crypto = RustCrypto> {
     /// The authenticated LWA identity.
     pub identity: String,
     /// Seals broker-to-client PUBLISH payloads.
-    pub sealer: RecordSealer,
+    pub sealer: RecordSealer<C>,
     /// Opens client-to-broker PUBLISH payloads.
-    pub opener: RecordOpener,
+    pub opener: RecordOpener<C>,
     /// The record limit exponent in force.
     pub record_limit_log2: u8,
 }
@@ -97,7 +133,7 @@ fn check_limit_param(limit_log2: u8) -> Result<u8, LwaError> {
     }
 }
 
-impl ClientOffer {
+impl<C: Crypto> ClientOffer<C> {
     /// Starts a handshake for `identity` with a fresh ephemeral key drawn from `rng`.
     pub fn new<R: CryptoRngCore + ?Sized>(
         identity: &str,
@@ -108,11 +144,11 @@ impl ClientOffer {
     ) -> Result<Self, LwaError> {
         let offered_limit_log2 = check_limit_param(record_limit_log2)?;
         let context = context.encode()?;
-        let secret = EphemeralSecret::random_from_rng(&mut *rng);
+        let secret = ephemeral_secret(rng);
         let offer_bytes = Offer {
             record_limit_log2,
             identity,
-            ephemeral: PublicKey::from(&secret).to_bytes(),
+            ephemeral: C::x25519_public(&secret),
         }
         .to_bytes()?;
         Ok(ClientOffer {
@@ -122,13 +158,14 @@ impl ClientOffer {
                 context,
                 offer: offer_bytes.clone(),
                 offered_limit_log2,
+                backend: PhantomData,
             },
             offer_bytes,
         })
     }
 }
 
-impl ClientAwaitingResponse {
+impl<C: Crypto> ClientAwaitingResponse<C> {
     /// The offer this state sent (CONNECT Authentication Data).
     pub fn offer_bytes(&self) -> &[u8] {
         &self.offer
@@ -139,7 +176,7 @@ impl ClientAwaitingResponse {
         self,
         response_bytes: &[u8],
         session_present: bool,
-    ) -> Result<(ClientFinished, ClientRecords), LwaError> {
+    ) -> Result<(ClientFinished, ClientRecords<C>), LwaError> {
         let response = Response::parse(response_bytes)?;
         if response.record_limit_log2 > self.offered_limit_log2 {
             return Err(LwaError::Malformed(
@@ -147,19 +184,14 @@ impl ClientAwaitingResponse {
                 WireDefect::RecordLimitAboveOffer,
             ));
         }
-        let shared = self
-            .secret
-            .diffie_hellman(&PublicKey::from(response.ephemeral));
-        if !shared.was_contributory() {
-            return Err(LwaError::LowOrderPoint);
-        }
-        let th = transcript_hash(
+        let shared = shared_secret::<C>(&self.secret, &response.ephemeral)?;
+        let th = transcript_hash::<C>(
             &self.context,
             &self.offer,
             &response.without_mac(),
             session_present,
         );
-        let keys = KeySchedule::derive(&self.psk, shared.as_bytes(), &th)?;
+        let keys = KeySchedule::<C>::derive(&self.psk, &shared, &th)?;
         let expected = keys.broker_mac()?;
         if !bool::from(expected.ct_eq(&response.broker_mac)) {
             return Err(LwaError::BrokerAuthFailed);
@@ -187,11 +219,12 @@ impl ClientAwaitingResponse {
     }
 }
 
-impl BrokerResponder {
+impl<C: Crypto> BrokerResponder<C> {
     /// A responder whose configured record limit is `2^record_limit_log2` (1..=48).
     pub fn new(record_limit_log2: u8) -> Result<Self, LwaError> {
         Ok(BrokerResponder {
             record_limit_log2: check_limit_param(record_limit_log2)?,
+            backend: PhantomData,
         })
     }
 
@@ -211,7 +244,7 @@ impl BrokerResponder {
         session_present: bool,
         psk_lookup: F,
         rng: &mut R,
-    ) -> Result<(BrokerAwaitingFinished, Vec<u8>), LwaError>
+    ) -> Result<(BrokerAwaitingFinished<C>, Vec<u8>), LwaError>
     where
         R: CryptoRngCore + ?Sized,
         F: FnOnce(&str) -> Option<Psk>,
@@ -219,12 +252,10 @@ impl BrokerResponder {
         let offer = Offer::parse(offer_bytes)?;
         let context = context.encode()?;
         let chosen = offer.record_limit_log2.min(self.record_limit_log2);
-        let secret = EphemeralSecret::random_from_rng(&mut *rng);
-        let ephemeral = PublicKey::from(&secret).to_bytes();
-        let shared = secret.diffie_hellman(&PublicKey::from(offer.ephemeral));
-        if !shared.was_contributory() {
-            return Err(LwaError::LowOrderPoint);
-        }
+        let secret = ephemeral_secret(rng);
+        let ephemeral = C::x25519_public(&secret);
+        let shared = shared_secret::<C>(&secret, &offer.ephemeral)?;
+        drop(secret);
         let (psk, identity_known) = match psk_lookup(offer.identity) {
             Some(psk) => (psk, true),
             None => (Psk::random(rng), false),
@@ -233,13 +264,13 @@ impl BrokerResponder {
         response_without_mac[0] = VERSION;
         response_without_mac[1] = chosen;
         response_without_mac[2..].copy_from_slice(&ephemeral);
-        let th = transcript_hash(
+        let th = transcript_hash::<C>(
             &context,
             offer_bytes,
             &response_without_mac,
             session_present,
         );
-        let keys = KeySchedule::derive(&psk, shared.as_bytes(), &th)?;
+        let keys = KeySchedule::<C>::derive(&psk, &shared, &th)?;
         let response = Response {
             record_limit_log2: chosen,
             ephemeral,
@@ -267,14 +298,14 @@ impl BrokerResponder {
     }
 }
 
-impl BrokerAwaitingFinished {
+impl<C: Crypto> BrokerAwaitingFinished<C> {
     /// The identity the offer claims; NOT authenticated until `on_finished` succeeds.
     pub fn claimed_identity(&self) -> &str {
         &self.claimed_identity
     }
 
     /// Verifies the client's AUTH data; only after this may the connection have MQTT effects.
-    pub fn on_finished(self, finished_bytes: &[u8]) -> Result<BrokerRecords, LwaError> {
+    pub fn on_finished(self, finished_bytes: &[u8]) -> Result<BrokerRecords<C>, LwaError> {
         let finished = Finished::parse(finished_bytes)?;
         let mac_ok = finished.client_mac.ct_eq(&*self.expected_client_mac);
         // The dummy key already makes the MAC fail; the flag makes it certain.
@@ -291,7 +322,7 @@ impl BrokerAwaitingFinished {
     }
 }
 
-impl fmt::Debug for ClientOffer {
+impl<C: Crypto> fmt::Debug for ClientOffer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientOffer")
             .field("offer_bytes", &self.offer_bytes.len())
@@ -299,7 +330,7 @@ impl fmt::Debug for ClientOffer {
     }
 }
 
-impl fmt::Debug for ClientAwaitingResponse {
+impl<C: Crypto> fmt::Debug for ClientAwaitingResponse<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientAwaitingResponse")
             .field("offered_limit_log2", &self.offered_limit_log2)
@@ -307,12 +338,20 @@ impl fmt::Debug for ClientAwaitingResponse {
     }
 }
 
-impl fmt::Debug for BrokerAwaitingFinished {
+impl<C: Crypto> fmt::Debug for BrokerAwaitingFinished<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BrokerAwaitingFinished")
             .field("claimed_identity", &self.claimed_identity)
             .field("record_limit_log2", &self.record_limit_log2)
             .finish_non_exhaustive()
+    }
+}
+
+impl<C: Crypto> fmt::Debug for BrokerResponder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerResponder")
+            .field("record_limit_log2", &self.record_limit_log2)
+            .finish()
     }
 }
 

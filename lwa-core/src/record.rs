@@ -10,17 +10,17 @@
 //! reordered or reflected records fail to open, and so do records moved to
 //! another topic or with changed QoS/retain.
 
-use std::fmt;
+use core::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
+use alloc::vec::Vec;
 use zeroize::Zeroizing;
 
-use super::counter::RecordCounter;
-use super::error::LwaError;
-use super::schedule::put_lp;
-use super::RECORD_OVERHEAD;
-use crate::codec::QoS;
+use crate::backend::rustcrypto::RustCrypto;
+use crate::counter::RecordCounter;
+use crate::crypto::{Crypto, RecordKey, AEAD_TAG_LEN};
+use crate::error::LwaError;
+use crate::schedule::put_lp;
+use crate::RECORD_OVERHEAD;
 
 /// Which way a record travels; each direction has its own key, IV and counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +60,12 @@ pub fn record_nonce(iv: &[u8; 12], counter: u64) -> [u8; 12] {
 }
 
 /// The additional data of a record: what the tag binds besides the payload.
+///
+/// `qos` is the QoS byte of the PUBLISH (0, 1 or 2).
 pub fn record_aad(
     direction: Direction,
     counter: u64,
-    qos: QoS,
+    qos: u8,
     retain: bool,
     topic: &str,
 ) -> Result<Vec<u8>, LwaError> {
@@ -78,7 +80,7 @@ fn write_record_aad(
     aad: &mut Vec<u8>,
     direction: Direction,
     counter: u64,
-    qos: QoS,
+    qos: u8,
     retain: bool,
     topic: &str,
 ) -> Result<(), LwaError> {
@@ -86,23 +88,17 @@ fn write_record_aad(
     aad.extend_from_slice(b"LWA1");
     aad.push(direction.byte());
     aad.extend_from_slice(&counter.to_be_bytes());
-    aad.push(qos as u8);
+    aad.push(qos);
     aad.push(u8::from(retain));
     put_lp(aad, topic.as_bytes())
 }
 
 /// Key material of one direction, shared by the sealer and the opener.
 ///
-/// The AEAD is ring's ChaCha20-Poly1305 (the assembly also behind rustls):
-/// for a 30-byte payload it costs about a fifth of the instructions of
-/// RustCrypto's `chacha20poly1305` 0.10, whose AVX2 Poly1305 pays a fixed
-/// set-up and finalisation of several thousand instructions per record
-/// (callgrind, experiments/README.md). ring's key type is not zeroized on
-/// drop, so the key is kept here in a [`Zeroizing`] buffer and ring's key is
-/// built per record (for ChaCha20 that is a 32-byte copy) and lives only in
-/// that call's stack frame.
-struct DirectionCipher {
-    key: Zeroizing<[u8; 32]>,
+/// The backend's key object is built once, when the direction is keyed, and
+/// used for every record (issue 15: it used to be rebuilt per record).
+struct DirectionCipher<C: Crypto> {
+    key: C::RecordKey,
     iv: Zeroizing<[u8; 12]>,
     direction: Direction,
     counter: RecordCounter,
@@ -110,7 +106,7 @@ struct DirectionCipher {
     aad: Vec<u8>,
 }
 
-impl DirectionCipher {
+impl<C: Crypto> DirectionCipher<C> {
     fn new(
         direction: Direction,
         key: &[u8; 32],
@@ -118,7 +114,8 @@ impl DirectionCipher {
         limit_log2: u8,
     ) -> Result<Self, LwaError> {
         Ok(DirectionCipher {
-            key: Zeroizing::new(*key),
+            key: C::record_key(key)
+                .map_err(|_| LwaError::InvalidParameter("ChaCha20-Poly1305 key"))?,
             iv: Zeroizing::new(*iv),
             direction,
             counter: RecordCounter::new(limit_log2)?,
@@ -126,11 +123,10 @@ impl DirectionCipher {
         })
     }
 
-    /// ring's key for one record.
-    fn aead_key(&self) -> Result<LessSafeKey, LwaError> {
-        UnboundKey::new(&CHACHA20_POLY1305, self.key.as_slice())
-            .map(LessSafeKey::new)
-            .map_err(|_| LwaError::InvalidParameter("ChaCha20-Poly1305 key"))
+    fn skip_to(&mut self, next: u64) -> Result<(), LwaError> {
+        let log2 = self.counter.limit().trailing_zeros() as u8;
+        self.counter = RecordCounter::starting_at(log2, next)?;
+        Ok(())
     }
 }
 
@@ -140,25 +136,25 @@ impl DirectionCipher {
 /// move it back, so no sealer seals two records under one nonce (issue 13):
 ///
 /// ```
-/// use mqtt_lwa::codec::QoS;
-/// use mqtt_lwa::lwa::{Direction, RecordSealer};
+/// use lwa_core::backend::rustcrypto::RecordSealer;
+/// use lwa_core::Direction;
 /// let sealer = RecordSealer::new(Direction::BrokerToClient, &[7; 32], &[9; 12], 8).unwrap();
 /// let mut sealer = sealer.starting_at(5).unwrap(); // forward: allowed
-/// sealer.seal("t", QoS::AtMostOnce, false, b"x").unwrap(); // record 5
+/// sealer.seal("t", 0, false, b"x").unwrap(); // record 5
 /// assert!(sealer.starting_at(5).is_err()); // back to a used counter: refused
 /// ```
-pub struct RecordSealer(DirectionCipher);
+pub struct RecordSealer<C: Crypto = RustCrypto>(DirectionCipher<C>);
 
 /// Opens incoming PUBLISH payloads of one direction, in wire order.
 ///
 /// The counter advances only when a record opens; after one failure the
 /// opener refuses everything, because the connection must close anyway.
-pub struct RecordOpener {
-    inner: DirectionCipher,
+pub struct RecordOpener<C: Crypto = RustCrypto> {
+    inner: DirectionCipher<C>,
     poisoned: bool,
 }
 
-impl RecordSealer {
+impl<C: Crypto> RecordSealer<C> {
     /// A sealer at counter 0 allowing `2^limit_log2` records.
     pub fn new(
         direction: Direction,
@@ -182,48 +178,50 @@ impl RecordSealer {
                 "a sealer's counter only moves forward (nonce reuse)",
             ));
         }
-        let log2 = self.0.counter.limit().trailing_zeros() as u8;
-        self.0.counter = RecordCounter::starting_at(log2, next)?;
+        self.0.skip_to(next)?;
         Ok(self)
     }
 
-    /// Seals one payload; fails with `RecordLimitReached` once 2^n records were sealed.
-    pub fn seal(
+    /// Encrypts `payload` in place as the next record and returns its tag,
+    /// which goes after the ciphertext on the wire (no allocation once the
+    /// AAD buffer has grown to the longest topic).
+    ///
+    /// Fails with `RecordLimitReached` once 2^n records were sealed; a failed
+    /// call uses no counter.
+    pub fn seal_in_place(
         &mut self,
         topic: &str,
-        qos: QoS,
+        qos: u8,
         retain: bool,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, LwaError> {
-        self.seal_bytes(topic, qos, retain, payload)
-            .map(|sealed| sealed.to_vec())
-    }
-
-    /// Seals one payload into a buffer of exactly `payload.len() + 16` bytes
-    /// (one allocation, the payload copied once and encrypted in place).
-    pub fn seal_bytes(
-        &mut self,
-        topic: &str,
-        qos: QoS,
-        retain: bool,
-        payload: &[u8],
-    ) -> Result<Bytes, LwaError> {
+        payload: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], LwaError> {
         let c = &mut self.0;
         let counter = c
             .counter
             .peek()
             .ok_or(LwaError::RecordLimitReached(c.direction))?;
         write_record_aad(&mut c.aad, c.direction, counter, qos, retain, topic)?;
-        let mut buf = BytesMut::with_capacity(payload.len() + RECORD_OVERHEAD);
-        buf.put_slice(payload);
-        let nonce = Nonce::assume_unique_for_key(record_nonce(&c.iv, counter));
         let tag = c
-            .aead_key()?
-            .seal_in_place_separate_tag(nonce, Aad::from(c.aad.as_slice()), &mut buf)
+            .key
+            .seal_in_place(&record_nonce(&c.iv, counter), &c.aad, payload)
             .map_err(|_| LwaError::InvalidParameter("payload too long for ChaCha20-Poly1305"))?;
-        buf.put_slice(tag.as_ref());
         c.counter.advance();
-        Ok(buf.freeze())
+        Ok(tag)
+    }
+
+    /// Seals one payload into a new buffer of exactly `payload.len() + 16` bytes.
+    pub fn seal(
+        &mut self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, LwaError> {
+        let mut out = Vec::with_capacity(payload.len() + RECORD_OVERHEAD);
+        out.extend_from_slice(payload);
+        let tag = self.seal_in_place(topic, qos, retain, &mut out)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
     }
 
     /// This sealer's direction.
@@ -237,7 +235,7 @@ impl RecordSealer {
     }
 }
 
-impl RecordOpener {
+impl<C: Crypto> RecordOpener<C> {
     /// An opener at counter 0 allowing `2^limit_log2` records.
     pub fn new(
         direction: Direction,
@@ -259,32 +257,20 @@ impl RecordOpener {
                 "an opener's counter only moves forward (replay)",
             ));
         }
-        let log2 = self.inner.counter.limit().trailing_zeros() as u8;
-        self.inner.counter = RecordCounter::starting_at(log2, next)?;
+        self.inner.skip_to(next)?;
         Ok(self)
     }
 
-    /// Opens one sealed payload; any failure is final for this opener.
-    pub fn open(
+    /// Opens the next record in place: `sealed` is `ciphertext | tag`, and the
+    /// plaintext is returned as the front of it. Any failure is final for
+    /// this opener, and leaves `sealed` unspecified.
+    pub fn open_in_place<'a>(
         &mut self,
         topic: &str,
-        qos: QoS,
+        qos: u8,
         retain: bool,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, LwaError> {
-        self.open_bytes(topic, qos, retain, sealed)
-            .map(|plain| plain.to_vec())
-    }
-
-    /// Opens one sealed payload into a buffer of exactly its plaintext length
-    /// (one allocation: the ciphertext is copied once and decrypted in place).
-    pub fn open_bytes(
-        &mut self,
-        topic: &str,
-        qos: QoS,
-        retain: bool,
-        sealed: &[u8],
-    ) -> Result<Bytes, LwaError> {
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], LwaError> {
         let c = &mut self.inner;
         if self.poisoned {
             return Err(LwaError::OpenerPoisoned(c.direction));
@@ -297,29 +283,45 @@ impl RecordOpener {
             direction: c.direction,
             counter,
         };
-        let opened = (|| {
-            let split = sealed.len().checked_sub(RECORD_OVERHEAD)?;
-            let (ciphertext, tag) = sealed.split_at(split);
-            let tag = Tag::try_from(tag).ok()?;
-            write_record_aad(&mut c.aad, c.direction, counter, qos, retain, topic).ok()?;
-            let mut buf = BytesMut::from(ciphertext);
-            let nonce = Nonce::assume_unique_for_key(record_nonce(&c.iv, counter));
-            c.aead_key()
-                .ok()?
-                .open_in_place_separate_tag(nonce, Aad::from(c.aad.as_slice()), tag, &mut buf, 0..)
-                .ok()?;
-            Some(buf.freeze())
-        })();
+        let Some(split) = sealed.len().checked_sub(RECORD_OVERHEAD) else {
+            self.poisoned = true;
+            return Err(failed);
+        };
+        let (ciphertext, tag) = sealed.split_at_mut(split);
+        let opened = <[u8; AEAD_TAG_LEN]>::try_from(&*tag)
+            .ok()
+            .filter(|_| {
+                write_record_aad(&mut c.aad, c.direction, counter, qos, retain, topic).is_ok()
+            })
+            .and_then(|tag| {
+                c.key
+                    .open_in_place(&record_nonce(&c.iv, counter), &c.aad, ciphertext, &tag)
+                    .ok()
+            });
         match opened {
-            Some(plain) => {
+            Some(()) => {
                 c.counter.advance();
-                Ok(plain)
+                Ok(ciphertext)
             }
             None => {
                 self.poisoned = true;
                 Err(failed)
             }
         }
+    }
+
+    /// Opens one sealed payload into a new buffer of exactly its plaintext length.
+    pub fn open(
+        &mut self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, LwaError> {
+        let mut buf = sealed.to_vec();
+        let len = self.open_in_place(topic, qos, retain, &mut buf)?.len();
+        buf.truncate(len);
+        Ok(buf)
     }
 
     /// This opener's direction.
@@ -338,7 +340,7 @@ impl RecordOpener {
     }
 }
 
-impl fmt::Debug for RecordSealer {
+impl<C: Crypto> fmt::Debug for RecordSealer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordSealer")
             .field("direction", &self.0.direction)
@@ -347,7 +349,7 @@ impl fmt::Debug for RecordSealer {
     }
 }
 
-impl fmt::Debug for RecordOpener {
+impl<C: Crypto> fmt::Debug for RecordOpener<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordOpener")
             .field("direction", &self.inner.direction)
@@ -360,6 +362,10 @@ impl fmt::Debug for RecordOpener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+
+    type RecordSealer = super::RecordSealer<RustCrypto>;
+    type RecordOpener = super::RecordOpener<RustCrypto>;
 
     const KEY: [u8; 32] = [0x11; 32];
     const IV: [u8; 12] = [0x22; 12];
@@ -376,15 +382,12 @@ mod tests {
         let (mut s, mut o) = pair(8);
         for len in [0usize, 1, 15, 16, 17, 256, 4096] {
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let sealed = s.seal("a/b", QoS::AtLeastOnce, false, &payload).unwrap();
+            let sealed = s.seal("a/b", 1, false, &payload).unwrap();
             assert_eq!(sealed.len(), len + RECORD_OVERHEAD);
             if len > 0 {
                 assert_ne!(&sealed[..len], &payload[..], "payload in clear");
             }
-            assert_eq!(
-                o.open("a/b", QoS::AtLeastOnce, false, &sealed).unwrap(),
-                payload
-            );
+            assert_eq!(o.open("a/b", 1, false, &sealed).unwrap(), payload);
         }
         assert_eq!(s.counter().used(), 7);
         assert_eq!(o.counter().used(), 7);
@@ -400,7 +403,7 @@ mod tests {
 
     #[test]
     fn aad_layout() {
-        let aad = record_aad(Direction::BrokerToClient, 258, QoS::ExactlyOnce, true, "t").unwrap();
+        let aad = record_aad(Direction::BrokerToClient, 258, 2, true, "t").unwrap();
         assert_eq!(
             aad,
             [
@@ -416,16 +419,15 @@ mod tests {
     #[test]
     fn same_payload_seals_differently_per_counter() {
         let (mut s, _) = pair(8);
-        let a = s.seal("t", QoS::AtMostOnce, false, b"same").unwrap();
-        let b = s.seal("t", QoS::AtMostOnce, false, b"same").unwrap();
+        let a = s.seal("t", 0, false, b"same").unwrap();
+        let b = s.seal("t", 0, false, b"same").unwrap();
         assert_ne!(a, b);
     }
 
-    fn assert_rejected(o: &mut RecordOpener, topic: &str, qos: QoS, retain: bool, sealed: &[u8]) {
+    fn assert_rejected(o: &mut RecordOpener, topic: &str, qos: u8, retain: bool, sealed: &[u8]) {
         let before = o.counter().used();
         let err = o.open(topic, qos, retain, sealed).unwrap_err();
         assert!(matches!(err, LwaError::RecordOpenFailed { .. }), "{err:?}");
-        assert_eq!(err.reason_code().0, 0x87);
         assert_eq!(o.counter().used(), before, "failed open must not advance");
         assert!(o.is_poisoned());
     }
@@ -433,73 +435,71 @@ mod tests {
     #[test]
     fn replayed_record_is_rejected() {
         let (mut s, mut o) = pair(8);
-        let r0 = s.seal("t", QoS::AtMostOnce, false, b"x").unwrap();
-        o.open("t", QoS::AtMostOnce, false, &r0).unwrap();
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r0);
+        let r0 = s.seal("t", 0, false, b"x").unwrap();
+        o.open("t", 0, false, &r0).unwrap();
+        assert_rejected(&mut o, "t", 0, false, &r0);
     }
 
     #[test]
     fn reordered_records_are_rejected() {
         let (mut s, mut o) = pair(8);
-        let _r0 = s.seal("t", QoS::AtMostOnce, false, b"0").unwrap();
-        let r1 = s.seal("t", QoS::AtMostOnce, false, b"1").unwrap();
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r1);
+        let _r0 = s.seal("t", 0, false, b"0").unwrap();
+        let r1 = s.seal("t", 0, false, b"1").unwrap();
+        assert_rejected(&mut o, "t", 0, false, &r1);
     }
 
     #[test]
     fn dropped_record_makes_the_next_fail() {
         let (mut s, mut o) = pair(8);
-        let r0 = s.seal("t", QoS::AtMostOnce, false, b"0").unwrap();
-        let _dropped = s.seal("t", QoS::AtMostOnce, false, b"1").unwrap();
-        let r2 = s.seal("t", QoS::AtMostOnce, false, b"2").unwrap();
-        o.open("t", QoS::AtMostOnce, false, &r0).unwrap();
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r2);
+        let r0 = s.seal("t", 0, false, b"0").unwrap();
+        let _dropped = s.seal("t", 0, false, b"1").unwrap();
+        let r2 = s.seal("t", 0, false, b"2").unwrap();
+        o.open("t", 0, false, &r0).unwrap();
+        assert_rejected(&mut o, "t", 0, false, &r2);
     }
 
     #[test]
     fn truncated_or_extended_record_is_rejected() {
         for cut in [1usize, 15, 16, 17, 36] {
             let (mut s, mut o) = pair(8);
-            let r = s
-                .seal("t", QoS::AtMostOnce, false, b"twenty bytes payload")
-                .unwrap();
+            let r = s.seal("t", 0, false, b"twenty bytes payload").unwrap();
             assert_eq!(r.len(), 36);
-            assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r[..r.len() - cut]);
+            assert_rejected(&mut o, "t", 0, false, &r[..r.len() - cut]);
         }
         let (mut s, mut o) = pair(8);
-        let mut r = s.seal("t", QoS::AtMostOnce, false, b"p").unwrap();
+        let mut r = s.seal("t", 0, false, b"p").unwrap();
         r.push(0);
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r);
+        assert_rejected(&mut o, "t", 0, false, &r);
         let (_, mut o) = pair(8);
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &[]);
+        assert_rejected(&mut o, "t", 0, false, &[]);
     }
 
     #[test]
     fn every_bit_flip_is_rejected() {
         let (mut s, _) = pair(8);
-        let r = s.seal("t", QoS::AtMostOnce, false, b"abc").unwrap();
+        let r = s.seal("t", 0, false, b"abc").unwrap();
         for byte in 0..r.len() {
             for bit in 0..8 {
                 let (_, mut o) = pair(8);
                 let mut bad = r.clone();
                 bad[byte] ^= 1 << bit;
-                assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &bad);
+                assert_rejected(&mut o, "t", 0, false, &bad);
             }
         }
     }
 
     #[test]
     fn moved_topic_and_changed_flags_are_rejected() {
-        let variants: [(&str, QoS, bool); 5] = [
-            ("a/c", QoS::AtLeastOnce, false),
-            ("a/b/", QoS::AtLeastOnce, false),
-            ("a/b", QoS::AtMostOnce, false),
-            ("a/b", QoS::ExactlyOnce, false),
-            ("a/b", QoS::AtLeastOnce, true),
+        let variants: [(&str, u8, bool); 5] = [
+            ("a/c", 1, false),
+            ("a/b/", 1, false),
+            ("a/b", 0, false),
+            ("a/b", 2, false),
+            ("a/b", 1, true),
         ];
         for (topic, qos, retain) in variants {
             let (mut s, mut o) = pair(8);
-            let r = s.seal("a/b", QoS::AtLeastOnce, false, b"m").unwrap();
+            let r = s.seal("a/b", 1, false, b"m").unwrap();
             assert_rejected(&mut o, topic, qos, retain, &r);
         }
     }
@@ -509,29 +509,29 @@ mod tests {
         // Even with identical key material, the dir byte in the AAD separates directions.
         let mut b2c = RecordSealer::new(Direction::BrokerToClient, &KEY, &IV, 8).unwrap();
         let mut c2b_opener = RecordOpener::new(Direction::ClientToBroker, &KEY, &IV, 8).unwrap();
-        let r = b2c.seal("t", QoS::AtMostOnce, false, b"m").unwrap();
-        assert_rejected(&mut c2b_opener, "t", QoS::AtMostOnce, false, &r);
+        let r = b2c.seal("t", 0, false, b"m").unwrap();
+        assert_rejected(&mut c2b_opener, "t", 0, false, &r);
     }
 
     #[test]
     fn wrong_key_or_iv_is_rejected() {
         let (mut s, _) = pair(8);
-        let r = s.seal("t", QoS::AtMostOnce, false, b"m").unwrap();
+        let r = s.seal("t", 0, false, b"m").unwrap();
         let mut o = RecordOpener::new(Direction::ClientToBroker, &[0x12; 32], &IV, 8).unwrap();
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r);
+        assert_rejected(&mut o, "t", 0, false, &r);
         let mut o = RecordOpener::new(Direction::ClientToBroker, &KEY, &[0x23; 12], 8).unwrap();
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &r);
+        assert_rejected(&mut o, "t", 0, false, &r);
     }
 
     #[test]
     fn opener_stays_poisoned_after_a_failure() {
         let (mut s, mut o) = pair(8);
-        let r0 = s.seal("t", QoS::AtMostOnce, false, b"0").unwrap();
+        let r0 = s.seal("t", 0, false, b"0").unwrap();
         let mut bad = r0.clone();
         bad[0] ^= 1;
-        assert_rejected(&mut o, "t", QoS::AtMostOnce, false, &bad);
+        assert_rejected(&mut o, "t", 0, false, &bad);
         assert_eq!(
-            o.open("t", QoS::AtMostOnce, false, &r0).unwrap_err(),
+            o.open("t", 0, false, &r0).unwrap_err(),
             LwaError::OpenerPoisoned(Direction::ClientToBroker)
         );
     }
@@ -540,14 +540,13 @@ mod tests {
     fn sealer_stops_at_the_limit_and_so_does_the_opener() {
         let (mut s, mut o) = pair(1);
         for i in 0..2u8 {
-            let r = s.seal("t", QoS::AtMostOnce, false, &[i]).unwrap();
-            assert_eq!(o.open("t", QoS::AtMostOnce, false, &r).unwrap(), vec![i]);
+            let r = s.seal("t", 0, false, &[i]).unwrap();
+            assert_eq!(o.open("t", 0, false, &r).unwrap(), vec![i]);
         }
-        let err = s.seal("t", QoS::AtMostOnce, false, b"x").unwrap_err();
+        let err = s.seal("t", 0, false, b"x").unwrap_err();
         assert_eq!(err, LwaError::RecordLimitReached(Direction::ClientToBroker));
-        assert_eq!(err.reason_code().0, 0x83);
         assert_eq!(
-            o.open("t", QoS::AtMostOnce, false, &[0; 17]).unwrap_err(),
+            o.open("t", 0, false, &[0; 17]).unwrap_err(),
             LwaError::RecordLimitReached(Direction::ClientToBroker)
         );
     }
@@ -556,13 +555,10 @@ mod tests {
     fn counters_only_move_forward() {
         let (s, o) = pair(8);
         let mut s = s.starting_at(3).unwrap();
-        let r = s.seal("t", QoS::AtMostOnce, false, b"x").unwrap();
+        let r = s.seal("t", 0, false, b"x").unwrap();
         assert!(s.starting_at(3).is_err());
         let mut o = o.starting_at(3).unwrap();
-        assert_eq!(
-            o.open("t", QoS::AtMostOnce, false, &r).unwrap(),
-            b"x".to_vec()
-        );
+        assert_eq!(o.open("t", 0, false, &r).unwrap(), b"x".to_vec());
         assert!(o.starting_at(0).is_err());
     }
 
@@ -577,14 +573,64 @@ mod tests {
             .unwrap()
             .starting_at(top)
             .unwrap();
-        let r = s.seal("t", QoS::AtMostOnce, false, b"last").unwrap();
-        assert_eq!(o.open("t", QoS::AtMostOnce, false, &r).unwrap(), b"last");
+        let r = s.seal("t", 0, false, b"last").unwrap();
+        assert_eq!(o.open("t", 0, false, &r).unwrap(), b"last");
         assert!(matches!(
-            s.seal("t", QoS::AtMostOnce, false, b"x"),
+            s.seal("t", 0, false, b"x"),
             Err(LwaError::RecordLimitReached(_))
         ));
         // The same record does not open at counter 0.
         let mut fresh = RecordOpener::new(Direction::BrokerToClient, &KEY, &IV, 48).unwrap();
-        assert_rejected(&mut fresh, "t", QoS::AtMostOnce, false, &r);
+        assert_rejected(&mut fresh, "t", 0, false, &r);
+    }
+
+    #[test]
+    fn in_place_api_matches_the_allocating_one() {
+        let (mut s, mut o) = pair(8);
+        let (mut s2, _) = pair(8);
+        let mut buf = *b"hello records";
+        let tag = s.seal_in_place("t", 1, true, &mut buf).unwrap();
+        let sealed = s2.seal("t", 1, true, b"hello records").unwrap();
+        assert_eq!([&buf[..], &tag[..]].concat(), sealed);
+        let mut wire = sealed.clone();
+        let plain = o.open_in_place("t", 1, true, &mut wire).unwrap();
+        assert_eq!(plain, b"hello records");
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_and_rustcrypto_seal_the_same_bytes_and_open_each_other() {
+        use crate::backend::ring::Ring;
+        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 1000, 4096] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut rc =
+                super::RecordSealer::<RustCrypto>::new(Direction::BrokerToClient, &KEY, &IV, 48)
+                    .unwrap()
+                    .starting_at(len as u64 * 1_000_003)
+                    .unwrap();
+            let mut rg = super::RecordSealer::<Ring>::new(Direction::BrokerToClient, &KEY, &IV, 48)
+                .unwrap()
+                .starting_at(len as u64 * 1_000_003)
+                .unwrap();
+            let a = rc.seal("a/b", 2, true, &payload).unwrap();
+            let b = rg.seal("a/b", 2, true, &payload).unwrap();
+            assert_eq!(a, b, "payload of {len} bytes");
+            let mut open_rg =
+                super::RecordOpener::<Ring>::new(Direction::BrokerToClient, &KEY, &IV, 48)
+                    .unwrap()
+                    .starting_at(len as u64 * 1_000_003)
+                    .unwrap();
+            assert_eq!(open_rg.open("a/b", 2, true, &a).unwrap(), payload);
+            let mut bad = a.clone();
+            if let Some(last) = bad.last_mut() {
+                *last ^= 1;
+            }
+            let mut open_rc =
+                super::RecordOpener::<RustCrypto>::new(Direction::BrokerToClient, &KEY, &IV, 48)
+                    .unwrap()
+                    .starting_at(len as u64 * 1_000_003)
+                    .unwrap();
+            assert!(open_rc.open("a/b", 2, true, &bad).is_err());
+        }
     }
 }

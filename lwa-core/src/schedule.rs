@@ -5,15 +5,16 @@
 //! Pure functions over bytes so the test vectors can check every
 //! intermediate value.
 
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
+use core::marker::PhantomData;
+
+use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
-use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::error::LwaError;
-use super::MAC_LEN;
-use crate::codec::{Connect, QoS};
+use crate::backend::rustcrypto::RustCrypto;
+use crate::crypto::Crypto;
+use crate::error::LwaError;
+use crate::MAC_LEN;
 
 /// Domain separator that starts the transcript hash input.
 pub const TRANSCRIPT_LABEL: &[u8] = b"LWA1 transcript";
@@ -69,8 +70,8 @@ impl From<[u8; 32]> for Psk {
     }
 }
 
-impl std::fmt::Debug for Psk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Psk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Psk(<redacted>)")
     }
 }
@@ -80,8 +81,8 @@ impl std::fmt::Debug for Psk {
 pub struct WillContext<'a> {
     /// Will Topic.
     pub topic: &'a str,
-    /// Will QoS.
-    pub qos: QoS,
+    /// Will QoS, as its byte (0, 1 or 2).
+    pub qos: u8,
     /// Will Retain.
     pub retain: bool,
     /// Will Payload.
@@ -122,20 +123,6 @@ impl<'a> ConnectContext<'a> {
         }
     }
 
-    /// The context of a decoded (broker) or about-to-be-encoded (client) CONNECT.
-    pub fn from_connect(connect: &'a Connect) -> Self {
-        ConnectContext {
-            client_id: &connect.client_id,
-            clean_start: connect.clean_start,
-            will: connect.will.as_ref().map(|w| WillContext {
-                topic: &w.topic,
-                qos: w.qos,
-                retain: w.retain,
-                payload: &w.payload,
-            }),
-        }
-    }
-
     /// `lp(client_id) | clean_start(1) | will_flag(1) [| will_qos(1) | will_retain(1) | lp(will_topic) | lp(will_payload)]`.
     pub fn encode(&self) -> Result<Vec<u8>, LwaError> {
         if self.client_id.is_empty() {
@@ -148,7 +135,7 @@ impl<'a> ConnectContext<'a> {
             None => out.push(0),
             Some(will) => {
                 out.push(1);
-                out.push(will.qos as u8);
+                out.push(will.qos);
                 out.push(u8::from(will.retain));
                 put_lp(&mut out, will.topic.as_bytes())?;
                 put_lp(&mut out, will.payload)?;
@@ -159,93 +146,79 @@ impl<'a> ConnectContext<'a> {
 }
 
 /// TH = SHA-256("LWA1 transcript" | context | offer | response_without_mac | session_present(1)).
-pub fn transcript_hash(
+pub fn transcript_hash<C: Crypto>(
     context: &[u8],
     offer: &[u8],
     response_without_mac: &[u8],
     session_present: bool,
 ) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(TRANSCRIPT_LABEL);
-    h.update(context);
-    h.update(offer);
-    h.update(response_without_mac);
-    h.update([u8::from(session_present)]);
-    h.finalize().into()
+    C::sha256(&[
+        TRANSCRIPT_LABEL,
+        context,
+        offer,
+        response_without_mac,
+        &[u8::from(session_present)],
+    ])
 }
 
 /// Every secret derived from one handshake; all of it zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct KeySchedule {
+pub struct KeySchedule<C: Crypto = RustCrypto> {
     th: [u8; 32],
-    prk: [u8; 32],
-    c2b_key: [u8; 32],
-    c2b_iv: [u8; 12],
-    b2c_key: [u8; 32],
-    b2c_iv: [u8; 12],
-    broker_mac_key: [u8; 32],
-    client_mac_key: [u8; 32],
+    prk: Zeroizing<[u8; 32]>,
+    c2b_key: Zeroizing<[u8; 32]>,
+    c2b_iv: Zeroizing<[u8; 12]>,
+    b2c_key: Zeroizing<[u8; 32]>,
+    b2c_iv: Zeroizing<[u8; 12]>,
+    broker_mac_key: Zeroizing<[u8; 32]>,
+    client_mac_key: Zeroizing<[u8; 32]>,
+    backend: PhantomData<C>,
 }
 
-fn expand<const N: usize>(
-    hk: &Hkdf<Sha256>,
+fn expand<C: Crypto, const N: usize>(
+    prk: &[u8; 32],
     label: &[u8],
     th: &[u8; 32],
 ) -> Result<Zeroizing<[u8; N]>, LwaError> {
     let mut okm = Zeroizing::new([0u8; N]);
-    hk.expand_multi_info(&[EXPAND_PREFIX, label, th], okm.as_mut())
+    C::hkdf_expand(prk, &[EXPAND_PREFIX, label, th], okm.as_mut())
         .map_err(|_| LwaError::InvalidParameter("HKDF output length"))?;
     Ok(okm)
 }
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], LwaError> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .map_err(|_| LwaError::InvalidParameter("HMAC key length"))?;
-    for part in parts {
-        mac.update(part);
-    }
-    Ok(mac.finalize().into_bytes().into())
-}
-
-fn truncate_mac(full: [u8; 32]) -> [u8; MAC_LEN] {
+fn truncated_mac<C: Crypto>(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; MAC_LEN], LwaError> {
+    let full =
+        C::hmac_sha256(key, parts).map_err(|_| LwaError::InvalidParameter("HMAC key length"))?;
     let mut out = [0u8; MAC_LEN];
     out.copy_from_slice(&full[..MAC_LEN]);
-    out
+    Ok(out)
 }
 
-impl KeySchedule {
+impl<C: Crypto> KeySchedule<C> {
     /// prk = HKDF-Extract(salt = PSK, ikm = dh); each key = HKDF-Expand(prk, "LWA1 " | label | TH, len).
     pub fn derive(psk: &Psk, dh: &[u8; 32], th: &[u8; 32]) -> Result<Self, LwaError> {
-        let (mut prk_array, hk) = Hkdf::<Sha256>::extract(Some(psk.as_bytes()), dh);
-        let mut prk = [0u8; 32];
-        prk.copy_from_slice(&prk_array);
-        prk_array.zeroize();
+        let prk = C::hkdf_extract(psk.as_bytes(), dh)
+            .map_err(|_| LwaError::InvalidParameter("HKDF-Extract"))?;
         Ok(KeySchedule {
             th: *th,
+            c2b_key: expand::<C, 32>(&prk, LABEL_C2B_KEY, th)?,
+            c2b_iv: expand::<C, 12>(&prk, LABEL_C2B_IV, th)?,
+            b2c_key: expand::<C, 32>(&prk, LABEL_B2C_KEY, th)?,
+            b2c_iv: expand::<C, 12>(&prk, LABEL_B2C_IV, th)?,
+            broker_mac_key: expand::<C, 32>(&prk, LABEL_BROKER_MAC, th)?,
+            client_mac_key: expand::<C, 32>(&prk, LABEL_CLIENT_MAC, th)?,
             prk,
-            c2b_key: *expand::<32>(&hk, LABEL_C2B_KEY, th)?,
-            c2b_iv: *expand::<12>(&hk, LABEL_C2B_IV, th)?,
-            b2c_key: *expand::<32>(&hk, LABEL_B2C_KEY, th)?,
-            b2c_iv: *expand::<12>(&hk, LABEL_B2C_IV, th)?,
-            broker_mac_key: *expand::<32>(&hk, LABEL_BROKER_MAC, th)?,
-            client_mac_key: *expand::<32>(&hk, LABEL_CLIENT_MAC, th)?,
+            backend: PhantomData,
         })
     }
 
     /// broker_mac = HMAC-SHA256(k_broker_mac, TH)[..16].
     pub fn broker_mac(&self) -> Result<[u8; MAC_LEN], LwaError> {
-        Ok(truncate_mac(hmac_sha256(
-            &self.broker_mac_key,
-            &[&self.th],
-        )?))
+        truncated_mac::<C>(&self.broker_mac_key, &[&self.th])
     }
 
     /// client_mac = HMAC-SHA256(k_client_mac, TH | broker_mac)[..16].
     pub fn client_mac(&self, broker_mac: &[u8; MAC_LEN]) -> Result<[u8; MAC_LEN], LwaError> {
-        Ok(truncate_mac(hmac_sha256(
-            &self.client_mac_key,
-            &[&self.th, broker_mac],
-        )?))
+        truncated_mac::<C>(&self.client_mac_key, &[&self.th, broker_mac])
     }
 
     /// The transcript hash the keys are bound to.
@@ -282,9 +255,24 @@ impl KeySchedule {
     }
 }
 
+impl<C: Crypto> core::fmt::Debug for KeySchedule<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeySchedule(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use sha2::{Digest, Sha256};
+    use std::format;
+
+    type Ks = KeySchedule<RustCrypto>;
+
+    fn th(context: &[u8], offer: &[u8], resp: &[u8], sp: bool) -> [u8; 32] {
+        transcript_hash::<RustCrypto>(context, offer, resp, sp)
+    }
 
     #[test]
     fn context_encoding_without_will() {
@@ -299,7 +287,7 @@ mod tests {
             clean_start: false,
             will: Some(WillContext {
                 topic: "t/x",
-                qos: QoS::AtLeastOnce,
+                qos: 1,
                 retain: true,
                 payload: b"bye",
             }),
@@ -322,7 +310,7 @@ mod tests {
             clean_start: true,
             will: Some(WillContext {
                 topic: "t",
-                qos: QoS::AtMostOnce,
+                qos: 0,
                 retain: false,
                 payload: &long,
             }),
@@ -332,11 +320,11 @@ mod tests {
 
     #[test]
     fn transcript_separates_every_input() {
-        let base = transcript_hash(b"ctx", b"offer", b"resp", false);
-        assert_ne!(base, transcript_hash(b"ctx", b"offer", b"resp", true));
-        assert_ne!(base, transcript_hash(b"ctX", b"offer", b"resp", false));
-        assert_ne!(base, transcript_hash(b"ctx", b"offeR", b"resp", false));
-        assert_ne!(base, transcript_hash(b"ctx", b"offer", b"resP", false));
+        let base = th(b"ctx", b"offer", b"resp", false);
+        assert_ne!(base, th(b"ctx", b"offer", b"resp", true));
+        assert_ne!(base, th(b"ctX", b"offer", b"resp", false));
+        assert_ne!(base, th(b"ctx", b"offeR", b"resp", false));
+        assert_ne!(base, th(b"ctx", b"offer", b"resP", false));
         let mut manual = Sha256::new();
         manual.update(b"LWA1 transcriptctxofferresp\x00");
         assert_eq!(base, <[u8; 32]>::from(manual.finalize()));
@@ -345,7 +333,7 @@ mod tests {
     #[test]
     fn keys_are_distinct_and_depend_on_every_input() {
         let psk = Psk::new([1; 32]);
-        let ks = KeySchedule::derive(&psk, &[2; 32], &[3; 32]).unwrap();
+        let ks = Ks::derive(&psk, &[2; 32], &[3; 32]).unwrap();
         let keys = [
             ks.c2b_key(),
             ks.b2c_key(),
@@ -360,9 +348,9 @@ mod tests {
         }
         assert_ne!(ks.c2b_iv(), ks.b2c_iv());
         assert_ne!(&ks.c2b_key()[..12], ks.c2b_iv());
-        let other_psk = KeySchedule::derive(&Psk::new([9; 32]), &[2; 32], &[3; 32]).unwrap();
-        let other_dh = KeySchedule::derive(&psk, &[9; 32], &[3; 32]).unwrap();
-        let other_th = KeySchedule::derive(&psk, &[2; 32], &[9; 32]).unwrap();
+        let other_psk = Ks::derive(&Psk::new([9; 32]), &[2; 32], &[3; 32]).unwrap();
+        let other_dh = Ks::derive(&psk, &[9; 32], &[3; 32]).unwrap();
+        let other_th = Ks::derive(&psk, &[2; 32], &[9; 32]).unwrap();
         for other in [&other_psk, &other_dh, &other_th] {
             assert_ne!(other.c2b_key(), ks.c2b_key());
             assert_ne!(other.broker_mac().unwrap(), ks.broker_mac().unwrap());
@@ -375,7 +363,7 @@ mod tests {
 
     #[test]
     fn client_mac_depends_on_broker_mac() {
-        let ks = KeySchedule::derive(&Psk::new([1; 32]), &[2; 32], &[3; 32]).unwrap();
+        let ks = Ks::derive(&Psk::new([1; 32]), &[2; 32], &[3; 32]).unwrap();
         assert_ne!(
             ks.client_mac(&[0; 16]).unwrap(),
             ks.client_mac(&[1; 16]).unwrap()

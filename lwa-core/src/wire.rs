@@ -9,8 +9,10 @@
 //! Parsing checks layout only (lengths, version, ranges, UTF-8); keys and MACs
 //! are judged by the handshake.
 
-use super::error::{LwaError, WireDefect, WireMessage};
-use super::{
+use alloc::vec::Vec;
+
+use crate::error::{LwaError, WireDefect, WireMessage};
+use crate::{
     MAC_LEN, MAX_IDENTITY_LEN, MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2, OFFER_FIXED_LEN,
     PUBLIC_KEY_LEN, RESPONSE_LEN, VERSION,
 };
@@ -66,9 +68,11 @@ fn check_version(message: WireMessage, bytes: &[u8]) -> Result<(), LwaError> {
 
 fn exact_len(message: WireMessage, bytes: &[u8], len: usize) -> Result<(), LwaError> {
     match bytes.len().cmp(&len) {
-        std::cmp::Ordering::Less => Err(LwaError::Malformed(message, WireDefect::Truncated)),
-        std::cmp::Ordering::Greater => Err(LwaError::Malformed(message, WireDefect::TrailingBytes)),
-        std::cmp::Ordering::Equal => Ok(()),
+        core::cmp::Ordering::Less => Err(LwaError::Malformed(message, WireDefect::Truncated)),
+        core::cmp::Ordering::Greater => {
+            Err(LwaError::Malformed(message, WireDefect::TrailingBytes))
+        }
+        core::cmp::Ordering::Equal => Ok(()),
     }
 }
 
@@ -109,7 +113,7 @@ impl<'a> Offer<'a> {
         let id_bytes = rest
             .get(..id_len)
             .ok_or(LwaError::Malformed(m, WireDefect::Truncated))?;
-        let identity = std::str::from_utf8(id_bytes)
+        let identity = core::str::from_utf8(id_bytes)
             .map_err(|_| LwaError::Malformed(m, WireDefect::IdentityNotUtf8))?;
         validate_identity(identity).map_err(|d| LwaError::Malformed(m, d))?;
         let ephemeral = rest
@@ -205,6 +209,7 @@ impl Finished {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use proptest::prelude::*;
 
     fn offer_bytes() -> Vec<u8> {
