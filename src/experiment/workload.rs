@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
+use rustls_pki_types::ServerName;
 
 use super::broker::{Credentials, LWA_IDENTITY, PASSWORD, TOPIC_PREFIX, USER};
 use super::matrix::{BrokerKind, Mode, Profile};
@@ -119,9 +120,75 @@ fn openssl_psk_connector(creds: &Credentials) -> Result<openssl::ssl::SslConnect
 pub struct TlsClient {
     stack: TlsStack,
     mode: Mode,
-    /// Set after the first handshake of a resumption block (the full one
-    /// that obtains the tickets).
+    /// Set once the warm-up of a resumption block has filled the ticket store:
+    /// from then on every connection must resume.
     warmed: std::sync::atomic::AtomicBool,
+    /// The resumption mode's ticket store (`None` in every other mode).
+    tickets: Option<Arc<WarmUpTicketStore>>,
+}
+
+/// The resumption mode's ticket store: rustls's own memory cache, except that during the
+/// warm-up it hands out no ticket, so every warm-up handshake is a full one. A server may
+/// issue fewer tickets after a resumption than after a full handshake (OpenSSL's default,
+/// behind Mosquitto: two after a full handshake, one after a resumption), and rustls uses
+/// each ticket once; warm-ups that resumed would then leave the store as empty as they
+/// found it, and the storm's and memory phase's concurrent clients would run out of
+/// tickets and make full handshakes. Full warm-up handshakes fill the store for any server.
+#[derive(Debug)]
+struct WarmUpTicketStore {
+    cache: rustls::client::ClientSessionMemoryCache,
+    /// Warm-up under way: take no tickets.
+    filling: std::sync::atomic::AtomicBool,
+    /// TLS 1.3 tickets received so far.
+    received: std::sync::atomic::AtomicU64,
+}
+
+impl rustls::client::ClientSessionStore for WarmUpTicketStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.cache.set_kx_hint(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.cache.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.cache.set_tls12_session(server_name, value);
+    }
+
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.cache.tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.cache.remove_tls12_session(server_name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.cache.insert_tls13_ticket(server_name, value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        if self.filling.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.cache.take_tls13_ticket(server_name)
+    }
 }
 
 impl TlsClient {
@@ -136,6 +203,7 @@ impl TlsClient {
                 stack: TlsStack::OpensslPsk(openssl_psk_connector(creds)?),
                 mode,
                 warmed: std::sync::atomic::AtomicBool::new(false),
+                tickets: None,
             }));
             #[cfg(not(feature = "tls-psk"))]
             return Err(WorkloadError::Io(std::io::Error::other(
@@ -157,13 +225,23 @@ impl TlsClient {
         // Only the resumption mode keeps tickets: every other TLS mode
         // measures full handshakes, as it did when each connection built
         // its own configuration.
-        if mode != Mode::Tls13Resume {
+        let tickets = if mode == Mode::Tls13Resume {
+            let store = Arc::new(WarmUpTicketStore {
+                cache: rustls::client::ClientSessionMemoryCache::new(8),
+                filling: std::sync::atomic::AtomicBool::new(false),
+                received: std::sync::atomic::AtomicU64::new(0),
+            });
+            config.resumption = rustls::client::Resumption::store(Arc::clone(&store) as _);
+            Some(store)
+        } else {
             config.resumption = rustls::client::Resumption::disabled();
-        }
+            None
+        };
         Ok(Some(TlsClient {
             stack: TlsStack::Rustls(Arc::new(config)),
             mode,
             warmed: std::sync::atomic::AtomicBool::new(false),
+            tickets,
         }))
     }
 
@@ -177,7 +255,7 @@ impl TlsClient {
             #[cfg(feature = "tls-psk")]
             TlsStack::OpensslPsk(connector) => return open_openssl_psk(connector, tcp).await,
         };
-        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+        let name = ServerName::IpAddress(addr.ip().into());
         let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
             .connect(name, tcp)
             .await?;
@@ -185,7 +263,7 @@ impl TlsClient {
         match self.mode {
             Mode::Tls13Resume => {
                 let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                let warmed = self.warmed.swap(true, Ordering::Relaxed);
+                let warmed = self.warmed.load(Ordering::Relaxed);
                 if warmed && !resumed {
                     return Err(WorkloadError::Io(std::io::Error::other(
                         "tls13-resume: the broker did not resume the TLS 1.3 session (full \
@@ -211,16 +289,33 @@ impl TlsClient {
     }
 
     /// Handshakes that fill the ticket store before anything is measured
-    /// (resumption mode only): a full one, then resumed ones, until the
-    /// store holds rustls's 8 tickets per server. Brokers issue 2 per
-    /// handshake and a ticket is used once, so the storm's and the memory
-    /// phase's concurrent clients would otherwise find the store empty and
-    /// fall back to full handshakes.
+    /// (resumption mode only): four full ones (see [`WarmUpTicketStore`]),
+    /// whose tickets fill rustls's 8 per server when the server issues two
+    /// per full handshake, then one resumed handshake that must resume. The
+    /// storm's and the memory phase's concurrent clients (at most
+    /// [`super::storm::MAX_CLIENTS`]) then find a ticket each, and each
+    /// resumption brings at least one back.
     pub async fn warm_up(&self, addr: SocketAddr) -> Result<(), WorkloadError> {
-        if self.mode != Mode::Tls13Resume {
+        let Some(store) = &self.tickets else {
             return Ok(());
+        };
+        store.filling.store(true, Ordering::Relaxed);
+        let result = self.warm_up_connections(addr, 4).await;
+        store.filling.store(false, Ordering::Relaxed);
+        result?;
+        if store.received.load(Ordering::Relaxed) == 0 {
+            return Err(WorkloadError::Io(std::io::Error::other(
+                "tls13-resume: the broker issued no session tickets; it cannot be resumed",
+            )));
         }
-        for i in 0..4 {
+        self.warmed.store(true, Ordering::Relaxed);
+        // The first measured-style connection: it must resume, or the mode cannot be measured.
+        self.warm_up_connections(addr, 1).await
+    }
+
+    /// `n` connections with an MQTT CONNECT/CONNACK each, closed again.
+    async fn warm_up_connections(&self, addr: SocketAddr, n: usize) -> Result<(), WorkloadError> {
+        for i in 0..n {
             let stream = self.open(addr).await?;
             // Tickets arrive after the handshake; MQTT's CONNACK round trip
             // lets the client read them.
