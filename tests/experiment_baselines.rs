@@ -82,7 +82,10 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
         .find(|m| m["broker"] == "mosquitto" && m["mode"] == "tls13-resume")
         .unwrap_or_else(|| panic!("mosquitto tls13-resume not measured: {notes}"));
     assert_eq!(theirs["storm"]["failed"].as_u64().unwrap(), 0, "{theirs}");
-    assert!(theirs["storm"]["handshakes"].as_u64().unwrap() > 0, "{theirs}");
+    assert!(
+        theirs["storm"]["handshakes"].as_u64().unwrap() > 0,
+        "{theirs}"
+    );
     for step in theirs["idle_memory"].as_array().unwrap() {
         assert_eq!(step["opened"], step["connections"], "{theirs}");
     }
