@@ -10,6 +10,23 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// Runs `mqtt-lwa experiment ARGS --quiet --name NAME --out OUT` with the short settings
+/// these tests share; returns the run directory and its results.json.
+fn run(out: &std::path::Path, name: &str, args: &[&str]) -> (std::path::PathBuf, Value) {
+    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .arg("experiment")
+        .args(args)
+        .args(["--stock-messages", "0", "--quiet", "--name", name, "--out"])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "experiment {args:?}: {status}");
+    let dir = out.join(name);
+    let results =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    (dir, results)
+}
+
 fn mode<'a>(results: &'a Value, name: &str) -> &'a Value {
     results["modes"]
         .as_array()
@@ -22,9 +39,10 @@ fn mode<'a>(results: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
-        .args([
-            "experiment",
+    let (dir, results) = run(
+        out.path(),
+        "b",
+        &[
             "--modes",
             "plain,tls13,tls13-resume,tls13-chacha",
             // 20 idle connections: more than the concurrent openers and rustls's 8 tickets
@@ -34,20 +52,8 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
             "20",
             "--storm-seconds",
             "0.3",
-            "--stock-messages",
-            "0",
-            "--quiet",
-            "--name",
-            "b",
-            "--out",
-        ])
-        .arg(out.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dir = out.path().join("b");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+        ],
+    );
     let notes = results["meta"]["notes"].to_string();
     // A connection that did not resume, or negotiated other primitives,
     // fails and leaves a note: there must be none.
@@ -132,29 +138,18 @@ fn tls_with_an_external_psk_is_measured_against_mosquitto() {
         "mosquitto missing: run scripts/install-deps.sh"
     );
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
-        .args([
-            "experiment",
+    let (dir, results) = run(
+        out.path(),
+        "p",
+        &[
             "--modes",
             "plain,tls13,tls13-psk",
             "--idle-connections",
             "20",
             "--storm-seconds",
             "0.3",
-            "--stock-messages",
-            "0",
-            "--quiet",
-            "--name",
-            "p",
-            "--out",
-        ])
-        .arg(out.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dir = out.path().join("p");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+        ],
+    );
     let notes = results["meta"]["notes"].to_string();
     assert!(!notes.contains("refusing"), "{notes}");
     let theirs = |name: &str| {
@@ -194,9 +189,10 @@ fn tls_with_an_external_psk_is_measured_against_mosquitto() {
     assert!(report.contains("| tls13-psk (mosquitto) |"), "{report}");
 
     // Without mosquitto the mode cannot be measured, and the run says so.
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
-        .args([
-            "experiment",
+    run(
+        out.path(),
+        "q",
+        &[
             "--modes",
             "plain,tls13-psk",
             "--no-mosquitto",
@@ -204,17 +200,8 @@ fn tls_with_an_external_psk_is_measured_against_mosquitto() {
             "5",
             "--storm-seconds",
             "0",
-            "--stock-messages",
-            "0",
-            "--quiet",
-            "--name",
-            "q",
-            "--out",
-        ])
-        .arg(out.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+        ],
+    );
     let report = std::fs::read_to_string(out.path().join("q").join("report.md")).unwrap();
     assert!(
         report.contains("tls13-psk not measured: only mosquitto serve it, and none ran"),
