@@ -350,7 +350,7 @@ impl BrokerCore {
             .or_insert_with(|| Session::new(cid.clone(), plan.expiry));
         session.expiry_interval = plan.expiry;
         session.link = Some(link);
-        session.will = c.will.clone();
+        session.will = c.will.clone().map(Box::new);
         session.access = Some(Access {
             principal: req.principal,
             policy: req.policy,

@@ -230,10 +230,11 @@ pub struct Session {
     pub expires_at: Option<Instant>,
     /// Authorisation context of the last connection.
     pub access: Option<Access>,
-    /// Will of the attached connection.
-    pub will: Option<LastWill>,
+    /// Will of the attached connection (boxed: most clients set none, and
+    /// the broker's session map holds every `Session` inline).
+    pub will: Option<Box<LastWill>>,
     /// A will waiting for its Will Delay Interval after the connection ended.
-    pub pending_will: Option<LastWill>,
+    pub pending_will: Option<Box<LastWill>>,
     /// When `pending_will` is due.
     pub will_due: Option<Instant>,
     /// Publishers' connections paused because this session's queue backed up
