@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mqtt_lwa::broker::subscriptions::{SubscriptionEntry, SubscriptionTree};
 use mqtt_lwa::codec::{
-    encode, Decoder, Packet, Properties, ProtocolVersion, Publish, QoS, SubscriptionOptions,
+    encode, Decoder, Packet, ProtocolVersion, Publish, QoS, SubscriptionOptions,
 };
 
 const SIZES: [usize; 4] = [30, 256, 1024, 16 * 1024];
@@ -24,7 +24,7 @@ fn publish(size: usize) -> Packet {
         retain: false,
         topic: TOPIC.into(),
         packet_id: 1,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from(vec![0x5a; size]),
     })
 }

@@ -155,7 +155,7 @@ fn describe(c: &ClientConnection) {
 }
 
 fn connect_packet(client_id: &str) -> Packet {
-    Packet::Connect(Connect {
+    Packet::Connect(Box::new(Connect {
         protocol_version: V5,
         clean_start: true,
         keep_alive: 60,
@@ -164,7 +164,7 @@ fn connect_packet(client_id: &str) -> Packet {
         username: None,
         password: None,
         properties: Properties::default(),
-    })
+    }))
 }
 
 /// Encodes and decodes CONNECT and CONNACK: the MQTT part every mode shares.
@@ -174,11 +174,11 @@ fn mqtt_connect_exchange() {
     let mut broker = Decoder::new(1 << 20);
     broker.decode(&mut wire).expect("decode").expect("connect");
     encode(
-        &Packet::ConnAck(ConnAck {
+        &Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: ReasonCode::SUCCESS,
             properties: Properties::default(),
-        }),
+        })),
         V5,
         &mut wire,
     )
@@ -194,7 +194,7 @@ fn publish(payload: Bytes) -> Packet {
         retain: false,
         topic: TOPIC.into(),
         packet_id: 1,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload,
     })
 }

@@ -130,11 +130,11 @@ fn second_connect_is_a_protocol_error() {
     let mut watcher = Watcher::new(&broker);
     let id = unique("twice");
     let mut bad = RawClient::connect(broker.addr, V5, &id);
-    bad.send(&Packet::Connect(connect_packet(V5, &id, true)));
+    bad.send(&Packet::Connect(Box::new(connect_packet(V5, &id, true))));
     expect_disconnect(&mut bad, ReasonCode::PROTOCOL_ERROR);
 
     let mut bad311 = RawClient::connect(broker.addr, V311, &id);
-    bad311.send(&Packet::Connect(connect_packet(V311, &id, true)));
+    bad311.send(&Packet::Connect(Box::new(connect_packet(V311, &id, true))));
     expect_silent_close(&mut bad311);
     watcher.still_served();
 }
@@ -243,18 +243,22 @@ fn connections_over_the_limit_are_refused_with_quota_exceeded() {
     let mut watcher = Watcher::new(&broker);
     let mut second = RawClient::connect(broker.addr, V5, &unique("second"));
     let mut third = RawClient::tcp(broker.addr, V5);
-    third.send(&Packet::Connect(connect_packet(V5, &unique("third"), true)));
+    third.send(&Packet::Connect(Box::new(connect_packet(
+        V5,
+        &unique("third"),
+        true,
+    ))));
     let seen = third.expect_close();
     assert!(
         matches!(seen.first(), Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::QUOTA_EXCEEDED),
         "{seen:?}"
     );
     let mut third = RawClient::tcp(broker.addr, V311);
-    third.send(&Packet::Connect(connect_packet(
+    third.send(&Packet::Connect(Box::new(connect_packet(
         V311,
         &unique("third"),
         true,
-    )));
+    ))));
     let seen = third.expect_close();
     assert!(
         matches!(seen.first(), Some(Packet::ConnAck(a)) if a.reason_code == ReasonCode::SERVER_UNAVAILABLE),
@@ -348,7 +352,7 @@ fn unacknowledged_qos1_to_a_misbehaving_persistent_subscriber_is_redelivered() {
         let mut c = RawClient::tcp(broker.addr, V5);
         let mut cn = connect_packet(V5, &id, clean);
         cn.properties.session_expiry_interval = Some(300);
-        c.send(&Packet::Connect(cn));
+        c.send(&Packet::Connect(Box::new(cn)));
         let ack = c.expect("CONNACK", |p| matches!(p, Packet::ConnAck(_)));
         (c, ack)
     };

@@ -15,7 +15,7 @@ fn persistent(broker: &Broker, id: &str) -> RawClient {
     let mut c = RawClient::tcp(broker.addr, V5);
     let mut connect = connect_packet(V5, id, false);
     connect.properties.session_expiry_interval = Some(60);
-    c.send(&Packet::Connect(connect));
+    c.send(&Packet::Connect(Box::new(connect)));
     c.expect(
         "CONNACK",
         |p| matches!(p, Packet::ConnAck(a) if !a.reason_code.is_error()),

@@ -164,13 +164,13 @@ fn connect_as(addr: SocketAddr, version: ProtocolVersion, id: &str, user: &str) 
     let mut c = RawClient::tcp(addr, version);
     let mut cn = connect_packet(version, id, true);
     cn.username = Some(user.into());
-    c.send(&Packet::Connect(cn));
+    c.send(&Packet::Connect(Box::new(cn)));
     c
 }
 
 fn expect_connack(c: &mut RawClient) -> mqtt_lwa::codec::ConnAck {
     match c.expect("CONNACK", |p| matches!(p, Packet::ConnAck(_))) {
-        Packet::ConnAck(a) => a,
+        Packet::ConnAck(a) => *a,
         _ => unreachable!(),
     }
 }
@@ -246,7 +246,7 @@ fn lwa_like_connect(addr: SocketAddr, id: &str, will_topic: &str) -> RawClient {
         retain: false,
         properties: Properties::default(),
     });
-    c.send(&Packet::Connect(cn));
+    c.send(&Packet::Connect(Box::new(cn)));
     let ack = expect_connack(&mut c);
     assert_eq!(
         ack.properties.authentication_method.as_deref(),
@@ -260,14 +260,14 @@ fn lwa_like_connect(addr: SocketAddr, id: &str, will_topic: &str) -> RawClient {
 }
 
 fn auth_packet(data: &'static [u8]) -> Packet {
-    Packet::Auth(Auth {
+    Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::RE_AUTHENTICATE,
         properties: Properties {
             authentication_method: Some("TEST".into()),
             authentication_data: Some(Bytes::from_static(data)),
             ..Properties::default()
         },
-    })
+    }))
 }
 
 #[test]
@@ -339,7 +339,7 @@ fn keep_alive_timeout_disconnects_and_publishes_the_will() {
         retain: false,
         properties: Properties::default(),
     });
-    quiet.send(&Packet::Connect(cn));
+    quiet.send(&Packet::Connect(Box::new(cn)));
     expect_connack(&mut quiet);
     // Silent for longer than 1.5 x keep-alive.
     expect_disconnect(&mut quiet, ReasonCode::KEEP_ALIVE_TIMEOUT);
@@ -364,7 +364,7 @@ fn shutdown_handle_disconnects_clients_and_run_returns() {
     assert!(
         std::net::TcpStream::connect(addr).is_err() || {
             let mut probe = RawClient::tcp(addr, V5);
-            probe.send(&Packet::Connect(connect_packet(V5, "late", true)));
+            probe.send(&Packet::Connect(Box::new(connect_packet(V5, "late", true))));
             matches!(probe.read(WAIT), Read1::Closed)
         }
     );

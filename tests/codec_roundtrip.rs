@@ -83,7 +83,7 @@ proptest! {
             vec(packet(v), 0..4),
         )),
     ) {
-        let mut packets = vec![Packet::Connect(connect)];
+        let mut packets = vec![Packet::Connect(Box::new(connect))];
         packets.extend(rest);
         let stream = encode_all(&packets, v);
         let mut dec = Decoder::new(MAX);

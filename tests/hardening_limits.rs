@@ -61,7 +61,7 @@ fn connect(client_id: &str, clean: bool, expiry: Option<u32>) -> Connect {
 
 fn connack(c: &mut RawClient) -> mqtt_lwa::codec::ConnAck {
     match c.read(WAIT) {
-        Read1::Packet(Packet::ConnAck(a)) => a,
+        Read1::Packet(Packet::ConnAck(a)) => *a,
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
@@ -73,7 +73,7 @@ fn publish(topic: &str, qos: QoS, id: u16, payload: String) -> Packet {
         retain: false,
         topic: topic.into(),
         packet_id: id,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from(payload),
     })
 }
@@ -108,7 +108,11 @@ fn offline_queue_is_bounded_and_drops_are_counted_in_sys() {
     sys.subscribe("$SYS/broker/messages/dropped", QoS::AtMostOnce);
 
     let mut sub = RawClient::tcp(broker.addr, V5);
-    sub.send(&Packet::Connect(connect("slow-sub", true, Some(600))));
+    sub.send(&Packet::Connect(Box::new(connect(
+        "slow-sub",
+        true,
+        Some(600),
+    ))));
     connack(&mut sub);
     sub.subscribe("limits/q", QoS::AtLeastOnce);
     sub.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
@@ -135,7 +139,11 @@ fn offline_queue_is_bounded_and_drops_are_counted_in_sys() {
     );
 
     let mut sub = RawClient::tcp(broker.addr, V5);
-    sub.send(&Packet::Connect(connect("slow-sub", false, Some(600))));
+    sub.send(&Packet::Connect(Box::new(connect(
+        "slow-sub",
+        false,
+        Some(600),
+    ))));
     assert!(connack(&mut sub).session_present);
     for n in 0..5 {
         let p = next_publish(&mut sub);
@@ -200,7 +208,7 @@ fn failed_logins_are_rate_limited_per_source() {
         let mut p = connect(&common::unique("rl"), true, None);
         p.username = Some("alice".into());
         p.password = Some(Bytes::from(password.to_owned()));
-        c.send(&Packet::Connect(p));
+        c.send(&Packet::Connect(Box::new(p)));
         connack(&mut c).reason_code
     };
     // A correct login costs nothing.
@@ -239,16 +247,16 @@ fn pending_lwa_handshakes_end_at_the_connect_timeout_and_allow_one_offer() {
     // An attacker without the PSK makes the broker answer one offer (one
     // X25519), then never proves anything: closed at the CONNECT timeout.
     let mut silent = RawClient::tcp(broker.addr, V5);
-    silent.send(&Packet::Connect(lwa_connect("dev", [0x99; 32])));
+    silent.send(&Packet::Connect(Box::new(lwa_connect("dev", [0x99; 32]))));
     assert_eq!(connack(&mut silent).reason_code, ReasonCode::SUCCESS);
     let seen = silent.expect_close();
     assert!(seen.is_empty(), "{seen:?}");
 
     // A second offer on the same connection is not answered.
     let mut greedy = RawClient::tcp(broker.addr, V5);
-    greedy.send(&Packet::Connect(lwa_connect("dev", [0x99; 32])));
+    greedy.send(&Packet::Connect(Box::new(lwa_connect("dev", [0x99; 32]))));
     assert_eq!(connack(&mut greedy).reason_code, ReasonCode::SUCCESS);
-    greedy.send(&Packet::Connect(lwa_connect("dev", [0x98; 32])));
+    greedy.send(&Packet::Connect(Box::new(lwa_connect("dev", [0x98; 32]))));
     let seen = greedy.expect_close();
     assert!(
         !seen
@@ -300,12 +308,12 @@ fn unauthenticated_connections_beyond_max_pending_auth_are_closed_at_once() {
     let _second = RawClient::tcp(broker.addr, V5);
     // Both places are taken by clients that have sent nothing.
     let mut third = RawClient::tcp(broker.addr, V5);
-    third.send(&Packet::Connect(connect("third", true, None)));
+    third.send(&Packet::Connect(Box::new(connect("third", true, None))));
     assert!(third.expect_close().is_empty(), "closed without CONNACK");
     // Once a pending client authenticates, its place is free again.
-    first.send(&Packet::Connect(connect("first", true, None)));
+    first.send(&Packet::Connect(Box::new(connect("first", true, None))));
     assert_eq!(connack(&mut first).reason_code, ReasonCode::SUCCESS);
     let mut fourth = RawClient::tcp(broker.addr, V5);
-    fourth.send(&Packet::Connect(connect("fourth", true, None)));
+    fourth.send(&Packet::Connect(Box::new(connect("fourth", true, None))));
     assert_eq!(connack(&mut fourth).reason_code, ReasonCode::SUCCESS);
 }

@@ -40,7 +40,12 @@ async fn idle_connection(port: u16, n: usize) -> TcpStream {
         properties: Properties::default(),
     };
     let mut buf = BytesMut::new();
-    encode(&Packet::Connect(connect), ProtocolVersion::V5, &mut buf).unwrap();
+    encode(
+        &Packet::Connect(Box::new(connect)),
+        ProtocolVersion::V5,
+        &mut buf,
+    )
+    .unwrap();
     tcp.write_all(&buf).await.unwrap();
     // CONNACK: 0x20, remaining length, flags, reason code, properties.
     let mut head = [0u8; 4];

@@ -82,7 +82,7 @@ fn encoded(packet: &Packet) -> Vec<u8> {
 
 fn connack(raw: &mut RawClient) -> mqtt_lwa::codec::ConnAck {
     match raw.read(WAIT) {
-        Read1::Packet(Packet::ConnAck(ack)) => ack,
+        Read1::Packet(Packet::ConnAck(ack)) => *ack,
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
@@ -96,13 +96,13 @@ fn lwa_connect_with(
     limit_log2: u8,
 ) -> LwaConn {
     let (mut auth, connect) = lwa_connect_packet(identity, key, client_id, will, limit_log2);
-    let connect_bytes = encoded(&Packet::Connect(connect));
+    let connect_bytes = encoded(&Packet::Connect(Box::new(connect)));
     let mut raw = RawClient::tcp(broker.addr, V5);
     raw.send_raw(&connect_bytes);
     let ack = connack(&mut raw);
     assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
     let step = auth.on_connack(&ack).expect("broker authenticated");
-    raw.send(&Packet::Auth(step.auth_to_send.unwrap()));
+    raw.send(&Packet::Auth(Box::new(step.auth_to_send.unwrap())));
     match raw.read(WAIT) {
         Read1::Packet(Packet::Auth(a)) => {
             assert_eq!(a.reason_code, ReasonCode::SUCCESS);
@@ -128,7 +128,7 @@ fn publish(topic: &str, payload: Bytes) -> Packet {
         retain: false,
         topic: topic.into(),
         packet_id: 0,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload,
     })
 }
@@ -218,14 +218,14 @@ fn replayed_connect_takes_nothing_over_and_fires_no_will() {
     let mut replay = RawClient::tcp(s.broker.addr, V5);
     replay.send_raw(&victim.connect_bytes);
     connack(&mut replay);
-    replay.send(&Packet::Auth(Auth {
+    replay.send(&Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::RE_AUTHENTICATE,
         properties: Properties {
             authentication_method: Some("LWA1".into()),
             authentication_data: Some(Bytes::from_static(&[0x42; 16])),
             ..Properties::default()
         },
-    }));
+    })));
     assert_eq!(closed_with(&mut replay), Some(ReasonCode::NOT_AUTHORIZED));
 
     // The victim's connection is intact both ways, and its will never fired:
@@ -251,7 +251,7 @@ fn forged_connect_gets_no_side_effect_before_the_finished() {
     // A forged offer for a real identity: the attacker has no PSK.
     let (_, connect) = lwa_connect_packet("dev", [0x99; 32], &unique("forged"), None, 48);
     let mut forged = RawClient::tcp(s.broker.addr, V5);
-    forged.send(&Packet::Connect(connect));
+    forged.send(&Packet::Connect(Box::new(connect)));
     assert_eq!(connack(&mut forged).reason_code, ReasonCode::SUCCESS);
     // Publishing before authenticating is a protocol error and reaches nobody.
     forged.send(&publish("forged/x", Bytes::from_static(b"injected")));
@@ -266,20 +266,20 @@ fn wrong_psk_and_unknown_identity_get_the_same_answer() {
     for (identity, key) in [("dev", [0x12; 32]), ("nobody", DEV_KEY)] {
         let (mut auth, connect) = lwa_connect_packet(identity, key, &unique("c"), None, 48);
         let mut raw = RawClient::tcp(s.broker.addr, V5);
-        raw.send(&Packet::Connect(connect));
+        raw.send(&Packet::Connect(Box::new(connect)));
         let ack = connack(&mut raw);
         // The client cannot verify the broker: it would disconnect with 0x87.
         let err = auth.on_connack(&ack).unwrap_err();
         assert_eq!(err.reason, ReasonCode::NOT_AUTHORIZED);
         // An attacker that carries on anyway is refused by the broker with 0x87.
-        raw.send(&Packet::Auth(Auth {
+        raw.send(&Packet::Auth(Box::new(Auth {
             reason_code: ReasonCode::RE_AUTHENTICATE,
             properties: Properties {
                 authentication_method: Some("LWA1".into()),
                 authentication_data: Some(Bytes::from_static(&[0; 16])),
                 ..Properties::default()
             },
-        }));
+        })));
         let reason = closed_with(&mut raw);
         answers.push((
             ack.reason_code,
@@ -308,7 +308,7 @@ fn low_order_point_is_refused_at_connect() {
     offer[n - 32..].fill(0);
     connect.properties.authentication_data = Some(Bytes::from(offer));
     let mut raw = RawClient::tcp(s.broker.addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     assert_eq!(connack(&mut raw).reason_code, ReasonCode::NOT_AUTHORIZED);
 }
 
@@ -319,7 +319,7 @@ fn stripped_authentication_method_is_refused_for_an_lwa_identity() {
     connect.username = Some("dev".into());
     connect.password = Some(Bytes::from_static(b"anything"));
     let mut raw = RawClient::tcp(s.broker.addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     assert_eq!(
         connack(&mut raw).reason_code,
         ReasonCode::BAD_USER_NAME_OR_PASSWORD
@@ -441,15 +441,15 @@ fn other_principals_cannot_take_over_an_lwa_session() {
     let mut owner = lwa_connect(&s.broker, "dev", DEV_KEY, &id);
     // An anonymous plaintext client with the same Client Identifier: refused, no takeover.
     let mut anon = RawClient::tcp(s.broker.addr, V5);
-    anon.send(&Packet::Connect(connect_packet(V5, &id, false)));
+    anon.send(&Packet::Connect(Box::new(connect_packet(V5, &id, false))));
     assert_eq!(connack(&mut anon).reason_code, ReasonCode::NOT_AUTHORIZED);
     // Another LWA identity that authenticates correctly: also refused (after its handshake).
     let (mut auth, connect) = lwa_connect_packet("dev2", DEV2_KEY, &id, None, 48);
     let mut other = RawClient::tcp(s.broker.addr, V5);
-    other.send(&Packet::Connect(connect));
+    other.send(&Packet::Connect(Box::new(connect)));
     let ack = connack(&mut other);
     let step = auth.on_connack(&ack).unwrap();
-    other.send(&Packet::Auth(step.auth_to_send.unwrap()));
+    other.send(&Packet::Auth(Box::new(step.auth_to_send.unwrap())));
     assert_eq!(closed_with(&mut other), Some(ReasonCode::NOT_AUTHORIZED));
     // The owner is still connected and served.
     owner.publish("own/mark", b"still mine");

@@ -93,7 +93,7 @@ fn park_with(broker: &Broker, id: &str, key: Psk, mut connect: mqtt_lwa::codec::
     let mut auth = LwaClientAuthenticator::new(id, key).unwrap();
     auth.prepare_connect(&mut connect).unwrap();
     let mut raw = RawClient::tcp(broker.addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     let ack = match raw.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => ack,
         other => panic!("expected CONNACK, got {other:?}"),
@@ -112,7 +112,7 @@ impl Parked {
     /// Sends the finished; the broker's answer (AUTH, DISCONNECT, close).
     fn finish(mut self) -> (Read1, RawClient) {
         let finished: Auth = self.step.auth_to_send.take().unwrap();
-        self.raw.send(&Packet::Auth(finished));
+        self.raw.send(&Packet::Auth(Box::new(finished)));
         let answer = self.raw.read(WAIT);
         if let Read1::Packet(Packet::Auth(a)) = &answer {
             self.auth.on_auth(a).unwrap();
@@ -194,7 +194,7 @@ fn plain_connect(broker: &Broker, user: &str) -> ReasonCode {
     connect.username = Some(user.into());
     connect.password = Some(bytes::Bytes::from_static(b"guess"));
     let mut raw = RawClient::tcp(broker.addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     match raw.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => ack.reason_code,
         other => panic!("expected CONNACK, got {other:?}"),
@@ -237,7 +237,7 @@ fn bogus_offer(broker: &Broker) -> ReasonCode {
     connect.properties.authentication_method = Some("LWA1".into());
     connect.properties.authentication_data = Some(bytes::Bytes::from_static(b"\x01garbage"));
     let mut raw = RawClient::tcp(broker.addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     match raw.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => ack.reason_code,
         other => panic!("expected CONNACK, got {other:?}"),
@@ -422,7 +422,7 @@ fn sub_against_fake_broker(
         other => panic!("expected CONNECT, got {other:?}"),
     };
     b.decoder.set_version(V5);
-    (client, b, connect, remote)
+    (client, b, *connect, remote)
 }
 
 #[test]
@@ -448,7 +448,7 @@ fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
     else {
         panic!("offer refused");
     };
-    b.send(&Packet::ConnAck(ConnAck {
+    b.send(&Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
         properties: Properties {
@@ -456,7 +456,7 @@ fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
             authentication_data: Some(connack_auth.1),
             ..Properties::default()
         },
-    }));
+    })));
     let mut finished = None;
     let mut subscribe = None;
     while finished.is_none() || subscribe.is_none() {
@@ -471,7 +471,7 @@ fn client_refuses_a_broker_whose_first_packet_after_connack_is_not_auth() {
     b.send(&Packet::SubAck(SubAck {
         packet_id: subscribe.unwrap(),
         reason_codes: vec![ReasonCode::SUCCESS],
-        properties: Properties::default(),
+        properties: Default::default(),
     }));
     let answer = b.read(Duration::from_secs(5));
     let _ = client.kill();
@@ -491,7 +491,7 @@ fn client_says_protocol_error_not_0x8c_for_a_malformed_response() {
     use mqtt_lwa::codec::{ConnAck, Properties};
     let dir = tempfile::tempdir().unwrap();
     let (mut client, mut b, _connect, _) = sub_against_fake_broker(dir.path());
-    b.send(&Packet::ConnAck(ConnAck {
+    b.send(&Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
         properties: Properties {
@@ -499,7 +499,7 @@ fn client_says_protocol_error_not_0x8c_for_a_malformed_response() {
             authentication_data: Some(bytes::Bytes::from_static(&[1, 32])),
             ..Properties::default()
         },
-    }));
+    })));
     let answer = b.read(WAIT);
     let _ = client.kill();
     let _ = client.wait();

@@ -282,7 +282,12 @@ fn client_refuses_a_connack_without_lwa_authentication() {
                         reason_code: ReasonCode::SUCCESS,
                         properties: Default::default(),
                     };
-                    encode(&Packet::ConnAck(ack), ProtocolVersion::V5, &mut out).unwrap();
+                    encode(
+                        &Packet::ConnAck(Box::new(ack)),
+                        ProtocolVersion::V5,
+                        &mut out,
+                    )
+                    .unwrap();
                     sock.write_all(&out).unwrap();
                 }
                 packets.push(p);

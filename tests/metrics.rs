@@ -91,7 +91,7 @@ fn login(addr: SocketAddr, password: &'static [u8]) -> (RawClient, ReasonCode) {
     let mut connect = connect_packet(V5, &common::unique("m"), true);
     connect.username = Some("alice".into());
     connect.password = Some(Bytes::from_static(password));
-    c.send(&Packet::Connect(connect));
+    c.send(&Packet::Connect(Box::new(connect)));
     match c.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => (c, ack.reason_code),
         other => panic!("expected CONNACK, got {other:?}"),

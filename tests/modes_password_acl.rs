@@ -93,7 +93,7 @@ fn login(
     c.username = user.map(str::to_owned);
     c.password = pw.map(|p| Bytes::copy_from_slice(p.as_bytes()));
     let mut raw = RawClient::tcp(broker.addr, version);
-    raw.send(&Packet::Connect(c));
+    raw.send(&Packet::Connect(Box::new(c)));
     match raw.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => ack.reason_code,
         other => panic!("expected CONNACK, got {other:?}"),
@@ -105,7 +105,7 @@ fn session(broker: &Broker, user: &str, pw: &str) -> RawClient {
     c.username = Some(user.into());
     c.password = Some(Bytes::copy_from_slice(pw.as_bytes()));
     let mut raw = RawClient::tcp(broker.addr, V5);
-    raw.send(&Packet::Connect(c));
+    raw.send(&Packet::Connect(Box::new(c)));
     match raw.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) => assert_eq!(ack.reason_code, ReasonCode::SUCCESS),
         other => panic!("expected CONNACK, got {other:?}"),

@@ -51,7 +51,7 @@ fn start(dir: &Path, toml: &str, listeners: usize) -> Broker {
 
 fn connack(raw: &mut RawClient) -> mqtt_lwa::codec::ConnAck {
     match raw.read(WAIT) {
-        Read1::Packet(Packet::ConnAck(ack)) => ack,
+        Read1::Packet(Packet::ConnAck(ack)) => *ack,
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
@@ -71,7 +71,7 @@ fn connect_as(
         c.password = Some(bytes::Bytes::copy_from_slice(password.as_bytes()));
     }
     let mut raw = RawClient::tcp(addr, V5);
-    raw.send(&Packet::Connect(c));
+    raw.send(&Packet::Connect(Box::new(c)));
     let ack = connack(&mut raw);
     (raw, ack)
 }
@@ -93,13 +93,13 @@ fn lwa_connect_as(
     let mut connect = connect_packet(V5, client_id, true);
     auth.prepare_connect(&mut connect).unwrap();
     let mut raw = RawClient::tcp(addr, V5);
-    raw.send(&Packet::Connect(connect));
+    raw.send(&Packet::Connect(Box::new(connect)));
     let ack = connack(&mut raw);
     if ack.reason_code != ReasonCode::SUCCESS {
         return Err(ack.reason_code);
     }
     let step = auth.on_connack(&ack).expect("broker authenticated");
-    raw.send(&Packet::Auth(step.auth_to_send.unwrap()));
+    raw.send(&Packet::Auth(Box::new(step.auth_to_send.unwrap())));
     match raw.read(WAIT) {
         Read1::Packet(Packet::Auth(a)) if a.reason_code == ReasonCode::SUCCESS => Ok(raw),
         Read1::Packet(Packet::Disconnect(d)) => Err(d.reason_code),
@@ -282,7 +282,7 @@ fn connects_from(source: Ipv4Addr, to: SocketAddr) -> bool {
     let mut stream = tcp_from(source, to);
     let mut out = BytesMut::new();
     encode(
-        &Packet::Connect(connect_packet(V5, &unique("good"), true)),
+        &Packet::Connect(Box::new(connect_packet(V5, &unique("good"), true))),
         V5,
         &mut out,
     )
@@ -639,14 +639,14 @@ fn listening_lines_and_close_logs_say_what_is_configured_and_sent() {
     let mut c = connect_packet(ProtocolVersion::V311, &unique("v311"), true);
     c.username = Some("alice".into());
     c.password = Some(bytes::Bytes::from_static(b"wrong"));
-    old.send(&Packet::Connect(c));
+    old.send(&Packet::Connect(Box::new(c)));
     old.expect_close();
     // A malformed PUBLISH (QoS 3) from a 5.0 client after CONNACK.
     let mut bad = RawClient::tcp(addr, V5);
     let mut c = connect_packet(V5, &unique("bad"), true);
     c.username = Some("alice".into());
     c.password = Some(bytes::Bytes::from_static(b"pw"));
-    bad.send(&Packet::Connect(c));
+    bad.send(&Packet::Connect(Box::new(c)));
     assert_eq!(connack(&mut bad).reason_code, ReasonCode::SUCCESS);
     bad.send_raw(&[0x36, 0x00]);
     let seen = bad.expect_close();

@@ -99,7 +99,7 @@ fn connect_persistent(addr: SocketAddr, client_id: &str, clean: bool) -> (RawCli
     let mut c = RawClient::tcp(addr, V5);
     let mut connect = connect_packet(V5, client_id, clean);
     connect.properties.session_expiry_interval = Some(300);
-    c.send(&Packet::Connect(connect));
+    c.send(&Packet::Connect(Box::new(connect)));
     match c.read(WAIT) {
         Read1::Packet(Packet::ConnAck(ack)) if !ack.reason_code.is_error() => {
             (c, ack.session_present)

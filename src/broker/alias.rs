@@ -39,7 +39,12 @@ impl InboundAliases {
     /// maximum, and for an empty topic with an alias never set; an empty topic
     /// without an alias is a Protocol Error (0x82).
     pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), ReasonCode> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
+        // `get_mut`: a PUBLISH without properties stays without an allocation.
+        let Some(alias) = publish
+            .properties
+            .get_mut()
+            .and_then(|p| p.topic_alias.take())
+        else {
             if publish.topic.is_empty() {
                 return Err(ReasonCode::PROTOCOL_ERROR);
             }
@@ -85,7 +90,9 @@ impl OutboundAliases {
     /// be assigned: a known topic is sent empty with its alias; a new topic is
     /// sent in full together with its newly assigned alias.
     pub fn apply(&mut self, publish: &mut Publish) {
-        publish.properties.topic_alias = None;
+        if let Some(p) = publish.properties.get_mut() {
+            p.topic_alias = None;
+        }
         if self.maximum == 0 || publish.topic.is_empty() {
             return;
         }
@@ -121,7 +128,8 @@ mod tests {
             properties: Properties {
                 topic_alias: alias,
                 ..Properties::default()
-            },
+            }
+            .into(),
             payload: Bytes::from_static(b"x"),
         }
     }

@@ -327,7 +327,7 @@ impl Connection {
         }
     }
 
-    fn on_connect(&mut self, connect: Connect, actions: &mut Vec<Action>) {
+    fn on_connect(&mut self, connect: Box<Connect>, actions: &mut Vec<Action>) {
         let version = connect.protocol_version;
         self.version = Some(version);
         self.decoder.set_version(version);
@@ -341,7 +341,6 @@ impl Connection {
         }
         self.client_max_packet = connect.properties.maximum_packet_size.map(|m| m as usize);
         self.outbound = OutboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0));
-        let connect = Box::new(connect);
         self.phase = Phase::Authenticating(connect.clone());
         actions.push(Action::Authenticate(connect));
     }
@@ -412,7 +411,7 @@ impl Connection {
             reason_code: code,
             properties: Properties::default(),
         };
-        self.encode_for(&Packet::ConnAck(connack), version);
+        self.encode_for(&Packet::ConnAck(Box::new(connack)), version);
         self.phase = Phase::Closed;
         self.close_cause = Some(match version {
             ProtocolVersion::V5 => format!("{cause}: sent CONNACK {code}"),

@@ -77,7 +77,7 @@ impl Connection {
                 }
                 connack.properties.authentication_method = Some(connack_auth.0.clone());
                 connack.properties.authentication_data = Some(connack_auth.1);
-                self.write(&Packet::ConnAck(connack.clone()));
+                self.write(&Packet::ConnAck(Box::new(connack.clone())));
                 self.note_connack(&connack, &connect);
                 let mut connect = connect;
                 if let Some(id) = &connack.properties.assigned_client_identifier {
@@ -144,7 +144,7 @@ impl Connection {
                                 ..Properties::default()
                             },
                         };
-                        self.write(&Packet::Auth(success));
+                        self.write(&Packet::Auth(Box::new(success)));
                         actions.push(self.enter_core(
                             connect,
                             authenticated,

@@ -64,7 +64,8 @@ fn publish(topic: &str, alias: Option<u16>, payload: &'static [u8]) -> Publish {
         properties: Properties {
             topic_alias: alias,
             ..Properties::default()
-        },
+        }
+        .into(),
         payload: Bytes::from_static(payload),
     }
 }
@@ -84,18 +85,18 @@ fn accept() -> AuthDecision {
 }
 
 fn success_connack(props: Properties) -> Packet {
-    Packet::ConnAck(ConnAck {
+    Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
         properties: props,
-    })
+    }))
 }
 
 /// A connection that went through CONNECT + Accept + the core's CONNACK.
 fn connected(c: Connect, connack_props: Properties, now: Instant) -> Connection {
     let version = c.protocol_version;
     let mut conn = Connection::new(settings(false), now);
-    let actions = conn.receive(&bytes_of(&Packet::Connect(c), version), now);
+    let actions = conn.receive(&bytes_of(&Packet::Connect(Box::new(c)), version), now);
     assert!(matches!(actions.as_slice(), [Action::Authenticate(_)]));
     let actions = conn.auth_decided(accept(), None, now);
     assert!(matches!(actions.as_slice(), [Action::CoreConnect(_)]));
@@ -128,7 +129,7 @@ fn last_disconnect(c: &mut Connection, version: ProtocolVersion) -> Option<Reaso
 fn accept_hands_connect_to_core_and_then_packets() {
     let now = Instant::now();
     let mut c = Connection::new(settings(false), now);
-    let mut wire = bytes_of(&Packet::Connect(connect(V5, 30)), V5);
+    let mut wire = bytes_of(&Packet::Connect(Box::new(connect(V5, 30))), V5);
     // A PUBLISH that arrives in the same read as CONNECT waits for the auth decision.
     wire.extend(bytes_of(&Packet::Publish(publish("a/b", None, b"hi")), V5));
     let (first, second) = wire.split_at(3);
@@ -194,7 +195,7 @@ fn over_quota_is_refused_in_each_version() {
     let now = Instant::now();
     for (version, code) in [(V5, 0x97), (V311, 3)] {
         let mut c = Connection::new(settings(true), now);
-        let wire = bytes_of(&Packet::Connect(connect(version, 0)), version);
+        let wire = bytes_of(&Packet::Connect(Box::new(connect(version, 0))), version);
         assert!(c.receive(&wire, now).is_empty());
         assert!(c.is_closed());
         let out = c.take_output().unwrap();
@@ -210,7 +211,7 @@ fn reject_sends_connack_and_counts() {
     for (version, code) in [(V5, 0x86), (V311, 4)] {
         let mut c = Connection::new(settings(false), now);
         c.receive(
-            &bytes_of(&Packet::Connect(connect(version, 0)), version),
+            &bytes_of(&Packet::Connect(Box::new(connect(version, 0))), version),
             now,
         );
         let actions = c.auth_decided(
@@ -258,14 +259,14 @@ fn pending(protection: bool) -> AuthDecision {
 }
 
 fn auth(method: &str, reason: ReasonCode, data: &'static [u8]) -> Packet {
-    Packet::Auth(Auth {
+    Packet::Auth(Box::new(Auth {
         reason_code: reason,
         properties: Properties {
             authentication_method: Some(method.into()),
             authentication_data: Some(Bytes::from_static(data)),
             ..Properties::default()
         },
-    })
+    }))
 }
 
 /// A connection whose CONNACK (with the broker's auth data) was sent and
@@ -275,7 +276,7 @@ fn awaiting_auth(protection: bool, now: Instant) -> Connection {
     let mut cn = connect(V5, 0);
     cn.properties.authentication_method = Some("TEST".into());
     cn.properties.topic_alias_maximum = Some(4);
-    c.receive(&bytes_of(&Packet::Connect(cn), V5), now);
+    c.receive(&bytes_of(&Packet::Connect(Box::new(cn)), V5), now);
     let preview = ConnAck {
         session_present: true,
         reason_code: ReasonCode::SUCCESS,
@@ -516,7 +517,7 @@ fn publish_over_the_client_maximum_is_dropped_and_counted() {
 fn second_connect_auth_and_server_packets_are_protocol_errors() {
     let now = Instant::now();
     let bad = [
-        Packet::Connect(connect(V5, 0)),
+        Packet::Connect(Box::new(connect(V5, 0))),
         auth("TEST", ReasonCode::RE_AUTHENTICATE, b"x"),
         Packet::PingResp,
     ];
@@ -564,7 +565,7 @@ fn client_disconnect_is_kept_for_the_core_and_forwarded_packets_pass() {
             filter: "a/#".into(),
             options: crate::codec::SubscriptionOptions::qos(QoS::AtLeastOnce),
         }],
-        properties: Properties::default(),
+        properties: Default::default(),
     });
     let got = core_packets(c.receive(&bytes_of(&sub, V5), now));
     assert_eq!(got, vec![sub]);
@@ -597,7 +598,7 @@ fn pending_auth_hands_the_announced_assigned_client_id_to_the_core() {
     let mut cn = connect(V5, 0);
     cn.client_id = String::new();
     cn.properties.authentication_method = Some("TEST".into());
-    c.receive(&bytes_of(&Packet::Connect(cn), V5), now);
+    c.receive(&bytes_of(&Packet::Connect(Box::new(cn)), V5), now);
     let preview = ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
@@ -628,7 +629,7 @@ fn a_pipelined_second_connect_gets_no_connack_in_another_version() {
     // 5.0 CONNACK 0x84 that the 3.1.1 client cannot parse.
     let now = Instant::now();
     let mut c = Connection::new(settings(false), now);
-    let mut wire = bytes_of(&Packet::Connect(connect(V311, 0)), V311);
+    let mut wire = bytes_of(&Packet::Connect(Box::new(connect(V311, 0))), V311);
     wire.extend_from_slice(&[
         0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x82, 0x02, 0x00, 0x3c, 0x00, 0x00,
     ]);

@@ -250,11 +250,11 @@ impl BrokerCore {
             Ok(p) => p,
             Err(code) => {
                 if !req.connack_sent {
-                    let packet = Packet::ConnAck(ConnAck {
+                    let packet = Packet::ConnAck(Box::new(ConnAck {
                         session_present: false,
                         reason_code: code,
                         properties: Properties::default(),
-                    });
+                    }));
                     out.push(Output::Send { conn, packet });
                 }
                 out.push(Output::Close { conn, reason: None });
@@ -268,11 +268,11 @@ impl BrokerCore {
                     reason: Some(code),
                 });
             } else {
-                let packet = Packet::ConnAck(ConnAck {
+                let packet = Packet::ConnAck(Box::new(ConnAck {
                     session_present: false,
                     reason_code: code,
                     properties: Properties::default(),
-                });
+                }));
                 out.push(Output::Send { conn, packet });
                 out.push(Output::Close { conn, reason: None });
             }
@@ -350,7 +350,7 @@ impl BrokerCore {
             .or_insert_with(|| Session::new(cid.clone(), plan.expiry));
         session.expiry_interval = plan.expiry;
         session.link = Some(link);
-        session.will = c.will.clone();
+        session.will = c.will.clone().map(Box::new);
         session.access = Some(Access {
             principal: req.principal,
             policy: req.policy,
@@ -361,7 +361,7 @@ impl BrokerCore {
         if !req.connack_sent {
             out.push(Output::Send {
                 conn,
-                packet: Packet::ConnAck(connack),
+                packet: Packet::ConnAck(Box::new(connack)),
             });
         }
         if let Some(s) = self.sessions.get_mut(&cid) {

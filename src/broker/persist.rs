@@ -202,7 +202,10 @@ impl MessageRecord {
     /// Stores `m` with its remaining expiry as of `now`.
     pub fn from_message(m: &Message, now: Instant) -> MessageRecord {
         let mut properties = m.properties.clone();
-        properties.message_expiry_interval = m.remaining_expiry(now);
+        let expiry = m.remaining_expiry(now);
+        if properties.message_expiry_interval != expiry {
+            properties.message_expiry_interval = expiry;
+        }
         let publish = Publish {
             dup: false,
             qos: m.qos,
@@ -443,7 +446,7 @@ mod tests {
             retain: false,
             topic: "x/2".into(),
             packet_id: 42,
-            properties: Properties::default(),
+            properties: Default::default(),
             payload: Bytes::from_static(b"p"),
         };
         s.inflight.push_back(Inflight {

@@ -73,8 +73,8 @@ impl ConnectionTask {
     /// The task's future is allocated for the connection's whole life, so
     /// the cold phases (transport handshake, closing) and a send to a full
     /// core queue run as separate boxed futures: inline, their state (a TLS
-    /// handshake, a queued `CoreEvent` of ~850 bytes) would be part of every
-    /// idle connection's task.
+    /// handshake, a queued `CoreEvent`) would be part of every idle
+    /// connection's task.
     pub(crate) async fn run(self) {
         let ConnectionTask {
             ctx,

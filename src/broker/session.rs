@@ -21,7 +21,8 @@ use bytes::Bytes;
 
 use crate::auth::{AccessPolicy, Principal};
 use crate::codec::{
-    encoded_len, LastWill, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+    encoded_len, CompactProperties, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
+    Publish, QoS,
 };
 
 use super::core::ConnId;
@@ -42,7 +43,7 @@ pub struct Message {
     pub retain: bool,
     /// Properties passed through to subscribers (no alias, no subscription
     /// identifiers, no expiry: those are per delivery).
-    pub properties: Properties,
+    pub properties: CompactProperties,
     /// When the message expires (Message Expiry Interval counted from receipt).
     pub expires_at: Option<Instant>,
     /// Publishing client id, for No Local; `None` for broker-made messages.
@@ -61,13 +62,22 @@ impl Message {
         publisher: Option<String>,
         now: Instant,
     ) -> Message {
-        let properties = Properties {
-            payload_format_indicator: props.payload_format_indicator,
-            content_type: props.content_type.clone(),
-            response_topic: props.response_topic.clone(),
-            correlation_data: props.correlation_data.clone(),
-            user_properties: props.user_properties.clone(),
-            ..Properties::default()
+        let passed_on = props.payload_format_indicator.is_some()
+            || props.content_type.is_some()
+            || props.response_topic.is_some()
+            || props.correlation_data.is_some()
+            || !props.user_properties.is_empty();
+        let properties = if passed_on {
+            CompactProperties::from(Properties {
+                payload_format_indicator: props.payload_format_indicator,
+                content_type: props.content_type.clone(),
+                response_topic: props.response_topic.clone(),
+                correlation_data: props.correlation_data.clone(),
+                user_properties: props.user_properties.clone(),
+                ..Properties::default()
+            })
+        } else {
+            CompactProperties::new()
         };
         let expires_at = props
             .message_expiry_interval
@@ -220,10 +230,11 @@ pub struct Session {
     pub expires_at: Option<Instant>,
     /// Authorisation context of the last connection.
     pub access: Option<Access>,
-    /// Will of the attached connection.
-    pub will: Option<LastWill>,
+    /// Will of the attached connection (boxed: most clients set none, and
+    /// the broker's session map holds every `Session` inline).
+    pub will: Option<Box<LastWill>>,
     /// A will waiting for its Will Delay Interval after the connection ended.
-    pub pending_will: Option<LastWill>,
+    pub pending_will: Option<Box<LastWill>>,
     /// When `pending_will` is due.
     pub will_due: Option<Instant>,
     /// Publishers' connections paused because this session's queue backed up
@@ -278,12 +289,20 @@ impl Session {
     /// Builds the PUBLISH for `d` as it would go to this link (packet id 0).
     fn build(d: &Delivery, link: &Link, now: Instant) -> Publish {
         let properties = match link.version {
-            ProtocolVersion::V311 => Properties::default(),
-            ProtocolVersion::V5 => Properties {
-                message_expiry_interval: d.message.remaining_expiry(now),
-                subscription_identifiers: d.subscription_ids.clone(),
-                ..d.message.properties.clone()
-            },
+            ProtocolVersion::V311 => CompactProperties::new(),
+            ProtocolVersion::V5 => {
+                // Written only when set, so that the usual message (no
+                // expiry, no subscription identifier) allocates nothing.
+                let mut p = d.message.properties.clone();
+                let expiry = d.message.remaining_expiry(now);
+                if p.message_expiry_interval != expiry {
+                    p.message_expiry_interval = expiry;
+                }
+                if p.subscription_identifiers != d.subscription_ids {
+                    p.subscription_identifiers.clone_from(&d.subscription_ids);
+                }
+                p
+            }
         };
         Publish {
             dup: false,
@@ -577,7 +596,7 @@ impl Session {
             let mut p = f.publish.clone();
             p.dup = true;
             if link.version == ProtocolVersion::V311 {
-                p.properties = Properties::default();
+                p.properties = CompactProperties::new();
             }
             let packet = Packet::Publish(p);
             if let Some(max) = link.max_packet_size {

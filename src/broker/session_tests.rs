@@ -263,3 +263,15 @@ fn purging_an_expired_durable_message_for_a_qos0_delivery_reports_a_durable_chan
     let third = s.offer(delivery(QoS::AtMostOnce, "q0b", later), later, 1, &stats);
     assert!(!third.durable_changed);
 }
+
+/// The core's session map holds every `Session` inline, connected or not:
+/// its size is paid per connection (with the map's spare slots, up to
+/// twice). It was 1 176 bytes with both wills inline (issue 17).
+#[test]
+fn sessions_stay_small() {
+    let size = std::mem::size_of::<Session>();
+    assert!(
+        size <= 64 * std::mem::size_of::<usize>(),
+        "Session is {size} bytes"
+    );
+}

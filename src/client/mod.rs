@@ -452,7 +452,7 @@ async fn handshake(
             }
             // Anything queued after CONNACK (LWA's AUTH) is sent by the driver, in order.
             if let Some(connack) = connack {
-                return Ok(connack);
+                return Ok(*connack);
             }
         }
         if stream.read_buf(rbuf).await? == 0 {

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::auth::{ClientAuthenticator, PayloadProtection};
 use crate::codec::topic::validate_topic_name;
 use crate::codec::{
-    ConnAck, Connect, Disconnect, Packet, Properties, ProtocolVersion, PubResponse, QoS, ReasonCode,
+    CompactProperties, ConnAck, Connect, Disconnect, Packet, Properties, ProtocolVersion,
+    PubResponse, QoS, ReasonCode,
 };
 
 mod events;
@@ -232,7 +233,7 @@ impl ClientSession {
             last_sent: now,
             ping_sent: None,
         };
-        Ok(Packet::Connect(connect))
+        Ok(Packet::Connect(Box::new(connect)))
     }
 
     /// The connection ended (socket closed, error, or after DISCONNECT).
@@ -345,7 +346,7 @@ impl ClientSession {
                     Err(e) => return Err(self.fail(e, now)),
                 };
                 if let Some(auth) = step.auth_to_send {
-                    self.send(Packet::Auth(auth), now);
+                    self.send(Packet::Auth(Box::new(auth)), now);
                 }
                 self.protection = step.protection;
             }
@@ -424,7 +425,7 @@ impl ClientSession {
             ));
         }
         match (self.phase, packet) {
-            (Phase::AwaitConnAck, Packet::ConnAck(connack)) => self.on_connack(connack, now),
+            (Phase::AwaitConnAck, Packet::ConnAck(connack)) => self.on_connack(*connack, now),
             (Phase::Connected, Packet::Publish(publish)) => self.on_publish(publish, now),
             (Phase::Connected, Packet::PubAck(ack)) => {
                 self.on_puback(ack);
@@ -455,7 +456,7 @@ impl ClientSession {
                 self.end_connection();
                 Err(SessionError::Disconnected {
                     reason: d.reason_code,
-                    reason_string: d.properties.reason_string,
+                    reason_string: d.properties.into_inner().reason_string,
                 })
             }
             (Phase::Connected, Packet::Auth(auth)) => {
@@ -519,7 +520,7 @@ impl ClientSession {
             self.send(
                 Packet::Disconnect(Disconnect {
                     reason_code: reason,
-                    properties,
+                    properties: properties.into(),
                 }),
                 now,
             );
@@ -559,7 +560,7 @@ fn pub_response(packet_id: u16, reason_code: ReasonCode) -> PubResponse {
     PubResponse {
         packet_id,
         reason_code,
-        properties: Properties::default(),
+        properties: CompactProperties::new(),
     }
 }
 

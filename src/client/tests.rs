@@ -52,11 +52,11 @@ impl ScriptedBroker {
 
     async fn accept(&mut self, properties: Properties) {
         assert!(matches!(self.recv().await, Packet::Connect(_)));
-        self.send(Packet::ConnAck(ConnAck {
+        self.send(Packet::ConnAck(Box::new(ConnAck {
             session_present: false,
             reason_code: ReasonCode::SUCCESS,
             properties,
-        }))
+        })))
         .await;
     }
 }
@@ -107,7 +107,7 @@ async fn qos1_both_ways_over_an_in_memory_pipe() {
         .send(Packet::PubAck(PubResponse {
             packet_id: p.packet_id,
             reason_code: ReasonCode::NO_MATCHING_SUBSCRIBERS,
-            properties: Properties::default(),
+            properties: Default::default(),
         }))
         .await;
     let outcome = publishing.await.unwrap().unwrap();
@@ -119,7 +119,7 @@ async fn qos1_both_ways_over_an_in_memory_pipe() {
             retain: false,
             topic: "pipe/in".into(),
             packet_id: 42,
-            properties: Properties::default(),
+            properties: Default::default(),
             payload: Bytes::from_static(b"pong"),
         }))
         .await;
@@ -158,7 +158,8 @@ async fn broker_disconnect_reason_reaches_waiting_requests() {
             properties: Properties {
                 reason_string: Some("maintenance".into()),
                 ..Properties::default()
-            },
+            }
+            .into(),
         }))
         .await;
     let err = publishing.await.unwrap().unwrap_err();
@@ -193,11 +194,11 @@ async fn refused_connack_is_an_error() {
         async {
             assert!(matches!(broker.recv().await, Packet::Connect(_)));
             broker
-                .send(Packet::ConnAck(ConnAck {
+                .send(Packet::ConnAck(Box::new(ConnAck {
                     session_present: false,
                     reason_code: ReasonCode::BAD_USER_NAME_OR_PASSWORD,
                     properties: Properties::default(),
-                }))
+                })))
                 .await;
         }
     );
@@ -251,7 +252,7 @@ fn qos1(topic: &str, packet_id: u16, payload: &'static [u8]) -> Packet {
         retain: false,
         topic: topic.into(),
         packet_id,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(payload),
     })
 }
@@ -287,11 +288,11 @@ async fn reconnect_resends_unacknowledged_qos1_with_dup() {
         assert!(!c.clean_start);
         assert_eq!(c.client_id, "reconnecting");
         second
-            .send(Packet::ConnAck(ConnAck {
+            .send(Packet::ConnAck(Box::new(ConnAck {
                 session_present: true,
                 reason_code: ReasonCode::SUCCESS,
                 properties: Properties::default(),
-            }))
+            })))
             .await;
         let Packet::Publish(again) = second.recv().await else {
             panic!("expected the PUBLISH again")
@@ -363,7 +364,7 @@ async fn a_slow_reader_gets_every_message_in_order_then_the_end() {
                 retain: false,
                 topic: "many".into(),
                 packet_id: 0,
-                properties: Properties::default(),
+                properties: Default::default(),
                 payload: Bytes::from(i.to_string()),
             });
             broker.send(p).await;

@@ -2,10 +2,10 @@
 //! is buffered. Section numbers refer to MQTT 5.0; 3.1.1 differences are noted.
 
 use super::decode_fields::Reader;
-use super::decode_properties::{decode_properties, PropertyContext};
+use super::decode_properties::{decode_compact_properties, decode_properties, PropertyContext};
 use super::error::CodecError;
 use super::packet::*;
-use super::properties::Properties;
+use super::properties::{CompactProperties, Properties};
 use super::reason::ReasonCode;
 use super::topic::{parse_shared, validate_topic_filter, validate_topic_name};
 
@@ -21,11 +21,11 @@ pub(super) fn decode_body(
     mut r: Reader,
 ) -> Result<Packet, CodecError> {
     if packet_type == 1 {
-        return connect(&mut r).map(Packet::Connect);
+        return connect(&mut r).map(|c| Packet::Connect(Box::new(c)));
     }
     let v = version.ok_or(CodecError::ExpectedConnect)?;
     let packet = match packet_type {
-        2 => Packet::ConnAck(connack(&mut r, v)?),
+        2 => Packet::ConnAck(Box::new(connack(&mut r, v)?)),
         3 => Packet::Publish(publish(flags, &mut r, v)?),
         4 => Packet::PubAck(pub_response(&mut r, v, PropertyContext::PubAck)?),
         5 => Packet::PubRec(pub_response(&mut r, v, PropertyContext::PubRec)?),
@@ -38,11 +38,23 @@ pub(super) fn decode_body(
         12 => Packet::PingReq,
         13 => Packet::PingResp,
         14 => Packet::Disconnect(disconnect(&mut r, v)?),
-        15 if v == V5 => Packet::Auth(auth(&mut r)?),
+        15 if v == V5 => Packet::Auth(Box::new(auth(&mut r)?)),
         other => return Err(CodecError::InvalidPacketType(other)),
     };
     r.finish()?;
     Ok(packet)
+}
+
+/// [`read_properties`] for the packets that hold [`CompactProperties`].
+fn read_compact_properties(
+    r: &mut Reader,
+    v: ProtocolVersion,
+    ctx: PropertyContext,
+) -> Result<CompactProperties, CodecError> {
+    match v {
+        V5 => decode_compact_properties(r, ctx),
+        V311 => Ok(CompactProperties::new()),
+    }
 }
 
 /// Properties for 5.0, nothing for 3.1.1.
@@ -205,7 +217,7 @@ fn publish(flags: u8, r: &mut Reader, v: ProtocolVersion) -> Result<Publish, Cod
         QoS::AtMostOnce => 0,
         _ => packet_id(r)?,
     };
-    let properties = read_properties(r, v, PropertyContext::Publish)?;
+    let properties = read_compact_properties(r, v, PropertyContext::Publish)?;
     // 5.0 3.3.2.1: an empty topic is how a Topic Alias is used after it was set.
     if !(topic.is_empty() && v == V5 && properties.topic_alias.is_some()) {
         validate_topic_name(&topic)?;
@@ -235,7 +247,7 @@ fn pub_response(
     if v == V5 && !r.is_empty() {
         response.reason_code = reason(r, ctx)?;
         if !r.is_empty() {
-            response.properties = decode_properties(r, ctx)?;
+            response.properties = decode_compact_properties(r, ctx)?;
         }
     }
     Ok(response)
@@ -270,7 +282,7 @@ fn subscription_options(byte: u8, v: ProtocolVersion) -> Result<SubscriptionOpti
 /// SUBSCRIBE (section 3.8).
 fn subscribe(r: &mut Reader, v: ProtocolVersion) -> Result<Subscribe, CodecError> {
     let packet_id = packet_id(r)?;
-    let properties = read_properties(r, v, PropertyContext::Subscribe)?;
+    let properties = read_compact_properties(r, v, PropertyContext::Subscribe)?;
     let mut filters = Vec::new();
     while !r.is_empty() {
         let filter = r.string("topic filter")?;
@@ -313,7 +325,7 @@ fn reason_list(
 /// SUBACK (section 3.9); 3.1.1 knows only 0, 1, 2 and 0x80.
 fn suback(r: &mut Reader, v: ProtocolVersion) -> Result<SubAck, CodecError> {
     let packet_id = packet_id(r)?;
-    let properties = read_properties(r, v, PropertyContext::SubAck)?;
+    let properties = read_compact_properties(r, v, PropertyContext::SubAck)?;
     let reason_codes = match v {
         V311 => reason_list(r, |c| matches!(c, 0x00..=0x02 | 0x80))?,
         V5 => reason_list(r, |c| reason_allowed(PropertyContext::SubAck, c))?,
@@ -328,7 +340,7 @@ fn suback(r: &mut Reader, v: ProtocolVersion) -> Result<SubAck, CodecError> {
 /// UNSUBSCRIBE (section 3.10).
 fn unsubscribe(r: &mut Reader, v: ProtocolVersion) -> Result<Unsubscribe, CodecError> {
     let packet_id = packet_id(r)?;
-    let properties = read_properties(r, v, PropertyContext::Unsubscribe)?;
+    let properties = read_compact_properties(r, v, PropertyContext::Unsubscribe)?;
     let mut filters = Vec::new();
     while !r.is_empty() {
         let filter = r.string("topic filter")?;
@@ -348,7 +360,7 @@ fn unsubscribe(r: &mut Reader, v: ProtocolVersion) -> Result<Unsubscribe, CodecE
 /// UNSUBACK (section 3.11); 3.1.1 has only the packet id.
 fn unsuback(r: &mut Reader, v: ProtocolVersion) -> Result<UnsubAck, CodecError> {
     let packet_id = packet_id(r)?;
-    let properties = read_properties(r, v, PropertyContext::UnsubAck)?;
+    let properties = read_compact_properties(r, v, PropertyContext::UnsubAck)?;
     let reason_codes = match v {
         V311 => Vec::new(),
         V5 => reason_list(r, |c| reason_allowed(PropertyContext::UnsubAck, c))?,
@@ -366,7 +378,7 @@ fn disconnect(r: &mut Reader, v: ProtocolVersion) -> Result<Disconnect, CodecErr
     if v == V5 && !r.is_empty() {
         packet.reason_code = reason(r, PropertyContext::Disconnect)?;
         if !r.is_empty() {
-            packet.properties = decode_properties(r, PropertyContext::Disconnect)?;
+            packet.properties = decode_compact_properties(r, PropertyContext::Disconnect)?;
         }
     }
     Ok(packet)

@@ -3,7 +3,7 @@
 
 use super::decode_fields::Reader;
 use super::error::CodecError;
-use super::properties::{id, Properties};
+use super::properties::{id, CompactProperties, Properties};
 use super::topic::validate_topic_name;
 
 /// Where a property block sits; decides which identifiers are allowed.
@@ -119,6 +119,25 @@ pub(super) fn decode_properties(
 ) -> Result<Properties, CodecError> {
     let len = r.variable_int("property length")?;
     let block = r.take(len as usize, "properties")?;
+    decode_block(block, ctx)
+}
+
+/// [`decode_properties`] into [`CompactProperties`]: an empty block (the
+/// usual PUBLISH) allocates nothing.
+pub(super) fn decode_compact_properties(
+    r: &mut Reader,
+    ctx: PropertyContext,
+) -> Result<CompactProperties, CodecError> {
+    let len = r.variable_int("property length")?;
+    let block = r.take(len as usize, "properties")?;
+    if block.is_empty() {
+        return Ok(CompactProperties::new());
+    }
+    decode_block(block, ctx).map(CompactProperties::from)
+}
+
+/// The properties of one block (its Property Length already read).
+fn decode_block(block: bytes::Bytes, ctx: PropertyContext) -> Result<Properties, CodecError> {
     let mut r = Reader::new(block);
     let mut p = Properties::default();
     while !r.is_empty() {

@@ -388,7 +388,7 @@ fn publish_acknowledgements() {
     let expect = |code: u8, props: Properties| PubResponse {
         packet_id: 1,
         reason_code: ReasonCode(code),
-        properties: props,
+        properties: props.into(),
     };
     assert_eq!(
         ok(V5, "40 02 0001"),
@@ -610,10 +610,10 @@ fn disconnect_ping_and_auth() {
     }
     assert_eq!(
         ok(V5, "f0 00"),
-        Packet::Auth(Auth {
+        Packet::Auth(Box::new(Auth {
             reason_code: ReasonCode::SUCCESS,
             properties: Properties::default()
-        })
+        }))
     );
     assert_eq!(err(V5, "f0 02 01 00"), CodecError::InvalidReasonCode(1));
     assert!(matches!(

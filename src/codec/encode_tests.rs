@@ -29,13 +29,13 @@ fn short_forms_in_v5() {
     let rec = PubResponse {
         packet_id: 1,
         reason_code: ReasonCode::NO_MATCHING_SUBSCRIBERS,
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     assert_eq!(hex_of(&Packet::PubRec(rec), V5), "5003000110");
     let rel = PubResponse {
         packet_id: 2,
         reason_code: ReasonCode::SUCCESS,
-        properties: reason_string("x"),
+        properties: reason_string("x").into(),
     };
     assert_eq!(
         hex_of(&Packet::PubRel(rel), V5),
@@ -49,13 +49,13 @@ fn short_forms_in_v5() {
         reason_code: ReasonCode::SUCCESS,
         properties: Properties::default(),
     };
-    assert_eq!(hex_of(&Packet::Auth(success), V5), "f000");
+    assert_eq!(hex_of(&Packet::Auth(Box::new(success)), V5), "f000");
     // AUTH has no "reason code only" form: the Property Length follows.
     let cont = Auth {
         reason_code: ReasonCode::CONTINUE_AUTHENTICATION,
         properties: Properties::default(),
     };
-    assert_eq!(hex_of(&Packet::Auth(cont), V5), "f0021800");
+    assert_eq!(hex_of(&Packet::Auth(Box::new(cont)), V5), "f0021800");
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn v311_drops_v5_fields() {
     let ack = PubResponse {
         packet_id: 7,
         reason_code: ReasonCode::NO_MATCHING_SUBSCRIBERS,
-        properties: reason_string("x"),
+        properties: reason_string("x").into(),
     };
     assert_eq!(hex_of(&Packet::PubAck(ack), V311), "40020007");
     let connack = ConnAck {
@@ -71,22 +71,25 @@ fn v311_drops_v5_fields() {
         reason_code: ReasonCode::BAD_USER_NAME_OR_PASSWORD,
         properties: reason_string("no"),
     };
-    assert_eq!(hex_of(&Packet::ConnAck(connack), V311), "20020004");
+    assert_eq!(
+        hex_of(&Packet::ConnAck(Box::new(connack)), V311),
+        "20020004"
+    );
     let suback = SubAck {
         packet_id: 1,
         reason_codes: vec![ReasonCode::GRANTED_QOS_1, ReasonCode::NOT_AUTHORIZED],
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     assert_eq!(hex_of(&Packet::SubAck(suback), V311), "900400010180");
     let unsuback = UnsubAck {
         packet_id: 1,
         reason_codes: vec![ReasonCode::SUCCESS],
-        properties: reason_string("x"),
+        properties: reason_string("x").into(),
     };
     assert_eq!(hex_of(&Packet::UnsubAck(unsuback), V311), "b0020001");
     let bye = Disconnect {
         reason_code: ReasonCode::DISCONNECT_WITH_WILL,
-        properties: reason_string("x"),
+        properties: reason_string("x").into(),
     };
     assert_eq!(hex_of(&Packet::Disconnect(bye), V311), "e000");
     let mut options = SubscriptionOptions::qos(QoS::AtLeastOnce);
@@ -98,7 +101,7 @@ fn v311_drops_v5_fields() {
             filter: "a".into(),
             options,
         }],
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     assert_eq!(
         hex_of(&Packet::Subscribe(sub.clone()), V311),
@@ -118,7 +121,7 @@ fn publish_flags_and_multi_byte_remaining_length() {
         retain: true,
         topic: "t".into(),
         packet_id: 0,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from(vec![0u8; 200]),
     };
     let hex = hex_of(&Packet::Publish(publish), V311);
@@ -140,7 +143,7 @@ fn connect_uses_its_own_version_and_appends() {
         properties: Properties::default(),
     };
     let mut out = BytesMut::from(&b"\xc0\x00"[..]);
-    encode(&Packet::Connect(connect), V5, &mut out).expect("encodes");
+    encode(&Packet::Connect(Box::new(connect)), V5, &mut out).expect("encodes");
     assert_eq!(
         hex::encode(&out),
         concat!("c000", "100d00044d51545404", "02003c000163")
@@ -149,10 +152,10 @@ fn connect_uses_its_own_version_and_appends() {
 
 #[test]
 fn refusals() {
-    let auth = Packet::Auth(Auth {
+    let auth = Packet::Auth(Box::new(Auth {
         reason_code: ReasonCode::SUCCESS,
         properties: Properties::default(),
-    });
+    }));
     let mut out = BytesMut::new();
     assert_eq!(
         encode(&auth, V311, &mut out),
@@ -167,7 +170,7 @@ fn refusals() {
         retain: false,
         topic: "a".repeat(65_536),
         packet_id: 0,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::new(),
     });
     assert!(matches!(
@@ -178,14 +181,14 @@ fn refusals() {
     assert!(out.is_empty(), "nothing written on refusal");
 
     // A property the packet may not carry (Topic Alias on CONNACK).
-    let connack = Packet::ConnAck(ConnAck {
+    let connack = Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
         properties: Properties {
             topic_alias: Some(1),
             ..Properties::default()
         },
-    });
+    }));
     assert!(matches!(
         encode(&connack, V5, &mut out),
         Err(CodecError::InvalidProperty { id: 0x23, .. })
@@ -203,7 +206,8 @@ fn refusals() {
             properties: Properties {
                 subscription_identifiers: ids,
                 ..Properties::default()
-            },
+            }
+            .into(),
         })
     };
     assert_eq!(

@@ -35,7 +35,7 @@ pub use decode::Decoder;
 pub use encode::{encode, encoded_len};
 pub use error::CodecError;
 pub use packet::*;
-pub use properties::Properties;
+pub use properties::{CompactProperties, Properties};
 pub use reason::ReasonCode;
 
 /// Largest packet the fixed header can describe: 268,435,455 bytes of remaining length.

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::properties::Properties;
+use super::properties::{CompactProperties, Properties};
 use super::reason::ReasonCode;
 
 /// The protocol level carried in CONNECT.
@@ -52,15 +52,17 @@ impl QoS {
 }
 
 /// Any MQTT control packet.
-// PUBLISH, the hot variant, carries `Properties` as CONNECT does, so boxing
-// CONNECT would not make the common case smaller.
-#[allow(clippy::large_enum_variant)]
+///
+/// Packets move by value through the broker's queues, so the enum is kept
+/// small (under 100 bytes on 64-bit targets): the once-per-connection packets
+/// that carry full [`Properties`] (CONNECT, CONNACK, AUTH) are boxed, and the
+/// others hold [`CompactProperties`], one pointer that is null while empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT (client to server).
-    Connect(Connect),
+    Connect(Box<Connect>),
     /// CONNACK (server to client).
-    ConnAck(ConnAck),
+    ConnAck(Box<ConnAck>),
     /// PUBLISH (both directions).
     Publish(Publish),
     /// PUBACK, QoS 1 acknowledgement.
@@ -86,7 +88,7 @@ pub enum Packet {
     /// DISCONNECT (client to server in 3.1.1; both directions in 5.0).
     Disconnect(Disconnect),
     /// AUTH (5.0 only): enhanced authentication exchange.
-    Auth(Auth),
+    Auth(Box<Auth>),
 }
 
 impl Packet {
@@ -194,7 +196,7 @@ pub struct Publish {
     /// Packet Identifier; 0 for QoS 0 (and never 0 otherwise).
     pub packet_id: u16,
     /// PUBLISH properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
     /// Application payload.
     pub payload: Bytes,
 }
@@ -207,7 +209,7 @@ pub struct PubResponse {
     /// Reason code (5.0); Success for 3.1.1.
     pub reason_code: ReasonCode,
     /// Properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 impl PubResponse {
@@ -216,7 +218,7 @@ impl PubResponse {
         PubResponse {
             packet_id,
             reason_code: ReasonCode::SUCCESS,
-            properties: Properties::default(),
+            properties: CompactProperties::new(),
         }
     }
 }
@@ -275,7 +277,7 @@ pub struct Subscribe {
     /// At least one filter.
     pub filters: Vec<SubscribeFilter>,
     /// Properties (5.0): subscription identifier, user properties.
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 /// SUBACK.
@@ -286,7 +288,7 @@ pub struct SubAck {
     /// One per filter: granted QoS (0x00..0x02) or a failure code (>= 0x80).
     pub reason_codes: Vec<ReasonCode>,
     /// Properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 /// UNSUBSCRIBE.
@@ -297,7 +299,7 @@ pub struct Unsubscribe {
     /// At least one filter.
     pub filters: Vec<String>,
     /// Properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 /// UNSUBACK.
@@ -308,7 +310,7 @@ pub struct UnsubAck {
     /// One per filter (5.0); empty for 3.1.1.
     pub reason_codes: Vec<ReasonCode>,
     /// Properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 /// DISCONNECT.
@@ -317,7 +319,7 @@ pub struct Disconnect {
     /// Reason code (5.0); Normal disconnection for 3.1.1.
     pub reason_code: ReasonCode,
     /// Properties (5.0).
-    pub properties: Properties,
+    pub properties: CompactProperties,
 }
 
 impl Disconnect {
@@ -325,7 +327,7 @@ impl Disconnect {
     pub fn new(reason_code: ReasonCode) -> Self {
         Disconnect {
             reason_code,
-            properties: Properties::default(),
+            properties: CompactProperties::new(),
         }
     }
 }
@@ -337,4 +339,24 @@ pub struct Auth {
     pub reason_code: ReasonCode,
     /// Properties: Authentication Method and Data, reason string, user properties.
     pub properties: Properties,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packets are moved by value through the broker's queues: every move
+    /// copies the whole enum. It was 840 bytes while `Properties` was inline.
+    #[test]
+    fn packets_stay_small_enough_to_move_by_value() {
+        let size = std::mem::size_of::<Packet>();
+        eprintln!(
+            "size_of::<Packet>() = {size}, Publish {}",
+            std::mem::size_of::<Publish>()
+        );
+        assert!(
+            size <= 12 * std::mem::size_of::<usize>(),
+            "Packet is {size} bytes"
+        );
+    }
 }

@@ -102,3 +102,158 @@ impl Properties {
         *self == Properties::default()
     }
 }
+
+/// No properties: what an empty [`CompactProperties`] reads as.
+static NO_PROPERTIES: Properties = Properties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    subscription_identifiers: Vec::new(),
+    session_expiry_interval: None,
+    assigned_client_identifier: None,
+    server_keep_alive: None,
+    authentication_method: None,
+    authentication_data: None,
+    request_problem_information: None,
+    will_delay_interval: None,
+    request_response_information: None,
+    response_information: None,
+    server_reference: None,
+    reason_string: None,
+    receive_maximum: None,
+    topic_alias_maximum: None,
+    topic_alias: None,
+    maximum_qos: None,
+    retain_available: None,
+    user_properties: Vec::new(),
+    maximum_packet_size: None,
+    wildcard_subscription_available: None,
+    subscription_identifier_available: None,
+    shared_subscription_available: None,
+};
+
+/// [`Properties`] behind one pointer, allocated only once a property is set.
+///
+/// The packets that pass through the broker per message (PUBLISH and its
+/// acknowledgements) usually carry no property, and are moved by value
+/// through several queues: inline, [`Properties`] made every move copy
+/// ~350 bytes. Reads go through `Deref` (an empty value reads as
+/// [`Properties::default`]); the first `DerefMut` allocates.
+#[derive(Clone, Default)]
+pub struct CompactProperties(Option<Box<Properties>>);
+
+impl CompactProperties {
+    /// No properties.
+    pub const fn new() -> Self {
+        CompactProperties(None)
+    }
+
+    /// True when no property is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(Properties::is_empty)
+    }
+
+    /// The properties, if any were ever set; unlike `DerefMut` this never
+    /// allocates, for code that only clears or takes a property.
+    pub fn get_mut(&mut self) -> Option<&mut Properties> {
+        self.0.as_deref_mut()
+    }
+
+    /// The properties by value (the default when none are set).
+    pub fn into_inner(self) -> Properties {
+        self.0.map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for CompactProperties {
+    type Target = Properties;
+
+    fn deref(&self) -> &Properties {
+        self.0.as_deref().unwrap_or(&NO_PROPERTIES)
+    }
+}
+
+impl std::ops::DerefMut for CompactProperties {
+    fn deref_mut(&mut self) -> &mut Properties {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<Properties> for CompactProperties {
+    fn from(p: Properties) -> Self {
+        if p.is_empty() {
+            CompactProperties(None)
+        } else {
+            CompactProperties(Some(Box::new(p)))
+        }
+    }
+}
+
+impl From<CompactProperties> for Properties {
+    fn from(p: CompactProperties) -> Self {
+        p.into_inner()
+    }
+}
+
+/// Equal when the properties are: an allocated empty set equals none.
+impl PartialEq for CompactProperties {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for CompactProperties {}
+
+impl PartialEq<Properties> for CompactProperties {
+    fn eq(&self, other: &Properties) -> bool {
+        **self == *other
+    }
+}
+
+/// Prints as [`Properties`] does.
+impl std::fmt::Debug for CompactProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_compact_properties_read_as_default_without_allocating() {
+        let p = CompactProperties::new();
+        assert!(p.0.is_none());
+        assert!(p.is_empty());
+        assert_eq!(*p, Properties::default());
+        assert_eq!(p, CompactProperties::from(Properties::default()));
+        assert!(CompactProperties::from(Properties::default()).0.is_none());
+    }
+
+    #[test]
+    fn setting_a_property_allocates_and_round_trips() {
+        let mut p = CompactProperties::new();
+        p.topic_alias = Some(3);
+        assert!(p.0.is_some());
+        assert!(!p.is_empty());
+        let full = p.clone().into_inner();
+        assert_eq!(full.topic_alias, Some(3));
+        assert_eq!(CompactProperties::from(full), p);
+        // Allocated but emptied again: equal to none.
+        p.topic_alias = None;
+        assert!(p.is_empty());
+        assert_eq!(p, CompactProperties::new());
+        assert_eq!(format!("{p:?}"), format!("{:?}", Properties::default()));
+    }
+
+    #[test]
+    fn compact_properties_are_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<CompactProperties>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+}

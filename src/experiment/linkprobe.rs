@@ -336,7 +336,7 @@ pub fn mqtt_ping_rtt_ms(addr: SocketAddr, n: usize) -> Result<Percentiles, PingE
         decoder: codec::Decoder::with_version(1 << 16, ProtocolVersion::V5),
         buf: BytesMut::new(),
     };
-    c.send(&Packet::Connect(Connect {
+    c.send(&Packet::Connect(Box::new(Connect {
         protocol_version: ProtocolVersion::V5,
         clean_start: true,
         keep_alive: 60,
@@ -345,7 +345,7 @@ pub fn mqtt_ping_rtt_ms(addr: SocketAddr, n: usize) -> Result<Percentiles, PingE
         username: None,
         password: None,
         properties: codec::Properties::default(),
-    }))?;
+    })))?;
     match c.recv("waiting for CONNACK")? {
         Packet::ConnAck(a) if a.reason_code == codec::ReasonCode::SUCCESS => {}
         other => return Err(PingError::Unexpected("CONNACK 0x00", format!("{other:?}"))),

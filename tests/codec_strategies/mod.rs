@@ -323,7 +323,7 @@ pub fn publish(v: ProtocolVersion) -> impl Strategy<Value = Publish> {
                     retain,
                     topic,
                     packet_id: if qos == QoS::AtMostOnce { 0 } else { id },
-                    properties,
+                    properties: properties.into(),
                     payload,
                 }
             },
@@ -337,7 +337,7 @@ pub fn pub_response(v: ProtocolVersion, codes: &'static [u8]) -> BoxedStrategy<P
             .prop_map(|(packet_id, reason_code, properties)| PubResponse {
                 packet_id,
                 reason_code,
-                properties,
+                properties: properties.into(),
             })
             .boxed(),
     }
@@ -364,7 +364,7 @@ pub fn subscribe(v: ProtocolVersion) -> impl Strategy<Value = Subscribe> {
         |(packet_id, filters, properties)| Subscribe {
             packet_id,
             filters,
-            properties,
+            properties: properties.into(),
         },
     )
 }
@@ -382,7 +382,7 @@ pub fn suback(v: ProtocolVersion) -> impl Strategy<Value = SubAck> {
         .prop_map(|(packet_id, reason_codes, properties)| SubAck {
             packet_id,
             reason_codes,
-            properties,
+            properties: properties.into(),
         })
 }
 
@@ -395,7 +395,7 @@ pub fn unsubscribe(v: ProtocolVersion) -> impl Strategy<Value = Unsubscribe> {
         .prop_map(|(packet_id, filters, properties)| Unsubscribe {
             packet_id,
             filters,
-            properties,
+            properties: properties.into(),
         })
 }
 
@@ -405,7 +405,7 @@ pub fn unsuback(v: ProtocolVersion) -> BoxedStrategy<UnsubAck> {
             .prop_map(|packet_id| UnsubAck {
                 packet_id,
                 reason_codes: Vec::new(),
-                properties: Properties::default(),
+                properties: Default::default(),
             })
             .boxed(),
         V5 => (
@@ -416,7 +416,7 @@ pub fn unsuback(v: ProtocolVersion) -> BoxedStrategy<UnsubAck> {
             .prop_map(|(packet_id, reason_codes, properties)| UnsubAck {
                 packet_id,
                 reason_codes,
-                properties,
+                properties: properties.into(),
             })
             .boxed(),
     }
@@ -428,7 +428,7 @@ pub fn disconnect(v: ProtocolVersion) -> BoxedStrategy<Disconnect> {
         V5 => (reason_from(DISCONNECT_CODES), properties(Ctx::Disconnect))
             .prop_map(|(reason_code, properties)| Disconnect {
                 reason_code,
-                properties,
+                properties: properties.into(),
             })
             .boxed(),
     }
@@ -444,8 +444,8 @@ pub fn auth() -> impl Strategy<Value = Auth> {
 /// Any valid packet for `v` (AUTH only for 5.0).
 pub fn packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
     let common = prop_oneof![
-        connect(v).prop_map(Packet::Connect),
-        connack(v).prop_map(Packet::ConnAck),
+        connect(v).prop_map(|c| Packet::Connect(Box::new(c))),
+        connack(v).prop_map(|c| Packet::ConnAck(Box::new(c))),
         publish(v).prop_map(Packet::Publish),
         pub_response(v, PUBACK_CODES).prop_map(Packet::PubAck),
         pub_response(v, PUBACK_CODES).prop_map(Packet::PubRec),
@@ -461,7 +461,9 @@ pub fn packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {
     ];
     match v {
         V311 => common.boxed(),
-        V5 => prop_oneof![13 => common, 1 => auth().prop_map(Packet::Auth)].boxed(),
+        V5 => {
+            prop_oneof![13 => common, 1 => auth().prop_map(|a| Packet::Auth(Box::new(a)))].boxed()
+        }
     }
 }
 

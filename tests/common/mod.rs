@@ -299,7 +299,9 @@ impl RawClient {
     /// Connects and expects a successful CONNACK.
     pub fn connect(addr: SocketAddr, version: ProtocolVersion, client_id: &str) -> RawClient {
         let mut c = RawClient::tcp(addr, version);
-        c.send(&Packet::Connect(connect_packet(version, client_id, true)));
+        c.send(&Packet::Connect(Box::new(connect_packet(
+            version, client_id, true,
+        ))));
         match c.read(WAIT) {
             Read1::Packet(Packet::ConnAck(ack)) if !ack.reason_code.is_error() => c,
             other => panic!("expected CONNACK success, got {other:?}"),
@@ -384,7 +386,7 @@ impl RawClient {
                 filter: filter.into(),
                 options: SubscriptionOptions::qos(qos),
             }],
-            properties: Properties::default(),
+            properties: Default::default(),
         }));
         self.expect("SUBACK", |p| matches!(p, Packet::SubAck(_)));
     }
@@ -412,7 +414,7 @@ pub fn publish_packet(topic: &str, qos: QoS, packet_id: u16, payload: &'static [
         retain: false,
         topic: topic.into(),
         packet_id,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(payload),
     }
 }

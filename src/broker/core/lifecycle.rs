@@ -119,7 +119,7 @@ impl BrokerCore {
     pub(super) fn publish_will(
         &mut self,
         cid: &str,
-        will: LastWill,
+        will: Box<LastWill>,
         now: Instant,
         out: &mut Vec<Output>,
     ) {
@@ -132,7 +132,7 @@ impl BrokerCore {
         &mut self,
         cid: &str,
         access: Option<&Access>,
-        will: LastWill,
+        will: Box<LastWill>,
         now: Instant,
         out: &mut Vec<Output>,
     ) {

@@ -83,7 +83,7 @@ impl Harness {
             Some(Output::Send {
                 packet: Packet::ConnAck(ack),
                 ..
-            }) => ack.clone(),
+            }) => *ack.clone(),
             other => panic!("no CONNACK: {other:?}"),
         }
     }
@@ -120,7 +120,7 @@ impl Harness {
                     filter: filter.into(),
                     options: opts,
                 }],
-                properties,
+                properties: properties.into(),
             }),
         )
     }
@@ -166,7 +166,7 @@ pub fn msg(topic: &str, payload: &'static str, qos: QoS, id: u16) -> Publish {
         retain: false,
         topic: topic.into(),
         packet_id: id,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(payload.as_bytes()),
     }
 }

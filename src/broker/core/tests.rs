@@ -381,7 +381,7 @@ fn disconnect_may_change_session_expiry_but_not_from_zero() {
 fn second_connect_and_server_only_packets_are_protocol_errors() {
     let mut h = Harness::new();
     h.connect(1, v5("a"));
-    let out = h.send(1, Packet::Connect(v5("a")));
+    let out = h.send(1, Packet::Connect(Box::new(v5("a"))));
     assert_eq!(closes(&out), [(1, Some(ReasonCode::PROTOCOL_ERROR))]);
     assert_eq!(h.core.client_id(1), None);
     h.connect(2, v5("b"));

@@ -150,7 +150,8 @@ fn properties_pass_through_and_alias_does_not() {
         user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
         topic_alias: Some(3),
         ..Properties::default()
-    };
+    }
+    .into();
     let got = pubs(&h.publish(2, m.clone()), 1).remove(0);
     let p = got.properties;
     assert_eq!(p.payload_format_indicator, Some(1));

@@ -76,7 +76,8 @@ fn packet() -> impl Strategy<Value = Packet> {
                 properties: Properties {
                     message_expiry_interval: expiry,
                     ..Properties::default()
-                },
+                }
+                .into(),
                 payload: Bytes::from(vec![b'p'; len]),
             })
         });
@@ -131,14 +132,15 @@ fn packet() -> impl Strategy<Value = Packet> {
                 properties: Properties {
                     subscription_identifiers: id.into_iter().collect(),
                     ..Properties::default()
-                },
+                }
+                .into(),
             })
         });
     let unsubscribe = (0..FILTERS.len()).prop_map(|f| {
         Packet::Unsubscribe(Unsubscribe {
             packet_id: 2,
             filters: vec![FILTERS[f].into()],
-            properties: Properties::default(),
+            properties: Default::default(),
         })
     });
     let disconnect = (any::<bool>(), prop::option::of(0u32..5)).prop_map(|(will, expiry)| {
@@ -157,11 +159,11 @@ fn packet() -> impl Strategy<Value = Packet> {
         1 => unsubscribe,
         1 => disconnect,
         1 => Just(Packet::PingReq),
-        1 => Just(Packet::Connect(v5("again"))),
-        1 => Just(Packet::Auth(Auth {
+        1 => Just(Packet::Connect(Box::new(v5("again")))),
+        1 => Just(Packet::Auth(Box::new(Auth {
             reason_code: ReasonCode::RE_AUTHENTICATE,
             properties: Properties::default(),
-        })),
+        }))),
     ]
 }
 

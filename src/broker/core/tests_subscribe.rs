@@ -168,7 +168,7 @@ fn subscribe_validation_and_unsubscribe_codes() {
                     options: opts(QoS::AtMostOnce),
                 },
             ],
-            properties: Properties::default(),
+            properties: Default::default(),
         }),
     );
     let ack = suback(&out, 1);
@@ -182,7 +182,7 @@ fn subscribe_validation_and_unsubscribe_codes() {
         Packet::Unsubscribe(Unsubscribe {
             packet_id: 5,
             filters: vec!["ok/#".into(), "never".into(), "a/#/b".into()],
-            properties: Properties::default(),
+            properties: Default::default(),
         }),
     );
     assert_eq!(
@@ -194,7 +194,7 @@ fn subscribe_validation_and_unsubscribe_codes() {
                 ReasonCode::NO_SUBSCRIPTION_EXISTED,
                 ReasonCode::TOPIC_FILTER_INVALID,
             ],
-            properties: Properties::default(),
+            properties: Default::default(),
         })]
     );
     h.connect(2, v5("b"));
@@ -324,7 +324,7 @@ fn shared_group_with_nobody_online_queues_on_an_offline_member() {
         Packet::Unsubscribe(Unsubscribe {
             packet_id: 3,
             filters: vec!["$share/g/t".into()],
-            properties: Properties::default(),
+            properties: Default::default(),
         }),
     );
     assert!(pubs(&h.publish(9, msg("t", "d", QoS::AtLeastOnce, 4)), 3).is_empty());

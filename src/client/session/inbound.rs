@@ -23,7 +23,10 @@ impl ClientSession {
             mut properties,
             payload,
         } = publish;
-        let topic = match self.resolve_alias(topic, properties.topic_alias.take()) {
+        let topic = match self.resolve_alias(
+            topic,
+            properties.get_mut().and_then(|p| p.topic_alias.take()),
+        ) {
             Ok(topic) => topic,
             Err(e) => return Err(self.fail(e, now)),
         };
@@ -42,7 +45,7 @@ impl ClientSession {
             qos,
             retain,
             dup,
-            properties,
+            properties: properties.into_inner(),
         };
         match qos {
             QoS::AtMostOnce => self.events.push_back(Event::Message(message)),

@@ -108,7 +108,7 @@ impl ClientSession {
             retain: request.retain,
             topic,
             packet_id: if request.qos == QoS::AtMostOnce { 0 } else { 1 },
-            properties,
+            properties: properties.into(),
             payload: request.payload.clone(),
         });
         let overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
@@ -168,7 +168,7 @@ impl ClientSession {
             retain: request.retain,
             topic,
             packet_id,
-            properties,
+            properties: properties.into(),
             payload,
         }))
     }
@@ -197,7 +197,9 @@ impl ClientSession {
 
     pub(super) fn on_puback(&mut self, ack: PubResponse) {
         match self.stage_of(ack.packet_id) {
-            Some(Stage::Qos1Sent) => self.complete(ack.packet_id, ack.reason_code, ack.properties),
+            Some(Stage::Qos1Sent) => {
+                self.complete(ack.packet_id, ack.reason_code, ack.properties.into())
+            }
             _ => tracing::debug!(packet_id = ack.packet_id, "PUBACK for no QoS 1 PUBLISH"),
         }
     }
@@ -206,7 +208,7 @@ impl ClientSession {
         match self.stage_of(rec.packet_id) {
             Some(Stage::Qos2Sent) if rec.reason_code.is_error() => {
                 // A failed PUBREC ends the flow: no PUBREL.
-                self.complete(rec.packet_id, rec.reason_code, rec.properties);
+                self.complete(rec.packet_id, rec.reason_code, rec.properties.into());
             }
             Some(Stage::Qos2Sent) => {
                 if let Some(Outstanding::Publish(f)) = self.outstanding.get_mut(&rec.packet_id) {
@@ -232,7 +234,7 @@ impl ClientSession {
                 } else {
                     rec_reason
                 };
-                self.complete(comp.packet_id, reason, comp.properties);
+                self.complete(comp.packet_id, reason, comp.properties.into());
             }
             _ => tracing::debug!(packet_id = comp.packet_id, "PUBCOMP for no PUBREL"),
         }

@@ -35,7 +35,7 @@ impl ClientSession {
         let packet = Packet::Subscribe(Subscribe {
             packet_id,
             filters,
-            properties,
+            properties: properties.into(),
         });
         self.check_size(encoded_len(&packet, self.version))?;
         let id = self.new_request_id();
@@ -68,7 +68,7 @@ impl ClientSession {
         let packet = Packet::Unsubscribe(Unsubscribe {
             packet_id,
             filters,
-            properties,
+            properties: properties.into(),
         });
         self.check_size(encoded_len(&packet, self.version))?;
         let id = self.new_request_id();

@@ -36,11 +36,11 @@ fn session_with(connect: Connect, auth: Option<Box<dyn ClientAuthenticator>>) ->
 }
 
 fn connack(session_present: bool, properties: Properties) -> Packet {
-    Packet::ConnAck(ConnAck {
+    Packet::ConnAck(Box::new(ConnAck {
         session_present,
         reason_code: ReasonCode::SUCCESS,
         properties,
-    })
+    }))
 }
 
 /// A 5.0 session that sent CONNECT and accepted a CONNACK with `props`.
@@ -77,7 +77,7 @@ fn publish_packet(topic: &str, packet_id: u16, qos: QoS, payload: &'static [u8])
         retain: false,
         topic: topic.into(),
         packet_id,
-        properties: Properties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(payload),
     })
 }
@@ -109,7 +109,7 @@ fn connect_packet_is_the_configured_connect() {
     let mut s = session_with(c.clone(), None);
     assert_eq!(
         s.connect_packet(Instant::now()).unwrap(),
-        Packet::Connect(c)
+        Packet::Connect(Box::new(c))
     );
     assert!(!s.is_connected());
 }
@@ -119,11 +119,11 @@ fn refused_connack_is_an_error() {
     let now = Instant::now();
     let mut s = session_with(connect(ProtocolVersion::V311, true, 0), None);
     s.connect_packet(now).unwrap();
-    let refused = Packet::ConnAck(ConnAck {
+    let refused = Packet::ConnAck(Box::new(ConnAck {
         session_present: false,
         reason_code: ReasonCode::NOT_AUTHORIZED,
         properties: Properties::default(),
-    });
+    }));
     assert_eq!(
         s.handle_packet(refused, now),
         Err(SessionError::Refused(ReasonCode::NOT_AUTHORIZED))
@@ -190,7 +190,7 @@ fn qos1_publish_completes_on_puback_with_its_reason() {
     let ack = PubResponse {
         packet_id: pid,
         reason_code: ReasonCode::NO_MATCHING_SUBSCRIBERS,
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     s.handle_packet(Packet::PubAck(ack), now).unwrap();
     let ev = events(&mut s);
@@ -240,7 +240,7 @@ fn failed_pubrec_ends_the_qos2_flow() {
     let rec = PubResponse {
         packet_id: pid,
         reason_code: ReasonCode::NOT_AUTHORIZED,
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     s.handle_packet(Packet::PubRec(rec), now).unwrap();
     assert!(drain(&mut s).is_empty(), "no PUBREL after a failed PUBREC");

@@ -103,7 +103,7 @@ fn subscribe_and_unsubscribe_complete_on_their_acks() {
     let suback = SubAck {
         packet_id: pid,
         reason_codes: vec![ReasonCode::GRANTED_QOS_2, ReasonCode::NOT_AUTHORIZED],
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     s.handle_packet(Packet::SubAck(suback.clone()), now)
         .unwrap();
@@ -124,7 +124,7 @@ fn subscribe_and_unsubscribe_complete_on_their_acks() {
     let unsuback = UnsubAck {
         packet_id: pid,
         reason_codes: vec![ReasonCode::SUCCESS],
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     s.handle_packet(Packet::UnsubAck(unsuback), now).unwrap();
     assert!(matches!(&events(&mut s)[..], [Event::Unsubscribed { id: got, .. }] if *got == id));
@@ -154,7 +154,7 @@ fn suback_with_wrong_count_is_a_protocol_error() {
     let suback = SubAck {
         packet_id: pid,
         reason_codes: vec![],
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     assert!(s.handle_packet(Packet::SubAck(suback), now).is_err());
 }
@@ -182,7 +182,8 @@ fn broker_disconnect_reports_its_reason() {
         properties: Properties {
             reason_string: Some("another client".into()),
             ..Properties::default()
-        },
+        }
+        .into(),
     };
     let err = s.handle_packet(Packet::Disconnect(d), now).unwrap_err();
     assert_eq!(
@@ -335,10 +336,10 @@ fn authenticator_shapes_connect_and_sends_auth_first() {
         .unwrap();
     assert!(matches!(&events(&mut s)[2], Event::Message(m) if &m.payload[..] == b"hello"));
     s.handle_packet(
-        Packet::Auth(Auth {
+        Packet::Auth(Box::new(Auth {
             reason_code: ReasonCode::SUCCESS,
             properties: Properties::default(),
-        }),
+        })),
         now,
     )
     .unwrap();
