@@ -14,7 +14,8 @@
 # the cores that the host build and the socket-bound tests leave idle. Their
 # output goes to target/suite-logs/ and is printed when they are waited for.
 # SUITE_SERIAL=1 runs every phase in the foreground, one after the other.
-# At the end a table gives each phase's wall time and the suite's CPU time.
+# At the end every lock file must be as committed, and a table gives each phase's wall time
+# and the suite's CPU time.
 set -euo pipefail
 set -m # every background phase in its own process group, so a failure can stop it whole
 cd "$(dirname "$0")/.."
@@ -111,3 +112,13 @@ phase fuzz ./scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 # aarch64 (Raspberry Pi): broker + LWA pub/sub under qemu, with the binary built above.
 wait_phase cross-build
 phase cross-smoke ./scripts/cross-aarch64.sh --smoke
+# Every lock file is committed as the builds above need it: a build that had to rewrite one
+# (a dependency added or dropped without committing its lock) fails here, not on a user's
+# `--locked` build.
+locks_unchanged() {
+    git diff --exit-code --stat -- Cargo.lock fuzz/Cargo.lock lwa-core/examples/embedded-client/Cargo.lock || {
+        echo "a build rewrote the lock files above: commit them" >&2
+        return 1
+    }
+}
+if git rev-parse --git-dir >/dev/null 2>&1; then phase locks locks_unchanged; fi
