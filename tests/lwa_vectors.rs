@@ -16,6 +16,8 @@ mod compute;
 mod generate;
 #[path = "lwa_vectors/invalid_cases.rs"]
 mod invalid_cases;
+#[path = "lwa_vectors/lwa2.rs"]
+mod lwa2;
 #[path = "lwa_vectors/model.rs"]
 mod model;
 
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 
 use compute::*;
 use lwa_core::backend::ring::Ring;
+use lwa_core::crypto::Blake3;
 use lwa_core::{Crypto, RustCrypto};
 use model::*;
 use mqtt_lwa::auth::lwa::LwaReasonCode;
@@ -61,6 +64,7 @@ fn regenerate_if_asked() {
             store("handshake.json", &generate::handshakes());
             store("records.json", &generate::records());
             store("invalid.json", &invalid_cases::invalid());
+            store("lwa2-handshake.json", &lwa2::handshakes());
         }
     });
 }
@@ -164,6 +168,51 @@ fn invalid_vectors_are_rejected_with_the_stated_error<B: Crypto>() {
         seen_kinds.insert(serde_json::to_value(case).unwrap()["kind"].to_string());
     }
     assert_eq!(seen_kinds.len(), 5, "every kind of invalid case present");
+}
+
+fn lwa2_handshake_vectors_reproduce<B: Blake3>() {
+    let file: HandshakeFile = load("lwa2-handshake.json");
+    assert_eq!(file.lwa_version, 2);
+    assert!(file.vectors.len() >= 4);
+    assert_eq!(
+        file.vectors[0].intermediate.dh,
+        generate::RFC7748_SHARED,
+        "RFC 7748 anchor"
+    );
+    // Offer and response sizes of LWA2.md section 4 for the 9-byte identity.
+    assert_eq!(file.vectors[0].inputs.identity.len(), 9);
+    assert_eq!(file.vectors[0].messages.offer.len() / 2, 42);
+    assert_eq!(file.vectors[0].messages.response.len() / 2, 49);
+    for v in &file.vectors {
+        let plan: Vec<PlannedRecord> = v
+            .records
+            .iter()
+            .map(|r| PlannedRecord {
+                direction: direction(&r.direction),
+                topic: r.topic.clone(),
+                qos: r.qos,
+                retain: r.retain,
+                plaintext: unh(&r.plaintext),
+            })
+            .collect();
+        let computed =
+            lwa2::handshake_vector::<B>(&v.name, &v.description, v.inputs.clone(), &plan);
+        assert_same_json(
+            &format!("lwa2 {}", v.name),
+            &serde_json::to_value(v).unwrap(),
+            &serde_json::to_value(&computed).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn lwa2_handshake_vectors_reproduce_with_ring() {
+    lwa2_handshake_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn lwa2_handshake_vectors_reproduce_with_rustcrypto() {
+    lwa2_handshake_vectors_reproduce::<RustCrypto>();
 }
 
 #[test]
