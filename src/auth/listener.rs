@@ -157,6 +157,10 @@ impl PendingAuth for OwnClientId {
         self.inner.method()
     }
 
+    fn sends_auth_success(&self) -> bool {
+        self.inner.sends_auth_success()
+    }
+
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
         let authenticated = self.inner.finish(auth_data)?;
         self.check.allows(&authenticated.principal)?;
@@ -286,7 +290,10 @@ impl ConnectAuthenticator for ListenerAuthenticator {
     fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
         match connect.properties.authentication_method.as_deref() {
             Some(method) => {
-                if let (Some(lwa), crate::lwa::METHOD) = (&self.lwa, method) {
+                // Either LWA version; the authenticator dispatches on the method.
+                if let (Some(lwa), Ok(_)) =
+                    (&self.lwa, super::lwa::LwaVersion::from_method(Some(method)))
+                {
                     return self.own_client_id_only(lwa.authenticate(connect, peer), connect);
                 }
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");

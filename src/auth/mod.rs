@@ -93,6 +93,11 @@ pub trait PendingAuth: Send {
     fn method(&self) -> &str;
     /// Consumes the client's AUTH (Re-authenticate) data.
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode>;
+    /// Whether the broker answers a successful `finish` with AUTH 0x00 (LWA1:
+    /// yes; LWA2 omits it, LWA2.md section 6.3).
+    fn sends_auth_success(&self) -> bool {
+        true
+    }
 }
 
 /// A successful authentication.

@@ -134,7 +134,17 @@ impl Connection {
                     return;
                 }
                 let data = auth.properties.authentication_data.unwrap_or_default();
+                let answer = continuation.sends_auth_success();
                 match continuation.finish(&data) {
+                    Ok(authenticated) if !answer => {
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
+                    }
                     Ok(authenticated) => {
                         let success = Auth {
                             reason_code: ReasonCode::SUCCESS,
