@@ -161,6 +161,24 @@ impl PendingAuth for OwnClientId {
         self.inner.sends_auth_success()
     }
 
+    fn confirms_by_publish(&self) -> bool {
+        self.inner.confirms_by_publish()
+    }
+
+    fn finish_with_publish(
+        self: Box<Self>,
+        topic: &str,
+        qos: crate::codec::QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(Authenticated, bytes::Bytes), ReasonCode> {
+        let (authenticated, plain) = self
+            .inner
+            .finish_with_publish(topic, qos, retain, payload)?;
+        self.check.allows(&authenticated.principal)?;
+        Ok((authenticated, plain))
+    }
+
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
         let authenticated = self.inner.finish(auth_data)?;
         self.check.allows(&authenticated.principal)?;

@@ -233,11 +233,13 @@ impl ConnectAuthenticator for LwaAuthenticator {
                     connack_auth: (version.method().to_owned(), Bytes::from(response)),
                     continuation: Box::new(LwaPending {
                         awaiting,
-                        key_id,
-                        store: Arc::clone(&self.store),
-                        peer: peer.clone(),
-                        limiter: Arc::clone(&self.limiter),
-                        failure_log: Arc::clone(&self.failure_log),
+                        done: PendingDone {
+                            key_id,
+                            store: Arc::clone(&self.store),
+                            peer: peer.clone(),
+                            limiter: Arc::clone(&self.limiter),
+                            failure_log: Arc::clone(&self.failure_log),
+                        },
                     }),
                 }
             }
@@ -286,9 +288,14 @@ impl Awaiting {
     }
 }
 
-/// The broker between CONNACK and the client's AUTH finished.
+/// The broker between CONNACK and the client's confirmation.
 struct LwaPending {
     awaiting: Awaiting,
+    done: PendingDone,
+}
+
+/// What the broker needs once the confirmation has been checked.
+struct PendingDone {
     /// The key the response was computed with (None: unknown identity).
     key_id: Option<KeyId>,
     store: Arc<SharedPskStore>,
@@ -306,9 +313,49 @@ impl PendingAuth for LwaPending {
         self.awaiting.version() == LwaVersion::V1
     }
 
+    fn confirms_by_publish(&self) -> bool {
+        self.awaiting.version() == LwaVersion::V2
+    }
+
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
-        let claimed = self.awaiting.claimed_identity().to_owned();
-        match self.awaiting.on_finished(auth_data) {
+        let LwaPending { awaiting, done } = *self;
+        let claimed = awaiting.claimed_identity().to_owned();
+        done.complete(&claimed, awaiting.on_finished(auth_data))
+    }
+
+    fn finish_with_publish(
+        self: Box<Self>,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(Authenticated, Bytes), ReasonCode> {
+        let LwaPending { awaiting, done } = *self;
+        let Awaiting::V2(awaiting) = awaiting else {
+            return Err(ReasonCode::PROTOCOL_ERROR);
+        };
+        let claimed = awaiting.claimed_identity().to_owned();
+        // One copy of the record, opened in place.
+        let mut buf = BytesMut::from(payload);
+        let opened = awaiting
+            .on_first_record(topic, qos as u8, retain, &mut buf)
+            .map(|(records, len)| {
+                buf.truncate(len);
+                records
+            });
+        let authenticated = done.complete(&claimed, opened)?;
+        Ok((authenticated, buf.freeze()))
+    }
+}
+
+impl PendingDone {
+    /// The checks after the client's confirmation verified (or failed).
+    fn complete(
+        self,
+        claimed: &str,
+        verified: Result<BrokerRecords, LwaError>,
+    ) -> Result<Authenticated, ReasonCode> {
+        match verified {
             Ok(records) => {
                 // Issue 13: a handshake parked between CONNACK and the
                 // finished was keyed before a revoke/rotate; it must not
@@ -347,7 +394,7 @@ impl PendingAuth for LwaPending {
                 log_failure(
                     &self.failure_log,
                     &self.peer,
-                    Some(&claimed),
+                    Some(claimed),
                     &e,
                     e.disconnect_reason_code(),
                 );
@@ -645,6 +692,7 @@ impl ClientAuthenticator for LwaClientAuthenticator {
                 },
             }),
             protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+            confirm_by_first_publish: self.version == LwaVersion::V2,
         })
     }
 

@@ -175,6 +175,42 @@ impl Connection {
                     }
                 }
             }
+            Packet::Publish(mut publish) if continuation.confirms_by_publish() => {
+                // LWA2's implicit confirmation: the first PUBLISH opens as
+                // c2b record 0 or the connection ends, with no side effect.
+                if let Err(code) = self.inbound.resolve(&mut publish) {
+                    self.close_with(Some(code), "bad topic alias");
+                    return;
+                }
+                match continuation.finish_with_publish(
+                    &publish.topic,
+                    publish.qos,
+                    publish.retain,
+                    &publish.payload,
+                ) {
+                    Ok((authenticated, plain)) => {
+                        publish.payload = plain;
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
+                        actions.push(Action::CorePacket(Packet::Publish(publish)));
+                    }
+                    Err(code) => {
+                        (self.settings.stats)
+                            .auth_failed(auth_mode(&connect), refusal_reason(code));
+                        let code = if valid_in_disconnect(code) {
+                            code
+                        } else {
+                            ReasonCode::NOT_AUTHORIZED
+                        };
+                        self.close_with(Some(code), "authentication failed");
+                    }
+                }
+            }
             Packet::Disconnect(_) => {
                 // Not authenticated: the DISCONNECT has no effect on any session.
                 self.phase = Phase::Closed;

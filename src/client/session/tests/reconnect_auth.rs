@@ -278,6 +278,7 @@ impl ClientAuthenticator for TestAuth {
                 sealed: 0,
                 opened: 0,
             })),
+            confirm_by_first_publish: false,
         })
     }
     fn on_auth(&mut self, auth: &Auth) -> Result<(), ClientAuthError> {
