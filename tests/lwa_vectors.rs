@@ -18,6 +18,8 @@ mod generate;
 mod invalid_cases;
 #[path = "lwa_vectors/lwa2.rs"]
 mod lwa2;
+#[path = "lwa_vectors/lwa2_invalid.rs"]
+mod lwa2_invalid;
 #[path = "lwa_vectors/model.rs"]
 mod model;
 
@@ -64,7 +66,12 @@ fn regenerate_if_asked() {
             store("handshake.json", &generate::handshakes());
             store("records.json", &generate::records());
             store("invalid.json", &invalid_cases::invalid());
-            store("lwa2-handshake.json", &lwa2::handshakes());
+            let lwa2_handshakes = lwa2::handshakes();
+            store(
+                "lwa2-invalid.json",
+                &lwa2_invalid::invalid(&lwa2_handshakes),
+            );
+            store("lwa2-handshake.json", &lwa2_handshakes);
         }
     });
 }
@@ -203,6 +210,54 @@ fn lwa2_handshake_vectors_reproduce<B: Blake3>() {
             &serde_json::to_value(&computed).unwrap(),
         );
     }
+}
+
+fn lwa2_invalid_vectors_are_rejected<B: Blake3>() {
+    let file: lwa2_invalid::Lwa2InvalidFile = load("lwa2-invalid.json");
+    assert_eq!(file.lwa_version, 2);
+    assert!(file.cases.len() >= 25);
+    for case in &file.cases {
+        let err = lwa2_invalid::run::<B>(case)
+            .unwrap_or_else(|| panic!("{}: accepted, expected {}", case.name, case.expected_error));
+        assert_eq!(
+            err.vector_name(),
+            case.expected_error,
+            "{}: {err}",
+            case.name
+        );
+        assert_eq!(
+            err.reason_code().0,
+            case.reason_code,
+            "{}: reason code",
+            case.name
+        );
+    }
+    // The stated change is the cause: the untampered first record is accepted.
+    let handshakes: HandshakeFile = load("lwa2-handshake.json");
+    let first = &handshakes.vectors[0].records[0];
+    let mut honest = file
+        .cases
+        .iter()
+        .find(|c| c.stage == lwa2_invalid::Stage::BrokerFirstRecord)
+        .expect("a first-record case")
+        .clone();
+    honest.record = Some(lwa2_invalid::FirstRecord {
+        topic: first.topic.clone(),
+        qos: first.qos,
+        retain: first.retain,
+        sealed: first.sealed.clone(),
+    });
+    assert!(lwa2_invalid::run::<B>(&honest).is_none());
+}
+
+#[test]
+fn lwa2_invalid_vectors_are_rejected_with_ring() {
+    lwa2_invalid_vectors_are_rejected::<Ring>();
+}
+
+#[test]
+fn lwa2_invalid_vectors_are_rejected_with_rustcrypto() {
+    lwa2_invalid_vectors_are_rejected::<RustCrypto>();
 }
 
 #[test]
