@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqtt_lwa::auth::lwa::LwaClientAuthenticator;
+use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
 use mqtt_lwa::auth::tls::client::ClientTlsOptions;
 use mqtt_lwa::auth::tls::TlsVersion;
 use mqtt_lwa::client::{Client, ConnectOptions};
@@ -57,9 +57,15 @@ fn options(mode: Mode, creds: &Credentials, broker: &BrokerProcess, id: &str) ->
         Mode::Tls13Resume | Mode::Tls13Chacha | Mode::Tls13Psk => {
             panic!("{mode}: not probed here; use `mqtt-lwa experiment --modes {mode}`")
         }
-        Mode::Lwa => {
+        Mode::Lwa | Mode::Lwa2 => {
+            let version = if mode == Mode::Lwa2 {
+                LwaVersion::V2
+            } else {
+                LwaVersion::V1
+            };
             let auth = LwaClientAuthenticator::new(LWA_IDENTITY, creds.psk.clone())
-                .unwrap_or_else(|e| panic!("LWA client: {}", e.message));
+                .unwrap_or_else(|e| panic!("LWA client: {}", e.message))
+                .with_version(version);
             o.auth = Some(Box::new(auth));
         }
     }

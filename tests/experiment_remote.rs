@@ -77,9 +77,9 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         .map(|p| p.chars().take_while(char::is_ascii_digit).collect())
         .collect();
     let mosquitto = Path::new("/usr/sbin/mosquitto").exists();
-    // One process per (broker, mode): ours in 8 modes (no TLS with an external PSK),
-    // mosquitto in 8 (no LWA).
-    let processes = 8 + if mosquitto { 8 } else { 0 };
+    // One process per (broker, mode): ours in 9 modes (no TLS with an external PSK;
+    // lwa and lwa2), mosquitto in 8 (no LWA of either version).
+    let processes = 9 + if mosquitto { 8 } else { 0 };
     assert_eq!(served.broker_pids.len(), processes, "{stats}");
     // `iperf3 on 127.0.0.1:PORT (pid N)`: stopped with serve, killed here if the test fails.
     let iperf3 = served
@@ -105,7 +105,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
         "{iperf3} vs {info}"
     );
     let mut listeners = info["listeners"].as_array().unwrap().clone();
-    assert_eq!(listeners.len(), 8, "{info}");
+    assert_eq!(listeners.len(), 9, "{info}");
     let served_mosquitto = info["mosquitto_listeners"].as_array().unwrap();
     assert_eq!(
         served_mosquitto.len(),
@@ -379,7 +379,7 @@ fn serve_without_iperf3_says_so_in_serve_json() {
             break;
         }
     }
-    assert_eq!(guard.0.len(), 1 + 8, "{lines:#?}");
+    assert_eq!(guard.0.len(), 1 + 9, "{lines:#?}");
     assert!(
         lines
             .iter()

@@ -4,7 +4,8 @@
 //! every PUBLISH payload grows by exactly 16 bytes. This test counts the bytes
 //! of a plaintext and an LWA connection through a relay in front of our broker
 //! (same client id, same work: CONNECT, one 30-byte QoS 1 PUBLISH and its
-//! PUBACK) and checks that the differences are those numbers.
+//! PUBACK) and checks that the differences are those numbers; and the same
+//! for LWA2 (LWA2.md section 10: 107 bytes on the PUBLISH path).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use mqtt_lwa::auth::lwa::LwaClientAuthenticator;
+use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
 use mqtt_lwa::broker::Server;
 use mqtt_lwa::client::{Client, ConnectOptions};
 use mqtt_lwa::codec::{Properties, ProtocolVersion, QoS, ReasonCode};
@@ -75,7 +76,11 @@ async fn counting_relay(target: SocketAddr) -> (u16, Arc<Counts>) {
 }
 
 /// CONNECT, one 30-byte QoS 1 PUBLISH, its PUBACK; returns (to broker, to client).
-async fn one_connection(broker: SocketAddr, lwa_key: Option<&Path>) -> (u64, u64) {
+async fn one_connection(
+    broker: SocketAddr,
+    lwa_key: Option<&Path>,
+    version: LwaVersion,
+) -> (u64, u64) {
     let (port, counts) = counting_relay(broker).await;
     let mut opts = ConnectOptions::new("127.0.0.1", port);
     opts.version = ProtocolVersion::V5;
@@ -88,7 +93,9 @@ async fn one_connection(broker: SocketAddr, lwa_key: Option<&Path>) -> (u64, u64
     };
     if let Some(key) = lwa_key {
         opts.auth = Some(Box::new(
-            LwaClientAuthenticator::from_key_file(IDENTITY, key).unwrap(),
+            LwaClientAuthenticator::from_key_file(IDENTITY, key)
+                .unwrap()
+                .with_version(version),
         ));
     }
     let (client, connack) = Client::connect(opts).await.unwrap();
@@ -143,8 +150,9 @@ async fn handshake_and_record_sizes_match_the_spec() {
     let handle = server.handle();
     let running = tokio::spawn(server.run());
 
-    let (plain_up, plain_down) = one_connection(addr, None).await;
-    let (lwa_up, lwa_down) = one_connection(addr, Some(&key)).await;
+    let (plain_up, plain_down) = one_connection(addr, None, LwaVersion::V1).await;
+    let (lwa_up, lwa_down) = one_connection(addr, Some(&key), LwaVersion::V1).await;
+    let (lwa2_up, lwa2_down) = one_connection(addr, Some(&key), LwaVersion::V2).await;
 
     // The section 11.1 numbers hold without "varint growth", i.e. while the
     // plaintext CONNECT plus the offer stays under 128 bytes of Remaining
@@ -166,6 +174,27 @@ async fn handshake_and_record_sizes_match_the_spec() {
     );
     // The spec's worked example: 155 bytes more for the handshake in total.
     assert_eq!((lwa_up - tag - plain_up) + (lwa_down - plain_down), 155);
+
+    // LWA2 (LWA2.md section 10), PUBLISH path: the client's first packet
+    // after CONNACK is the PUBLISH, whose sealed payload confirms its keys,
+    // so there is no AUTH either way. CONNECT +50 (method "L2" property 5,
+    // data header 3, offer 33 + n), CONNACK +57 (5 + 3 + response 49).
+    let (connect2, connack2) = (5 + 3 + 33 + n, 5 + 3 + 49);
+    assert_eq!(
+        lwa2_up - plain_up,
+        connect2 + tag,
+        "LWA2 client to broker: plaintext {plain_up} B, LWA2 {lwa2_up} B"
+    );
+    assert_eq!(
+        lwa2_down - plain_down,
+        connack2,
+        "LWA2 broker to client: plaintext {plain_down} B, LWA2 {lwa2_down} B"
+    );
+    let lwa2_handshake = (lwa2_up - tag - plain_up) + (lwa2_down - plain_down);
+    eprintln!("handshake bytes over plaintext MQTT 5: LWA1 155, LWA2 {lwa2_handshake}");
+    assert_eq!(lwa2_handshake, 107);
+    // Issue 15 C's budget.
+    assert!(lwa2_handshake <= 128);
 
     handle.shutdown();
     running.await.unwrap().unwrap();

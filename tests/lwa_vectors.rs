@@ -16,6 +16,10 @@ mod compute;
 mod generate;
 #[path = "lwa_vectors/invalid_cases.rs"]
 mod invalid_cases;
+#[path = "lwa_vectors/lwa2.rs"]
+mod lwa2;
+#[path = "lwa_vectors/lwa2_invalid.rs"]
+mod lwa2_invalid;
 #[path = "lwa_vectors/model.rs"]
 mod model;
 
@@ -23,6 +27,7 @@ use std::path::PathBuf;
 
 use compute::*;
 use lwa_core::backend::ring::Ring;
+use lwa_core::crypto::Blake3;
 use lwa_core::{Crypto, RustCrypto};
 use model::*;
 use mqtt_lwa::auth::lwa::LwaReasonCode;
@@ -61,6 +66,12 @@ fn regenerate_if_asked() {
             store("handshake.json", &generate::handshakes());
             store("records.json", &generate::records());
             store("invalid.json", &invalid_cases::invalid());
+            let lwa2_handshakes = lwa2::handshakes();
+            store(
+                "lwa2-invalid.json",
+                &lwa2_invalid::invalid(&lwa2_handshakes),
+            );
+            store("lwa2-handshake.json", &lwa2_handshakes);
         }
     });
 }
@@ -164,6 +175,99 @@ fn invalid_vectors_are_rejected_with_the_stated_error<B: Crypto>() {
         seen_kinds.insert(serde_json::to_value(case).unwrap()["kind"].to_string());
     }
     assert_eq!(seen_kinds.len(), 5, "every kind of invalid case present");
+}
+
+fn lwa2_handshake_vectors_reproduce<B: Blake3>() {
+    let file: HandshakeFile = load("lwa2-handshake.json");
+    assert_eq!(file.lwa_version, 2);
+    assert!(file.vectors.len() >= 4);
+    assert_eq!(
+        file.vectors[0].intermediate.dh,
+        generate::RFC7748_SHARED,
+        "RFC 7748 anchor"
+    );
+    // Offer and response sizes of LWA2.md section 4 for the 9-byte identity.
+    assert_eq!(file.vectors[0].inputs.identity.len(), 9);
+    assert_eq!(file.vectors[0].messages.offer.len() / 2, 42);
+    assert_eq!(file.vectors[0].messages.response.len() / 2, 49);
+    for v in &file.vectors {
+        let plan: Vec<PlannedRecord> = v
+            .records
+            .iter()
+            .map(|r| PlannedRecord {
+                direction: direction(&r.direction),
+                topic: r.topic.clone(),
+                qos: r.qos,
+                retain: r.retain,
+                plaintext: unh(&r.plaintext),
+            })
+            .collect();
+        let computed =
+            lwa2::handshake_vector::<B>(&v.name, &v.description, v.inputs.clone(), &plan);
+        assert_same_json(
+            &format!("lwa2 {}", v.name),
+            &serde_json::to_value(v).unwrap(),
+            &serde_json::to_value(&computed).unwrap(),
+        );
+    }
+}
+
+fn lwa2_invalid_vectors_are_rejected<B: Blake3>() {
+    let file: lwa2_invalid::Lwa2InvalidFile = load("lwa2-invalid.json");
+    assert_eq!(file.lwa_version, 2);
+    assert!(file.cases.len() >= 25);
+    for case in &file.cases {
+        let err = lwa2_invalid::run::<B>(case)
+            .unwrap_or_else(|| panic!("{}: accepted, expected {}", case.name, case.expected_error));
+        assert_eq!(
+            err.vector_name(),
+            case.expected_error,
+            "{}: {err}",
+            case.name
+        );
+        assert_eq!(
+            err.reason_code().0,
+            case.reason_code,
+            "{}: reason code",
+            case.name
+        );
+    }
+    // The stated change is the cause: the untampered first record is accepted.
+    let handshakes: HandshakeFile = load("lwa2-handshake.json");
+    let first = &handshakes.vectors[0].records[0];
+    let mut honest = file
+        .cases
+        .iter()
+        .find(|c| c.stage == lwa2_invalid::Stage::BrokerFirstRecord)
+        .expect("a first-record case")
+        .clone();
+    honest.record = Some(lwa2_invalid::FirstRecord {
+        topic: first.topic.clone(),
+        qos: first.qos,
+        retain: first.retain,
+        sealed: first.sealed.clone(),
+    });
+    assert!(lwa2_invalid::run::<B>(&honest).is_none());
+}
+
+#[test]
+fn lwa2_invalid_vectors_are_rejected_with_ring() {
+    lwa2_invalid_vectors_are_rejected::<Ring>();
+}
+
+#[test]
+fn lwa2_invalid_vectors_are_rejected_with_rustcrypto() {
+    lwa2_invalid_vectors_are_rejected::<RustCrypto>();
+}
+
+#[test]
+fn lwa2_handshake_vectors_reproduce_with_ring() {
+    lwa2_handshake_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn lwa2_handshake_vectors_reproduce_with_rustcrypto() {
+    lwa2_handshake_vectors_reproduce::<RustCrypto>();
 }
 
 #[test]

@@ -94,3 +94,37 @@ pub trait Crypto {
     /// Expands a ChaCha20-Poly1305 key for one direction.
     fn record_key(key: &[u8; AEAD_KEY_LEN]) -> Result<Self::RecordKey, CryptoError>;
 }
+
+/// BLAKE3, LWA2's one hash (LWA2.md section 3): transcript, key derivation
+/// and MACs. A separate trait so LWA1's [`Crypto`] stays as it is.
+///
+/// The provided methods run the `blake3` crate (portable Rust on targets
+/// without SIMD); a backend over a hardware hash overrides them. Both
+/// shipped backends use them as they are, so LWA2's bytes cannot differ
+/// between backends.
+pub trait Blake3: Crypto {
+    /// BLAKE3 `derive_key(context, parts concatenated)`, 32 bytes.
+    fn blake3_derive_key(context: &str, parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+        let mut hasher = blake3::Hasher::new_derive_key(context);
+        for part in parts {
+            hasher.update(part);
+        }
+        finish(hasher)
+    }
+
+    /// BLAKE3 `keyed_hash(key, parts concatenated)`, 32 bytes.
+    fn blake3_keyed_hash(key: &[u8; 32], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+        let mut hasher = blake3::Hasher::new_keyed(key);
+        for part in parts {
+            hasher.update(part);
+        }
+        finish(hasher)
+    }
+}
+
+/// The 32-byte output; the hasher, which held keyed state, is wiped.
+fn finish(mut hasher: blake3::Hasher) -> Zeroizing<[u8; 32]> {
+    let out = Zeroizing::new(*hasher.finalize().as_bytes());
+    zeroize::Zeroize::zeroize(&mut hasher);
+    out
+}

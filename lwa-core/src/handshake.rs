@@ -28,14 +28,14 @@ use crate::{MAC_LEN, MAX_RECORD_LIMIT_LOG2, MIN_RECORD_LIMIT_LOG2, VERSION};
 
 /// A fresh ephemeral X25519 scalar: 32 bytes from `rng`, as x25519-dalek's
 /// `EphemeralSecret::random_from_rng` draws them (the vectors depend on it).
-fn ephemeral_secret<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Zeroizing<[u8; 32]> {
+pub(crate) fn ephemeral_secret<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Zeroizing<[u8; 32]> {
     let mut secret = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(secret.as_mut());
     secret
 }
 
 /// X25519 with the all-zero check of LWA.md section 5 (a low-order peer share).
-fn shared_secret<C: Crypto>(
+pub(crate) fn shared_secret<C: Crypto>(
     secret: &[u8; 32],
     peer: &[u8; 32],
 ) -> Result<Zeroizing<[u8; 32]>, LwaError> {

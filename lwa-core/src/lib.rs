@@ -16,6 +16,8 @@
 //! - [`error`]: [`LwaError`]; mapping it to MQTT reason codes is the MQTT glue's job.
 //! - [`crypto`]: the [`Crypto`] trait every primitive goes through.
 //! - [`backend`]: its implementations, RustCrypto (default, portable) and ring (feature `ring`).
+//! - [`lwa2`]: LWA2 (`protocol-spec/LWA2.md`), beside LWA1: BLAKE3 key schedule, shorter
+//!   messages, implicit client confirmation; same records ([`crypto::Blake3`] is its hash).
 //!
 //! The protocol types are generic over the backend, defaulting to
 //! [`RustCrypto`]; [`backend::rustcrypto`] and [`backend::ring`] name them
@@ -45,6 +47,7 @@ pub mod counter;
 pub mod crypto;
 pub mod error;
 pub mod handshake;
+pub mod lwa2;
 pub mod record;
 pub mod schedule;
 pub mod wire;

@@ -157,6 +157,28 @@ impl PendingAuth for OwnClientId {
         self.inner.method()
     }
 
+    fn sends_auth_success(&self) -> bool {
+        self.inner.sends_auth_success()
+    }
+
+    fn confirms_by_publish(&self) -> bool {
+        self.inner.confirms_by_publish()
+    }
+
+    fn finish_with_publish(
+        self: Box<Self>,
+        topic: &str,
+        qos: crate::codec::QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(Authenticated, bytes::Bytes), ReasonCode> {
+        let (authenticated, plain) = self
+            .inner
+            .finish_with_publish(topic, qos, retain, payload)?;
+        self.check.allows(&authenticated.principal)?;
+        Ok((authenticated, plain))
+    }
+
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
         let authenticated = self.inner.finish(auth_data)?;
         self.check.allows(&authenticated.principal)?;
@@ -286,7 +308,10 @@ impl ConnectAuthenticator for ListenerAuthenticator {
     fn authenticate(&self, connect: &Connect, peer: &PeerInfo) -> AuthDecision {
         match connect.properties.authentication_method.as_deref() {
             Some(method) => {
-                if let (Some(lwa), crate::lwa::METHOD) = (&self.lwa, method) {
+                // Either LWA version; the authenticator dispatches on the method.
+                if let (Some(lwa), Ok(_)) =
+                    (&self.lwa, super::lwa::LwaVersion::from_method(Some(method)))
+                {
                     return self.own_client_id_only(lwa.authenticate(connect, peer), connect);
                 }
                 tracing::info!(addr = ?peer.remote_addr, method, listener = %self.name, "authentication method not offered here");

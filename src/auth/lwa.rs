@@ -1,4 +1,5 @@
-//! LWA1 glue: the sans-IO core in [`crate::lwa`] (the `lwa-core` crate)
+//! LWA1 and LWA2 glue (the Authentication Method selects the version,
+//! [`LwaVersion`]): the sans-IO core in [`crate::lwa`] (the `lwa-core` crate)
 //! behind the broker's and the client's authentication hooks (LWA.md
 //! sections 6 and 7). What needs both MQTT and LWA types is here:
 //!
@@ -29,8 +30,8 @@ use super::{
 };
 use crate::codec::{Auth, ConnAck, Connect, Properties, ProtocolVersion, QoS, ReasonCode};
 use crate::lwa::{
-    check_method, BrokerAwaitingFinished, BrokerResponder, ClientAwaitingResponse, ClientOffer,
-    ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, WillContext, METHOD,
+    lwa2, BrokerAwaitingFinished, BrokerRecords, BrokerResponder, ClientAwaitingResponse,
+    ClientOffer, ConnectContext, LwaError, Psk, RecordOpener, RecordSealer, WillContext,
     RECORD_OVERHEAD,
 };
 
@@ -54,12 +55,44 @@ pub fn connect_context(connect: &Connect) -> ConnectContext<'_> {
     }
 }
 
+/// Which LWA version a connection runs, selected by the CONNECT's
+/// Authentication Method (LWA2.md section 11): `LWA1` or `L2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LwaVersion {
+    /// LWA1 (LWA.md), method `LWA1`.
+    #[default]
+    V1,
+    /// LWA2 (LWA2.md), method `L2`.
+    V2,
+}
+
+impl LwaVersion {
+    /// The Authentication Method that names this version.
+    pub fn method(self) -> &'static str {
+        match self {
+            LwaVersion::V1 => crate::lwa::METHOD,
+            LwaVersion::V2 => lwa2::METHOD,
+        }
+    }
+
+    /// The version a CONNECT's Authentication Method selects.
+    pub fn from_method(method: Option<&str>) -> Result<Self, LwaError> {
+        match method {
+            Some(crate::lwa::METHOD) => Ok(LwaVersion::V1),
+            Some(lwa2::METHOD) => Ok(LwaVersion::V2),
+            Some(_) => Err(LwaError::MethodMismatch),
+            None => Err(LwaError::MissingAuthentication),
+        }
+    }
+}
+
 /// The record limit exponent a broker configures unless told otherwise (LWA.md 7.3).
 pub const DEFAULT_BROKER_RECORD_LIMIT_LOG2: u8 = 32;
 /// The record limit exponent a client offers unless told otherwise (the maximum).
 pub const DEFAULT_CLIENT_RECORD_LIMIT_LOG2: u8 = crate::lwa::MAX_RECORD_LIMIT_LOG2;
 
-/// Broker side of LWA1: answers offers, verifies the client's finished.
+/// Broker side of LWA1 and LWA2: answers offers of either version (by
+/// Authentication Method), verifies the client's finished.
 ///
 /// Each CONNECT costs the broker two X25519 operations before the client
 /// has proved anything (LWA.md 12.7), so attempts are rate limited per
@@ -69,6 +102,7 @@ pub const DEFAULT_CLIENT_RECORD_LIMIT_LOG2: u8 = crate::lwa::MAX_RECORD_LIMIT_LO
 pub struct LwaAuthenticator {
     store: Arc<SharedPskStore>,
     responder: BrokerResponder,
+    responder2: lwa2::BrokerResponder,
     limiter: Arc<Mutex<ConnectRateLimiter>>,
     failure_log: Arc<FailureLog>,
 }
@@ -109,6 +143,7 @@ impl LwaAuthenticator {
         Ok(LwaAuthenticator {
             store,
             responder: BrokerResponder::new(record_limit_log2)?,
+            responder2: lwa2::BrokerResponder::new(record_limit_log2)?,
             limiter: Arc::new(Mutex::new(ConnectRateLimiter::new(
                 RateLimitConfig::default(),
             ))),
@@ -139,9 +174,11 @@ impl ConnectAuthenticator for LwaAuthenticator {
         if connect.protocol_version != ProtocolVersion::V5 {
             return self.reject(peer, connect, &LwaError::MissingAuthentication);
         }
-        if let Err(e) = check_method(connect.properties.authentication_method.as_deref()) {
-            return self.reject(peer, connect, &e);
-        }
+        let version =
+            match LwaVersion::from_method(connect.properties.authentication_method.as_deref()) {
+                Ok(version) => version,
+                Err(e) => return self.reject(peer, connect, &e),
+            };
         // A missing Authentication Data is an empty, hence truncated, offer.
         let offer = connect
             .properties
@@ -175,10 +212,17 @@ impl ConnectAuthenticator for LwaAuthenticator {
             key_id = psk.as_ref().map(|k| KeyId::of(id, k));
             psk
         };
-        match self
-            .responder
-            .respond(&offer, &context, session_present, lookup, &mut OsRng)
-        {
+        let answered = match version {
+            LwaVersion::V1 => self
+                .responder
+                .respond(&offer, &context, session_present, lookup, &mut OsRng)
+                .map(|(a, r)| (Awaiting::V1(a), r)),
+            LwaVersion::V2 => self
+                .responder2
+                .respond(&offer, &context, session_present, lookup, &mut OsRng)
+                .map(|(a, r)| (Awaiting::V2(a), r)),
+        };
+        match answered {
             Ok((awaiting, response)) => {
                 tracing::debug!(
                     addr = ?peer.remote_addr,
@@ -186,14 +230,16 @@ impl ConnectAuthenticator for LwaAuthenticator {
                     "LWA1 offer answered; waiting for the client's finished"
                 );
                 AuthDecision::Pending {
-                    connack_auth: (METHOD.to_owned(), Bytes::from(response)),
+                    connack_auth: (version.method().to_owned(), Bytes::from(response)),
                     continuation: Box::new(LwaPending {
                         awaiting,
-                        key_id,
-                        store: Arc::clone(&self.store),
-                        peer: peer.clone(),
-                        limiter: Arc::clone(&self.limiter),
-                        failure_log: Arc::clone(&self.failure_log),
+                        done: PendingDone {
+                            key_id,
+                            store: Arc::clone(&self.store),
+                            peer: peer.clone(),
+                            limiter: Arc::clone(&self.limiter),
+                            failure_log: Arc::clone(&self.failure_log),
+                        },
                     }),
                 }
             }
@@ -213,9 +259,43 @@ impl ConnectAuthenticator for LwaAuthenticator {
     }
 }
 
-/// The broker between CONNACK and the client's AUTH finished.
+/// A broker handshake of either version waiting for the client's finished.
+enum Awaiting {
+    V1(BrokerAwaitingFinished),
+    V2(lwa2::BrokerAwaitingConfirmation),
+}
+
+impl Awaiting {
+    fn version(&self) -> LwaVersion {
+        match self {
+            Awaiting::V1(_) => LwaVersion::V1,
+            Awaiting::V2(_) => LwaVersion::V2,
+        }
+    }
+
+    fn claimed_identity(&self) -> &str {
+        match self {
+            Awaiting::V1(a) => a.claimed_identity(),
+            Awaiting::V2(a) => a.claimed_identity(),
+        }
+    }
+
+    fn on_finished(self, data: &[u8]) -> Result<BrokerRecords, LwaError> {
+        match self {
+            Awaiting::V1(a) => a.on_finished(data),
+            Awaiting::V2(a) => a.on_finished(data),
+        }
+    }
+}
+
+/// The broker between CONNACK and the client's confirmation.
 struct LwaPending {
-    awaiting: BrokerAwaitingFinished,
+    awaiting: Awaiting,
+    done: PendingDone,
+}
+
+/// What the broker needs once the confirmation has been checked.
+struct PendingDone {
     /// The key the response was computed with (None: unknown identity).
     key_id: Option<KeyId>,
     store: Arc<SharedPskStore>,
@@ -226,12 +306,56 @@ struct LwaPending {
 
 impl PendingAuth for LwaPending {
     fn method(&self) -> &str {
-        METHOD
+        self.awaiting.version().method()
+    }
+
+    fn sends_auth_success(&self) -> bool {
+        self.awaiting.version() == LwaVersion::V1
+    }
+
+    fn confirms_by_publish(&self) -> bool {
+        self.awaiting.version() == LwaVersion::V2
     }
 
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
-        let claimed = self.awaiting.claimed_identity().to_owned();
-        match self.awaiting.on_finished(auth_data) {
+        let LwaPending { awaiting, done } = *self;
+        let claimed = awaiting.claimed_identity().to_owned();
+        done.complete(&claimed, awaiting.on_finished(auth_data))
+    }
+
+    fn finish_with_publish(
+        self: Box<Self>,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: &[u8],
+    ) -> Result<(Authenticated, Bytes), ReasonCode> {
+        let LwaPending { awaiting, done } = *self;
+        let Awaiting::V2(awaiting) = awaiting else {
+            return Err(ReasonCode::PROTOCOL_ERROR);
+        };
+        let claimed = awaiting.claimed_identity().to_owned();
+        // One copy of the record, opened in place.
+        let mut buf = BytesMut::from(payload);
+        let opened = awaiting
+            .on_first_record(topic, qos as u8, retain, &mut buf)
+            .map(|(records, len)| {
+                buf.truncate(len);
+                records
+            });
+        let authenticated = done.complete(&claimed, opened)?;
+        Ok((authenticated, buf.freeze()))
+    }
+}
+
+impl PendingDone {
+    /// The checks after the client's confirmation verified (or failed).
+    fn complete(
+        self,
+        claimed: &str,
+        verified: Result<BrokerRecords, LwaError>,
+    ) -> Result<Authenticated, ReasonCode> {
+        match verified {
             Ok(records) => {
                 // Issue 13: a handshake parked between CONNACK and the
                 // finished was keyed before a revoke/rotate; it must not
@@ -270,7 +394,7 @@ impl PendingAuth for LwaPending {
                 log_failure(
                     &self.failure_log,
                     &self.peer,
-                    Some(&claimed),
+                    Some(claimed),
                     &e,
                     e.disconnect_reason_code(),
                 );
@@ -412,9 +536,15 @@ impl PayloadProtection for LwaProtection {
     }
 }
 
+/// A client handshake of either version waiting for CONNACK.
+enum ClientAwaiting {
+    V1(ClientAwaitingResponse),
+    V2(lwa2::ClientAwaitingResponse),
+}
+
 enum ClientState {
     Idle,
-    AwaitingConnack(ClientAwaitingResponse),
+    AwaitingConnack(ClientAwaiting),
     /// Finished sent; the broker's AUTH 0x00 not seen yet.
     AwaitingBrokerAuth,
     Open,
@@ -429,6 +559,7 @@ pub struct LwaClientAuthenticator {
     identity: String,
     psk: Psk,
     record_limit_log2: u8,
+    version: LwaVersion,
     state: ClientState,
 }
 
@@ -452,6 +583,7 @@ impl LwaClientAuthenticator {
             identity: identity.to_owned(),
             psk,
             record_limit_log2: DEFAULT_CLIENT_RECORD_LIMIT_LOG2,
+            version: LwaVersion::V1,
             state: ClientState::Idle,
         })
     }
@@ -468,6 +600,12 @@ impl LwaClientAuthenticator {
     /// Offers `2^record_limit_log2` (1..=48) records per direction.
     pub fn with_record_limit_log2(mut self, record_limit_log2: u8) -> Self {
         self.record_limit_log2 = record_limit_log2;
+        self
+    }
+
+    /// Runs `version` (LWA1 unless told otherwise); the broker must accept its method.
+    pub fn with_version(mut self, version: LwaVersion) -> Self {
+        self.version = version;
         self
     }
 
@@ -490,21 +628,22 @@ impl ClientAuthenticator for LwaClientAuthenticator {
                 message: "LWA1 needs MQTT 5 (enhanced authentication)".into(),
             });
         }
-        let offer = ClientOffer::new(
-            &self.identity,
-            &self.psk,
-            &connect_context(connect),
-            self.record_limit_log2,
-            &mut OsRng,
-        )
+        let context = connect_context(connect);
+        let (identity, psk, limit) = (&self.identity, &self.psk, self.record_limit_log2);
+        let started = match self.version {
+            LwaVersion::V1 => ClientOffer::new(identity, psk, &context, limit, &mut OsRng)
+                .map(|o| (o.offer_bytes, ClientAwaiting::V1(o.awaiting_response))),
+            LwaVersion::V2 => lwa2::ClientOffer::new(identity, psk, &context, limit, &mut OsRng)
+                .map(|o| (o.offer_bytes, ClientAwaiting::V2(o.awaiting_response))),
+        };
         // Nothing is sent yet: the error's own code, not a DISCONNECT code.
-        .map_err(|e| ClientAuthError {
+        let (offer_bytes, awaiting) = started.map_err(|e| ClientAuthError {
             reason: e.reason_code(),
             message: e.to_string(),
         })?;
-        connect.properties.authentication_method = Some(METHOD.to_owned());
-        connect.properties.authentication_data = Some(Bytes::from(offer.offer_bytes));
-        self.state = ClientState::AwaitingConnack(offer.awaiting_response);
+        connect.properties.authentication_method = Some(self.version.method().to_owned());
+        connect.properties.authentication_data = Some(Bytes::from(offer_bytes));
+        self.state = ClientState::AwaitingConnack(awaiting);
         Ok(())
     }
 
@@ -530,21 +669,30 @@ impl ClientAuthenticator for LwaClientAuthenticator {
         else {
             return Err(self.fail(client_err(LwaError::MissingAuthentication)));
         };
-        check_method(Some(method)).map_err(|e| self.fail(client_err(e)))?;
-        let (finished, records) = awaiting
-            .on_response(data, connack.session_present)
-            .map_err(|e| self.fail(client_err(e)))?;
-        self.state = ClientState::AwaitingBrokerAuth;
+        if method != self.version.method() {
+            return Err(self.fail(client_err(LwaError::MethodMismatch)));
+        }
+        let answered = match awaiting {
+            ClientAwaiting::V1(a) => a.on_response(data, connack.session_present),
+            ClientAwaiting::V2(a) => a.on_response(data, connack.session_present),
+        };
+        let (finished, records) = answered.map_err(|e| self.fail(client_err(e)))?;
+        // LWA2 has no closing broker AUTH (LWA2.md 6.3): any AUTH is then unexpected.
+        self.state = match self.version {
+            LwaVersion::V1 => ClientState::AwaitingBrokerAuth,
+            LwaVersion::V2 => ClientState::Open,
+        };
         Ok(ClientAuthStep {
             auth_to_send: Some(Auth {
                 reason_code: ReasonCode::RE_AUTHENTICATE,
                 properties: Properties {
-                    authentication_method: Some(METHOD.to_owned()),
+                    authentication_method: Some(self.version.method().to_owned()),
                     authentication_data: Some(Bytes::copy_from_slice(&finished.finished_bytes)),
                     ..Properties::default()
                 },
             }),
             protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+            confirm_by_first_publish: self.version == LwaVersion::V2,
         })
     }
 
@@ -557,7 +705,7 @@ impl ClientAuthenticator for LwaClientAuthenticator {
                 message: "unexpected AUTH from the broker".into(),
             });
         }
-        if auth.properties.authentication_method.as_deref() != Some(METHOD) {
+        if auth.properties.authentication_method.as_deref() != Some(self.version.method()) {
             *state = ClientState::Failed;
             return Err(client_err(LwaError::MethodMismatch));
         }

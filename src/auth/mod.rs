@@ -93,6 +93,27 @@ pub trait PendingAuth: Send {
     fn method(&self) -> &str;
     /// Consumes the client's AUTH (Re-authenticate) data.
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode>;
+    /// Whether the broker answers a successful `finish` with AUTH 0x00 (LWA1:
+    /// yes; LWA2 omits it, LWA2.md section 6.3).
+    fn sends_auth_success(&self) -> bool {
+        true
+    }
+    /// Whether the client may confirm with its first PUBLISH instead of AUTH
+    /// (LWA2's implicit confirmation, LWA2.md section 6.2).
+    fn confirms_by_publish(&self) -> bool {
+        false
+    }
+    /// Consumes the client's first PUBLISH (topic after alias resolution) as
+    /// its authentication; on success returns the opened payload too.
+    fn finish_with_publish(
+        self: Box<Self>,
+        _topic: &str,
+        _qos: QoS,
+        _retain: bool,
+        _payload: &[u8],
+    ) -> Result<(Authenticated, Bytes), ReasonCode> {
+        Err(ReasonCode::PROTOCOL_ERROR)
+    }
 }
 
 /// A successful authentication.
@@ -243,6 +264,10 @@ pub struct ClientAuthStep {
     pub auth_to_send: Option<crate::codec::Auth>,
     /// Payload protection for this connection (LWA records).
     pub protection: Option<Box<dyn PayloadProtection>>,
+    /// LWA2: hold `auth_to_send` back and drop it if the client's next packet
+    /// is a PUBLISH, whose sealed payload confirms the keys instead (LWA2.md
+    /// 6.1); any other packet, or a short wait, sends it first.
+    pub confirm_by_first_publish: bool,
 }
 
 impl std::fmt::Debug for ClientAuthStep {
@@ -250,6 +275,7 @@ impl std::fmt::Debug for ClientAuthStep {
         f.debug_struct("ClientAuthStep")
             .field("auth_to_send", &self.auth_to_send)
             .field("protection", &self.protection.is_some())
+            .field("confirm_by_first_publish", &self.confirm_by_first_publish)
             .finish()
     }
 }

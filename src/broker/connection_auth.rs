@@ -134,7 +134,17 @@ impl Connection {
                     return;
                 }
                 let data = auth.properties.authentication_data.unwrap_or_default();
+                let answer = continuation.sends_auth_success();
                 match continuation.finish(&data) {
+                    Ok(authenticated) if !answer => {
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
+                    }
                     Ok(authenticated) => {
                         let success = Auth {
                             reason_code: ReasonCode::SUCCESS,
@@ -152,6 +162,42 @@ impl Connection {
                             Some(session_present),
                             now,
                         ));
+                    }
+                    Err(code) => {
+                        (self.settings.stats)
+                            .auth_failed(auth_mode(&connect), refusal_reason(code));
+                        let code = if valid_in_disconnect(code) {
+                            code
+                        } else {
+                            ReasonCode::NOT_AUTHORIZED
+                        };
+                        self.close_with(Some(code), "authentication failed");
+                    }
+                }
+            }
+            Packet::Publish(mut publish) if continuation.confirms_by_publish() => {
+                // LWA2's implicit confirmation: the first PUBLISH opens as
+                // c2b record 0 or the connection ends, with no side effect.
+                if let Err(code) = self.inbound.resolve(&mut publish) {
+                    self.close_with(Some(code), "bad topic alias");
+                    return;
+                }
+                match continuation.finish_with_publish(
+                    &publish.topic,
+                    publish.qos,
+                    publish.retain,
+                    &publish.payload,
+                ) {
+                    Ok((authenticated, plain)) => {
+                        publish.payload = plain;
+                        actions.push(self.enter_core(
+                            connect,
+                            authenticated,
+                            None,
+                            Some(session_present),
+                            now,
+                        ));
+                        actions.push(Action::CorePacket(Packet::Publish(publish)));
                     }
                     Err(code) => {
                         (self.settings.stats)

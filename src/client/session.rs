@@ -31,6 +31,11 @@ mod subscribe;
 
 pub use events::{Event, Message, PublishOutcome, PublishRequest, RequestId, SessionError};
 
+/// How long an LWA2 client holds its AUTH finished back waiting for a first
+/// PUBLISH to confirm with instead (LWA2.md 6.1); short against the broker's
+/// CONNECT timeout, long enough for `connect` then `publish`.
+pub const CONFIRM_WAIT: Duration = Duration::from_millis(200);
+
 /// What the session needs to know to build CONNECT and run the connection.
 pub struct SessionConfig {
     /// The CONNECT to send (client id, clean start, keep-alive, credentials,
@@ -137,6 +142,9 @@ pub struct ClientSession {
     /// Alias -> topic the broker assigned on this connection.
     alias_in: HashMap<u16, String>,
     protection: Option<Box<dyn PayloadProtection>>,
+    /// LWA2's AUTH finished held back until the next packet (dropped if that
+    /// is a PUBLISH) or the deadline, whichever comes first.
+    deferred_auth: Option<(Packet, Instant)>,
     transmit: VecDeque<Packet>,
     events: VecDeque<Event>,
     /// True once a CONNACK has ever been accepted (there may be session state).
@@ -177,6 +185,7 @@ impl ClientSession {
             alias_out: HashMap::new(),
             alias_in: HashMap::new(),
             protection: None,
+            deferred_auth: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             had_session: false,
@@ -250,6 +259,7 @@ impl ClientSession {
         }
         self.phase = Phase::Idle;
         self.protection = None;
+        self.deferred_auth = None;
         self.alias_in.clear();
         self.alias_out.clear();
         self.keep_alive.ping_sent = None;
@@ -297,6 +307,12 @@ impl ClientSession {
 
     /// Queues a packet and restarts the keep-alive interval.
     fn send(&mut self, packet: Packet, now: Instant) {
+        if let Some((auth, _)) = self.deferred_auth.take() {
+            // A PUBLISH (sealed as c2b record 0) confirms the keys by itself.
+            if !matches!(packet, Packet::Publish(_)) {
+                self.transmit.push_back(auth);
+            }
+        }
         self.keep_alive.last_sent = now;
         self.transmit.push_back(packet);
     }
@@ -345,8 +361,13 @@ impl ClientSession {
                     Ok(step) => step,
                     Err(e) => return Err(self.fail(e, now)),
                 };
-                if let Some(auth) = step.auth_to_send {
-                    self.send(Packet::Auth(Box::new(auth)), now);
+                match step.auth_to_send {
+                    Some(auth) if step.confirm_by_first_publish => {
+                        self.deferred_auth =
+                            Some((Packet::Auth(Box::new(auth)), now + CONFIRM_WAIT));
+                    }
+                    Some(auth) => self.send(Packet::Auth(Box::new(auth)), now),
+                    None => {}
                 }
                 self.protection = step.protection;
             }
@@ -482,6 +503,14 @@ impl ClientSession {
 
     /// When [`Self::handle_timeout`] must next be called, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let keep_alive = self.keep_alive_deadline();
+        match (self.deferred_auth.as_ref().map(|(_, at)| *at), keep_alive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn keep_alive_deadline(&self) -> Option<Instant> {
         if self.phase != Phase::Connected || self.keep_alive.interval.is_zero() {
             return None;
         }
@@ -495,6 +524,15 @@ impl ClientSession {
     /// Sends PINGREQ when the keep-alive interval passed without traffic from
     /// us; fails when a PINGREQ stayed unanswered for a whole interval.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self
+            .deferred_auth
+            .as_ref()
+            .is_some_and(|(_, at)| now >= *at)
+        {
+            if let Some((auth, _)) = self.deferred_auth.take() {
+                self.send(auth, now);
+            }
+        }
         if self.phase != Phase::Connected || self.keep_alive.interval.is_zero() {
             return Ok(());
         }

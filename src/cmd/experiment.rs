@@ -66,7 +66,7 @@ pub struct ExperimentArgs {
     /// Run directory name (default: `<profile>-<UTC time>`).
     #[arg(long)]
     name: Option<String>,
-    /// Measure only these modes (comma-separated: plain,password,tls13,mtls13,tls12,tls13-resume,tls13-chacha,tls13-psk,lwa; tls13-psk: mosquitto only).
+    /// Measure only these modes (comma-separated: plain,password,tls13,mtls13,tls12,tls13-resume,tls13-chacha,tls13-psk,lwa,lwa2; tls13-psk: mosquitto only; lwa, lwa2: mqtt-lwa only).
     #[arg(long, value_delimiter = ',')]
     modes: Vec<String>,
     /// Times every throughput and latency cell runs, on every link (default: the profile's, full 5, quick 1).

@@ -98,6 +98,10 @@ pub struct ConnArgs {
     /// File holding the LWA pre-shared key for --lwa-id.
     #[arg(long = "lwa-key", requires = "lwa_id")]
     lwa_key: Option<PathBuf>,
+    /// LWA version for --lwa-id: 1 (method LWA1) or 2 (method L2, protocol-spec/LWA2.md).
+    #[arg(long = "lwa-version", requires = "lwa_id", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=2))]
+    lwa_version: u8,
     /// Print help.
     #[arg(long = "help", action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -255,7 +259,12 @@ impl ConnArgs {
         }
         if let (Some(id), Some(key)) = (&self.lwa_id, &self.lwa_key) {
             let auth = mqtt_lwa::auth::lwa::LwaClientAuthenticator::from_key_file(id, key)
-                .map_err(|e| Failure::usage(format!("LWA: {e}")))?;
+                .map_err(|e| Failure::usage(format!("LWA: {e}")))?
+                .with_version(if self.lwa_version == 2 {
+                    mqtt_lwa::auth::lwa::LwaVersion::V2
+                } else {
+                    mqtt_lwa::auth::lwa::LwaVersion::V1
+                });
             options.auth = Some(Box::new(auth));
         }
         if self.debug {

@@ -188,7 +188,8 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> Option<Str
                 );
             }
         }
-        Mode::Lwa => {
+        // One LWA listener accepts both versions (by Authentication Method).
+        Mode::Lwa | Mode::Lwa2 => {
             s += &format!(
                 "allow_anonymous = false\nlwa_psk_file = {}\n",
                 path(&c.psk_file)
@@ -247,7 +248,7 @@ pub fn mosquitto_config_on(mode: Mode, c: &Credentials, ip: IpAddr, port: u16) -
                 c.psk_file.display()
             );
         }
-        Mode::Lwa => return None,
+        Mode::Lwa | Mode::Lwa2 => return None,
     }
     Some(s)
 }

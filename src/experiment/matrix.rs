@@ -36,11 +36,13 @@ pub enum Mode {
     Tls13Psk,
     /// PSK + X25519 in MQTT 5 enhanced auth, ChaCha20-Poly1305 payload records.
     Lwa,
+    /// LWA2 (protocol-spec/LWA2.md): LWA with BLAKE3 and a 107-byte handshake.
+    Lwa2,
 }
 
 impl Mode {
     /// Every mode, in report order.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::Plain,
         Mode::Password,
         Mode::Tls13,
@@ -50,6 +52,7 @@ impl Mode {
         Mode::Tls13Chacha,
         Mode::Tls13Psk,
         Mode::Lwa,
+        Mode::Lwa2,
     ];
 
     /// Name in files and tables.
@@ -64,6 +67,7 @@ impl Mode {
             Mode::Tls13Chacha => "tls13-chacha",
             Mode::Tls13Psk => "tls13-psk",
             Mode::Lwa => "lwa",
+            Mode::Lwa2 => "lwa2",
         }
     }
 
@@ -114,7 +118,7 @@ impl BrokerKind {
     pub fn supports(self, mode: Mode) -> bool {
         match self {
             // Mosquitto has no LWA.
-            BrokerKind::Mosquitto => mode != Mode::Lwa,
+            BrokerKind::Mosquitto => !matches!(mode, Mode::Lwa | Mode::Lwa2),
             // rustls has no external PSK, so our TLS listener has none either.
             BrokerKind::MqttLwa => mode != Mode::Tls13Psk,
         }

@@ -73,6 +73,7 @@ fn mode_color(mode: Mode) -> RGBColor {
         Mode::Tls13Chacha => COLORS[6],
         Mode::Lwa => COLORS[7],
         Mode::Tls13Psk => RGBColor(227, 119, 194),
+        Mode::Lwa2 => RGBColor(188, 189, 34),
     }
 }
 

@@ -24,7 +24,7 @@ use super::remote::{
 use super::repeat::LoadAvg;
 
 /// Default first port: our broker's plain on 18830, then password, tls13, mtls13, tls12,
-/// tls13-resume, tls13-chacha, lwa (8 ports); the stats port at +9; Mosquitto's 8 modes
+/// tls13-resume, tls13-chacha, lwa, lwa2 (9 ports); the stats port at +9; Mosquitto's 8 modes
 /// (tls13-psk instead of lwa) at +10 to +17; iperf3 at +18.
 pub const DEFAULT_PORT_BASE: u16 = 18830;
 /// Stats port offset from the port base.

@@ -19,7 +19,7 @@ use super::procstat::{cpu_ticks, Process, TICKS_PER_SECOND};
 use super::relay::{CountingRelay, WireBytes};
 use super::results::{CellResult, ModeResult, Percentiles};
 use super::{crosscheck, memory, storm};
-use crate::auth::lwa::LwaClientAuthenticator;
+use crate::auth::lwa::{LwaClientAuthenticator, LwaVersion};
 use crate::auth::tls::client::ClientTlsOptions;
 use crate::auth::tls::TlsVersion;
 use crate::client::{Client, ClientError, ConnectOptions};
@@ -411,9 +411,15 @@ impl Target<'_> {
             // Only [`TlsClient`] (OpenSSL) opens these streams: the client's own TLS
             // options have no external PSK.
             Mode::Tls13Psk => {}
-            Mode::Lwa => {
+            Mode::Lwa | Mode::Lwa2 => {
+                let version = if self.mode == Mode::Lwa2 {
+                    LwaVersion::V2
+                } else {
+                    LwaVersion::V1
+                };
                 let auth = LwaClientAuthenticator::new(LWA_IDENTITY, self.creds.psk.clone())
-                    .map_err(|e| std::io::Error::other(e.message))?;
+                    .map_err(|e| std::io::Error::other(e.message))?
+                    .with_version(version);
                 o.auth = Some(Box::new(auth));
             }
         }

@@ -34,3 +34,18 @@ pub mod record {
     pub use lwa_core::backend::ring::{RecordOpener, RecordSealer};
     pub use lwa_core::record::{record_aad, record_nonce, Direction};
 }
+
+/// LWA2 ([`lwa_core::lwa2`], `protocol-spec/LWA2.md`) with the backend fixed.
+pub mod lwa2 {
+    pub use lwa_core::lwa2::{check_method, offer_len, FINISHED_LEN, METHOD, RESPONSE_LEN};
+
+    /// [`lwa_core::lwa2::ClientOffer`] over this crate's backend.
+    pub type ClientOffer = lwa_core::lwa2::ClientOffer<super::Backend>;
+    /// [`lwa_core::lwa2::ClientAwaitingResponse`] over this crate's backend.
+    pub type ClientAwaitingResponse = lwa_core::lwa2::ClientAwaitingResponse<super::Backend>;
+    /// [`lwa_core::lwa2::BrokerResponder`] over this crate's backend.
+    pub type BrokerResponder = lwa_core::lwa2::BrokerResponder<super::Backend>;
+    /// [`lwa_core::lwa2::BrokerAwaitingConfirmation`] over this crate's backend.
+    pub type BrokerAwaitingConfirmation =
+        lwa_core::lwa2::BrokerAwaitingConfirmation<super::Backend>;
+}

@@ -33,7 +33,7 @@ fn lookup_from(table: &BTreeMap<String, String>) -> impl FnOnce(&str) -> Option<
     move |identity| table.get(identity).map(|k| Psk::new(unh32(k)))
 }
 
-fn record_json(
+pub fn record_json(
     direction: Direction,
     key: &[u8; 32],
     iv: &[u8; 12],

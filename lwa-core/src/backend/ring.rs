@@ -142,4 +142,7 @@ impl Crypto for Ring {
     }
 }
 
+// LWA2: BLAKE3 from the blake3 crate (ring has no BLAKE3).
+impl crate::crypto::Blake3 for Ring {}
+
 backend_aliases!(Ring, "ring (X25519 from x25519-dalek)");

@@ -102,4 +102,7 @@ impl Crypto for RustCrypto {
     }
 }
 
+// LWA2: BLAKE3 from the blake3 crate.
+impl crate::crypto::Blake3 for RustCrypto {}
+
 backend_aliases!(RustCrypto, "RustCrypto + x25519-dalek");

@@ -3,6 +3,7 @@
 use super::*;
 use crate::auth::psk::PskStore;
 use crate::codec::LastWill;
+use crate::lwa::METHOD;
 
 fn store_with(entries: &[(&str, u8)]) -> Arc<SharedPskStore> {
     let mut store = PskStore::new();
@@ -566,4 +567,19 @@ fn rotated_file_counts_before_the_reload_and_live_records_stop_after_it() {
         live.seal("t", QoS::AtMostOnce, false, b"x").unwrap_err(),
         ReasonCode::ADMINISTRATIVE_ACTION
     );
+}
+
+#[test]
+fn the_method_selects_the_version() {
+    assert_eq!(LwaVersion::from_method(Some("LWA1")), Ok(LwaVersion::V1));
+    assert_eq!(LwaVersion::from_method(Some("L2")), Ok(LwaVersion::V2));
+    assert_eq!(
+        LwaVersion::from_method(Some("LWA2")),
+        Err(LwaError::MethodMismatch)
+    );
+    assert_eq!(
+        LwaVersion::from_method(None),
+        Err(LwaError::MissingAuthentication)
+    );
+    assert_eq!(LwaVersion::V2.method(), "L2");
 }

@@ -254,6 +254,8 @@ impl PayloadProtection for CountingProtection {
 /// AUTH after CONNACK and installs [`CountingProtection`].
 struct TestAuth {
     log: Arc<Mutex<Vec<String>>>,
+    /// Asks the session to hold the AUTH back (LWA2's implicit confirmation).
+    defer: bool,
 }
 
 impl ClientAuthenticator for TestAuth {
@@ -279,6 +281,7 @@ impl ClientAuthenticator for TestAuth {
                 sealed: 0,
                 opened: 0,
             })),
+            confirm_by_first_publish: self.defer,
         })
     }
     fn on_auth(&mut self, auth: &Auth) -> Result<(), ClientAuthError> {
@@ -294,7 +297,10 @@ fn auth_session(clean_start: bool) -> (ClientSession, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let s = session_with(
         connect(ProtocolVersion::V5, clean_start, 0),
-        Some(Box::new(TestAuth { log: log.clone() })),
+        Some(Box::new(TestAuth {
+            log: log.clone(),
+            defer: false,
+        })),
     );
     (s, log)
 }
@@ -412,7 +418,7 @@ fn enhanced_auth_needs_mqtt5() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut s = session_with(
         connect(ProtocolVersion::V311, true, 0),
-        Some(Box::new(TestAuth { log })),
+        Some(Box::new(TestAuth { log, defer: false })),
     );
     assert!(matches!(
         s.connect_packet(Instant::now()),
@@ -441,4 +447,54 @@ fn packets_left_unsent_by_a_dead_connection_are_not_sent_on_the_next() {
     assert_eq!(sent.len(), 2);
     let p = expect_publish(&sent[1]);
     assert_eq!((&p.payload[..], p.dup), (&b"\x00kept"[..], true));
+}
+
+fn deferring_session(now: Instant) -> ClientSession {
+    let mut s = session_with(
+        connect(ProtocolVersion::V5, true, 0),
+        Some(Box::new(TestAuth {
+            log: Arc::new(Mutex::new(Vec::new())),
+            defer: true,
+        })),
+    );
+    s.connect_packet(now).unwrap();
+    s.handle_packet(auth_connack(false), now).unwrap();
+    s
+}
+
+#[test]
+fn a_deferred_auth_is_replaced_by_a_first_publish() {
+    let now = Instant::now();
+    let mut s = deferring_session(now);
+    assert!(drain(&mut s).is_empty(), "the AUTH waits");
+    assert_eq!(s.next_deadline(), Some(now + CONFIRM_WAIT));
+    s.publish(request("t", b"x", QoS::AtMostOnce), now).unwrap();
+    let sent = drain(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(sent[0], Packet::Publish(_)), "{sent:?}");
+    // Record 0 is the PUBLISH; the AUTH is gone for good.
+    assert_eq!(expect_publish(&sent[0]).payload[0], 0);
+    s.handle_timeout(now + CONFIRM_WAIT).unwrap();
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.next_deadline(), None);
+}
+
+#[test]
+fn a_deferred_auth_goes_before_any_other_packet_or_at_its_deadline() {
+    let now = Instant::now();
+    let mut s = deferring_session(now);
+    s.disconnect(ReasonCode::NORMAL_DISCONNECTION, Properties::default(), now);
+    let sent = drain(&mut s);
+    assert!(matches!(sent[0], Packet::Auth(_)), "{sent:?}");
+    assert!(matches!(sent[1], Packet::Disconnect(_)), "{sent:?}");
+
+    let mut s = deferring_session(now);
+    s.handle_timeout(now + CONFIRM_WAIT / 2).unwrap();
+    assert!(drain(&mut s).is_empty());
+    s.handle_timeout(now + CONFIRM_WAIT).unwrap();
+    let sent = drain(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(sent[0], Packet::Auth(_)), "{sent:?}");
+    s.publish(request("t", b"x", QoS::AtMostOnce), now).unwrap();
+    assert!(matches!(drain(&mut s)[..], [Packet::Publish(_)]));
 }
