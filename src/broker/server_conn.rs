@@ -541,6 +541,51 @@ fn authenticate(
 mod tests {
     use super::*;
 
+    /// The task future of an idle connection, in bytes, in the test profile
+    /// (measured: see the test below; release builds lay it out smaller).
+    const RUN_FUTURE_BYTES: usize = 1776;
+
+    /// Every open connection holds its task's future for its whole life, so
+    /// its size is memory per idle connection (issue 17): this test keeps it
+    /// from growing unnoticed. Update [`RUN_FUTURE_BYTES`] when it shrinks.
+    #[tokio::test]
+    async fn connection_task_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let ctx = Arc::new(ListenerContext {
+            name: "test".into(),
+            acceptor: Acceptor::Plain,
+            security: ListenerSecurity::anonymous(),
+            limits: Limits::default(),
+            stats: Arc::new(Stats::default()),
+        });
+        let pending = super::super::pending::PendingSlots::new(0, 0, &[0])
+            .try_acquire(0, addr.ip())
+            .unwrap();
+        let (_tx, commands) = super::super::server_core::conn_channel(8);
+        let (core, _core_rx) = mpsc::channel(8);
+        let (_stop, shutdown) = watch::channel(false);
+        let task = ConnectionTask {
+            ctx,
+            conn: 1,
+            tcp,
+            remote_addr: addr,
+            over_quota: false,
+            pending,
+            commands,
+            core,
+            shutdown,
+        };
+        let future = task.run();
+        let bytes = std::mem::size_of_val(&future);
+        println!("ConnectionTask::run future: {bytes} bytes");
+        assert!(
+            bytes <= RUN_FUTURE_BYTES,
+            "the connection task future grew to {bytes} bytes (bound {RUN_FUTURE_BYTES})"
+        );
+    }
+
     #[test]
     fn read_buffer_grows_while_filled_and_shrinks_after_small_reads() {
         let mut b = ReadBuffer::new();
