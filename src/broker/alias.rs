@@ -15,7 +15,10 @@ use crate::codec::{Publish, ReasonCode};
 #[derive(Debug, Default)]
 pub struct InboundAliases {
     maximum: u16,
-    topics: HashMap<u16, String>,
+    /// Boxed on first use: most clients never set an alias, and an empty
+    /// `HashMap` inline is 48 bytes of every idle connection.
+    #[allow(clippy::box_collection)] // 8 bytes inline instead of 48
+    topics: Option<Box<HashMap<u16, String>>>,
 }
 
 impl InboundAliases {
@@ -23,7 +26,7 @@ impl InboundAliases {
     pub fn new(maximum: u16) -> Self {
         InboundAliases {
             maximum,
-            topics: HashMap::new(),
+            topics: None,
         }
     }
 
@@ -54,12 +57,12 @@ impl InboundAliases {
             return Err(ReasonCode::TOPIC_ALIAS_INVALID);
         }
         if publish.topic.is_empty() {
-            match self.topics.get(&alias) {
+            match self.topics.as_ref().and_then(|t| t.get(&alias)) {
                 Some(topic) => publish.topic.clone_from(topic),
                 None => return Err(ReasonCode::TOPIC_ALIAS_INVALID),
             }
         } else {
-            self.topics.insert(alias, publish.topic.clone());
+            (self.topics.get_or_insert_with(Box::default)).insert(alias, publish.topic.clone());
         }
         Ok(())
     }
@@ -74,7 +77,9 @@ impl InboundAliases {
 #[derive(Debug, Default)]
 pub struct OutboundAliases {
     maximum: u16,
-    aliases: HashMap<String, u16>,
+    /// Boxed on first use, like [`InboundAliases`]' table.
+    #[allow(clippy::box_collection)] // 8 bytes inline instead of 48
+    aliases: Option<Box<HashMap<String, u16>>>,
 }
 
 impl OutboundAliases {
@@ -82,7 +87,7 @@ impl OutboundAliases {
     pub fn new(maximum: u16) -> Self {
         OutboundAliases {
             maximum,
-            aliases: HashMap::new(),
+            aliases: None,
         }
     }
 
@@ -96,16 +101,17 @@ impl OutboundAliases {
         if self.maximum == 0 || publish.topic.is_empty() {
             return;
         }
-        if let Some(&alias) = self.aliases.get(&publish.topic) {
+        let aliases = self.aliases.get_or_insert_with(Box::default);
+        if let Some(&alias) = aliases.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic.clear();
             return;
         }
-        let used = self.aliases.len();
+        let used = aliases.len();
         if used < usize::from(self.maximum) {
             // `used < maximum <= u16::MAX`, so the next alias fits.
             let alias = u16::try_from(used + 1).unwrap_or(self.maximum);
-            self.aliases.insert(publish.topic.clone(), alias);
+            aliases.insert(publish.topic.clone(), alias);
             publish.properties.topic_alias = Some(alias);
         }
     }

@@ -79,7 +79,7 @@ enum Phase {
 
 /// Per-connection protocol state (see the module docs).
 pub struct Connection {
-    settings: ConnectionSettings,
+    settings: ConnectionEnv,
     phase: Phase,
     decoder: Decoder,
     inbuf: BytesMut,
@@ -94,8 +94,40 @@ pub struct Connection {
     client_max_packet: Option<usize>,
     connack_sent: bool,
     core_connected: bool,
-    client_disconnect: Option<Disconnect>,
+    /// Boxed: set only on the way out, so an idle connection holds a pointer.
+    client_disconnect: Option<Box<Disconnect>>,
     close_cause: Option<String>,
+}
+
+/// What a [`Connection`] keeps of its [`ConnectionSettings`]: the limits
+/// are read once, in [`Connection::new`], and a copy of them would be part
+/// of every idle connection (issue 17).
+struct ConnectionEnv {
+    conn: ConnId,
+    listener: String,
+    policy: Arc<dyn AccessPolicy>,
+    over_quota: bool,
+    stats: Arc<Stats>,
+}
+
+impl From<ConnectionSettings> for ConnectionEnv {
+    fn from(settings: ConnectionSettings) -> Self {
+        let ConnectionSettings {
+            conn,
+            listener,
+            policy,
+            limits: _,
+            over_quota,
+            stats,
+        } = settings;
+        ConnectionEnv {
+            conn,
+            listener,
+            policy,
+            over_quota,
+            stats,
+        }
+    }
 }
 
 impl Connection {
@@ -106,7 +138,7 @@ impl Connection {
         Connection {
             decoder: Decoder::new(max_packet),
             inbound: InboundAliases::new(settings.limits.topic_alias_maximum),
-            settings,
+            settings: ConnectionEnv::from(settings),
             phase: Phase::AwaitConnect,
             inbuf: BytesMut::new(),
             out: BytesMut::new(),
@@ -141,7 +173,7 @@ impl Connection {
 
     /// The client's DISCONNECT, if it sent one.
     pub fn take_client_disconnect(&mut self) -> Option<Disconnect> {
-        self.client_disconnect.take()
+        self.client_disconnect.take().map(|d| *d)
     }
 
     /// Why the connection closed, for logs.
@@ -372,7 +404,7 @@ impl Connection {
             Packet::PingReq => self.write(&Packet::PingResp),
             Packet::Disconnect(d) => {
                 self.close_cause = Some(format!("client DISCONNECT {}", d.reason_code));
-                self.client_disconnect = Some(d);
+                self.client_disconnect = Some(Box::new(d));
                 self.phase = Phase::Closed;
             }
             Packet::Connect(_) => {
