@@ -83,7 +83,7 @@ summary() {
     # system CPU time of the script's finished children.
     times >"$logs/times"
     echo "   total $((SECONDS - suite_start)) s wall; CPU of all phases (user, system): $(tail -n1 "$logs/times")"
-    [ "$rc" -eq 0 ] || echo "== suite: FAILED (exit status $rc)" >&2
+    if [ "$rc" -eq 0 ]; then echo "== suite: ok"; else echo "== suite: FAILED (exit status $rc)" >&2; fi
 }
 trap summary EXIT
 

@@ -16,6 +16,7 @@ const INPUTS: &[&str] = &["results.json", "insn-counts.csv"];
 const RUNS: &[&str] = &[
     "experiments/results/full-20261125T202541Z",
     "experiments/results/quick-baselines-20261204",
+    "experiments/results/baselines-20261204",
 ];
 
 #[test]

@@ -73,7 +73,7 @@ fn mode_color(mode: Mode) -> RGBColor {
         Mode::Tls13Chacha => COLORS[6],
         Mode::Lwa => COLORS[7],
         Mode::Tls13Psk => RGBColor(227, 119, 194),
-        Mode::Lwa2 => RGBColor(188, 189, 34),
+        Mode::Lwa2 => BLACK,
     }
 }
 
@@ -460,15 +460,18 @@ impl BarChart<'_> {
                 })
                 .collect::<Vec<_>>()
         };
-        if self.log {
-            let lo = self
-                .series
-                .iter()
-                .flat_map(|s| s.2.iter().flatten().copied())
-                .filter(|v| *v > 0.0)
-                .fold(f64::MAX, f64::min)
-                .min(hi);
-            let floor = lo / 2.0;
+        let lo = self
+            .series
+            .iter()
+            .flat_map(|s| s.2.iter().flatten().copied())
+            .filter(|v| *v > 0.0)
+            .fold(f64::MAX, f64::min)
+            .min(hi);
+        // A log axis only where the bars span more than a factor of 20 (as for the lines):
+        // narrower spans read better from zero on a linear one.
+        if self.log && hi / lo > 20.0 {
+            // From the decade below the smallest bar, so its ticks (10, 20, 50) are labelled.
+            let floor = 10f64.powf((lo / 2.0).log10().floor());
             let mut chart = builder.build_cartesian_2d(x_range, (floor..hi * 2.0).log_scale())?;
             chart
                 .configure_mesh()
@@ -870,10 +873,12 @@ fn write_bars(
     chart: &BarChart<'_>,
     out: &mut Vec<PathBuf>,
 ) -> PlotResult<()> {
+    // 130 px per category at least, so that labels such as "tls13-psk (mosquitto)" stay apart.
+    let size = (1000.max(130 * chart.categories.len() as u32), 560);
     let svg = dir.join(format!("{stem}.svg"));
-    chart.draw(&SVGBackend::new(&svg, (1000, 560)).into_drawing_area())?;
+    chart.draw(&SVGBackend::new(&svg, size).into_drawing_area())?;
     let png = dir.join(format!("{stem}.png"));
-    chart.draw(&BitMapBackend::new(&png, (1000, 560)).into_drawing_area())?;
+    chart.draw(&BitMapBackend::new(&png, size).into_drawing_area())?;
     out.push(svg);
     out.push(png);
     Ok(())
