@@ -14,6 +14,18 @@ use super::super::stats::{auth_mode, refusal_reason};
 use super::{keep_alive_duration, valid_in_disconnect, Action, Connection, Phase};
 
 impl Connection {
+    /// The client's key confirmation (LWA1 finished or LWA2 first PUBLISH) did not verify:
+    /// counted, then DISCONNECT with `code` where a DISCONNECT may carry it, else 0x87.
+    fn confirmation_failed(&mut self, connect: &crate::codec::Connect, code: ReasonCode) {
+        (self.settings.stats).auth_failed(auth_mode(connect), refusal_reason(code));
+        let code = if valid_in_disconnect(code) {
+            code
+        } else {
+            ReasonCode::NOT_AUTHORIZED
+        };
+        self.close_with(Some(code), "authentication failed");
+    }
+
     /// The authenticator's answer to the CONNECT from [`Action::Authenticate`].
     ///
     /// `preview` is the CONNACK the core would send (its side-effect-free
@@ -163,16 +175,7 @@ impl Connection {
                             now,
                         ));
                     }
-                    Err(code) => {
-                        (self.settings.stats)
-                            .auth_failed(auth_mode(&connect), refusal_reason(code));
-                        let code = if valid_in_disconnect(code) {
-                            code
-                        } else {
-                            ReasonCode::NOT_AUTHORIZED
-                        };
-                        self.close_with(Some(code), "authentication failed");
-                    }
+                    Err(code) => self.confirmation_failed(&connect, code),
                 }
             }
             Packet::Publish(mut publish) if continuation.confirms_by_publish() => {
@@ -199,16 +202,7 @@ impl Connection {
                         ));
                         actions.push(Action::CorePacket(Packet::Publish(publish)));
                     }
-                    Err(code) => {
-                        (self.settings.stats)
-                            .auth_failed(auth_mode(&connect), refusal_reason(code));
-                        let code = if valid_in_disconnect(code) {
-                            code
-                        } else {
-                            ReasonCode::NOT_AUTHORIZED
-                        };
-                        self.close_with(Some(code), "authentication failed");
-                    }
+                    Err(code) => self.confirmation_failed(&connect, code),
                 }
             }
             Packet::Disconnect(_) => {

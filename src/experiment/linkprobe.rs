@@ -61,6 +61,14 @@ pub struct LinkResult {
 }
 
 impl LinkResult {
+    /// Keeps iperf3's client-to-broker figures.
+    pub fn set_iperf(&mut self, f: &IperfFigures) {
+        self.iperf_mbit_s = Some(f.mbit_s);
+        self.iperf_retransmits = f.retransmits;
+        self.iperf_min_rtt_ms = f.min_rtt_ms;
+        self.iperf_mean_rtt_ms = f.mean_rtt_ms;
+    }
+
     /// A result for `profile` with nothing measured yet.
     pub fn new(profile: &LinkProfile, emulation: &str, broker_addr: String) -> Self {
         LinkResult {

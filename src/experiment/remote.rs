@@ -316,12 +316,7 @@ impl RemoteBroker {
         match self.info.iperf3.port() {
             Ok(port) => {
                 match linkprobe::iperf_client(self.ip, port, IperfDirection::ToBroker) {
-                    Ok(f) => {
-                        r.iperf_mbit_s = Some(f.mbit_s);
-                        r.iperf_retransmits = f.retransmits;
-                        r.iperf_min_rtt_ms = f.min_rtt_ms;
-                        r.iperf_mean_rtt_ms = f.mean_rtt_ms;
-                    }
+                    Ok(f) => r.set_iperf(&f),
                     Err(e) => r.notes.push(format!("iperf3 not measured ({e})")),
                 }
                 match linkprobe::iperf_client(self.ip, port, IperfDirection::FromBroker) {

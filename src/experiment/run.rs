@@ -314,12 +314,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         if let Some(l) = &emulated {
             bar.set_message(format!("{}: iperf3", link.name));
             match linkprobe::iperf(l) {
-                Ok(f) => {
-                    link_result.iperf_mbit_s = Some(f.mbit_s);
-                    link_result.iperf_retransmits = f.retransmits;
-                    link_result.iperf_min_rtt_ms = f.min_rtt_ms;
-                    link_result.iperf_mean_rtt_ms = f.mean_rtt_ms;
-                }
+                Ok(f) => link_result.set_iperf(&f),
                 Err(e) => link_result.notes.push(format!("iperf3 not measured: {e}")),
             }
         }
