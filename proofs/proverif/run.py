@@ -282,7 +282,8 @@ def run(proverif, name, path, timeout, logs):
                 timed_out = True
                 break
             time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        # reaped here, not by Popen
+        proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
     wall = time.monotonic() - started
     cpu = usage.ru_utime + usage.ru_stime
     stdout = out_path.read_text(errors="replace")
