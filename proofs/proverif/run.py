@@ -26,6 +26,8 @@ HERE = Path(__file__).resolve().parent
 QUERY_CLAIMS = (
     ["S1"] + ["S2"] + ["S3"] * 4 + ["S4"] * 8 + ["S5"] + ["S6"] * 2 + ["S8"] + ["S9"]
     + ["S10"] * 2 + ["reach c2b"] + ["reach b2c"]
+    + ["reach c2b no reveal"] + ["reach b2c no reveal"]
+    + ["revocation at finished"] + ["revocation per record"]
 )
 
 MOVED_EFFECT = "  event SideEffect(id, cx, l, ec, ch, eb, sp);       (* Clean Start, takeover, session, will *)\n"
@@ -44,19 +46,34 @@ MUTANTS = {
         ("let dh = exp(ec, y) in", "let dh = g in"),
         ("let dh = exp(eb, x) in", "let dh = g in"),
     ],
+    # Both openers (the client's Opener and the broker's BrokerOpener):
+    # each replacement applies to every occurrence.
     "counter_from_wire": [
-        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
-         "  let p0 = aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
-         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
-         "  let p0 = aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
-        ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
-         "  let p1 = aead_open(k, nonce(iv, ctr1), (aad_prefix, dir, ctr1,",
-         "in(c, (w1: bitstring, t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
-         "  let p1 = aead_open(k, nonce(iv, w1), (aad_prefix, dir, w1,"),
+        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
+         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));"),
+        ("aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
+         "aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
+        ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));",
+         "in(c, (w1: bitstring, t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));"),
+        ("aead_open(k, nonce(iv, ctr1), (aad_prefix, dir, ctr1,",
+         "aead_open(k, nonce(iv, w1), (aad_prefix, dir, w1,"),
     ],
     "one_key_both_directions": [
         ("hkdf_expand(prk, lbl_b2c_key, th)", "hkdf_expand(prk, lbl_c2b_key, th)"),
         ("hkdf_expand(prk, lbl_b2c_iv, th)", "hkdf_expand(prk, lbl_c2b_iv, th)"),
+    ],
+    # LWA.md 12.12: the broker does not re-check at the finished that the
+    # key is still current (fails "revocation at finished").
+    "no_revocation_check_at_finished": [
+        ("  event KeyCheck(id, psk, th);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event KeyCheck(id, psk, th);\n"),
+    ],
+    # ... nor before each record it opens (fails "revocation per record").
+    "no_revocation_check_per_record": [
+        ("  event RecordKeyCheck(id, psk, th, ctr0);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event RecordKeyCheck(id, psk, th, ctr0);\n"),
+        ("  event RecordKeyCheck(id, psk, th, ctr1);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event RecordKeyCheck(id, psk, th, ctr1);\n"),
     ],
     "side_effect_before_finished": [
         (MOVED_EFFECT, ""),
