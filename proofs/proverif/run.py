@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Runs lwa.pv, lwa_s7.pv and their mutants with an installed ProVerif 2.05
-and prints, per model, the wall-clock and CPU time and each claim's result.
+"""Runs lwa.pv, lwa_s7.pv, lwa_s7_multi.pv, lwa_eph.pv and their mutants with
+an installed ProVerif 2.05 and prints, per model, the wall-clock and CPU time
+and each claim's result.
 
     PROVERIF=/path/to/proverif python3 proofs/proverif/run.py [--honest-only] [NAME...]
 
-NAME... limits the run to the models with those names (e.g. lwa_s7).
+NAME... limits the run to the models with those names (e.g. lwa_s7). The
+long models (lwa_payload_equiv, lwa_payload_equiv_fs) run only when named.
 
 ProVerif is not installed by this project (it is not in the registries the
 project reaches); see proofs/README.md. A mutant is lwa.pv with one textual
@@ -28,6 +30,12 @@ QUERY_CLAIMS = (
     + ["S10"] * 2 + ["reach c2b"] + ["reach b2c"]
     + ["reach c2b no reveal"] + ["reach b2c no reveal"]
     + ["revocation at finished"] + ["revocation per record"]
+)
+
+# The queries of lwa_eph.pv in file order (E1 = S1 ..., see that file).
+EPH_QUERY_CLAIMS = (
+    ["E1"] + ["E2"] + ["E3"] * 4 + ["E5"] + ["E6"] * 2
+    + ["E4-lost (expected false)"] * 2 + ["E4-kept"] * 4 + ["E6-kept"] * 2
 )
 
 MOVED_EFFECT = "  event SideEffect(id, cx, l, ec, ch, eb, sp);       (* Clean Start, takeover, session, will *)\n"
@@ -93,6 +101,27 @@ S7_MUTANTS = {
 }
 
 
+# lwa_payload_equiv.pv (S6 as strong secrecy, one equivalence): its variant
+# reveals every honest PSK in phase 1, after all sessions (forward secrecy).
+PAYLOAD_VARIANTS = {
+    "fs": [
+        ("      ( ! Client(hid(m), pskm) ) )",
+         "      ( ( ! Client(hid(m), pskm) ) | (phase 1; out(c, pskm)) ) )"),
+    ],
+}
+
+# lwa_s7_multi.pv: the same mutant, on the probed identity's broker only
+# (the general broker also sends a response).
+S7_MULTI_MUTANTS = {
+    "unknown_identity_refused_at_connect": [
+        ("out(c, (method_lwa1, sp, resp, bmac));\n  in(c, (=method_lwa1, cmac: bitstring));\n  (* the same test",
+         "out(c, choice[(method_lwa1, sp, resp, bmac), (method_lwa1, sp, refused, refused)]);\n"
+         "  in(c, (=method_lwa1, cmac: bitstring));\n  (* the same test"),
+        ("const auth_ok: bitstring [data].", "const auth_ok: bitstring [data].\nconst refused: bitstring [data]."),
+    ],
+}
+
+
 def mutate(text, changes):
     for old, new in changes:
         if old not in text:
@@ -101,28 +130,29 @@ def mutate(text, changes):
     return text
 
 
-def run(proverif, path):
+def run(proverif, path, claims=QUERY_CLAIMS):
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([proverif, str(path)], capture_output=True, text=True, check=False)
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     elapsed = (time.monotonic() - started, cpu)
-    if "lwa_s7" in path.name:
+    if "lwa_s7" in path.name or "equiv" in path.name:
         found = re.findall(r"^RESULT Observational equivalence (is true|is false|cannot be proved)", out.stdout, re.M)
         if not found:
             raise SystemExit(f"{path}: no equivalence result\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
         # A proof attempt may print intermediate RESULT lines; the last one is the verdict.
-        return elapsed, {"S7": [found[-1].replace("is ", "")]}
+        claim = "S7" if "lwa_s7" in path.name else "S6 strong secrecy"
+        return elapsed, {claim: [found[-1].replace("is ", "")]}
     summary = out.stdout.split("Verification summary:", 1)
     if len(summary) != 2:
         raise SystemExit(f"{path}: no verification summary\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     results = re.findall(r"^Query .* (is true|is false|cannot be proved)\.$", summary[1], re.M)
     results = [r.replace("is ", "") for r in results]
-    if len(results) != len(QUERY_CLAIMS):
-        raise SystemExit(f"{path}: {len(results)} results for {len(QUERY_CLAIMS)} queries")
+    if len(results) != len(claims):
+        raise SystemExit(f"{path}: {len(results)} results for {len(claims)} queries")
     by_claim = {}
-    for claim, result in zip(QUERY_CLAIMS, results):
+    for claim, result in zip(claims, results):
         by_claim.setdefault(claim, []).append(result)
     return elapsed, by_claim
 
@@ -131,18 +161,27 @@ def main():
     proverif = os.environ.get("PROVERIF", "proverif")
     source = (HERE / "lwa.pv").read_text()
     s7 = (HERE / "lwa_s7.pv").read_text()
-    models = {"lwa": source, "lwa_s7": s7}
+    s7_multi = (HERE / "lwa_s7_multi.pv").read_text()
+    eph = (HERE / "lwa_eph.pv").read_text()
+    payload = (HERE / "lwa_payload_equiv.pv").read_text()
+    models = {"lwa": source, "lwa_s7": s7, "lwa_s7_multi": s7_multi, "lwa_eph": eph}
     if "--honest-only" not in sys.argv:
         models.update({f"lwa_{name}": mutate(source, c) for name, c in MUTANTS.items()})
         models.update({f"lwa_s7_{name}": mutate(s7, c) for name, c in S7_MUTANTS.items()})
+        models.update({f"lwa_s7_multi_{name}": mutate(s7_multi, c) for name, c in S7_MULTI_MUTANTS.items()})
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    # Long models: only when named.
+    long_models = {"lwa_payload_equiv": payload}
+    long_models.update({f"lwa_payload_equiv_{name}": mutate(payload, c) for name, c in PAYLOAD_VARIANTS.items()})
     if only:
+        models.update(long_models)
         models = {name: text for name, text in models.items() if name in only}
+    claims_of = {"lwa_eph": EPH_QUERY_CLAIMS}
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in models.items():
             path = Path(tmp) / f"{name}.pv"
             path.write_text(text)
-            elapsed, by_claim = run(proverif, path)
+            elapsed, by_claim = run(proverif, path, claims_of.get(name, QUERY_CLAIMS))
             cells = ", ".join(f"{claim} {'/'.join(sorted(set(rs)))}" for claim, rs in by_claim.items())
             wall, cpu = elapsed
             print(f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU: {cells}", flush=True)
