@@ -29,7 +29,7 @@ QUERY_CLAIMS = (
     ["S1"] + ["S2"] + ["S3"] * 4 + ["S4"] * 8 + ["S5"] + ["S6"] * 2 + ["S8"] + ["S9"]
     + ["S10"] * 2 + ["reach c2b"] + ["reach b2c"]
     + ["reach c2b no reveal"] + ["reach b2c no reveal"]
-    + ["revocation at finished"] + ["revocation per record"]
+    + ["revocation at finished"] + ["revocation per record"] + ["revocation race (expected false)"]
 )
 
 # The queries of lwa_eph.pv in file order (E1 = S1 ..., see that file).
