@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Runs lwa.pv, lwa_s7.pv, lwa2.pv, lwa2_s7.pv and their mutants with an
-installed ProVerif 2.05 and prints, per model, the wall-clock and CPU time,
+"""Runs lwa.pv, lwa_s7.pv, lwa_s7_multi.pv, lwa_eph.pv, lwa2.pv, lwa2_s7.pv and
+their mutants with an installed ProVerif 2.05 and prints, per model, the wall-clock and CPU time,
 each claim's result, and whether the outcome is the expected one.
 
     PROVERIF=/path/to/proverif python3 proofs/proverif/run.py \
         [--honest-only] [--jobs N] [--timeout S] [--logs DIR] [NAME...]
 
 NAME... limits the run to the models with those names (e.g. lwa_s7, lwa2,
-lwa2_no_broker_ephemeral). --jobs N runs N ProVerif processes at once
+lwa2_no_broker_ephemeral). The long models (lwa_payload_equiv,
+lwa_payload_equiv_fs) run only when named. --jobs N runs N ProVerif processes at once
 (default 1) and prints each result as it finishes; --timeout S stops a model
 after S seconds of wall-clock time (default: none); --logs DIR keeps each
 model's ProVerif output as DIR/NAME.txt. At the end a summary table lists
@@ -34,6 +35,14 @@ HERE = Path(__file__).resolve().parent
 QUERY_CLAIMS = (
     ["S1"] + ["S2"] + ["S3"] * 4 + ["S4"] * 8 + ["S5"] + ["S6"] * 2 + ["S8"] + ["S9"]
     + ["S10"] * 2 + ["reach c2b"] + ["reach b2c"]
+    + ["reach c2b no reveal"] + ["reach b2c no reveal"]
+    + ["revocation at finished"] + ["revocation per record"] + ["revocation race (expected false)"]
+)
+
+# The queries of lwa_eph.pv in file order (E1 = S1 ..., see that file).
+EPH_QUERY_CLAIMS = (
+    ["E1"] + ["E2"] + ["E3"] * 4 + ["E5"] + ["E6"] * 2
+    + ["E4-lost (expected false)"] * 2 + ["E4-kept"] * 4 + ["E6-kept"] * 2
 )
 
 MOVED_EFFECT = "  event SideEffect(id, cx, l, ec, ch, eb, sp);       (* Clean Start, takeover, session, will *)\n"
@@ -52,19 +61,34 @@ MUTANTS = {
         ("let dh = exp(ec, y) in", "let dh = g in"),
         ("let dh = exp(eb, x) in", "let dh = g in"),
     ],
+    # Both openers (the client's Opener and the broker's BrokerOpener):
+    # each replacement applies to every occurrence.
     "counter_from_wire": [
-        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
-         "  let p0 = aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
-         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));\n"
-         "  let p0 = aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
-        ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
-         "  let p1 = aead_open(k, nonce(iv, ctr1), (aad_prefix, dir, ctr1,",
-         "in(c, (w1: bitstring, t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));\n"
-         "  let p1 = aead_open(k, nonce(iv, w1), (aad_prefix, dir, w1,"),
+        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
+         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));"),
+        ("aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
+         "aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
+        ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));",
+         "in(c, (w1: bitstring, t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));"),
+        ("aead_open(k, nonce(iv, ctr1), (aad_prefix, dir, ctr1,",
+         "aead_open(k, nonce(iv, w1), (aad_prefix, dir, w1,"),
     ],
     "one_key_both_directions": [
         ("hkdf_expand(prk, lbl_b2c_key, th)", "hkdf_expand(prk, lbl_c2b_key, th)"),
         ("hkdf_expand(prk, lbl_b2c_iv, th)", "hkdf_expand(prk, lbl_c2b_iv, th)"),
+    ],
+    # LWA.md 12.12: the broker does not re-check at the finished that the
+    # key is still current (fails "revocation at finished").
+    "no_revocation_check_at_finished": [
+        ("  event KeyCheck(id, psk, th);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event KeyCheck(id, psk, th);\n"),
+    ],
+    # ... nor before each record it opens (fails "revocation per record").
+    "no_revocation_check_per_record": [
+        ("  event RecordKeyCheck(id, psk, th, ctr0);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event RecordKeyCheck(id, psk, th, ctr0);\n"),
+        ("  event RecordKeyCheck(id, psk, th, ctr1);\n  get revoked(=id, =psk) in 0 else\n",
+         "  event RecordKeyCheck(id, psk, th, ctr1);\n"),
     ],
     "side_effect_before_finished": [
         (MOVED_EFFECT, ""),
@@ -181,6 +205,27 @@ LWA2_S7_MUTANTS = {
     ],
 }
 
+# lwa_payload_equiv.pv (S6 as strong secrecy, one equivalence): its variant
+# reveals every honest PSK in phase 1, after all sessions (forward secrecy).
+PAYLOAD_VARIANTS = {
+    "fs": [
+        ("      ( ! Client(hid(m), pskm) ) )",
+         "      ( ( ! Client(hid(m), pskm) ) | (phase 1; out(c, pskm)) ) )"),
+    ],
+}
+
+# lwa_s7_multi.pv: the same mutant, on the probed identity's broker only
+# (the general broker also sends a response).
+S7_MULTI_MUTANTS = {
+    "unknown_identity_refused_at_connect": [
+        ("out(c, (method_lwa1, sp, resp, bmac));\n  in(c, (=method_lwa1, cmac: bitstring));\n  (* the same test",
+         "out(c, choice[(method_lwa1, sp, resp, bmac), (method_lwa1, sp, refused, refused)]);\n"
+         "  in(c, (=method_lwa1, cmac: bitstring));\n  (* the same test"),
+        ("const auth_ok: bitstring [data].", "const auth_ok: bitstring [data].\nconst refused: bitstring [data]."),
+    ],
+}
+
+
 # ---- Expected outcomes ----
 
 # For each mutant, the claims that must be caught: each listed claim has at
@@ -195,6 +240,9 @@ MUTANT_CATCHES = {
     "lwa_counter_from_wire": ["S5"],
     "lwa_one_key_both_directions": [],
     "lwa_side_effect_before_finished": ["S8"],
+    "lwa_no_revocation_check_at_finished": ["revocation at finished"],
+    "lwa_no_revocation_check_per_record": ["revocation per record"],
+    "lwa_s7_multi_unknown_identity_refused_at_connect": ["S7"],
     "lwa_s7_unknown_identity_refused_at_connect": ["S7"],
     "lwa2_offer_not_in_transcript": ["S1", "S2", "S8", "S9"],
     "lwa2_no_psk_in_key_schedule": ["S1", "S2", "S3", "S4", "S5", "S6", "S8", "S9", "S10"],
@@ -210,16 +258,18 @@ MUTANT_CATCHES = {
     "lwa2_s7_unknown_identity_refused_at_connect": ["S7"],
 }
 
-HONEST = ("lwa", "lwa_s7", "lwa2", "lwa2_s7")
+HONEST = ("lwa", "lwa_s7", "lwa_s7_multi", "lwa_eph", "lwa2", "lwa2_s7")
+# Honest models that run only when named (each takes many minutes).
+LONG = ("lwa_payload_equiv",)
 
 
 def expected_false(claim):
-    return claim.startswith("reach") or claim.startswith("sanity")
+    return claim.startswith("reach") or claim.startswith("sanity") or "(expected false)" in claim
 
 
 def expected(name, by_claim):
     """(ok, why) for a model's results {claim: [result per query]}."""
-    if name in HONEST:
+    if name in HONEST or name.startswith(LONG):
         wrong = [c for c, rs in by_claim.items()
                  if any(r != ("false" if expected_false(c) else "true") for r in rs)]
         return (not wrong, "as expected" if not wrong else "unexpected: " + ", ".join(wrong))
@@ -245,13 +295,19 @@ def mutate(text, changes):
 
 def parse(name, stdout):
     """{claim: [results]} from ProVerif's output for model `name`."""
-    if "_s7" in name:
+    if "_s7" in name or "equiv" in name:
         found = re.findall(r"^RESULT Observational equivalence (is true|is false|cannot be proved)", stdout, re.M)
         if not found:
             raise ValueError("no equivalence result")
         # A proof attempt may print intermediate RESULT lines; the last one is the verdict.
-        return {"S7": [found[-1].replace("is ", "")]}
-    claims = QUERY_CLAIMS_LWA2 if name.startswith("lwa2") else QUERY_CLAIMS
+        claim = "S7" if "_s7" in name else "S6 strong secrecy"
+        return {claim: [found[-1].replace("is ", "")]}
+    if name.startswith("lwa2"):
+        claims = QUERY_CLAIMS_LWA2
+    elif name.startswith("lwa_eph"):
+        claims = EPH_QUERY_CLAIMS
+    else:
+        claims = QUERY_CLAIMS
     summary = stdout.split("Verification summary:", 1)
     if len(summary) != 2:
         raise ValueError("no verification summary")
@@ -326,13 +382,19 @@ def main():
     logs = option("--logs", None, str)
     if logs:
         Path(logs).mkdir(parents=True, exist_ok=True)
-    sources = {name: (HERE / f"{name}.pv").read_text() for name in HONEST}
-    models = dict(sources)
+    sources = {name: (HERE / f"{name}.pv").read_text() for name in HONEST + LONG}
+    models = {name: sources[name] for name in HONEST}
     if "--honest-only" not in sys.argv:
-        for base, table in (("lwa", MUTANTS), ("lwa_s7", S7_MUTANTS),
+        for base, table in (("lwa", MUTANTS), ("lwa_s7", S7_MUTANTS), ("lwa_s7_multi", S7_MULTI_MUTANTS),
                             ("lwa2", LWA2_MUTANTS), ("lwa2_s7", LWA2_S7_MUTANTS)):
             models.update({f"{base}_{name}": mutate(sources[base], c) for name, c in table.items()})
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    # Long models: only when named.
+    payload = sources["lwa_payload_equiv"]
+    models["lwa_payload_equiv"] = payload
+    models.update({f"lwa_payload_equiv_{name}": mutate(payload, c) for name, c in PAYLOAD_VARIANTS.items()})
+    if not only:
+        models = {name: text for name, text in models.items() if not name.startswith(LONG)}
     if only:
         unknown = [a for a in only if a not in models]
         if unknown:
