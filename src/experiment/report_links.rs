@@ -41,6 +41,30 @@ pub fn render(out: &mut String, all: &RunResults) {
              the shaper's queue (up to 100 ms of data), so they include queueing; the connect \
              round trip is the idle link's.\n\n",
         );
+        let p = &all.meta.profile;
+        let e = &p.emulated;
+        let modes = if e.modes.is_empty() {
+            "every mode of the run".to_string()
+        } else {
+            e.modes
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "On emulated links the profile measures a reduced matrix: {modes}, payloads {:?} B, \
+             {} throughput messages per cell (a cell shorter than {} ms is redone with more), \
+             {} latency messages per cell, {} set-ups per mode, {} repeat(s); no idle-memory, \
+             storm or capture phase (they measure the broker, not the link).\n",
+            e.payloads,
+            e.throughput_messages,
+            p.min_cell_ms,
+            e.latency_messages,
+            e.setup_samples,
+            e.repeats,
+        );
     }
     let remote = all.links.iter().any(|l| l.profile.is_remote());
     if remote {

@@ -204,15 +204,22 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         })
         .collect();
     let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 3;
+    // The (broker, mode) blocks measured on a link: the profile's emulated links may
+    // measure fewer modes than loopback.
+    let link_plan = |p: &Profile| -> Vec<(BrokerKind, Mode)> {
+        plan.iter()
+            .filter(|(_, m)| p.modes.contains(m))
+            .copied()
+            .collect()
+    };
     let total: u64 = links
         .iter()
         .map(|l| {
             let p = opts.profile.for_link(l);
             let per_mode = cells_per_mode(&p);
-            per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 3)
+            (per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 3)) * link_plan(&p).len() as u64
         })
-        .sum::<u64>()
-        * plan.len() as u64;
+        .sum::<u64>();
     let bar = Progress::new(total, opts.progress);
 
     notes.extend(raise_fd_limit(&opts.profile));
@@ -252,6 +259,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     let mut link_results = Vec::new();
     for (seq, link) in links.iter().enumerate() {
         let profile = opts.profile.for_link(link);
+        let plan = link_plan(&profile);
         let cells_per_mode = cells_per_mode(&profile);
         let repeats = profile.repeats.max(1);
         let cells_per_repeat = cells_per_mode - 2;
