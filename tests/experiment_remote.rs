@@ -143,6 +143,17 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     let notes = &results["meta"]["notes"];
+    // The connection storm runs in every repeat, so its rates get intervals.
+    let storms = results["repeats"]["storms"].as_array().unwrap();
+    for repeat in 0..2 {
+        assert!(
+            storms.iter().any(|s| s["broker"] == "mqtt-lwa"
+                && s["mode"] == "plain"
+                && s["repeat"] == repeat
+                && s["storm"]["handshakes"].as_u64() > Some(0)),
+            "no storm in repeat {repeat}: {storms:?}"
+        );
+    }
     assert!(
         results["meta"]["remote_broker"]
             .as_str()
@@ -268,6 +279,13 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     assert!(report.contains("**Remote broker.** The broker ran on 127.0.0.1"));
     assert!(report.contains("Throughput over repeats"));
     assert_eq!(report.contains("## Broker: mosquitto"), mosquitto);
+    if mosquitto {
+        // Our broker beside Mosquitto: handshakes per broker CPU second over both repeats' storms.
+        assert!(
+            report.contains("| plain handshakes per broker CPU second (storms: 2 / 2) |"),
+            "{report}"
+        );
+    }
     // The seed's iperf figures beside this link's iperf3 capacity and MQTT's goodput.
     let seed = report
         .split("## Seed comparison (remote:127.0.0.1 link)")

@@ -41,6 +41,7 @@ pub mod repeat;
 pub mod report;
 pub mod report_extra;
 pub mod report_links;
+mod report_vs_mosquitto;
 pub mod results;
 pub mod run;
 pub mod serve;

@@ -18,6 +18,7 @@ use super::broker::TOPIC_PREFIX;
 use super::matrix::{BrokerKind, Mode, Profile};
 use super::procstat::{cpu_ticks, Process};
 use super::results::{decode_histogram, encode_histogram, CellResult, Percentiles, RunResults};
+use super::storm::StormResult;
 use super::workload::{latency, throughput, Pair, Target, WorkloadError};
 
 /// Upper bound on messages in one throughput run (the broker may queue a QoS 0 backlog).
@@ -226,6 +227,10 @@ pub struct RepeatData {
     pub spreads: Vec<CellSpread>,
     /// Load average around every (repeat, broker, mode) block.
     pub loads: Vec<BlockLoad>,
+    /// Every repeat's connection storm (runs before storms were repeated have none: their
+    /// one storm is the mode's).
+    #[serde(default)]
+    pub storms: Vec<StormRepeat>,
 }
 
 /// The order blocks run in: every (broker, mode) of `plan` once per repeat, the order
@@ -394,7 +399,7 @@ pub async fn measure_repeat(
     profile: &Profile,
     repeat: usize,
     tick: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<CellResult>, WorkloadError> {
+) -> Result<RepeatMeasurement, WorkloadError> {
     let tag = format!("direct{repeat}");
     let mut direct = Pair::open(t, t.addr, &tag).await?;
     let mut cells = Vec::new();
@@ -412,7 +417,38 @@ pub async fn measure_repeat(
         }
     }
     direct.close().await;
-    Ok(cells)
+    let mut notes = Vec::new();
+    let storm = super::workload::storm_phase(t, profile, tick, &mut notes).await?;
+    Ok(RepeatMeasurement {
+        cells,
+        storm,
+        notes,
+    })
+}
+
+/// What a later repeat of one (broker, mode) measured.
+pub struct RepeatMeasurement {
+    /// Latency and throughput of every (payload, QoS) cell.
+    pub cells: Vec<CellResult>,
+    /// The connection storm, where the profile runs one for the mode.
+    pub storm: Option<StormResult>,
+    /// What failed, for the report.
+    pub notes: Vec<String>,
+}
+
+/// One repeat's connection storm of one (link, broker, mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StormRepeat {
+    /// Link the block ran over.
+    pub link: String,
+    /// Repeat index (0-based).
+    pub repeat: usize,
+    /// Broker measured.
+    pub broker: BrokerKind,
+    /// Mode measured.
+    pub mode: Mode,
+    /// What the storm measured.
+    pub storm: StormResult,
 }
 
 /// `repeats.csv`: every repeat of every cell, with the load average around its block.
@@ -746,6 +782,7 @@ mod tests {
             rows: vec![cell(Mode::Plain, 100.0, 0), lan],
             spreads: Vec::new(),
             loads: vec![load("loopback", 1.25), load("lan", 3.5)],
+            storms: Vec::new(),
         };
         let csv = repeats_csv(&d);
         let load1 = |link: &str| -> String {

@@ -477,6 +477,7 @@ pub fn render(all: &RunResults, insn: Option<&super::insn_counts::InsnCounts>) -
     super::stock::section(&mut out, &r.stock, r.meta.profile.repeats.max(1));
     super::report_extra::storm_section(&mut out, r);
     super::report_extra::memory_section(&mut out, r);
+    super::report_vs_mosquitto::section(&mut out, r);
     super::report_extra::cross_check_section(&mut out, r);
 
     out.push_str("## Relation to the seed study\n\n");

@@ -208,6 +208,7 @@ impl RunResults {
         r.cells.retain(|c| c.link == link);
         r.repeats.rows.retain(|c| c.cell.link == link);
         r.repeats.spreads.retain(|s| s.link == link);
+        r.repeats.storms.retain(|s| s.link == link);
         if let Some(l) = self.links.iter().find(|l| l.profile.name == link) {
             r.meta.profile = self.meta.profile.for_link(&l.profile);
             // A remote broker's description of its network stays.

@@ -15,7 +15,7 @@ use super::plots;
 use super::procstat::Process;
 use super::progress::Progress;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
-use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
+use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData, StormRepeat};
 use super::results::{RunMeta, RunResults};
 use super::workload::{measure_mode, Target};
 
@@ -204,6 +204,9 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         })
         .collect();
     let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 3;
+    // Later repeats: the (payload, QoS) cells and the connection storm.
+    let cells_per_repeat =
+        |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + u64::from(p.storm.millis > 0);
     // The (broker, mode) blocks measured on a link: the profile's emulated links may
     // measure fewer modes than loopback.
     let link_plan = |p: &Profile| -> Vec<(BrokerKind, Mode)> {
@@ -217,7 +220,8 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .map(|l| {
             let p = opts.profile.for_link(l);
             let per_mode = cells_per_mode(&p);
-            (per_mode + (p.repeats.max(1) as u64 - 1) * (per_mode - 3)) * link_plan(&p).len() as u64
+            (per_mode + (p.repeats.max(1) as u64 - 1) * cells_per_repeat(&p))
+                * link_plan(&p).len() as u64
         })
         .sum::<u64>();
     let bar = Progress::new(total, opts.progress);
@@ -256,13 +260,14 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     let mut modes = Vec::new();
     let mut rows: Vec<CellRepeat> = Vec::new();
     let mut loads = Vec::new();
+    let mut storms = Vec::new();
     let mut link_results = Vec::new();
     for (seq, link) in links.iter().enumerate() {
         let profile = opts.profile.for_link(link);
         let plan = link_plan(&profile);
         let cells_per_mode = cells_per_mode(&profile);
         let repeats = profile.repeats.max(1);
-        let cells_per_repeat = cells_per_mode - 2;
+        let cells_per_repeat = cells_per_repeat(&profile);
         // Loopback: 127.0.0.1 here. Emulated: namespaces created now, removed at the end of
         // this iteration (or on any early exit, panics included) by `EmulatedLink`'s drop.
         // Remote: the served brokers are reached through `remote`, not `host`.
@@ -400,12 +405,13 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                     .block_on(measure_mode(&target, &profile, &tick))
                     .map(|mut m| {
                         m.mode.link = link.name.clone();
-                        (Some(m.mode), m.notes, m.cells)
+                        let storm = m.mode.storm.clone();
+                        (Some(m.mode), m.notes, m.cells, storm)
                     })
             } else {
                 runtime
                     .block_on(repeat::measure_repeat(&target, &profile, rep, &tick))
-                    .map(|cells| (None, Vec::new(), cells))
+                    .map(|m| (None, m.notes, m.cells, m.storm))
             };
             drop(broker);
             if let Some(l) = emulated.as_mut() {
@@ -421,8 +427,15 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 }
             }
             match measured {
-                Ok((mode_result, mode_notes, cells)) => {
+                Ok((mode_result, mode_notes, cells, storm)) => {
                     modes.extend(mode_result);
+                    storms.extend(storm.map(|storm| StormRepeat {
+                        link: link.name.clone(),
+                        repeat: rep,
+                        broker: kind,
+                        mode,
+                        storm,
+                    }));
                     notes.extend(mode_notes.into_iter().map(|n| {
                         if !link.is_emulated() {
                             n
@@ -517,6 +530,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             cores: super::storm::machine_cores(),
             broker_host_cores: remote.as_ref().and_then(RemoteBroker::cores),
             rows,
+            storms,
             spreads,
             loads,
         },

@@ -18,6 +18,7 @@ use super::matrix::{BrokerKind, Mode, Profile};
 use super::procstat::{cpu_ticks, Process, TICKS_PER_SECOND};
 use super::relay::{CountingRelay, WireBytes};
 use super::results::{CellResult, ModeResult, Percentiles};
+use super::storm::StormResult;
 use super::{crosscheck, memory, storm};
 use crate::auth::lwa::{LwaClientAuthenticator, LwaVersion};
 use crate::auth::tls::client::ClientTlsOptions;
@@ -537,6 +538,33 @@ pub struct ModeMeasurement {
     pub notes: Vec<String>,
 }
 
+/// The connection storm of `t` where the profile runs one for its mode (a failed
+/// handshake adds a note); every repeat runs it, so its rates get intervals.
+pub(super) async fn storm_phase(
+    t: &Target<'_>,
+    profile: &Profile,
+    tick: &(dyn Fn(&str) + Sync),
+    notes: &mut Vec<String>,
+) -> Result<Option<StormResult>, WorkloadError> {
+    let Some(window) = storm::window(&profile.storm, t.mode) else {
+        return Ok(None);
+    };
+    tick(&format!("{} {}: connection storm", t.broker, t.mode));
+    let k = storm::clients(&profile.storm, storm::machine_cores());
+    let s = storm::storm(t, k, window).await?;
+    if s.failed > 0 {
+        notes.push(format!(
+            "{} {}: {} of {} storm handshakes failed (first: {})",
+            t.broker,
+            t.mode,
+            s.failed,
+            s.failed + s.handshakes,
+            s.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(Some(s))
+}
+
 /// Runs every phase for `t`; `tick` is called after each cell (progress).
 pub async fn measure_mode(
     t: &Target<'_>,
@@ -644,25 +672,7 @@ pub async fn measure_mode(
     }
     direct.close().await;
     wire.close().await;
-    let storm = match storm::window(&profile.storm, t.mode) {
-        Some(window) => {
-            tick(&format!("{} {}: connection storm", t.broker, t.mode));
-            let k = storm::clients(&profile.storm, storm::machine_cores());
-            let s = storm::storm(t, k, window).await?;
-            if s.failed > 0 {
-                notes.push(format!(
-                    "{} {}: {} of {} storm handshakes failed (first: {})",
-                    t.broker,
-                    t.mode,
-                    s.failed,
-                    s.failed + s.handshakes,
-                    s.first_error.as_deref().unwrap_or("?")
-                ));
-            }
-            Some(s)
-        }
-        None => None,
-    };
+    let storm = storm_phase(t, profile, tick, &mut notes).await?;
     Ok(ModeMeasurement {
         mode: ModeResult {
             // The runner sets the link; the workload does not know which one it is on.

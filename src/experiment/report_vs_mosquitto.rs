@@ -1,0 +1,231 @@
+//! `## Against Mosquitto`: our broker and Mosquitto side by side on the figures where a
+//! broker for small devices is judged first (memory per idle connection, 30-byte
+//! messages per second, handshakes per broker CPU second), each as a ratio with its
+//! interval and whether "at least Mosquitto's" is shown.
+
+use std::fmt::Write as _;
+
+use super::matrix::{BrokerKind, Mode};
+use super::report::{cell_ratio, indicative, table};
+use super::results::RunResults;
+use super::stats::{judge, median, ratio_ci, RatioCi};
+
+const OURS: BrokerKind = BrokerKind::MqttLwa;
+const THEIRS: BrokerKind = BrokerKind::Mosquitto;
+
+/// Idle memory per connection of (broker, mode) at `count` connections, bytes.
+fn memory(r: &RunResults, broker: BrokerKind, mode: Mode, count: u64) -> Option<(f64, u64)> {
+    let m = r.mode(broker, mode)?;
+    let step = m.idle_memory.iter().find(|s| s.connections == count)?;
+    Some((step.bytes_per_connection?, step.opened))
+}
+
+/// Handshakes per broker CPU second of (broker, mode), one value per repeat's storm
+/// (`r` holds one link, [`RunResults::for_link`]).
+fn storm_rates(r: &RunResults, broker: BrokerKind, mode: Mode) -> Vec<(usize, f64)> {
+    let repeated: Vec<(usize, f64)> = r
+        .repeats
+        .storms
+        .iter()
+        .filter(|s| s.broker == broker && s.mode == mode)
+        .filter_map(|s| Some((s.repeat, s.storm.handshakes_per_broker_cpu_s?)))
+        .collect();
+    if !repeated.is_empty() {
+        return repeated;
+    }
+    // Runs from before storms were repeated: the one storm of the mode.
+    r.mode(broker, mode)
+        .and_then(|m| m.storm.as_ref()?.handshakes_per_broker_cpu_s)
+        .map(|v| vec![(0, v)])
+        .unwrap_or_default()
+}
+
+/// The last column: whether the whole interval is at or above 1.0.
+fn verdict(r: &RunResults, ci: &RatioCi) -> String {
+    judge(ci, 1.0, false, indicative(r)).word().to_string()
+}
+
+/// Appends the section for the one link of `r` (nothing when it has no Mosquitto figures).
+pub fn section(out: &mut String, r: &RunResults) {
+    if !r.modes.iter().any(|m| m.broker == THEIRS) {
+        return;
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    // Memory: theirs / ours, so that >= 1.0 means ours uses at most Mosquitto's.
+    for count in r.meta.profile.idle_connections.iter().map(|&c| c as u64) {
+        for mode in Mode::ALL {
+            let (Some((ours, n_ours)), Some((theirs, n_theirs))) =
+                (memory(r, OURS, mode, count), memory(r, THEIRS, mode, count))
+            else {
+                continue;
+            };
+            let ratio = theirs / ours;
+            rows.push(vec![
+                format!("memory per idle {mode} connection, B ({count} connections)"),
+                format!("{ours:.0} ({n_ours} open)"),
+                format!("{theirs:.0} ({n_theirs} open)"),
+                format!("{ratio:.2} (one measurement, no interval)"),
+                if ratio >= 1.0 { "at least" } else { "below" }.to_string() + " (one measurement)",
+            ]);
+        }
+    }
+    // 30-byte plaintext messages per second: ours / theirs over the repeats.
+    for &q in &r.meta.profile.qos {
+        let (Some(ours), Some(theirs)) = (
+            r.cell(OURS, Mode::Plain, 30, q),
+            r.cell(THEIRS, Mode::Plain, 30, q),
+        ) else {
+            continue;
+        };
+        let Some(ci) = cell_ratio(r, (OURS, Mode::Plain), (THEIRS, Mode::Plain), 30, q, |c| {
+            c.msgs_per_s
+        }) else {
+            continue;
+        };
+        rows.push(vec![
+            format!("30 B plain messages/s, QoS {q} (median over the repeats)"),
+            format!("{:.0}", ours.msgs_per_s),
+            format!("{:.0}", theirs.msgs_per_s),
+            ci.show(),
+            verdict(r, &ci),
+        ]);
+    }
+    // Handshakes per broker CPU second: ours / theirs over the repeated storms.
+    for mode in Mode::ALL {
+        let (ours, theirs) = (storm_rates(r, OURS, mode), storm_rates(r, THEIRS, mode));
+        let Some(ci) = ratio_ci(&ours, &theirs) else {
+            continue;
+        };
+        let med = |v: &[(usize, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+        rows.push(vec![
+            format!(
+                "{mode} handshakes per broker CPU second (storms: {} / {})",
+                ours.len(),
+                theirs.len()
+            ),
+            format!("{:.0}", med(&ours)),
+            format!("{:.0}", med(&theirs)),
+            ci.show(),
+            verdict(r, &ci),
+        ]);
+    }
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("## Against Mosquitto\n\n");
+    let _ = writeln!(
+        out,
+        "Our broker and Mosquitto on the same machine, in the same run, where a broker for \
+         small devices is judged first. Rates are ours / Mosquitto's (messages per second: the \
+         throughput cells above; handshakes per broker CPU second: the connection storm, run in \
+         every repeat), memory is Mosquitto's / ours, so that a ratio of at least 1.0 is in our \
+         favour on every row. The interval is the paired bootstrap of the targets above; \"at \
+         least 1.0\" is shown (`met`) only when the whole interval is at or above 1.0, refuted \
+         (`missed`) only when it is wholly below. Memory is measured once per count (no \
+         interval), so its rows say only on which side the one measurement fell.\n"
+    );
+    let header = [
+        "figure".to_string(),
+        "mqtt-lwa".into(),
+        "mosquitto".into(),
+        "ratio (ours in favour when >= 1.0)".into(),
+        ">= 1.0".into(),
+    ];
+    table(out, &header, &rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::repeat::StormRepeat;
+
+    /// The committed full run of 2026-11-25 (one storm per mode), given `storms` repeated storms.
+    fn run_with_storms(rates: &[(BrokerKind, Mode, [f64; 5])]) -> RunResults {
+        let text = include_str!("../../experiments/results/full-20261125T202541Z/results.json");
+        let mut r: RunResults = serde_json::from_str(text).expect("committed results.json");
+        let base = r.modes[0].storm.clone().expect("a storm");
+        for &(broker, mode, values) in rates {
+            for (repeat, v) in values.into_iter().enumerate() {
+                let mut storm = base.clone();
+                storm.handshakes_per_broker_cpu_s = Some(v);
+                r.repeats.storms.push(StormRepeat {
+                    link: "loopback".into(),
+                    repeat,
+                    broker,
+                    mode,
+                    storm,
+                });
+            }
+        }
+        r.for_link("loopback")
+    }
+
+    fn row<'a>(text: &'a str, start: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(&format!("| {start}")))
+            .unwrap_or_else(|| panic!("no row {start} in\n{text}"))
+    }
+
+    #[test]
+    fn rows_put_both_brokers_side_by_side_with_intervals() {
+        let r = run_with_storms(&[
+            (OURS, Mode::Tls13, [5000.0, 5100.0, 4900.0, 5050.0, 4950.0]),
+            (
+                THEIRS,
+                Mode::Tls13,
+                [3800.0, 3900.0, 3700.0, 3850.0, 3750.0],
+            ),
+            (
+                OURS,
+                Mode::Plain,
+                [18000.0, 18500.0, 17500.0, 18200.0, 17800.0],
+            ),
+            (
+                THEIRS,
+                Mode::Plain,
+                [19000.0, 19500.0, 18500.0, 19200.0, 18800.0],
+            ),
+        ]);
+        let mut out = String::new();
+        section(&mut out, &r);
+        assert!(out.starts_with("## Against Mosquitto"), "{out}");
+        // Repeated storms: the medians, a ratio with its interval, and the verdict it allows.
+        let tls = row(
+            &out,
+            "tls13 handshakes per broker CPU second (storms: 5 / 5)",
+        );
+        assert!(tls.contains("| 5000 | 3800 | 1.32 ["), "{tls}");
+        assert!(tls.ends_with("| met |"), "{tls}");
+        let plain = row(&out, "plain handshakes per broker CPU second");
+        assert!(plain.ends_with("| missed |"), "{plain}");
+        // Modes with one storm each keep their single value and claim nothing.
+        let mtls = row(
+            &out,
+            "mtls13 handshakes per broker CPU second (storms: 1 / 1)",
+        );
+        assert!(mtls.contains("no interval"), "{mtls}");
+        assert!(mtls.ends_with("| not shown |"), "{mtls}");
+        // Memory: Mosquitto's over ours, one measurement per count.
+        let mem = row(
+            &out,
+            "memory per idle plain connection, B (10000 connections)",
+        );
+        assert!(
+            mem.contains("| 5082 (10000 open) | 736 (10000 open) | 0.14"),
+            "{mem}"
+        );
+        assert!(mem.ends_with("| below (one measurement) |"), "{mem}");
+        // Throughput: the cells' medians and the bootstrap over the repeats.
+        let q2 = row(&out, "30 B plain messages/s, QoS 2");
+        assert!(q2.contains("| 1.48 [1.27, 1.71] | met |"), "{q2}");
+    }
+
+    #[test]
+    fn nothing_without_mosquitto() {
+        let mut r = run_with_storms(&[]);
+        r.modes.retain(|m| m.broker == OURS);
+        let mut out = String::new();
+        section(&mut out, &r);
+        assert!(out.is_empty(), "{out}");
+    }
+}
