@@ -98,9 +98,12 @@ pub fn for_model(m: &LwaModel) -> Vec<Property<LwaModel>> {
         out.push(Property::sometimes(REACH_RECORD_PATH, reach_record_path));
     }
     if m.has_revocation() {
-        out.push(Property::always(R_REVOCATION, r_revocation));
-        out.push(Property::sometimes(REACH_REVOKED_AFTER, reach_revoked_after));
-        out.push(Property::sometimes(REACH_REVOKED_PENDING, reach_revoked_pending));
+        let revocation: [Property<LwaModel>; 3] = [
+            Property::always(R_REVOCATION, r_revocation),
+            Property::sometimes(REACH_REVOKED_AFTER, reach_revoked_after),
+            Property::sometimes(REACH_REVOKED_PENDING, reach_revoked_pending),
+        ];
+        out.extend(revocation);
     }
     out
 }
