@@ -7,7 +7,7 @@
 # experiment's emulated links), iptables (their NFQUEUE delay line where the kernel
 # has no netem), openssl (s_client as a TLS 1.1-only client in tests/modes_tls.rs),
 # and the Python packages
-# of the interop tests and the independent LWA implementation.
+# of the interop tests and the independent LWA1 and LWA2 implementations (cryptography, blake3).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -24,20 +24,30 @@ fn num(v: &Value, key: &str) -> f64 {
 #[test]
 fn quick_profile_writes_a_complete_report() {
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
-        .args([
-            "experiment",
-            "--profile",
-            "quick",
-            "--quiet",
-            "--name",
-            "t",
-            "--out",
-        ])
+    // Without --quiet, and stderr a pipe (no terminal): progress comes as plain lines.
+    let run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "--profile", "quick", "--name", "t", "--out"])
         .arg(out.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "experiment failed: {status}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "experiment failed: {}\n{stderr}",
+        run.status
+    );
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!(
+        progress.first().is_some_and(|l| l.contains(" cells")),
+        "no progress line on a pipe:\n{stderr}"
+    );
+    assert!(
+        progress.last().is_some_and(|l| l.ends_with(", done")),
+        "no closing progress line:\n{stderr}"
+    );
     let dir = out.path().join("t");
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();

@@ -32,6 +32,7 @@ pub mod memory;
 pub mod netns;
 pub mod plots;
 pub mod procstat;
+mod progress;
 pub mod reference;
 pub mod relay;
 pub mod remote;

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::affinity;
 use super::broker::{mosquitto_version, BrokerHost, BrokerProcess, Credentials, MOSQUITTO_BIN};
 use super::link::LinkProfile;
@@ -15,6 +13,7 @@ use super::matrix::{BrokerKind, Mode, Profile};
 use super::netns::{self, EmulatedLink};
 use super::plots;
 use super::procstat::Process;
+use super::progress::Progress;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
 use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData};
 use super::results::{RunMeta, RunResults};
@@ -214,15 +213,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         })
         .sum::<u64>()
         * plan.len() as u64;
-    let bar = if opts.progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = Progress::new(total, opts.progress);
 
     notes.extend(raise_fd_limit(&opts.profile));
     // Before the runtime exists, so its threads inherit the runner's CPU.
@@ -554,7 +545,7 @@ fn stock_bursts(
     plan: &[(BrokerKind, Mode)],
     pin_brokers: bool,
     scratch: &Path,
-    bar: &ProgressBar,
+    bar: &Progress,
     notes: &mut Vec<String>,
 ) -> Vec<super::stock::StockBurst> {
     let n = opts.profile.stock_messages;

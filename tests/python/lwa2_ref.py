@@ -1,0 +1,391 @@
+"""Independent reference implementation of LWA2 (protocol-spec/LWA2.md).
+
+Written from the specification, not from the Rust code (lwa-core/src/lwa2/),
+using the `blake3` and `cryptography` packages and the standard library.
+Section numbers refer to LWA2.md unless they say LWA.md. What LWA2 keeps
+from LWA1 is imported from lwa_ref.py: the connect context (LWA.md 5.1),
+X25519 with its all-zero check (LWA.md 5.3), the records (LWA.md 7) and the
+error names (LWA.md 9). Secrets are plain `bytes`: this is a test oracle,
+not a production implementation.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import blake3
+
+import lwa_ref as lwa1
+from lwa_ref import (  # noqa: F401  (re-exported for the tests)
+    B2C,
+    C2B,
+    DIRECTIONS,
+    LwaError,
+    RecordChannel,
+    Will,
+    connect_context,
+    record_aad,
+    record_nonce,
+    x25519,
+    x25519_public,
+)
+
+METHOD = "L2"
+MIN_LIMIT, MAX_LIMIT = 1, 48
+PUBLIC_LEN = 32
+MAX_IDENTITY_LEN = 255
+BROKER_MAC_LEN = 16
+# Length of client_mac, i.e. of the finished (sections 4.3, 5.4). Section 14
+# leaves open whether it becomes 8; everything below follows this constant.
+CLIENT_MAC_LEN = 16
+
+OFFER_MIN_LEN = 1 + PUBLIC_LEN  # 33: no identity yet
+OFFER_MAX_LEN = OFFER_MIN_LEN + MAX_IDENTITY_LEN  # 288
+RESPONSE_WITHOUT_MAC_LEN = 1 + PUBLIC_LEN  # 33
+RESPONSE_LEN = RESPONSE_WITHOUT_MAC_LEN + BROKER_MAC_LEN  # 49
+FINISHED_LEN = CLIENT_MAC_LEN
+
+# Section 5: the BLAKE3 derive_key context strings.
+TRANSCRIPT_CONTEXT = "mqtt-lwa 2026-12 LWA2 transcript"
+SESSION_SECRET_CONTEXT = "mqtt-lwa 2026-12 LWA2 session secret"
+
+# Section 5.3: name -> (label, L). Names as in the test vectors.
+LABELS = {
+    "c2b_key": (b"c2b key", 32),
+    "c2b_iv": (b"c2b iv", 12),
+    "b2c_key": (b"b2c key", 32),
+    "b2c_iv": (b"b2c iv", 12),
+    "broker_mac_key": (b"broker mac", 32),
+    "client_mac_key": (b"client mac", 32),
+}
+
+# Section 9: LWA.md 9's table without `unsupported_version`.
+REASON_CODES = {name: code for name, code in lwa1.REASON_CODES.items() if name != "unsupported_version"}
+
+# Section 6: AUTH reason codes and the DISCONNECT code of a protocol error.
+AUTH_CONTINUE, AUTH_REAUTHENTICATE = 0x00, 0x19
+PROTOCOL_ERROR = 0x82
+
+
+def disconnect_reason_code(name: str) -> int:
+    """The reason code when error `name` ends a connection after CONNACK (LWA.md 9)."""
+    return lwa1.disconnect_reason_code(name)
+
+
+class ProtocolError(Exception):
+    """A packet-order violation of section 6: DISCONNECT 0x82, no side effect."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.disconnect_reason_code = PROTOCOL_ERROR
+
+
+def _error(name: str, detail: str = "") -> LwaError:
+    assert name in REASON_CODES, name  # LWA2 never raises unsupported_version
+    return LwaError(name, detail)
+
+
+# ---------------------------------------------------------------- section 3
+
+
+def derive_key(context: str, material: bytes) -> bytes:
+    """BLAKE3-derive_key(ctx, m), 32 bytes."""
+    return blake3.blake3(material, derive_key_context=context).digest()
+
+
+def keyed(key: bytes, msg: bytes, length: int = 32) -> bytes:
+    """BLAKE3-keyed(k, m)[0..length]."""
+    if len(key) != 32:
+        raise ValueError("BLAKE3 keys are 32 bytes")
+    return blake3.blake3(msg, key=key).digest()[:length]
+
+
+# ---------------------------------------------------------------- section 4
+
+
+@dataclass
+class Offer:
+    record_limit_log2: int
+    e_c: bytes
+    identity: str
+
+    def encode(self) -> bytes:
+        ident = self.identity.encode("utf-8")
+        if not 1 <= len(ident) <= MAX_IDENTITY_LEN or "\0" in self.identity:
+            raise ValueError("identity must be 1..=255 bytes without U+0000")
+        if not MIN_LIMIT <= self.record_limit_log2 <= MAX_LIMIT:
+            raise ValueError("record_limit_log2 outside 1..=48")
+        if len(self.e_c) != PUBLIC_LEN:
+            raise ValueError("e_c must be 32 bytes")
+        return bytes([self.record_limit_log2]) + self.e_c + ident
+
+
+@dataclass
+class Response:
+    chosen_record_limit_log2: int
+    e_b: bytes
+    broker_mac: bytes
+
+    def without_mac(self) -> bytes:
+        return bytes([self.chosen_record_limit_log2]) + self.e_b
+
+    def encode(self) -> bytes:
+        return self.without_mac() + self.broker_mac
+
+
+def _check_limit(limit: int) -> int:
+    if not MIN_LIMIT <= limit <= MAX_LIMIT:
+        raise _error("malformed", "record limit outside 1..=48")
+    return limit
+
+
+def parse_offer(data: bytes) -> Offer:
+    """Section 4.4, in order: length, identity, record limit."""
+    if len(data) < OFFER_MIN_LEN:
+        raise _error("malformed", "offer shorter than 33 bytes")
+    if len(data) == OFFER_MIN_LEN:
+        raise _error("malformed", "empty identity")
+    if len(data) > OFFER_MAX_LEN:
+        raise _error("malformed", "offer longer than 288 bytes")
+    try:
+        identity = data[OFFER_MIN_LEN:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _error("malformed", "identity not UTF-8") from e
+    if "\0" in identity:
+        raise _error("malformed", "identity contains U+0000")
+    return Offer(_check_limit(data[0]), data[1:OFFER_MIN_LEN], identity)
+
+
+def parse_response(data: bytes, offered_limit_log2: Optional[int] = None) -> Response:
+    """Section 4.4; the client passes its offered limit for the `chosen <= offered` check."""
+    if len(data) != RESPONSE_LEN:
+        raise _error("malformed", "response not 49 bytes")
+    chosen = _check_limit(data[0])
+    if offered_limit_log2 is not None and chosen > offered_limit_log2:
+        raise _error("malformed", "chosen limit above the offer")
+    return Response(chosen, data[1:RESPONSE_WITHOUT_MAC_LEN], data[RESPONSE_WITHOUT_MAC_LEN:])
+
+
+def parse_finished(data: bytes) -> bytes:
+    if len(data) != FINISHED_LEN:
+        raise _error("malformed", f"finished not {FINISHED_LEN} bytes")
+    return data
+
+
+# ---------------------------------------------------------------- section 5
+
+
+def transcript_input(ctx: bytes, offer: bytes, response_without_mac: bytes, session_present: bool) -> bytes:
+    """Section 5.2: the derive_key input of TH."""
+    if len(response_without_mac) != RESPONSE_WITHOUT_MAC_LEN:
+        raise ValueError("response_without_mac must be 33 bytes")
+    return ctx + offer + response_without_mac + bytes([int(session_present)])
+
+
+def transcript_hash(ctx: bytes, offer: bytes, response_without_mac: bytes, session_present: bool) -> bytes:
+    return derive_key(TRANSCRIPT_CONTEXT, transcript_input(ctx, offer, response_without_mac, session_present))
+
+
+def session_secret(psk: bytes, dh: bytes, th: bytes) -> bytes:
+    """Section 5.3: prk."""
+    if not len(psk) == len(dh) == len(th) == 32:
+        raise ValueError("PSK, dh and TH are 32 bytes each")
+    return derive_key(SESSION_SECRET_CONTEXT, psk + dh + th)
+
+
+def key_schedule(psk: bytes, dh: bytes, th: bytes) -> dict:
+    """Section 5.3: prk and the six keys/IVs, by vector name."""
+    prk = session_secret(psk, dh, th)
+    keys = {"prk": prk}
+    for name, (label, length) in LABELS.items():
+        keys[name] = keyed(prk, label, length)
+    return keys
+
+
+def broker_mac(keys: dict, th: bytes) -> bytes:
+    """Section 5.4."""
+    return keyed(keys["broker_mac_key"], th, BROKER_MAC_LEN)
+
+
+def client_mac(keys: dict, th: bytes, b_mac: bytes) -> bytes:
+    """Section 5.4."""
+    return keyed(keys["client_mac_key"], th + b_mac, CLIENT_MAC_LEN)
+
+
+# ---------------------------------------------------------------- section 6.1
+
+
+class ClientSession:
+    """Client OPEN (section 6.1): the first packet sent is the confirmation.
+
+    It is either the finished (`finished()`) or a PUBLISH sealed as c2b
+    record 0 (`seal()` before `finished()`); `before_other_packet()` is
+    called before any other packet and yields the finished if it is still due.
+    """
+
+    def __init__(self, sealer: RecordChannel, opener: RecordChannel, limit: int, finished: bytes):
+        self.sealer, self.opener = sealer, opener  # c2b, b2c
+        self.chosen_record_limit_log2 = limit
+        self._finished = finished
+        self.confirmed = False
+        self.confirmed_by: Optional[str] = None
+
+    def finished(self) -> bytes:
+        """Authentication Data of the AUTH 0x19 (method L2) to send as the first packet."""
+        if self.confirmed:
+            raise ProtocolError("the confirmation was already sent")
+        self.confirmed, self.confirmed_by = True, "finished"
+        return self._finished
+
+    def before_other_packet(self) -> Optional[bytes]:
+        """A packet other than PUBLISH is about to be sent: the finished must precede it."""
+        return None if self.confirmed else self.finished()
+
+    def seal(self, topic: str, qos: int, retain: bool, payload: bytes) -> bytes:
+        """Seals a PUBLISH payload; the first one sent without a finished is the confirmation."""
+        sealed = self.sealer.seal(topic, qos, retain, payload)
+        if not self.confirmed:
+            self.confirmed, self.confirmed_by = True, "publish"
+        return sealed
+
+    def open(self, topic: str, qos: int, retain: bool, sealed: bytes) -> bytes:
+        return self.opener.open(topic, qos, retain, sealed)
+
+    def on_auth(self, *_args) -> None:
+        """The broker sends no AUTH in LWA2 (section 6.1 OPEN)."""
+        raise ProtocolError("AUTH from the broker after CONNACK")
+
+
+class Client:
+    """Section 6.1: START -> WAIT_CONNACK -> OPEN."""
+
+    def __init__(self, identity: str, psk: bytes, client_id: str, clean_start: bool,
+                 will: Optional[Will], record_limit_log2: int, ephemeral_secret: bytes):
+        self.psk = psk
+        self.ctx = connect_context(client_id, clean_start, will)
+        self.secret: Optional[bytes] = ephemeral_secret
+        self.limit = record_limit_log2
+        self.offer = Offer(record_limit_log2, x25519_public(ephemeral_secret), identity).encode()
+        self.state = "WAIT_CONNACK"
+
+    def on_connack(self, response: bytes, session_present: bool, method: Optional[str] = METHOD) -> ClientSession:
+        """CONNACK 0x00 with `method` and Authentication Data `response`."""
+        if self.state != "WAIT_CONNACK":
+            raise ProtocolError("CONNACK in " + self.state)
+        self.state = "CLOSED"  # unless everything below succeeds
+        if method is None or response is None:
+            raise _error("missing_authentication")
+        if method != METHOD:
+            raise _error("method_mismatch", repr(method))
+        r = parse_response(response, self.limit)
+        secret, self.secret = self.secret, None  # used once, then erased
+        dh = x25519(secret, r.e_b)
+        th = transcript_hash(self.ctx, self.offer, r.without_mac(), session_present)
+        keys = key_schedule(self.psk, dh, th)
+        if not hmac.compare_digest(broker_mac(keys, th), r.broker_mac):
+            raise _error("broker_auth_failed", "wrong PSK or impostor broker")
+        limit = r.chosen_record_limit_log2
+        self.state = "OPEN"
+        return ClientSession(
+            RecordChannel(C2B, keys["c2b_key"], keys["c2b_iv"], limit),
+            RecordChannel(B2C, keys["b2c_key"], keys["b2c_iv"], limit),
+            limit,
+            client_mac(keys, th, r.broker_mac),
+        )
+
+
+# ---------------------------------------------------------------- section 6.2
+
+
+@dataclass
+class BrokerSession:
+    identity: str
+    sealer: RecordChannel  # b2c
+    opener: RecordChannel  # c2b
+    chosen_record_limit_log2: int
+    confirmed_by: str = ""
+
+
+class BrokerAwaitingConfirmation:
+    """Section 6.2 AWAIT_CONFIRMATION: no MQTT state, only what verifies the confirmation.
+
+    Exactly one packet is accepted: the finished (`on_finished`, or
+    `on_auth` with its reason code and method) or the first PUBLISH
+    (`on_first_record`); anything else is `on_other_packet`.
+    """
+
+    def __init__(self, identity: str, known: bool, expected_client_mac: bytes, session: BrokerSession):
+        self.identity, self.known = identity, known
+        self._expected = expected_client_mac
+        self._session: Optional[BrokerSession] = session
+
+    def _take(self) -> BrokerSession:
+        session, self._session = self._session, None
+        if session is None:
+            raise ProtocolError("the confirmation was already processed")
+        return session
+
+    def on_auth(self, reason_code: int, method: str, data: bytes) -> BrokerSession:
+        if reason_code != AUTH_REAUTHENTICATE or method != METHOD:
+            self._take()
+            raise ProtocolError(f"AUTH 0x{reason_code:02x} with method {method!r}")
+        return self.on_finished(data)
+
+    def on_finished(self, data: bytes) -> BrokerSession:
+        session = self._take()
+        mac = parse_finished(data)
+        ok = hmac.compare_digest(mac, self._expected)
+        if not (ok and self.known):  # an unknown identity is refused even if the MAC verifies
+            raise _error("client_auth_failed", "wrong PSK or unknown identity")
+        session.confirmed_by = "finished"
+        return session
+
+    def on_first_record(self, topic: str, qos: int, retain: bool, sealed: bytes) -> tuple[BrokerSession, bytes]:
+        """The first PUBLISH (topic alias already resolved): opens as c2b record 0 or fails as 0x87."""
+        session = self._take()
+        try:
+            plain = session.opener.open(topic, qos, retain, sealed)
+        except LwaError as e:  # record_open_failed (short payloads included)
+            raise _error("client_auth_failed", f"first record: {e.name}") from e
+        if not self.known:
+            raise _error("client_auth_failed", "unknown identity")
+        session.confirmed_by = "publish"
+        return session, plain
+
+    def on_other_packet(self, kind: str) -> None:
+        self._take()
+        raise ProtocolError(kind + " before the confirmation")
+
+
+def broker_on_connect(offer: bytes, client_id: str, clean_start: bool, will: Optional[Will],
+                      session_present: bool, psk_lookup: Callable[[str], Optional[bytes]],
+                      broker_limit_log2: int, random_bytes: Callable[[int], bytes],
+                      method: Optional[str] = METHOD) -> tuple[BrokerAwaitingConfirmation, bytes]:
+    """Section 6.2 IDLE (LWA.md 6.2 steps 1-7): returns the pending state and the response."""
+    if method != METHOD:
+        raise _error("method_mismatch", repr(method))
+    if offer is None:
+        raise _error("malformed", "no Authentication Data")
+    o = parse_offer(offer)
+    ctx = connect_context(client_id, clean_start, will)
+    secret = random_bytes(32)
+    e_b = x25519_public(secret)
+    dh = x25519(secret, o.e_c)
+    psk = psk_lookup(o.identity)
+    known = psk is not None
+    if not known:
+        psk = random_bytes(32)  # dummy PSK: the same work and messages as a known identity
+    chosen = min(o.record_limit_log2, broker_limit_log2)
+    rwm = bytes([chosen]) + e_b
+    th = transcript_hash(ctx, offer, rwm, session_present)
+    keys = key_schedule(psk, dh, th)
+    b_mac = broker_mac(keys, th)
+    session = BrokerSession(
+        o.identity,
+        RecordChannel(B2C, keys["b2c_key"], keys["b2c_iv"], chosen),
+        RecordChannel(C2B, keys["c2b_key"], keys["c2b_iv"], chosen),
+        chosen,
+    )
+    return BrokerAwaitingConfirmation(o.identity, known, client_mac(keys, th, b_mac), session), rwm + b_mac
