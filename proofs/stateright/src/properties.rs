@@ -271,9 +271,11 @@ fn s5(_: &LwaModel, s: &State) -> bool {
 /// at all) is known to the attacker.
 fn s6(m: &LwaModel, s: &State) -> bool {
     let kn = m.knowledge(s);
-    let client_payloads = s.clients.iter().enumerate().filter(|(_, c)| {
-        (accepted(c.phase) && c.clean) || c.phase == ClientPhase::PlainOpen
-    });
+    let client_payloads = s
+        .clients
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| (accepted(c.phase) && c.clean) || c.phase == ClientPhase::PlainOpen);
     let client_ok = client_payloads.into_iter().all(|(i, c)| {
         (0..c.sealed).all(|idx| {
             !kn.payload(Payload::Honest {
