@@ -118,8 +118,10 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    /// The bounds the test suite checks: two clients, two broker sessions,
-    /// two c2b records and one b2c record per session.
+    /// The default bounds of `examples/check`: two clients, two broker
+    /// sessions, two c2b records and one b2c record per session. The test
+    /// suite (`tests/proofs_model.rs`) checks the smaller 1, 2, 2, 1 and
+    /// 2, 1, 2, 1.
     pub const CI: Bounds = Bounds {
         clients: 2,
         brokers: 2,
