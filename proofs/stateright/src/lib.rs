@@ -1,12 +1,14 @@
-//! A bounded symbolic model of LWA1 (`protocol-spec/LWA.md`) for the
-//! stateright model checker, and the flawed variants that show its
-//! properties can fail. `proofs/README.md` maps each claim of LWA.md
-//! section 14 to the property here that checks it.
+//! A bounded symbolic model of LWA1 (`protocol-spec/LWA.md`) and LWA2
+//! (`protocol-spec/LWA2.md`) for the stateright model checker, and the
+//! flawed variants that show its properties can fail. `proofs/README.md`
+//! maps each claim of LWA.md section 14 to the property here that checks it.
 //!
 //! - [`terms`]: symbolic messages, keys and the attacker's derivations.
-//! - [`model`]: client and broker state machines and the Dolev-Yao network.
-//! - [`properties`]: claims S1-S6 and S8-S10 as `always` properties, plus
-//!   `sometimes` properties that show the honest runs are reachable.
+//! - [`model`]: client and broker state machines of both versions, PSK
+//!   revocation, and the Dolev-Yao network.
+//! - [`properties`]: claims S1-S6 and S8-S10 (and the revocation rule of
+//!   LWA.md 12.12) as `always` properties, plus `sometimes` properties that
+//!   show the honest runs are reachable.
 //! - [`check`]: runs the checker and summarises what it found.
 
 #![warn(missing_docs)]
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
-pub use model::{Bounds, Flaw, LwaModel};
+pub use model::{Bounds, Flaw, LwaModel, Version};
 
 /// What one exhaustive (or early-stopped) run of the checker found.
 #[derive(Debug, Clone)]

@@ -1,6 +1,21 @@
 //! The LWA1 state machines of LWA.md section 6 (client and broker), the
 //! record layer of section 7 and a Dolev-Yao network, as a stateright
-//! [`Model`].
+//! [`Model`]; and LWA2's (LWA2.md section 6), selected by [`Version`].
+//!
+//! LWA2 differs in what the model represents in three ways: its keys come
+//! from BLAKE3 instead of HKDF and HMAC (the same terms: one-way functions
+//! of the same inputs, and a model runs one version only); the client
+//! confirms its keys either with the finished or with its first sealed
+//! PUBLISH (c2b record 0), which the broker must open before any side
+//! effect; and the broker sends no AUTH 0x00. The last changes nothing in
+//! the model: LWA1's AUTH 0x00 carries no authentication, so neither
+//! version's client waits for it here (its b2c opener opens as soon as the
+//! client accepted).
+//!
+//! A model may also let the operator revoke `PSK(A)` at any moment
+//! (LWA.md 12.12, [`LwaModel::with_revocation`]): the broker then refuses
+//! new offers of `A`, accepts no confirmation of a run that began before
+//! and opens or seals no record of an established one.
 //!
 //! The network is the attacker: every message an honest party sends is added
 //! to the attacker's knowledge (it is never "in flight" to anyone), and
@@ -21,6 +36,25 @@ pub const BROKER_LIMIT: u8 = 2;
 /// The connect context honest clients use; the attacker may send the other one.
 pub const CLIENT_CTX: u8 = 0;
 
+/// The protocol version a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// LWA1 (LWA.md, method `LWA1`): the broker is convinced by the AUTH finished.
+    Lwa1,
+    /// LWA2 (LWA2.md, method `L2`): the broker is convinced by the AUTH
+    /// finished or by the first sealed PUBLISH (c2b record 0).
+    Lwa2,
+}
+
+/// How a broker run was convinced of the client (LWA2.md 6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Confirmation {
+    /// AUTH 0x19 with a verified `client_mac` (LWA1, and LWA2's finished path).
+    Finished,
+    /// A first PUBLISH that opened as c2b record 0 (LWA2's PUBLISH path).
+    FirstRecord,
+}
+
 /// One known design flaw, to show that the properties can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Flaw {
@@ -38,13 +72,19 @@ pub enum Flaw {
     NoZeroDhCheck,
     /// The broker attaches the session (takeover, will) when it answers the offer.
     SideEffectBeforeFinished,
-    /// The client accepts a CONNACK without LWA1 data and publishes in clear.
+    /// The client accepts a CONNACK without LWA1 (or L2) data and publishes in clear.
     AcceptsUnauthenticatedConnack,
+    /// LWA2 only: the broker takes a first PUBLISH as the confirmation (it
+    /// attaches the session) without opening it as c2b record 0 first.
+    ConfirmationRecordNotOpened,
+    /// The broker does not re-check that the PSK was not revoked, neither at
+    /// the confirmation nor before a record (LWA.md 12.12). Turns revocation on.
+    NoRevocationCheck,
 }
 
 impl Flaw {
     /// Every flaw, in a fixed order.
-    pub const ALL: [Flaw; 8] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::OfferNotInTranscript,
         Flaw::OneKeyBothDirections,
         Flaw::CounterFromWire,
@@ -53,7 +93,15 @@ impl Flaw {
         Flaw::NoZeroDhCheck,
         Flaw::SideEffectBeforeFinished,
         Flaw::AcceptsUnauthenticatedConnack,
+        Flaw::ConfirmationRecordNotOpened,
+        Flaw::NoRevocationCheck,
     ];
+
+    /// Whether this flaw changes anything in `version` (LWA1 has no
+    /// first-record confirmation).
+    pub fn applies_to(self, version: Version) -> bool {
+        self != Flaw::ConfirmationRecordNotOpened || version == Version::Lwa2
+    }
 }
 
 /// How far the model is unrolled.
@@ -70,8 +118,10 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    /// The bounds the test suite checks: two clients, two broker sessions,
-    /// two c2b records and one b2c record per session.
+    /// The default bounds of `examples/check`: two clients, two broker
+    /// sessions, two c2b records and one b2c record per session. The test
+    /// suite (`tests/proofs_model.rs`) checks the smaller 1, 2, 2, 1 and
+    /// 2, 1, 2, 1.
     pub const CI: Bounds = Bounds {
         clients: 2,
         brokers: 2,
@@ -80,13 +130,17 @@ impl Bounds {
     };
 }
 
-/// The model: LWA1 as specified, or with one [`Flaw`].
+/// The model: LWA1 or LWA2 as specified, or with one [`Flaw`].
 #[derive(Clone, Debug)]
 pub struct LwaModel {
+    /// The protocol version.
+    pub version: Version,
     /// Unrolling bounds.
     pub bounds: Bounds,
     /// The flaw, if this is a mutant.
     pub flaw: Option<Flaw>,
+    /// The operator may revoke `PSK(A)` (LWA.md 12.12).
+    pub revocation: bool,
 }
 
 /// What each side believes about the handshake once it has run: the
@@ -113,10 +167,14 @@ pub enum ClientPhase {
     Start,
     /// CONNECT(offer) sent.
     WaitConnack,
-    /// Response verified, AUTH(finished) sent.
+    /// Response verified, confirmation sent: AUTH(finished) in LWA1; the
+    /// finished or c2b record 0 in LWA2.
     Open,
     /// Accepted a CONNACK without LWA1 (only the downgrade mutant).
     PlainOpen,
+    /// LWA2 only: response verified, keys derived, the confirmation (the
+    /// finished or c2b record 0) not sent yet.
+    Confirming,
 }
 
 /// Broker phases of LWA.md 6.2.
@@ -124,9 +182,9 @@ pub enum ClientPhase {
 pub enum BrokerPhase {
     /// No CONNECT yet.
     Idle,
-    /// CONNACK(response) sent.
+    /// CONNACK(response) sent: AWAIT_FINISHED (LWA1), AWAIT_CONFIRMATION (LWA2).
     AwaitFinished,
-    /// Finished verified, AUTH 0x00 sent.
+    /// Confirmation verified (LWA1: and AUTH 0x00 sent).
     Open,
 }
 
@@ -139,6 +197,8 @@ pub struct ClientState {
     pub view: Option<View>,
     /// `PSK(A)` was still secret when this session accepted.
     pub clean: bool,
+    /// AUTH(finished) sent (LWA1: with the acceptance).
+    pub finished: bool,
     /// Records sealed (c2b).
     pub sealed: u8,
     /// Payloads opened (b2c), in order.
@@ -152,8 +212,10 @@ pub struct BrokerState {
     pub phase: BrokerPhase,
     /// Set when the response was sent.
     pub view: Option<View>,
-    /// `PSK(identity)` was secret when the finished verified.
+    /// `PSK(identity)` was secret when the confirmation verified.
     pub clean: bool,
+    /// How the broker was convinced, once it was.
+    pub confirmed: Option<Confirmation>,
     /// MQTT side effect (takeover, will, session) applied; `Some(clean)`
     /// says whether `PSK(A)` was still secret at that moment.
     pub effect: Option<bool>,
@@ -161,6 +223,9 @@ pub struct BrokerState {
     pub sealed: u8,
     /// Payloads opened (c2b), in order.
     pub opened: Vec<Payload>,
+    /// Accepted a confirmation or opened a record of identity `A` after
+    /// `PSK(A)` was revoked (only a mutant does).
+    pub after_revocation: bool,
 }
 
 /// The whole system.
@@ -172,10 +237,12 @@ pub struct State {
     pub brokers: Vec<BrokerState>,
     /// `PSK(A)` revealed to the attacker.
     pub psk_a_revealed: bool,
+    /// `PSK(A)` revoked at the broker.
+    pub psk_a_revoked: bool,
 }
 
-/// One step: an honest party acts on a message the attacker chose, or the
-/// attacker learns `PSK(A)`.
+/// One step: an honest party acts on a message the attacker chose, the
+/// attacker learns `PSK(A)`, or the operator revokes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Client `i` sends CONNECT with its offer.
@@ -203,6 +270,14 @@ pub enum Action {
     ClientPlainConnack(u8),
     /// Broker `j` receives AUTH with the finished it expects.
     BrokerFinish(u8),
+    /// LWA2: client `i` sends AUTH(finished) as its confirmation.
+    ClientFinish(u8),
+    /// LWA2: broker `j`, awaiting the confirmation, opens a first PUBLISH
+    /// with this payload as c2b record 0.
+    BrokerConfirmRecord(u8, Payload),
+    /// LWA2, only the mutant: broker `j` takes a first PUBLISH as the
+    /// confirmation without opening it.
+    BrokerConfirmUnopened(u8),
     /// Client `i` seals its next PUBLISH.
     ClientSeal(u8),
     /// Broker session `j` seals its next PUBLISH.
@@ -213,6 +288,8 @@ pub enum Action {
     BrokerOpen(u8, Payload),
     /// The attacker learns `PSK(A)`.
     RevealPsk,
+    /// The operator revokes `PSK(A)` at the broker.
+    RevokePsk,
 }
 
 /// A session's record keys: (key, iv) for c2b and for b2c.
@@ -227,17 +304,48 @@ pub struct SessionKeys {
 }
 
 impl LwaModel {
-    /// The honest protocol.
-    pub fn honest(bounds: Bounds) -> Self {
-        LwaModel { bounds, flaw: None }
+    /// The model of `version`, honest or with one flaw, without revocation.
+    pub fn new(version: Version, bounds: Bounds, flaw: Option<Flaw>) -> Self {
+        LwaModel {
+            version,
+            bounds,
+            flaw,
+            revocation: false,
+        }
     }
 
-    /// A mutant with one flaw.
+    /// The honest protocol (LWA1).
+    pub fn honest(bounds: Bounds) -> Self {
+        LwaModel::new(Version::Lwa1, bounds, None)
+    }
+
+    /// An LWA1 mutant with one flaw.
     pub fn mutant(bounds: Bounds, flaw: Flaw) -> Self {
+        LwaModel::new(Version::Lwa1, bounds, Some(flaw))
+    }
+
+    /// The honest protocol (LWA2).
+    pub fn honest_lwa2(bounds: Bounds) -> Self {
+        LwaModel::new(Version::Lwa2, bounds, None)
+    }
+
+    /// An LWA2 mutant with one flaw.
+    pub fn mutant_lwa2(bounds: Bounds, flaw: Flaw) -> Self {
+        LwaModel::new(Version::Lwa2, bounds, Some(flaw))
+    }
+
+    /// The same model in which the operator may revoke `PSK(A)`.
+    pub fn with_revocation(self) -> Self {
         LwaModel {
-            bounds,
-            flaw: Some(flaw),
+            revocation: true,
+            ..self
         }
+    }
+
+    /// Whether the operator may revoke `PSK(A)` (always in the mutant
+    /// that skips the revocation check).
+    pub fn has_revocation(&self) -> bool {
+        self.revocation || self.has(Flaw::NoRevocationCheck)
     }
 
     fn has(&self, flaw: Flaw) -> bool {
@@ -311,7 +419,9 @@ impl LwaModel {
                 k.plain.extend((0..c.sealed).map(payload));
             }
             if let Some(keys) = self.client_keys(i, c) {
-                k.macs.push(Mac(keys.macs.1));
+                if c.finished {
+                    k.macs.push(Mac(keys.macs.1));
+                }
                 k.records.extend((0..c.sealed).map(|idx| Record {
                     key: keys.c2b.0,
                     iv: keys.c2b.1,
@@ -369,6 +479,36 @@ impl LwaModel {
     fn zero_dh_rejected(&self, dh: Shared) -> bool {
         dh == Shared::Zero && !self.has(Flaw::NoZeroDhCheck)
     }
+
+    /// Whether broker run `b` must stop because `PSK(A)` was revoked
+    /// (LWA.md 12.12): it accepts no confirmation, and its connection is
+    /// closed, so it opens and seals no record.
+    fn refused_after_revocation(&self, s: &State, b: &BrokerState) -> bool {
+        s.psk_a_revoked
+            && !self.has(Flaw::NoRevocationCheck)
+            && b.view.is_some_and(|v| v.offer.ident == Ident::A)
+    }
+
+    /// Broker run `j` accepts the client's confirmation (LWA.md 6.2,
+    /// LWA2.md 6.2): it is convinced, and only now applies the side effect.
+    fn broker_confirm(s: &State, n: &mut State, j: u8, how: Confirmation) {
+        let b = &mut n.brokers[j as usize];
+        b.phase = BrokerPhase::Open;
+        b.clean = !s.psk_a_revealed;
+        b.confirmed = Some(how);
+        if b.effect.is_none() {
+            b.effect = Some(b.clean);
+        }
+        note_revoked_use(s, b);
+    }
+}
+
+/// Marks broker run `b` if it accepts a confirmation or opens a record of
+/// identity `A` while `PSK(A)` is revoked (in `s`, the state before the step).
+fn note_revoked_use(s: &State, b: &mut BrokerState) {
+    if s.psk_a_revoked && b.view.is_some_and(|v| v.offer.ident == Ident::A) {
+        b.after_revocation = true;
+    }
 }
 
 impl Model for LwaModel {
@@ -382,6 +522,7 @@ impl Model for LwaModel {
                     phase: ClientPhase::Start,
                     view: None,
                     clean: false,
+                    finished: false,
                     sealed: 0,
                     opened: Vec::new(),
                 };
@@ -392,13 +533,16 @@ impl Model for LwaModel {
                     phase: BrokerPhase::Idle,
                     view: None,
                     clean: false,
+                    confirmed: None,
                     effect: None,
                     sealed: 0,
                     opened: Vec::new(),
+                    after_revocation: false,
                 };
                 self.bounds.brokers as usize
             ],
             psk_a_revealed: false,
+            psk_a_revoked: false,
         }]
     }
 
@@ -449,7 +593,13 @@ impl Model for LwaModel {
                         actions.push(Action::ClientPlainConnack(i8));
                     }
                 }
-                ClientPhase::Open | ClientPhase::PlainOpen => {
+                ClientPhase::Open | ClientPhase::PlainOpen | ClientPhase::Confirming => {
+                    if c.phase == ClientPhase::Confirming {
+                        // LWA2.md 6.1: the first packet after CONNACK is the
+                        // finished, or a PUBLISH sealed as c2b record 0 (the
+                        // ClientSeal below); the client may take either path.
+                        actions.push(Action::ClientFinish(i8));
+                    }
                     if c.sealed < self.bounds.c2b_records {
                         actions.push(Action::ClientSeal(i8));
                     }
@@ -476,6 +626,11 @@ impl Model for LwaModel {
             for ctx in [0, 1] {
                 for limit in 1..=BROKER_LIMIT {
                     for ident in [Ident::A, Ident::M] {
+                        // After the revocation `A` is an unknown identity,
+                        // whose run never completes: left out.
+                        if ident == Ident::A && s.psk_a_revoked {
+                            continue;
+                        }
                         for &ec in &points {
                             let dh = Shared::of(Scalar::Broker(j as u8), ec);
                             if !self.zero_dh_rejected(dh) {
@@ -495,11 +650,28 @@ impl Model for LwaModel {
             let Some(keys) = self.broker_keys(j, b) else {
                 continue;
             };
+            if self.refused_after_revocation(s, b) {
+                continue;
+            }
             match b.phase {
                 BrokerPhase::Idle => {}
                 BrokerPhase::AwaitFinished => {
                     if kn.mac(&Mac(keys.macs.1)) {
                         actions.push(Action::BrokerFinish(j8));
+                    }
+                    // LWA2.md 6.2: or a first PUBLISH that opens as c2b
+                    // record 0 under this run's keys; anything else closes
+                    // the connection without a side effect.
+                    if self.version == Version::Lwa2 && self.bounds.c2b_records > 0 {
+                        if self.has(Flaw::ConfirmationRecordNotOpened) {
+                            actions.push(Action::BrokerConfirmUnopened(j8));
+                        } else {
+                            let (key, iv) = keys.c2b;
+                            let any_counter = self.has(Flaw::CounterFromWire);
+                            for p in kn.deliverable(&key, &iv, 0, Dir::C2b, any_counter) {
+                                actions.push(Action::BrokerConfirmRecord(j8, p));
+                            }
+                        }
                     }
                 }
                 BrokerPhase::Open => {
@@ -521,6 +693,9 @@ impl Model for LwaModel {
         }
         if !s.psk_a_revealed {
             actions.push(Action::RevealPsk);
+        }
+        if self.has_revocation() && !s.psk_a_revoked {
+            actions.push(Action::RevokePsk);
         }
     }
 
@@ -546,7 +721,13 @@ impl Model for LwaModel {
             }
             Action::ClientAccept { i, response, sp } => {
                 let c = &mut n.clients[i as usize];
-                c.phase = ClientPhase::Open;
+                // LWA1 sends the finished with the acceptance; an LWA2 client
+                // chooses its confirmation in the next step.
+                c.phase = match self.version {
+                    Version::Lwa1 => ClientPhase::Open,
+                    Version::Lwa2 => ClientPhase::Confirming,
+                };
+                c.finished = self.version == Version::Lwa1;
                 c.clean = !s.psk_a_revealed;
                 c.view = Some(View {
                     ctx: CLIENT_CTX,
@@ -557,25 +738,42 @@ impl Model for LwaModel {
                 });
             }
             Action::ClientPlainConnack(i) => n.clients[i as usize].phase = ClientPhase::PlainOpen,
-            Action::BrokerFinish(j) => {
-                let b = &mut n.brokers[j as usize];
-                b.phase = BrokerPhase::Open;
-                b.clean = !s.psk_a_revealed;
-                if b.effect.is_none() {
-                    b.effect = Some(b.clean);
-                }
+            Action::BrokerFinish(j) => Self::broker_confirm(s, &mut n, j, Confirmation::Finished),
+            Action::ClientFinish(i) => {
+                let c = &mut n.clients[i as usize];
+                c.phase = ClientPhase::Open;
+                c.finished = true;
             }
-            Action::ClientSeal(i) => n.clients[i as usize].sealed += 1,
+            Action::BrokerConfirmRecord(j, p) => {
+                Self::broker_confirm(s, &mut n, j, Confirmation::FirstRecord);
+                n.brokers[j as usize].opened.push(p);
+            }
+            Action::BrokerConfirmUnopened(j) => {
+                Self::broker_confirm(s, &mut n, j, Confirmation::FirstRecord);
+            }
+            Action::ClientSeal(i) => {
+                let c = &mut n.clients[i as usize];
+                // LWA2's PUBLISH path: c2b record 0 is the confirmation.
+                if c.phase == ClientPhase::Confirming {
+                    c.phase = ClientPhase::Open;
+                }
+                c.sealed += 1;
+            }
             Action::BrokerSeal(j) => n.brokers[j as usize].sealed += 1,
             Action::ClientOpen(i, p) => n.clients[i as usize].opened.push(p),
-            Action::BrokerOpen(j, p) => n.brokers[j as usize].opened.push(p),
+            Action::BrokerOpen(j, p) => {
+                let b = &mut n.brokers[j as usize];
+                b.opened.push(p);
+                note_revoked_use(s, b);
+            }
             Action::RevealPsk => n.psk_a_revealed = true,
+            Action::RevokePsk => n.psk_a_revoked = true,
         }
         Some(n)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        properties::for_model(self)
     }
 }
 

@@ -1,6 +1,12 @@
 //! Symbolic terms of LWA1 (LWA.md sections 4, 5 and 7) and what a Dolev-Yao
 //! attacker can derive from them.
 //!
+//! LWA2 (LWA2.md section 5) uses the same terms: its BLAKE3 `derive_key`
+//! and `keyed_hash` are, like HKDF and HMAC, one-way functions of the same
+//! inputs (PSK, `dh`, `TH`, label), and a model runs one version only, so
+//! no LWA1 term ever meets an LWA2 one. Its missing version byte is not
+//! represented in either.
+//!
 //! Terms are plain values compared structurally: two keys are equal exactly
 //! when they were built from equal inputs (perfect cryptography, no
 //! collisions). A hash, HKDF output or MAC cannot be inverted; the attacker
