@@ -267,3 +267,90 @@ fn quick_profile_writes_a_complete_report() {
     let stock_csv = std::fs::read_to_string(dir.join("stock.csv")).unwrap();
     assert_eq!(stock_csv.lines().count(), 1 + stock.len());
 }
+
+/// Children of `parent` (from `/proc/*/stat`), with their state letter.
+fn children(parent: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so split after its `)`.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if f.next().and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped: it runs no more).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[test]
+fn an_interrupted_run_stops_its_brokers() {
+    let out = tempfile::tempdir().unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--modes",
+            "plain",
+            "--no-mosquitto",
+            "--repeat",
+            "50",
+            "--idle-connections",
+            "10",
+            "--storm-seconds",
+            "0",
+            "--stock-messages",
+            "0",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .spawn()
+        .unwrap();
+    // Wait for the broker the run starts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let is_broker = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"broker"))
+    };
+    let broker = loop {
+        if let Some(&(pid, _)) = children(run.id()).iter().find(|(pid, _)| is_broker(*pid)) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no broker started");
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let interrupt = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(broker) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker {broker} still runs after the run was interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

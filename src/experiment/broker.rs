@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
@@ -263,7 +263,28 @@ pub struct BrokerProcess {
     child: Child,
 }
 
+/// Process ids of the brokers this process started and has not stopped yet.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every broker still running (an interrupted run exits without dropping its
+/// [`BrokerProcess`]es); returns how many it signalled.
+pub fn kill_live_brokers() -> usize {
+    let pids = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|p| p.into_inner()));
+    pids.iter()
+        .filter_map(|&pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?))
+        .filter(|&pid| rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok())
+        .count()
+}
+
 impl BrokerProcess {
+    /// Wraps a started broker, so that [`kill_live_brokers`] finds it until it is dropped.
+    fn tracked(kind: BrokerKind, addr: SocketAddr, child: Child) -> Self {
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child.id());
+        BrokerProcess { kind, addr, child }
+    }
+
     /// Starts `mqtt_lwa_bin broker -c` with a config for `mode`; waits for its `listening on` line.
     pub fn start_mqtt_lwa(
         mqtt_lwa_bin: &Path,
@@ -310,12 +331,11 @@ impl BrokerProcess {
                 }
             }
         });
-        let broker = |child| BrokerProcess {
-            kind: BrokerKind::MqttLwa,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let mut started = BrokerProcess::tracked(
+            BrokerKind::MqttLwa,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
             child,
-        };
-        let mut started = broker(child);
+        );
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(Some(addr)) => {
                 started.addr = addr;
@@ -362,11 +382,8 @@ impl BrokerProcess {
             .stderr(Stdio::null())
             .spawn()
             .map_err(io(MOSQUITTO_BIN))?;
-        let mut started = BrokerProcess {
-            kind: BrokerKind::Mosquitto,
-            addr: SocketAddr::new(host.ip, port),
-            child,
-        };
+        let mut started =
+            BrokerProcess::tracked(BrokerKind::Mosquitto, SocketAddr::new(host.ip, port), child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = started.child.try_wait() {
@@ -388,6 +405,10 @@ impl BrokerProcess {
 
 impl Drop for BrokerProcess {
     fn drop(&mut self) {
+        let pid = self.child.id();
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|&p| p != pid);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

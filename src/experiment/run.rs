@@ -234,9 +234,11 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .enable_all()
         .build()
         .map_err(|e| ExperimentError::Io("tokio runtime".into(), e))?;
-    if subnet.is_some() {
-        // Interrupted runs exit here without the links' destructors: remove what they built.
-        runtime.spawn(async {
+    // Interrupted runs (SIGINT, SIGTERM) exit here without running destructors: stop the
+    // brokers they started and remove the links they built.
+    let emulating = subnet.is_some();
+    {
+        runtime.spawn(async move {
             let term = async {
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(mut s) => {
@@ -249,10 +251,18 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term => {}
             }
-            let removed = tokio::task::spawn_blocking(netns::remove_own).await;
+            let brokers = super::broker::kill_live_brokers();
+            let removed = if emulating {
+                tokio::task::spawn_blocking(netns::remove_own)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             eprintln!(
-                "experiment interrupted; removed {}",
-                removed.map(|r| r.join(", ")).unwrap_or_default()
+                "experiment interrupted; stopped {brokers} broker(s){}{}",
+                if removed.is_empty() { "" } else { "; removed " },
+                removed.join(", ")
             );
             std::process::exit(130);
         });
