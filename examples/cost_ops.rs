@@ -6,8 +6,21 @@
 //! `cost_ops OP N`, OP one of:
 //! - `x25519` (key generation and shared secret, what one handshake side does),
 //!   `x25519-shared` (the shared secret alone, comparable with published cycle counts);
-//! - `handshake-MODE`, MODE one of plain, password, lwa, tls12, tls13, mtls13,
-//!   tls13-resume (both sides in memory, with MQTT CONNECT/CONNACK encoding and decoding);
+//! - `handshake-MODE`, MODE one of plain, password, lwa, lwa2, lwa2-publish, tls12, tls13,
+//!   mtls13, tls13-resume (both sides in memory, with MQTT CONNECT/CONNACK encoding and
+//!   decoding). `lwa` is LWA1 and `lwa2` LWA2 with the client's AUTH finished (explicit key
+//!   confirmation), both as this crate runs them (`mqtt_lwa::lwa`, lwa-core's ring backend:
+//!   ring's SHA-256, HMAC and HKDF for LWA1, the blake3 crate for LWA2, x25519-dalek and ring's
+//!   ChaCha20-Poly1305 for both). `lwa2-publish` is LWA2 with implicit key confirmation: no
+//!   finished, the client seals its first PUBLISH payload (30 bytes) and the broker opens it as
+//!   the confirmation, so it includes one record seal and open;
+//! - `kdf-lwa1`, `kdf-lwa1-rustcrypto`, `kdf-lwa2`: the hash work of one handshake alone,
+//!   without X25519, records or MQTT: on both sides, the transcript hash, the key schedule and
+//!   both MACs. `kdf-lwa1` on ring's SHA-256/HMAC/HKDF (the backend `handshake-lwa` runs),
+//!   `kdf-lwa1-rustcrypto` on lwa-core's portable default (the `sha2`, `hmac` and `hkdf`
+//!   crates; `sha2` without its `asm` feature never uses the SHA-2 instructions), `kdf-lwa2` on
+//!   the blake3 crate (both backends share it; inputs under 1 KiB take its portable Rust
+//!   compression function, NEON or not);
 //! - `message-MODE-SIZE`, MODE one of plain, lwa (ChaCha20-Poly1305 LWA record),
 //!   tls13-aes128gcm, tls13-chacha20 (TLS 1.3 records), SIZE the payload in bytes: one QoS 1
 //!   PUBLISH from client to broker, encoded, protected, unprotected and decoded;
@@ -20,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use lwa_core::crypto::{Blake3, Crypto};
 use mqtt_lwa::auth::certs::{self, KeyAlgorithm};
 use mqtt_lwa::auth::password::{PasswordHash, DEFAULT_ITERATIONS};
 use mqtt_lwa::auth::tls::client::{client_config, server_name, ClientTlsOptions};
@@ -29,7 +43,8 @@ use mqtt_lwa::codec::{
     ReasonCode,
 };
 use mqtt_lwa::lwa::{
-    BrokerResponder, ClientOffer, ConnectContext, Direction, Psk, RecordOpener, RecordSealer,
+    lwa2, BrokerResponder, ClientOffer, ConnectContext, Direction, Psk, RecordOpener, RecordSealer,
+    MAC_LEN,
 };
 use rand_core::OsRng;
 use ring::aead;
@@ -48,6 +63,11 @@ const OPERATIONS: &[(&str, u64, u64)] = &[
     ("handshake-plain", 10, 110),
     ("handshake-password", 1, 3),
     ("handshake-lwa", 10, 110),
+    ("handshake-lwa2", 10, 110),
+    ("handshake-lwa2-publish", 10, 110),
+    ("kdf-lwa1", 100, 1100),
+    ("kdf-lwa1-rustcrypto", 100, 1100),
+    ("kdf-lwa2", 100, 1100),
     ("handshake-tls12", 5, 25),
     ("handshake-tls13", 5, 25),
     ("handshake-mtls13", 5, 25),
@@ -210,6 +230,73 @@ fn payload(size: usize) -> Bytes {
     )
 }
 
+/// The CONNECT context, offer and response (without its MAC) of one handshake: the transcript
+/// hash input, with the lengths of identity `sensor-01`.
+fn transcript_inputs(offer_len: usize, response_without_mac_len: usize) -> [Vec<u8>; 3] {
+    let context = ConnectContext::new("sensor-01", true)
+        .encode()
+        .expect("context");
+    [
+        context,
+        vec![3; offer_len],
+        vec![4; response_without_mac_len],
+    ]
+}
+
+/// A shared secret that differs in every iteration, so nothing can be hoisted out of the loop.
+fn varying_dh(i: u64) -> [u8; 32] {
+    let mut dh = [5u8; 32];
+    dh[..8].copy_from_slice(&i.to_le_bytes());
+    std::hint::black_box(dh)
+}
+
+/// `kdf-lwa1*`: LWA1's hash work of one handshake on backend `C`, both sides: each computes
+/// the transcript hash (SHA-256), the key schedule (HKDF-Extract, six HKDF-Expand) and both
+/// MACs (HMAC-SHA256).
+fn kdf_lwa1<C: Crypto>(psk: &Psk, n: u64) {
+    let [context, offer, response] = transcript_inputs(
+        mqtt_lwa::lwa::offer_len(9),
+        mqtt_lwa::lwa::RESPONSE_LEN - MAC_LEN,
+    );
+    for i in 0..n {
+        let dh = varying_dh(i);
+        for _side in 0..2 {
+            let th = lwa_core::schedule::transcript_hash::<C>(
+                std::hint::black_box(&context),
+                &offer,
+                &response,
+                false,
+            );
+            let keys = lwa_core::schedule::KeySchedule::<C>::derive(psk, &dh, &th).expect("keys");
+            let broker_mac = keys.broker_mac().expect("mac");
+            let client_mac = keys.client_mac(&broker_mac).expect("mac");
+            std::hint::black_box((&keys, broker_mac, client_mac));
+        }
+    }
+}
+
+/// `kdf-lwa2`: LWA2's hash work of one handshake on backend `C` (BLAKE3 either way), both
+/// sides: the transcript hash, the key schedule (derive_key, six keyed_hash) and both MACs.
+fn kdf_lwa2<C: Blake3>(psk: &Psk, n: u64) {
+    let [context, offer, response] =
+        transcript_inputs(lwa2::offer_len(9), lwa_core::lwa2::RESPONSE_WITHOUT_MAC_LEN);
+    for i in 0..n {
+        let dh = varying_dh(i);
+        for _side in 0..2 {
+            let th = lwa_core::lwa2::schedule::transcript_hash::<C>(
+                std::hint::black_box(&context),
+                &offer,
+                &response,
+                false,
+            );
+            let keys = lwa_core::lwa2::KeySchedule::<C>::derive(psk, &dh, &th);
+            let broker_mac = keys.broker_mac();
+            let client_mac = keys.client_mac(&broker_mac);
+            std::hint::black_box((&keys, broker_mac, client_mac));
+        }
+    }
+}
+
 /// `message-MODE-SIZE` and `aead-ALG-SIZE` split into the name and the size.
 fn sized(op: &str) -> Option<(&str, usize)> {
     let (name, size) = op.rsplit_once('-')?;
@@ -280,6 +367,48 @@ fn main() {
                 std::hint::black_box((records, broker));
             }
         }
+        "handshake-lwa2" | "handshake-lwa2-publish" => {
+            let responder = lwa2::BrokerResponder::new(32).expect("responder");
+            for _ in 0..n {
+                mqtt_connect_exchange();
+                let ctx = ConnectContext::new("sensor-01", true);
+                let offer =
+                    lwa2::ClientOffer::new("sensor-01", &psk, &ctx, 32, &mut OsRng).expect("offer");
+                let (awaiting, response) = responder
+                    .respond(
+                        &offer.offer_bytes,
+                        &ctx,
+                        false,
+                        |_| Some(psk.clone()),
+                        &mut OsRng,
+                    )
+                    .expect("respond");
+                let (finished, mut records) = offer
+                    .awaiting_response
+                    .on_response(&response, false)
+                    .expect("client");
+                if op == "handshake-lwa2" {
+                    let broker = awaiting
+                        .on_finished(&finished.finished_bytes)
+                        .expect("broker");
+                    std::hint::black_box((records, broker));
+                } else {
+                    // Implicit confirmation: the first PUBLISH payload, sealed as record 0.
+                    let mut sealed = records
+                        .sealer
+                        .seal(TOPIC, QoS::AtLeastOnce as u8, false, PAYLOAD)
+                        .expect("seal");
+                    let (broker, len) = awaiting
+                        .on_first_record(TOPIC, QoS::AtLeastOnce as u8, false, &mut sealed)
+                        .expect("broker");
+                    assert_eq!(&sealed[..len], PAYLOAD);
+                    std::hint::black_box((records, broker, finished));
+                }
+            }
+        }
+        "kdf-lwa1" => kdf_lwa1::<mqtt_lwa::lwa::Backend>(&psk, n),
+        "kdf-lwa1-rustcrypto" => kdf_lwa1::<lwa_core::RustCrypto>(&psk, n),
+        "kdf-lwa2" => kdf_lwa2::<mqtt_lwa::lwa::Backend>(&psk, n),
         "handshake-tls13" | "handshake-mtls13" | "handshake-tls12" => {
             let version = if op == "handshake-tls12" {
                 TlsVersion::Tls12
