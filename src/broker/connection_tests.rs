@@ -151,6 +151,27 @@ fn accept_hands_connect_to_core_and_then_packets() {
 }
 
 #[test]
+fn an_idle_connection_holds_no_buffer() {
+    let now = Instant::now();
+    let mut c = connected(connect(V5, 30), Properties::default(), now);
+    assert_eq!(c.buffered_capacity(), 0);
+    // A partial packet is kept; once it completes, the buffer goes again.
+    let ping = bytes_of(&Packet::PingReq, V5);
+    let wire = [
+        bytes_of(&Packet::Publish(publish("a/b", None, b"hi")), V5),
+        ping,
+    ]
+    .concat();
+    let (first, second) = wire.split_at(wire.len() - 1);
+    let actions = c.receive(first, now);
+    assert_eq!(core_packets(actions).len(), 1);
+    assert!(c.buffered_capacity() > 0);
+    assert!(c.receive(second, now).is_empty());
+    assert!(matches!(packets(&mut c, V5).as_slice(), [Packet::PingResp]));
+    assert_eq!(c.buffered_capacity(), 0);
+}
+
+#[test]
 fn connect_timeout_closes_silently() {
     let now = Instant::now();
     let mut c = Connection::new(settings(false), now);
