@@ -157,8 +157,10 @@ impl ConnectionTask {
         }
         let mut flow = FlowPause::default();
         loop {
-            if let Some(out) = machine.take_output() {
-                if write_out(&mut stream, &out, &ctx.stats).await.is_err() {
+            if !machine.output().is_empty() {
+                let written = write_out(&mut stream, machine.output(), &ctx.stats).await;
+                machine.output_written();
+                if written.is_err() {
                     machine.peer_closed();
                 }
             }
