@@ -151,6 +151,46 @@ fn accept_hands_connect_to_core_and_then_packets() {
 }
 
 #[test]
+fn an_idle_connection_holds_no_buffer() {
+    let now = Instant::now();
+    let mut c = connected(connect(V5, 30), Properties::default(), now);
+    assert_eq!(c.buffered_capacity(), 0);
+    // A partial packet is kept; once it completes, the buffer goes again.
+    let ping = bytes_of(&Packet::PingReq, V5);
+    let wire = [
+        bytes_of(&Packet::Publish(publish("a/b", None, b"hi")), V5),
+        ping,
+    ]
+    .concat();
+    let (first, second) = wire.split_at(wire.len() - 1);
+    let actions = c.receive(first, now);
+    assert_eq!(core_packets(actions).len(), 1);
+    assert!(c.buffered_capacity() > 0);
+    assert!(c.receive(second, now).is_empty());
+    assert!(matches!(packets(&mut c, V5).as_slice(), [Packet::PingResp]));
+    assert_eq!(c.buffered_capacity(), 0);
+}
+
+#[test]
+fn output_is_written_in_place_and_a_burst_buffer_let_go() {
+    let now = Instant::now();
+    let mut c = connected(connect(V5, 30), Properties::default(), now);
+    assert!(c.output().is_empty());
+    assert!(c.receive(&bytes_of(&Packet::PingReq, V5), now).is_empty());
+    assert_eq!(c.output(), bytes_of(&Packet::PingResp, V5).as_slice());
+    c.output_written();
+    assert!(c.output().is_empty());
+    // A small buffer is kept for the next packet ...
+    assert!(c.buffered_capacity() > 0 && c.buffered_capacity() <= OUT_KEEP);
+    // ... a burst's is not.
+    let big: &'static [u8] = Box::leak(vec![7u8; 2 * OUT_KEEP].into_boxed_slice());
+    c.deliver(Packet::Publish(publish("a/b", None, big)));
+    assert!(c.output().len() > OUT_KEEP);
+    c.output_written();
+    assert_eq!(c.buffered_capacity(), 0);
+}
+
+#[test]
 fn connect_timeout_closes_silently() {
     let now = Instant::now();
     let mut c = Connection::new(settings(false), now);

@@ -24,7 +24,7 @@ use super::core::BrokerCore;
 use super::metrics::MetricsEndpoint;
 use super::pending::PendingSlots;
 use super::persist_store::{DurableStore, Loaded, SessionStore};
-use super::server_conn::{ConnectionTask, ListenerContext};
+use super::server_conn::{ConnectionTask, ListenerContext, ListenerOpen};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
 use super::stats::Stats;
 
@@ -317,7 +317,7 @@ async fn accept_loop(
             break;
         }
         tracing::debug!(conn, %remote_addr, listener = %ctx.name, "accepted");
-        listener_open.fetch_add(1, Ordering::Relaxed);
+        let open = ListenerOpen::new(listener_open.clone());
         let task = ConnectionTask {
             ctx: ctx.clone(),
             conn,
@@ -329,11 +329,7 @@ async fn accept_loop(
             core: core.clone(),
             shutdown: shutdown.clone(),
         };
-        let listener_open = listener_open.clone();
-        tokio::spawn(async move {
-            task.run().await;
-            listener_open.fetch_sub(1, Ordering::Relaxed);
-        });
+        tokio::spawn(task.run(open));
     }
     tracing::debug!(%addr, "listener closed");
 }

@@ -33,7 +33,7 @@ impl BrokerCore {
             self.tree.insert(filter, &cid, *entry);
         }
         let has_will = session.pending_will.is_some();
-        self.sessions.insert(cid.clone(), session);
+        self.sessions.insert(cid.clone(), Box::new(session));
         if has_will {
             self.schedule(Timer::Will, &cid, Some(will_due.unwrap_or(now)));
         }
