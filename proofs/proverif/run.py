@@ -267,13 +267,40 @@ def expected_false(claim):
     return claim.startswith("reach") or claim.startswith("sanity") or "(expected false)" in claim
 
 
+# Queries ProVerif cannot decide in lwa.pv and lwa_eph.pv, with what it answers on the honest
+# model (proofs/README.md): the revocation checks rest on `get ... else`, whose else branch
+# ProVerif over-approximates, and the forward secrecy lost after an ephemeral leak is found as a
+# derivation without a reconstructed trace. In a mutant they count as caught only when false.
+INCONCLUSIVE = {
+    "revocation at finished": {"true", "cannot be proved"},
+    "revocation per record": {"true", "cannot be proved"},
+    "revocation race (expected false)": {"false", "cannot be proved"},
+    "E4-lost (expected false)": {"false", "cannot be proved"},
+}
+
+
+def accepted(name, claim):
+    """The results an honest model may give for `claim`."""
+    if not name.startswith("lwa2") and claim in INCONCLUSIVE:
+        return INCONCLUSIVE[claim]
+    return {"false"} if expected_false(claim) else {"true"}
+
+
+def is_caught(name, claim, results):
+    """Whether a mutant's results for `claim` show the flaw."""
+    if expected_false(claim) and claim not in INCONCLUSIVE:
+        return False
+    if not name.startswith("lwa2") and claim in INCONCLUSIVE:
+        return "false" in results and claim in ("revocation at finished", "revocation per record")
+    return any(r != "true" for r in results)
+
+
 def expected(name, by_claim):
     """(ok, why) for a model's results {claim: [result per query]}."""
     if name in HONEST or name.startswith(LONG):
-        wrong = [c for c, rs in by_claim.items()
-                 if any(r != ("false" if expected_false(c) else "true") for r in rs)]
+        wrong = [c for c, rs in by_claim.items() if any(r not in accepted(name, c) for r in rs)]
         return (not wrong, "as expected" if not wrong else "unexpected: " + ", ".join(wrong))
-    caught = [c for c, rs in by_claim.items() if not expected_false(c) and any(r != "true" for r in rs)]
+    caught = [c for c, rs in by_claim.items() if is_caught(name, c, rs)]
     must = MUTANT_CATCHES.get(name)
     if must is None:
         return (bool(caught), ("caught: " if caught else "not caught") + ", ".join(caught))
