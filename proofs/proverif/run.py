@@ -47,6 +47,17 @@ EPH_QUERY_CLAIMS = (
 
 MOVED_EFFECT = "  event SideEffect(id, cx, l, ec, ch, eb, sp);       (* Clean Start, takeover, session, will *)\n"
 
+# Edits LWA1's and LWA2's models share (their processes read the same there).
+NO_BROKER_EPHEMERAL = [
+    ("let eb = exp(g, y) in", "let eb = g in"),
+    ("let dh = exp(ec, y) in", "let dh = g in"),
+    ("let dh = exp(eb, x) in", "let dh = g in"),
+]
+COUNTER_FROM_WIRE_INPUT = (
+    "in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
+    "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
+)
+
 # name -> list of (old, new) replacements, each of which must occur.
 MUTANTS = {
     "offer_not_in_transcript": [
@@ -56,16 +67,11 @@ MUTANTS = {
         ("table psks(ident, key).", "table psks(ident, key).\nconst nopsk: key."),
         ("hkdf_extract(psk, dh)", "hkdf_extract(nopsk, dh)"),
     ],
-    "no_broker_ephemeral": [
-        ("let eb = exp(g, y) in", "let eb = g in"),
-        ("let dh = exp(ec, y) in", "let dh = g in"),
-        ("let dh = exp(eb, x) in", "let dh = g in"),
-    ],
+    "no_broker_ephemeral": NO_BROKER_EPHEMERAL,
     # Both openers (the client's Opener and the broker's BrokerOpener):
     # each replacement applies to every occurrence.
     "counter_from_wire": [
-        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
-         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));"),
+        COUNTER_FROM_WIRE_INPUT,
         ("aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
          "aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
         ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));",
@@ -134,16 +140,11 @@ LWA2_MUTANTS = {
         ("table revoked(ident, key).", "table revoked(ident, key).\nconst nopsk: key."),
         ("derive_prk(ctx_secret, psk, dh, th)", "derive_prk(ctx_secret, nopsk, dh, th)"),
     ],
-    "no_broker_ephemeral": [
-        ("let eb = exp(g, y) in", "let eb = g in"),
-        ("let dh = exp(ec, y) in", "let dh = g in"),
-        ("let dh = exp(eb, x) in", "let dh = g in"),
-    ],
+    "no_broker_ephemeral": NO_BROKER_EPHEMERAL,
     # Every opener (the client's b2c one, the broker's c2b ones) takes the
     # counter from the wire; the PUBLISH-path confirmation stays record 0.
     "counter_from_wire": [
-        ("in(c, (t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));",
-         "in(c, (w0: bitstring, t0: bitstring, q0: bitstring, r0: bitstring, s0: bitstring));"),
+        COUNTER_FROM_WIRE_INPUT,
         ("let p0 = aead_open(k, nonce(iv, ctr0), (aad_prefix, dir, ctr0,",
          "let p0 = aead_open(k, nonce(iv, w0), (aad_prefix, dir, w0,"),
         ("in(c, (t1: bitstring, q1: bitstring, r1: bitstring, s1: bitstring));",
