@@ -148,25 +148,19 @@ impl Connection {
                 let data = auth.properties.authentication_data.unwrap_or_default();
                 let answer = continuation.sends_auth_success();
                 match continuation.finish(&data) {
-                    Ok(authenticated) if !answer => {
-                        actions.push(self.enter_core(
-                            connect,
-                            authenticated,
-                            None,
-                            Some(session_present),
-                            now,
-                        ));
-                    }
                     Ok(authenticated) => {
-                        let success = Auth {
-                            reason_code: ReasonCode::SUCCESS,
-                            properties: Properties {
-                                authentication_method: Some(method),
-                                authentication_data: authenticated.auth_response.clone(),
-                                ..Properties::default()
-                            },
-                        };
-                        self.write(&Packet::Auth(Box::new(success)));
+                        // LWA1 answers its finished with AUTH 0x00; LWA2 sends none.
+                        if answer {
+                            let success = Auth {
+                                reason_code: ReasonCode::SUCCESS,
+                                properties: Properties {
+                                    authentication_method: Some(method),
+                                    authentication_data: authenticated.auth_response.clone(),
+                                    ..Properties::default()
+                                },
+                            };
+                            self.write(&Packet::Auth(Box::new(success)));
+                        }
                         actions.push(self.enter_core(
                             connect,
                             authenticated,
