@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use lwa_core::crypto::Blake3;
 use lwa_core::lwa2::{BrokerAwaitingConfirmation, BrokerResponder, ClientOffer};
-use lwa_core::{LwaError, Psk};
+use lwa_core::{LwaError, Psk, RustCrypto};
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
@@ -73,6 +73,40 @@ fn awaiting<B: Blake3>(case: &Lwa2Case) -> Result<BrokerAwaitingConfirmation<B>,
             &mut rng,
         )
         .map(|(a, _)| a)
+}
+
+/// The finished of a client whose PSK is the broker's dummy PSK, answered by a
+/// broker that does not know the identity (so it draws that dummy PSK): the MAC
+/// check passes, and only the broker's unknown-identity flag refuses it.
+fn dummy_psk_finished(inputs: &HandshakeInputs) -> String {
+    let owned = inputs.owned_context();
+    let dummy = Psk::new(DUMMY_PSK);
+    let mut client_rng = FixedRng::new(&[&unh32(&inputs.client_ephemeral_secret)]);
+    let offer = ClientOffer::<RustCrypto>::new(
+        &inputs.identity,
+        &dummy,
+        &owned.context(),
+        inputs.client_record_limit_log2,
+        &mut client_rng,
+    )
+    .expect("the first vector's inputs make an offer");
+    let mut broker_rng = FixedRng::new(&[&unh32(&inputs.broker_ephemeral_secret), &DUMMY_PSK]);
+    let (_, response) = BrokerResponder::<RustCrypto>::new(inputs.broker_record_limit_log2)
+        .and_then(|b| {
+            b.respond(
+                &offer.offer_bytes,
+                &owned.context(),
+                inputs.session_present,
+                |_| None,
+                &mut broker_rng,
+            )
+        })
+        .expect("the broker answers an unknown identity");
+    let (finished, _) = offer
+        .awaiting_response
+        .on_response(&response, inputs.session_present)
+        .expect("the dummy PSK's broker_mac verifies");
+    h(&finished.finished_bytes)
 }
 
 /// Runs a case; `None` if the implementation accepted it.
@@ -276,6 +310,20 @@ pub fn invalid(handshakes: &HandshakeFile) -> Lwa2InvalidFile {
         &|c| c.response = Some(format!("{response}00")),
         "malformed",
     );
+    for (limit, name) in [("00", "response-limit-0"), ("31", "response-limit-49")] {
+        let mut r = response.clone();
+        r.replace_range(0..2, limit);
+        case(
+            name,
+            &format!(
+                "chosen limit {} (outside 1..=48)",
+                u8::from_str_radix(limit, 16).unwrap_or_default()
+            ),
+            ClientResponse,
+            &|c| c.response = Some(r.clone()),
+            "malformed",
+        );
+    }
     case(
         "response-above-offer",
         "chosen limit 21 above the offered 20",
@@ -314,6 +362,25 @@ pub fn invalid(handshakes: &HandshakeFile) -> Lwa2InvalidFile {
         BrokerFinished,
         &|c| c.finished = Some(v.messages.finished[..30].to_owned()),
         "malformed",
+    );
+    case(
+        "finished-long",
+        "finished of 17 bytes",
+        BrokerFinished,
+        &|c| c.finished = Some(format!("{}00", v.messages.finished)),
+        "malformed",
+    );
+    let dummy_finished = dummy_psk_finished(&v.inputs);
+    case(
+        "finished-dummy-psk",
+        "the broker does not know the identity, and the client holds exactly the broker's \
+         dummy PSK pattern(0x77), so the finished verifies: it must still be refused",
+        BrokerFinished,
+        &|c| {
+            c.finished = Some(dummy_finished.clone());
+            c.psks.clear();
+        },
+        "client_auth_failed",
     );
     case(
         "finished-unknown-identity",

@@ -237,6 +237,14 @@ class InvalidVectors(unittest.TestCase):
                 self.assertEqual(err.name, c["expected_error"], str(err))
                 self.assertEqual(err.reason_code, c["reason_code"])
 
+    def test_dummy_psk_case_is_refused_only_for_the_unknown_identity(self):
+        """finished-dummy-psk verifies once the broker holds pattern(0x77) for the identity."""
+        case = next(c for c in load("lwa2-invalid.json")["cases"] if c["name"] == "finished-dummy-psk")
+        i = case["inputs"]
+        pending, _ = broker_respond(i, unh(case["offer"]), {i["identity"]: DUMMY_PSK.hex()})
+        self.assertTrue(pending.known)
+        pending.on_finished(unh(case["finished"]))  # raises if the MAC does not verify
+
     def test_reason_code_table_matches_vectors(self):
         self.assertNotIn("unsupported_version", lwa2.REASON_CODES)
         for c in load("lwa2-invalid.json")["cases"]:
