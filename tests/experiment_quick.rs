@@ -354,3 +354,65 @@ fn an_interrupted_run_stops_its_brokers() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
+    // An empty PATH: no mosquitto clients, tshark, iproute2, iperf3 or iptables.
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let full = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "--profile", "full", "--out"])
+        .arg(out.path())
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "mosquitto_pub, mosquitto_sub (mosquitto-clients): the stock-client bursts not measured",
+        "iperf3 (Debian package iperf3): the emulated links (lan, pi-wifi, constrained)",
+        "tshark",
+        "--allow-partial",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in\n{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "a refused run measures nothing"
+    );
+
+    let quick = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--modes",
+            "plain",
+            "--no-mosquitto",
+            "--idle-connections",
+            "10",
+            "--storm-seconds",
+            "0",
+            "--stock-messages",
+            "50",
+            "--quiet",
+            "--name",
+            "partial",
+            "--out",
+        ])
+        .arg(out.path())
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&quick.stderr);
+    assert!(quick.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the stock-client bursts not measured")
+            && stderr.contains("going on without them"),
+        "{stderr}"
+    );
+    let report = std::fs::read_to_string(out.path().join("partial/report.md")).unwrap();
+    assert!(
+        report.contains("stock-client bursts: not measured"),
+        "{report}"
+    );
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mqtt_lwa::experiment::linkem::{run_linkem, LinkemOptions};
+use mqtt_lwa::experiment::preflight;
 use mqtt_lwa::experiment::remote::RemoteSpec;
 use mqtt_lwa::experiment::serve::{serve, ServeOptions, DEFAULT_PORT_BASE};
 use mqtt_lwa::experiment::{run, BrokerKind, LinkProfile, Mode, Profile, RunOptions};
@@ -102,6 +103,11 @@ pub struct ExperimentArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Start even where this machine lacks tools some measurements need (mosquitto, its
+    /// clients, tshark, the link tools or root): those are left out and the report's Notes
+    /// say so. Without it a `--profile full` run refuses to start; a quick run warns.
+    #[arg(long)]
+    allow_partial: bool,
     /// Measure the broker of `mqtt-lwa experiment serve` on HOST instead of local brokers.
     #[arg(long, value_name = "HOST", requires = "dir")]
     remote: Option<String>,
@@ -268,6 +274,7 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
     let Some(mqtt_lwa_bin) = current_exe() else {
         return ExitCode::FAILURE;
     };
+    let allow_partial = args.allow_partial;
     let opts = RunOptions {
         profile,
         links,
@@ -282,6 +289,25 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
             .zip(args.dir)
             .map(|(host, dir)| RemoteSpec { host, dir }),
     };
+    let missing = preflight::missing(&opts);
+    if !missing.is_empty() {
+        eprintln!(
+            "experiment: this machine lacks what part of the run needs \
+             (scripts/install-deps.sh installs the tools):"
+        );
+        for m in &missing {
+            eprintln!("  - {m}");
+        }
+        if opts.profile.name == "full" && !allow_partial {
+            eprintln!(
+                "experiment: a full run without them would not measure what its profile \
+                 promises; install them, narrow the run (--no-mosquitto, --link loopback, \
+                 --stock-messages 0) or pass --allow-partial"
+            );
+            return ExitCode::from(2);
+        }
+        eprintln!("experiment: going on without them; the report's Notes list what was left out");
+    }
     match run(&opts) {
         Ok(dir) => {
             println!("{}", dir.display());

@@ -31,6 +31,7 @@ pub mod matrix;
 pub mod memory;
 pub mod netns;
 pub mod plots;
+pub mod preflight;
 pub mod procstat;
 mod progress;
 pub mod reference;
