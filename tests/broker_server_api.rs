@@ -356,9 +356,21 @@ fn shutdown_handle_disconnects_clients_and_run_returns() {
     let server = Running::start(1, security(auth));
     let addr = server.addrs[0];
     let mut c = RawClient::connect(addr, V5, &unique("bye"));
+    // A connection that has not sent CONNECT is not the core's client: it
+    // closes itself on the shutdown command, without waiting for its CONNECT
+    // timeout.
+    let mut silent = RawClient::tcp(addr, V5);
     let stats = server.stats.clone();
+    assert!(common::wait_until(WAIT, || Stats::get(&stats.connections) == 2));
+    let stopped_at = std::time::Instant::now();
     server.stop();
     expect_disconnect(&mut c, ReasonCode::SERVER_SHUTTING_DOWN);
+    assert!(matches!(silent.read(WAIT), Read1::Closed));
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(2),
+        "closed by the shutdown, not by a timeout: {:?}",
+        stopped_at.elapsed()
+    );
     assert!(common::wait_until(WAIT, || Stats::get(&stats.connections) == 0));
     // The listener is gone.
     assert!(

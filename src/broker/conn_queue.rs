@@ -141,6 +141,11 @@ impl ConnSender {
         self.shared.push(ConnCommand::Close(reason));
     }
 
+    /// Tells the connection that the server is stopping ([`ConnCommand::Shutdown`]).
+    pub(crate) fn shutdown(&self) {
+        self.shared.push(ConnCommand::Shutdown);
+    }
+
     /// Asks the connection to stop reading its socket until a matching
     /// [`Self::resume`] (flow control: a subscriber it feeds is behind).
     pub(crate) fn pause(&self) {

@@ -327,7 +327,6 @@ async fn accept_loop(
             pending: pending_slot,
             commands,
             core: core.clone(),
-            shutdown: shutdown.clone(),
         };
         tokio::spawn(task.run(open));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
@@ -19,7 +19,7 @@ use crate::transport::Acceptor;
 
 use super::connection::{Action, Connection, ConnectionSettings};
 use super::core::ConnId;
-use super::server_core::{stopped, ConnCommand, ConnReceiver, CoreEvent};
+use super::server_core::{ConnCommand, ConnReceiver, CoreEvent};
 use super::stats::Stats;
 
 /// How long closing a socket may take before it is dropped.
@@ -65,7 +65,6 @@ pub(crate) struct ConnectionTask {
     pub pending: super::pending::PendingSlot,
     pub commands: ConnReceiver,
     pub core: mpsc::Sender<CoreEvent>,
-    pub shutdown: watch::Receiver<bool>,
 }
 
 /// A connection counted open on its listener: the count goes down when the
@@ -116,7 +115,7 @@ impl ConnectionTask {
                 self.tcp,
                 self.remote_addr,
                 &self.core,
-                &mut self.shutdown,
+                &mut self.commands,
             ))
             .await
             else {
@@ -142,17 +141,9 @@ impl ConnectionTask {
             // every read and write, and the task never reads and writes at once.
             let mut buf = ReadBuffer::new();
             let mut auth: Option<AuthFuture> = None;
-            let shutdown = &mut self.shutdown;
             let commands = &mut self.commands;
             let pending = &mut self.pending;
             let core = &self.core;
-            // Marks the value seen, so `changed` below wakes only for a later
-            // shutdown (waiting with `changed` rather than `stopped` makes the
-            // task future 40 bytes smaller).
-            let mut shutting_down = *shutdown.borrow_and_update();
-            if shutting_down {
-                machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
-            }
             // One timer for the connection's life, moved to each new deadline:
             // a fresh `sleep_until` per wait was a bigger state and a new timer
             // registration per loop.
@@ -185,18 +176,6 @@ impl ConnectionTask {
                     }
                 }
                 let actions = tokio::select! {
-                    changed = shutdown.changed(), if !shutting_down => {
-                        // An error: the server is gone, a shutdown too.
-                        if changed.is_err() || *shutdown.borrow() {
-                            shutting_down = true;
-                            // A client the core knows is closed by the core's
-                            // shutdown, after the wills; the others close now.
-                            if !machine.core_connected() {
-                                machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
-                            }
-                        }
-                        Vec::new()
-                    }
                     cmd = commands.recv() => {
                         match cmd {
                             Some(ConnCommand::Send(packet)) => machine.deliver(packet),
@@ -205,6 +184,13 @@ impl ConnectionTask {
                             Some(ConnCommand::Resume) => {
                                 if flow.resume() {
                                     machine.reading_resumed(std::time::Instant::now());
+                                }
+                            }
+                            // A client the core knows is closed by the core's
+                            // shutdown, after the wills; the others close now.
+                            Some(ConnCommand::Shutdown) => {
+                                if !machine.core_connected() {
+                                    machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
                                 }
                             }
                             None => machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN)),
@@ -330,12 +316,16 @@ async fn accept_transport(
     tcp: TcpStream,
     remote_addr: std::net::SocketAddr,
     core: &mpsc::Sender<CoreEvent>,
-    shutdown: &mut watch::Receiver<bool>,
+    commands: &mut ConnReceiver,
 ) -> Option<(crate::transport::BoxStream, Box<PeerInfo>)> {
     let connect_timeout = Duration::from_secs(ctx.limits.connect_timeout_secs);
+    let mut stopping = false;
     let accepted = tokio::select! {
         r = tokio::time::timeout(connect_timeout, ctx.acceptor.accept(tcp, remote_addr)) => r,
-        _ = stopped(shutdown) => Ok(Err(std::io::Error::other("shutting down"))),
+        () = stop_requested(commands) => {
+            stopping = true;
+            Ok(Err(std::io::Error::other("shutting down")))
+        }
     };
     match accepted {
         Ok(Ok(a)) => Some((
@@ -350,7 +340,7 @@ async fn accept_transport(
         )),
         Ok(Err(e)) => {
             tracing::debug!(conn, %remote_addr, error = %e, "transport handshake failed");
-            if !*shutdown.borrow() {
+            if !stopping {
                 ctx.stats.tls_handshake_failed("handshake_failed"); // plain accepts never fail
             }
             finish(core, &ctx.stats, conn, false, None).await;
@@ -361,6 +351,18 @@ async fn accept_transport(
             ctx.stats.tls_handshake_failed("handshake_timeout");
             finish(core, &ctx.stats, conn, false, None).await;
             None
+        }
+    }
+}
+
+/// Returns once the core asks a connection without a client to stop (shutdown,
+/// a close, or the core gone); nothing else is sent to a connection before its
+/// transport is up.
+async fn stop_requested(commands: &mut ConnReceiver) {
+    loop {
+        match commands.recv().await {
+            Some(ConnCommand::Shutdown | ConnCommand::Close(_)) | None => return,
+            Some(ConnCommand::Send(_) | ConnCommand::Pause | ConnCommand::Resume) => {}
         }
     }
 }
@@ -596,8 +598,9 @@ mod tests {
     /// (measured: see the test below; release builds lay it out smaller).
     /// 1336 before the listener's open-connection guard became an argument of
     /// `run` (16 bytes here; the spawned task as a whole lost more, see `run`);
-    /// 1352 before `run` became an `async` block with one timer (see `run`).
-    const RUN_FUTURE_BYTES: usize = 1112;
+    /// 1352 before `run` became an `async` block with one timer (see `run`),
+    /// 1112 before shutdown came as a command instead of a `watch`.
+    const RUN_FUTURE_BYTES: usize = 1008;
 
     /// Every open connection holds its task's future for its whole life, so
     /// its size is memory per idle connection (issue 17): this test keeps it
@@ -619,7 +622,6 @@ mod tests {
             .unwrap();
         let (_tx, commands) = super::super::server_core::conn_channel(8);
         let (core, _core_rx) = mpsc::channel(8);
-        let (_stop, shutdown) = watch::channel(false);
         let task = ConnectionTask {
             ctx,
             conn: 1,
@@ -629,7 +631,6 @@ mod tests {
             pending,
             commands,
             core,
-            shutdown,
         };
         let open = Arc::new(AtomicU64::new(0));
         let future = task.run(ListenerOpen::new(open.clone()));
