@@ -44,7 +44,7 @@
 //!   allowed everything: CVE-2018-12550).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use super::{AccessPolicy, Principal};
@@ -117,27 +117,8 @@ pub enum AclLineError {
 }
 
 /// Errors loading an ACL file.
-#[derive(Debug, thiserror::Error)]
-pub enum AclFileError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A line is malformed.
-    #[error("{}:{line}: {reason}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: AclLineError,
-    },
-}
+/// Errors loading an ACL file.
+pub type AclFileError = super::line_file::LineFileError<AclLineError>;
 
 /// A parsed ACL file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,10 +134,7 @@ pub struct AclFile {
 impl AclFile {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, AclFileError> {
-        let bytes = std::fs::read(path).map_err(|source| AclFileError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(AclFileError::io(path))?;
         Self::parse(&bytes, path)
     }
 
@@ -166,11 +144,7 @@ impl AclFile {
         let mut user: Option<String> = None;
         for (idx, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = idx + 1;
-            let err = |reason| AclFileError::Line {
-                path: path.to_owned(),
-                line,
-                reason,
-            };
+            let err = |reason| AclFileError::line(path, line, reason);
             let text = std::str::from_utf8(raw).map_err(|_| err(AclLineError::NotUtf8))?;
             let text = text.trim();
             if text.is_empty() || text.starts_with('#') {

@@ -13,6 +13,7 @@ pub mod acl;
 mod atomic_write;
 pub mod certs;
 pub mod failure_log;
+pub mod line_file;
 pub mod listener;
 pub mod lwa;
 pub mod password;

@@ -19,8 +19,9 @@
 //! names are an error) the operator finds out at start-up, not at login.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::line_file::LineFileError;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
@@ -309,24 +310,9 @@ pub enum LineError {
 /// Errors loading, saving or editing a password file.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordFileError {
-    /// Reading or writing the file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A line is malformed.
-    #[error("{}:{line}: {reason}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: LineError,
-    },
+    /// The file could not be read or written, or a line of it is wrong.
+    #[error(transparent)]
+    File(#[from] LineFileError<LineError>),
     /// A user name that mosquitto could not read back.
     #[error("invalid user name {name:?}: {reason}")]
     InvalidUsername {
@@ -396,10 +382,7 @@ impl PasswordFile {
 
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, PasswordFileError> {
-        let bytes = std::fs::read(path).map_err(|source| PasswordFileError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(LineFileError::io(path))?;
         let file = Self::parse(&bytes, path)?;
         file.warn_weak(path);
         Ok(file)
@@ -411,11 +394,7 @@ impl PasswordFile {
         let mut seen: std::collections::HashMap<String, usize> = Default::default();
         for (idx, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line_no = idx + 1;
-            let err = |reason| PasswordFileError::Line {
-                path: path.to_owned(),
-                line: line_no,
-                reason,
-            };
+            let err = |reason| PasswordFileError::File(LineFileError::line(path, line_no, reason));
             let text = std::str::from_utf8(raw).map_err(|_| err(LineError::NotUtf8))?;
             let text = text.trim_end_matches(['\r', '\n']);
             if text.trim().is_empty() || text.starts_with('#') {
@@ -507,12 +486,8 @@ impl PasswordFile {
     /// 0600; an existing file keeps its permissions (the broker's user may
     /// need to read it).
     pub fn save(&self, path: &Path) -> Result<(), PasswordFileError> {
-        super::write_file_atomic(path, self.to_text().as_bytes(), 0o600).map_err(|source| {
-            PasswordFileError::Io {
-                path: path.to_owned(),
-                source,
-            }
-        })
+        super::write_file_atomic(path, self.to_text().as_bytes(), 0o600)
+            .map_err(|e| LineFileError::io(path)(e).into())
     }
 
     /// Adds `user` or replaces its password, hashing with PBKDF2 at `iterations`.

@@ -24,8 +24,9 @@
 //! of the identities in constant time, so their duration does not depend on
 //! whether (or where) the identity exists (LWA.md section 12.8).
 
+use super::line_file::LineFileError;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -70,24 +71,9 @@ pub enum PskLineError {
 /// Errors loading, saving or editing a PSK file.
 #[derive(Debug, thiserror::Error)]
 pub enum PskFileError {
-    /// Reading or writing the file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A line is malformed.
-    #[error("{}:{line}: {reason}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: PskLineError,
-    },
+    /// The file could not be read or written, or a line of it is wrong.
+    #[error(transparent)]
+    File(#[from] LineFileError<PskLineError>),
     /// An identity given on the command line or API is unusable.
     #[error("{0}")]
     Identity(PskLineError),
@@ -214,10 +200,7 @@ impl PskStore {
 
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, PskFileError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| PskFileError::Io {
-            path: path.to_owned(),
-            source,
-        })?);
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(LineFileError::io(path))?);
         warn_if_readable_by_others(path);
         Self::parse(&bytes, path)
     }
@@ -232,11 +215,7 @@ impl PskStore {
         }
         for (idx, raw) in raw_lines.into_iter().enumerate() {
             let line = idx + 1;
-            let err = |reason| PskFileError::Line {
-                path: path.to_owned(),
-                line,
-                reason,
-            };
+            let err = |reason| PskFileError::File(LineFileError::line(path, line, reason));
             let text = std::str::from_utf8(raw).map_err(|_| err(PskLineError::NotUtf8))?;
             let text = text.strip_suffix('\r').unwrap_or(text);
             let trimmed = text.trim();
@@ -284,12 +263,8 @@ impl PskStore {
 
     /// Writes the store to `path` atomically (mode 0600 for a new file).
     pub fn save(&self, path: &Path) -> Result<(), PskFileError> {
-        super::write_file_atomic(path, self.to_text().as_bytes(), 0o600).map_err(|source| {
-            PskFileError::Io {
-                path: path.to_owned(),
-                source,
-            }
-        })
+        super::write_file_atomic(path, self.to_text().as_bytes(), 0o600)
+            .map_err(|e| LineFileError::io(path)(e).into())
     }
 
     /// Adds `identity` or replaces its key; `true` when it was new.
@@ -393,24 +368,14 @@ impl PskStore {
 /// base64, or one `identity:key` line (a line cut from the broker's store),
 /// whose identity must then be `identity`. Comments and blank lines are ignored.
 pub fn load_client_key(path: &Path, identity: &str) -> Result<Psk, PskFileError> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| PskFileError::Io {
-        path: path.to_owned(),
-        source,
-    })?);
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(LineFileError::io(path))?);
     warn_if_readable_by_others(path);
-    let text = std::str::from_utf8(&bytes).map_err(|_| PskFileError::Line {
-        path: path.to_owned(),
-        line: 1,
-        reason: PskLineError::NotUtf8,
-    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| LineFileError::line(path, 1, PskLineError::NotUtf8))?;
     let mut found = None;
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
-        let err = |reason| PskFileError::Line {
-            path: path.to_owned(),
-            line,
-            reason,
-        };
+        let err = |reason| PskFileError::File(LineFileError::line(path, line, reason));
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -430,21 +395,15 @@ pub fn load_client_key(path: &Path, identity: &str) -> Result<Psk, PskFileError>
         }
         found = Some(parse_key(key_text).map_err(err)?);
     }
-    found.ok_or_else(|| PskFileError::Line {
-        path: path.to_owned(),
-        line: 1,
-        reason: PskLineError::Key,
-    })
+    found.ok_or_else(|| LineFileError::line(path, 1, PskLineError::Key).into())
 }
 
 /// Writes a client key file: the key in hex and a newline, mode 0600.
 pub fn save_client_key(path: &Path, psk: &Psk) -> Result<(), PskFileError> {
     let mut text = key_to_hex(psk);
     text.push('\n');
-    super::write_file_atomic(path, text.as_bytes(), 0o600).map_err(|source| PskFileError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    super::write_file_atomic(path, text.as_bytes(), 0o600)
+        .map_err(|e| LineFileError::io(path)(e).into())
 }
 
 #[cfg(unix)]

@@ -81,9 +81,7 @@ fn execute(args: PasswdArgs) -> anyhow::Result<()> {
     } else {
         match PasswordFile::load(&args.file) {
             Ok(f) => f,
-            Err(PasswordFileError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(PasswordFileError::File(e)) if e.is_not_found() => {
                 anyhow::bail!(
                     "password file {} does not exist (use -c to create it)",
                     args.file.display()

@@ -73,11 +73,7 @@ pub fn run(args: PskArgs) -> ExitCode {
 fn load(file: &Path, create: bool) -> anyhow::Result<PskStore> {
     match PskStore::load(file) {
         Ok(store) => Ok(store),
-        Err(PskFileError::Io { source, .. })
-            if create && source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(PskStore::new())
-        }
+        Err(PskFileError::File(e)) if create && e.is_not_found() => Ok(PskStore::new()),
         Err(e) => Err(e.into()),
     }
 }

@@ -25,7 +25,7 @@ fn parse(text: &str) -> Result<PasswordFile, PasswordFileError> {
 
 fn line_err(text: &str) -> (usize, LineError) {
     match parse(text) {
-        Err(PasswordFileError::Line { line, reason, .. }) => (line, reason),
+        Err(PasswordFileError::File(LineFileError::Line { line, reason, .. })) => (line, reason),
         other => panic!("expected a line error, got {other:?}"),
     }
 }
@@ -191,11 +191,11 @@ fn broken_files_report_line_and_reason() {
         HashFormatError::HashBase64
     );
     match PasswordFile::parse(b"ok:\xff\xfe\n", p()) {
-        Err(PasswordFileError::Line {
+        Err(PasswordFileError::File(LineFileError::Line {
             line: 1,
             reason: LineError::NotUtf8,
             ..
-        }) => {}
+        })) => {}
         other => panic!("{other:?}"),
     }
     let shown = parse("x\n").unwrap_err().to_string();
@@ -218,7 +218,7 @@ fn save_then_load_and_mode() {
         assert_eq!(mode, 0o600);
     }
     match PasswordFile::load(&dir.path().join("missing")) {
-        Err(PasswordFileError::Io { .. }) => {}
+        Err(PasswordFileError::File(LineFileError::Io { .. })) => {}
         other => panic!("{other:?}"),
     }
 }
