@@ -47,7 +47,8 @@ pub enum BrokerError {
     Start(&'static str, String),
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
+/// For `map_err`: an I/O error while doing `what`.
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
     let what = what.into();
     move |e| BrokerError::Io(what, e)
 }
@@ -373,28 +374,12 @@ impl BrokerProcess {
         };
         let conf = creds.dir.join(format!("mosquitto-{mode}.conf"));
         std::fs::write(&conf, text).map_err(io("mosquitto config"))?;
-        let child = host
-            .command(Path::new(MOSQUITTO_BIN))
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io(MOSQUITTO_BIN))?;
+        let child = spawn_mosquitto(host.command(Path::new(MOSQUITTO_BIN)), &conf)?;
+        // Tracked before the wait, so that an interrupted run kills it too.
         let mut started =
             BrokerProcess::tracked(BrokerKind::Mosquitto, SocketAddr::new(host.ip, port), child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = started.child.try_wait() {
-                return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
-            }
-            if TcpStream::connect_timeout(&started.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(started);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(BrokerError::Start("mosquitto", "port never opened".into()))
+        wait_until_accepting(&mut started.child, started.addr)?;
+        Ok(started)
     }
 
     /// The child's process id (for `/proc`).
@@ -412,6 +397,37 @@ impl Drop for BrokerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts mosquitto (`command`: its binary, perhaps inside a namespace) with config `conf`.
+pub(crate) fn spawn_mosquitto(mut command: Command, conf: &Path) -> Result<Child, BrokerError> {
+    command
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(io(MOSQUITTO_BIN))
+}
+
+/// Waits up to 10 s until the mosquitto `child` accepts connections on `addr`
+/// (it cannot report the port it listens on, so the port is probed).
+pub(crate) fn wait_until_accepting(child: &mut Child, addr: SocketAddr) -> Result<(), BrokerError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(BrokerError::Start(
+        "mosquitto",
+        format!("{addr} never opened"),
+    ))
 }
 
 /// A loopback port nobody listens on right now (mosquitto cannot report an ephemeral port).

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::broker::{BrokerError, BrokerProcess, Credentials, LWA_IDENTITY, USER};
+use super::broker::{io, BrokerError, BrokerProcess, Credentials, LWA_IDENTITY, USER};
 use super::link::LinkProfile;
 use super::linkprobe::{self, IperfDirection, LinkResult, MQTT_PINGS};
 use super::matrix::{BrokerKind, Mode};
@@ -28,11 +28,6 @@ use crate::auth::psk::PskStore;
 pub const SERVE_FILE: &str = "serve.json";
 /// How long a stats request may take before the runner gives up.
 pub(super) const STATS_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
-    let what = what.into();
-    move |e| BrokerError::Io(what, e)
-}
 
 /// What `serve` publishes about itself in `serve.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,13 +8,16 @@
 //! ([`super::remote`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::broker::{mosquitto_config, mqtt_lwa_config, BrokerError, Credentials, MOSQUITTO_BIN};
+use super::broker::{
+    io, mosquitto_config, mqtt_lwa_config, spawn_mosquitto, wait_until_accepting, BrokerError,
+    Credentials, MOSQUITTO_BIN,
+};
 use super::linkprobe::{IperfServer, IperfServerError};
 use super::matrix::{BrokerKind, Mode};
 use super::procstat::{cpu_ticks, rss_bytes, Process};
@@ -33,11 +36,6 @@ const STATS_OFFSET: u16 = 9;
 const MOSQUITTO_OFFSET: u16 = 10;
 /// The iperf3 server's port offset from the port base.
 const IPERF_OFFSET: u16 = 18;
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BrokerError {
-    let what = what.into();
-    move |e| BrokerError::Io(what, e)
-}
 
 /// The port at `offset` from `base`; 0 (ephemeral) when `base` is 0.
 fn port_at(base: u16, offset: u16) -> u16 {
@@ -229,14 +227,7 @@ fn start_mosquitto(
     let conf = o.dir.join(format!("serve-mosquitto-{mode}.conf"));
     std::fs::write(&conf, mosquitto_serve_config(creds, mode, o.bind, port)?)
         .map_err(io(conf.display().to_string()))?;
-    let child = Command::new(MOSQUITTO_BIN)
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(io(MOSQUITTO_BIN))?;
+    let child = spawn_mosquitto(Command::new(MOSQUITTO_BIN), &conf)?;
     let mut broker = ServedBroker {
         kind: BrokerKind::Mosquitto,
         mode,
@@ -247,23 +238,8 @@ fn start_mosquitto(
     } else {
         o.bind
     };
-    let addr = SocketAddr::new(reach, port);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = broker.child.try_wait() {
-            return Err(BrokerError::Start("mosquitto", format!("exited: {status}")));
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok((broker, SocketAddr::new(o.bind, port)));
-        }
-        if Instant::now() > deadline {
-            return Err(BrokerError::Start(
-                "mosquitto",
-                format!("{addr} never opened"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_accepting(&mut broker.child, SocketAddr::new(reach, port))?;
+    Ok((broker, SocketAddr::new(o.bind, port)))
 }
 
 /// Starts `iperf3 -s` on `bind:port` (0: a free port), or says why there is none.
