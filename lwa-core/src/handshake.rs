@@ -356,5 +356,4 @@ impl<C: Crypto> fmt::Debug for BrokerResponder<C> {
 }
 
 #[cfg(test)]
-#[path = "handshake_tests.rs"]
 mod tests;

@@ -586,9 +586,7 @@ fn keep_alive_duration(secs: u16) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
 }
 
-#[path = "connection_auth.rs"]
 mod auth;
 
 #[cfg(test)]
-#[path = "connection_tests.rs"]
 mod tests;

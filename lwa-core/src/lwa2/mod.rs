@@ -54,5 +54,4 @@ pub fn check_method(method: Option<&str>) -> Result<(), LwaError> {
 }
 
 #[cfg(test)]
-#[path = "handshake_tests.rs"]
 mod handshake_tests;
