@@ -318,8 +318,7 @@ impl Connection {
         if let (Some(max), Some(version)) = (self.client_max_packet, self.version) {
             // Checked before sealing and aliasing: both change per-connection
             // state that the client must see in order.
-            let size = codec::encoded_len(&packet, version) + overhead;
-            if size > max {
+            if let Err(size) = codec::check_max_packet(&packet, version, overhead, Some(max)) {
                 self.settings.stats.dropped(DropReason::TooLarge);
                 // The core counted it as sent when it handed it over.
                 let _ = self.settings.stats.messages_sent.fetch_update(

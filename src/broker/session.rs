@@ -21,8 +21,8 @@ use bytes::Bytes;
 
 use crate::auth::{AccessPolicy, Principal};
 use crate::codec::{
-    encoded_len, CompactProperties, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    Publish, QoS,
+    check_max_packet, CompactProperties, LastWill, Packet, Properties, ProtocolVersion,
+    PubResponse, Publish, QoS,
 };
 
 use super::core::ConnId;
@@ -163,6 +163,20 @@ pub struct Link {
     pub payload_overhead: usize,
     /// Session Expiry Interval in CONNECT was 0 (DISCONNECT may then not raise it).
     pub connect_expiry_zero: bool,
+}
+
+impl Link {
+    /// Whether `packet`, protected as this connection protects it, is within
+    /// the client's Maximum Packet Size ([`crate::codec::check_max_packet`]).
+    pub fn fits(&self, packet: &Packet) -> bool {
+        check_max_packet(
+            packet,
+            self.version,
+            self.payload_overhead,
+            self.max_packet_size.map(|m| m as usize),
+        )
+        .is_ok()
+    }
 }
 
 /// Who a session belongs to, for authorisation of its deliveries and will.
@@ -330,11 +344,11 @@ impl Session {
             // Any non-zero id has the same encoded size.
             publish.packet_id = 1;
         }
-        if let Some(max) = link.max_packet_size {
+        if link.max_packet_size.is_some() {
             let packet = Packet::Publish(publish);
-            let size = encoded_len(&packet, link.version).saturating_add(link.payload_overhead);
+            let fits = link.fits(&packet);
             match packet {
-                Packet::Publish(p) if size <= max as usize => publish = p,
+                Packet::Publish(p) if fits => publish = p,
                 _ => {
                     stats.dropped(DropReason::TooLarge);
                     return Attempt::Dropped;
@@ -599,12 +613,9 @@ impl Session {
                 p.properties = CompactProperties::new();
             }
             let packet = Packet::Publish(p);
-            if let Some(max) = link.max_packet_size {
-                let size = encoded_len(&packet, link.version).saturating_add(link.payload_overhead);
-                if size > max as usize {
-                    stats.dropped(DropReason::TooLarge);
-                    continue;
-                }
+            if !link.fits(&packet) {
+                stats.dropped(DropReason::TooLarge);
+                continue;
             }
             Stats::add(&stats.messages_sent, 1);
             out.push(packet);

@@ -38,6 +38,62 @@ pub fn encode(
     put_body(packet, v, out)
 }
 
+/// The encoded size of `packet` once payload protection (LWA) has added
+/// `publish_overhead` bytes to a PUBLISH payload; its Remaining Length may then
+/// need a longer varint. Other packets are not protected. This is the size the
+/// broker and the client hold to the peer's Maximum Packet Size.
+pub fn protected_len(packet: &Packet, version: ProtocolVersion, publish_overhead: usize) -> usize {
+    let len = encoded_len(packet, version);
+    if publish_overhead == 0 || !matches!(packet, Packet::Publish(_)) {
+        return len;
+    }
+    grown_len(len, publish_overhead)
+}
+
+/// `Err(size)` when `packet`, protected ([`protected_len`]), is larger than the
+/// peer's Maximum Packet Size `max` (`None`: the peer set none).
+pub fn check_max_packet(
+    packet: &Packet,
+    version: ProtocolVersion,
+    publish_overhead: usize,
+    max: Option<usize>,
+) -> Result<(), usize> {
+    let Some(max) = max else { return Ok(()) };
+    let size = protected_len(packet, version, publish_overhead);
+    if size > max {
+        Err(size)
+    } else {
+        Ok(())
+    }
+}
+
+/// Size of a packet of `len` bytes whose payload grows by `extra` bytes
+/// (the Remaining Length field may grow by a byte or more).
+fn grown_len(len: usize, extra: usize) -> usize {
+    let varint_len = |n: usize| match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    let remaining = (1..=4)
+        .filter_map(|v| len.checked_sub(1 + v).filter(|&rl| varint_len(rl) == v))
+        .next();
+    match remaining {
+        Some(rl) => 1 + varint_len(rl + extra) + rl + extra,
+        None => len + extra,
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn grown_len_accounts_for_remaining_length_growth() {
+    // 1 + 1 + 127 -> 1 + 2 + 128
+    assert_eq!(grown_len(129, 1), 131);
+    assert_eq!(grown_len(10, 16), 26);
+    assert_eq!(grown_len(10, 0), 10);
+}
+
 /// Size in bytes of `packet` encoded for `version` (fixed header included);
 /// 0 when [`encode`] would refuse the packet.
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {

@@ -224,3 +224,26 @@ fn refusals() {
     );
     assert!(out.is_empty());
 }
+
+#[test]
+fn protected_size_counts_the_longer_remaining_length() {
+    // Remaining Length 3 + 110 = 113 fits one varint byte; with LWA's 16 bytes
+    // it is 129, which takes two: 1 + 2 + 129, not 1 + 1 + 129.
+    let packet = Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "t".into(),
+        packet_id: 0,
+        properties: CompactProperties::new(),
+        payload: Bytes::from(vec![0u8; 110]),
+    });
+    assert_eq!(encoded_len(&packet, V311), 115);
+    assert_eq!(protected_len(&packet, V311, 16), 132);
+    assert_eq!(check_max_packet(&packet, V311, 16, Some(131)), Err(132));
+    assert_eq!(check_max_packet(&packet, V311, 16, Some(132)), Ok(()));
+    assert_eq!(check_max_packet(&packet, V311, 16, None), Ok(()));
+    // Only PUBLISH payloads are protected.
+    let ping = Packet::PingReq;
+    assert_eq!(protected_len(&ping, V311, 16), encoded_len(&ping, V311));
+}

@@ -32,7 +32,7 @@ pub mod reason;
 pub mod topic;
 
 pub use decode::Decoder;
-pub use encode::{encode, encoded_len};
+pub use encode::{check_max_packet, encode, encoded_len, protected_len};
 pub use error::CodecError;
 pub use packet::*;
 pub use properties::{CompactProperties, Properties};

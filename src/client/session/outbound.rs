@@ -8,7 +8,7 @@ use super::{
     PublishRequest, RequestId, SessionError, Stage,
 };
 use crate::codec::{
-    encoded_len, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
+    protected_len, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
 };
 
 impl ClientSession {
@@ -112,7 +112,7 @@ impl ClientSession {
             payload: request.payload.clone(),
         });
         let overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
-        grown_len(encoded_len(&packet, self.version), overhead)
+        protected_len(&packet, self.version, overhead)
     }
 
     /// Which alias to use for `topic`: `Some((reuse, alias))` where `reuse`
@@ -307,39 +307,5 @@ impl ClientSession {
         for item in requeue.into_iter().rev() {
             self.pending.push_front(item);
         }
-    }
-}
-
-/// Size of a packet of `len` bytes whose payload grows by `extra` bytes
-/// (the Remaining Length field may grow by a byte or more).
-fn grown_len(len: usize, extra: usize) -> usize {
-    if extra == 0 {
-        return len;
-    }
-    let varint_len = |n: usize| match n {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    };
-    let remaining = (1..=4)
-        .filter_map(|v| len.checked_sub(1 + v).filter(|&rl| varint_len(rl) == v))
-        .next();
-    match remaining {
-        Some(rl) => 1 + varint_len(rl + extra) + rl + extra,
-        None => len + extra,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::grown_len;
-
-    #[test]
-    fn grown_len_accounts_for_remaining_length_growth() {
-        // 1 + 1 + 127 -> 1 + 2 + 128
-        assert_eq!(grown_len(129, 1), 131);
-        assert_eq!(grown_len(10, 16), 26);
-        assert_eq!(grown_len(10, 0), 10);
     }
 }
