@@ -33,8 +33,10 @@ const WRITE_STALL: Duration = Duration::from_secs(60);
 /// How long a closed connection's input is drained before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(1);
 /// Read buffer of a quiet connection: held for the connection's whole life,
-/// so it is small (see [`ReadBuffer`]).
-const READ_MIN: usize = 256;
+/// so it is small (see [`ReadBuffer`]). 64 rather than 256: 192 bytes less per
+/// idle connection, and no more instructions per message at 30 B or 16 KiB
+/// (callgrind, experiments/README.md); a busy connection doubles it per full read.
+const READ_MIN: usize = 64;
 /// The most the read buffer grows to while big packets keep filling it.
 const READ_MAX: usize = 64 * 1024;
 
