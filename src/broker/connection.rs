@@ -20,9 +20,9 @@ use crate::codec::{
 };
 use crate::config::Limits;
 
-use super::alias::{InboundAliases, OutboundAliases};
 use super::core::{ConnId, ConnectRequest};
 use super::stats::{DropReason, Stats};
+use crate::codec::alias::{InboundAliases, OutboundAliases};
 
 /// Output buffer capacity kept between writes; a burst's larger buffer is
 /// let go once written, so a connection that went quiet does not hold it.

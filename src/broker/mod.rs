@@ -10,7 +10,6 @@
 //! [`stats`] holds the counters both sides increment; [`sys`] publishes
 //! them under `$SYS/` and [`metrics`] serves them to Prometheus.
 
-pub mod alias;
 mod conn_queue;
 pub mod connection;
 pub mod core;

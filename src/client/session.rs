@@ -14,10 +14,11 @@
 //! its plaintext until acknowledged, so a retransmission after a reconnect is
 //! sealed anew under the new connection's keys.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::auth::{ClientAuthenticator, PayloadProtection};
+use crate::codec::alias::{InboundAliases, OutboundAliases};
 use crate::codec::topic::validate_topic_name;
 use crate::codec::{
     CompactProperties, ConnAck, Connect, Disconnect, Packet, Properties, ProtocolVersion,
@@ -137,10 +138,12 @@ pub struct ClientSession {
     pending: VecDeque<(RequestId, PublishRequest)>,
     /// Inbound QoS 2 packet ids received and not yet released (duplicate suppression).
     inbound_qos2: HashSet<u16>,
-    /// Topic -> alias we assigned on this connection.
-    alias_out: HashMap<String, u16>,
-    /// Alias -> topic the broker assigned on this connection.
-    alias_in: HashMap<u16, String>,
+    /// Topic -> alias we assigned on this connection (maximum: the broker's,
+    /// from CONNACK, where we use aliases).
+    alias_out: OutboundAliases,
+    /// Alias -> topic the broker assigned on this connection (maximum: ours,
+    /// from CONNECT).
+    alias_in: InboundAliases,
     protection: Option<Box<dyn PayloadProtection>>,
     /// LWA2's AUTH finished held back until the next packet (dropped if that
     /// is a PUBLISH) or the deadline, whichever comes first.
@@ -182,8 +185,8 @@ impl ClientSession {
             in_flight_publishes: 0,
             pending: VecDeque::new(),
             inbound_qos2: HashSet::new(),
-            alias_out: HashMap::new(),
-            alias_in: HashMap::new(),
+            alias_out: OutboundAliases::new(0),
+            alias_in: InboundAliases::new(0),
             protection: None,
             deferred_auth: None,
             transmit: VecDeque::new(),
@@ -237,6 +240,11 @@ impl ClientSession {
                 .map_err(SessionError::Auth)?;
         }
         self.phase = Phase::AwaitConnAck;
+        // The broker may alias topics up to the maximum this CONNECT offers (5.0 only).
+        if self.version == ProtocolVersion::V5 {
+            self.alias_in =
+                InboundAliases::new(connect.properties.topic_alias_maximum.unwrap_or(0));
+        }
         self.keep_alive = KeepAlive {
             interval: Duration::from_secs(u64::from(connect.keep_alive)),
             last_sent: now,
@@ -260,8 +268,8 @@ impl ClientSession {
         self.phase = Phase::Idle;
         self.protection = None;
         self.deferred_auth = None;
-        self.alias_in.clear();
-        self.alias_out.clear();
+        self.alias_in = InboundAliases::new(0);
+        self.alias_out = OutboundAliases::new(0);
         self.keep_alive.ping_sent = None;
         let ids: Vec<u16> = self
             .outstanding
@@ -403,6 +411,9 @@ impl ClientSession {
                 .unwrap_or(QoS::ExactlyOnce),
             retain_available: p.retain_available != Some(0),
         };
+        if self.config.outbound_topic_aliases && self.version == ProtocolVersion::V5 {
+            self.alias_out = OutboundAliases::new(self.limits.topic_alias_maximum);
+        }
         if let Some(ka) = p.server_keep_alive {
             self.keep_alive.interval = Duration::from_secs(u64::from(ka));
         }

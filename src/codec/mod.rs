@@ -15,6 +15,7 @@
 //! - `decode_fields` / `decode_properties`: data types and 5.0 properties.
 //! - `encode` / `encode_properties`: the inverse, with the 5.0 short forms.
 
+pub mod alias;
 mod decode;
 mod decode_body;
 mod decode_fields;

@@ -79,39 +79,16 @@ impl ClientSession {
 
     /// The full topic of an incoming PUBLISH, learning or applying a broker alias.
     fn resolve_alias(&mut self, topic: String, alias: Option<u16>) -> Result<String, SessionError> {
-        let Some(alias) = alias else {
-            if topic.is_empty() {
-                return Err(SessionError::Protocol {
-                    reason: ReasonCode::PROTOCOL_ERROR,
-                    detail: "PUBLISH with an empty topic and no topic alias",
-                });
-            }
-            return Ok(topic);
-        };
-        let max = self
-            .config
-            .connect
-            .properties
-            .topic_alias_maximum
-            .unwrap_or(0);
-        if self.version != ProtocolVersion::V5 || alias == 0 || alias > max {
-            return Err(SessionError::Protocol {
-                reason: ReasonCode::TOPIC_ALIAS_INVALID,
-                detail: "topic alias outside our Topic Alias Maximum",
-            });
-        }
-        if topic.is_empty() {
-            self.alias_in
-                .get(&alias)
-                .cloned()
-                .ok_or(SessionError::Protocol {
-                    reason: ReasonCode::TOPIC_ALIAS_INVALID,
-                    detail: "unknown topic alias",
-                })
-        } else {
-            self.alias_in.insert(alias, topic.clone());
-            Ok(topic)
-        }
+        self.alias_in
+            .resolve_topic(topic, alias)
+            .map_err(|reason| SessionError::Protocol {
+                reason,
+                detail: if reason == ReasonCode::PROTOCOL_ERROR {
+                    "PUBLISH with an empty topic and no topic alias"
+                } else {
+                    "topic alias 0, above our Topic Alias Maximum, or never set"
+                },
+            })
     }
 
     /// PUBREL from the broker: release the packet id and complete with PUBCOMP.

@@ -7,9 +7,7 @@ use super::{
     check_topic, pub_response, ClientSession, Event, InFlight, Outstanding, Phase, PublishOutcome,
     PublishRequest, RequestId, SessionError, Stage,
 };
-use crate::codec::{
-    protected_len, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
-};
+use crate::codec::{protected_len, Packet, Properties, PubResponse, Publish, QoS, ReasonCode};
 
 impl ClientSession {
     /// Publishes a message; completes with [`Event::Published`] when the QoS
@@ -115,22 +113,6 @@ impl ClientSession {
         protected_len(&packet, self.version, overhead)
     }
 
-    /// Which alias to use for `topic`: `Some((reuse, alias))` where `reuse`
-    /// means the topic is already mapped and can be left out.
-    fn choose_alias(&self, topic: &str) -> Option<(bool, u16)> {
-        let max = self.limits.topic_alias_maximum;
-        if !self.config.outbound_topic_aliases || self.version != ProtocolVersion::V5 || max == 0 {
-            return None;
-        }
-        if let Some(&alias) = self.alias_out.get(topic) {
-            return Some((true, alias));
-        }
-        // Aliases are handed out first come, first served and never replaced:
-        // devices publish to a few fixed topics.
-        let next = u16::try_from(self.alias_out.len() + 1).ok()?;
-        (next <= max).then_some((false, next))
-    }
-
     /// Builds the PUBLISH for the wire: alias chosen, size checked, payload
     /// sealed. Nothing changes in the session unless it succeeds.
     pub(super) fn wire_publish(
@@ -139,7 +121,7 @@ impl ClientSession {
         packet_id: u16,
         dup: bool,
     ) -> Result<Packet, SessionError> {
-        let alias = self.choose_alias(&request.topic);
+        let alias = self.alias_out.choose(&request.topic);
         self.check_size(self.publish_len(request, alias))?;
         let payload = match self.protection.as_mut() {
             Some(p) => p
@@ -157,7 +139,7 @@ impl ClientSession {
         let topic = match alias {
             Some((true, _)) => String::new(),
             Some((false, a)) => {
-                self.alias_out.insert(request.topic.clone(), a);
+                self.alias_out.record(&request.topic, a);
                 request.topic.clone()
             }
             None => request.topic.clone(),

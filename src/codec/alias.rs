@@ -1,10 +1,10 @@
-//! MQTT 5.0 topic aliases, both directions, as pure per-connection tables.
+//! MQTT 5.0 topic aliases, both directions, as pure per-connection tables,
+//! for the broker's connections and for the client alike.
 //!
 //! Aliases are a wire-level compression of one connection, so they live next
-//! to the codec on the connection and never reach the broker core: inbound
-//! PUBLISH topics are resolved to full names before the core sees them, and
-//! outbound aliases are chosen at write time, after payload sealing, in wire
-//! order.
+//! to the codec and never reach the broker core: inbound PUBLISH topics are
+//! resolved to full names before the core (or the client's user) sees them,
+//! and outbound aliases are chosen at write time, in wire order.
 
 use std::collections::HashMap;
 
@@ -43,28 +43,39 @@ impl InboundAliases {
     /// without an alias is a Protocol Error (0x82).
     pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), ReasonCode> {
         // `get_mut`: a PUBLISH without properties stays without an allocation.
-        let Some(alias) = publish
+        let alias = publish
             .properties
             .get_mut()
-            .and_then(|p| p.topic_alias.take())
-        else {
-            if publish.topic.is_empty() {
+            .and_then(|p| p.topic_alias.take());
+        let topic = std::mem::take(&mut publish.topic);
+        publish.topic = self.resolve_topic(topic, alias)?;
+        Ok(())
+    }
+
+    /// As [`Self::resolve`], for a topic and Topic Alias already taken apart.
+    pub fn resolve_topic(
+        &mut self,
+        topic: String,
+        alias: Option<u16>,
+    ) -> Result<String, ReasonCode> {
+        let Some(alias) = alias else {
+            if topic.is_empty() {
                 return Err(ReasonCode::PROTOCOL_ERROR);
             }
-            return Ok(());
+            return Ok(topic);
         };
         if alias == 0 || alias > self.maximum {
             return Err(ReasonCode::TOPIC_ALIAS_INVALID);
         }
-        if publish.topic.is_empty() {
+        if topic.is_empty() {
             match self.topics.as_ref().and_then(|t| t.get(&alias)) {
-                Some(topic) => publish.topic.clone_from(topic),
-                None => return Err(ReasonCode::TOPIC_ALIAS_INVALID),
+                Some(known) => Ok(known.clone()),
+                None => Err(ReasonCode::TOPIC_ALIAS_INVALID),
             }
         } else {
-            (self.topics.get_or_insert_with(Box::default)).insert(alias, publish.topic.clone());
+            (self.topics.get_or_insert_with(Box::default)).insert(alias, topic.clone());
+            Ok(topic)
         }
-        Ok(())
     }
 }
 
@@ -98,22 +109,42 @@ impl OutboundAliases {
         if let Some(p) = publish.properties.get_mut() {
             p.topic_alias = None;
         }
-        if self.maximum == 0 || publish.topic.is_empty() {
-            return;
+        match self.choose(&publish.topic) {
+            None => {}
+            Some((true, alias)) => {
+                publish.properties.topic_alias = Some(alias);
+                publish.topic.clear();
+            }
+            Some((false, alias)) => {
+                self.record(&publish.topic, alias);
+                publish.properties.topic_alias = Some(alias);
+            }
         }
-        let aliases = self.aliases.get_or_insert_with(Box::default);
-        if let Some(&alias) = aliases.get(&publish.topic) {
-            publish.properties.topic_alias = Some(alias);
-            publish.topic.clear();
-            return;
+    }
+
+    /// The alias [`Self::apply`] would use for `topic`, changing nothing:
+    /// `Some((true, alias))` when the topic is already mapped (it is then sent
+    /// empty), `Some((false, alias))` for a new mapping that [`Self::record`]
+    /// makes once the PUBLISH is sure to be sent, `None` for the full topic.
+    pub fn choose(&self, topic: &str) -> Option<(bool, u16)> {
+        if self.maximum == 0 || topic.is_empty() {
+            return None;
         }
-        let used = aliases.len();
-        if used < usize::from(self.maximum) {
-            // `used < maximum <= u16::MAX`, so the next alias fits.
-            let alias = u16::try_from(used + 1).unwrap_or(self.maximum);
-            aliases.insert(publish.topic.clone(), alias);
-            publish.properties.topic_alias = Some(alias);
+        if let Some(&alias) = self.aliases.as_ref().and_then(|a| a.get(topic)) {
+            return Some((true, alias));
         }
+        let used = self.aliases.as_ref().map_or(0, |a| a.len());
+        // `used < maximum <= u16::MAX`, so the next alias fits.
+        (used < usize::from(self.maximum))
+            .then(|| u16::try_from(used + 1).unwrap_or(self.maximum))
+            .map(|alias| (false, alias))
+    }
+
+    /// Records the new mapping `topic` -> `alias` that [`Self::choose`] offered.
+    pub fn record(&mut self, topic: &str, alias: u16) {
+        self.aliases
+            .get_or_insert_with(Box::default)
+            .insert(topic.to_owned(), alias);
     }
 }
 
@@ -203,6 +234,34 @@ mod tests {
         let mut p = publish("b", None);
         t.apply(&mut p);
         assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("", Some(2)));
+    }
+
+    #[test]
+    fn outbound_choose_changes_nothing_until_recorded() {
+        // The client sizes a PUBLISH with the alias before it commits to it.
+        let mut t = OutboundAliases::new(1);
+        assert_eq!(t.choose("a"), Some((false, 1)));
+        assert_eq!(t.choose("a"), Some((false, 1)));
+        t.record("a", 1);
+        assert_eq!(t.choose("a"), Some((true, 1)));
+        assert_eq!(t.choose("b"), None, "the table is full");
+        assert_eq!(t.choose(""), None);
+        assert_eq!(OutboundAliases::new(0).choose("a"), None);
+    }
+
+    #[test]
+    fn inbound_resolve_topic_matches_resolve() {
+        let mut t = InboundAliases::new(2);
+        assert_eq!(t.resolve_topic("x".into(), Some(2)), Ok("x".into()));
+        assert_eq!(t.resolve_topic(String::new(), Some(2)), Ok("x".into()));
+        assert_eq!(
+            t.resolve_topic(String::new(), None),
+            Err(ReasonCode::PROTOCOL_ERROR)
+        );
+        assert_eq!(
+            t.resolve_topic("y".into(), Some(3)),
+            Err(ReasonCode::TOPIC_ALIAS_INVALID)
+        );
     }
 
     #[test]
