@@ -53,7 +53,7 @@ impl Running {
                 let securities = vec![security; listeners];
                 let server = Server::bind_with(config, securities).await?;
                 let _ = tx.send((server.local_addrs(), server.handle(), server.stats()));
-                server.run().await
+                Ok(server.run().await?)
             })
         });
         let (addrs, handle, stats) = rx.recv().expect("server bound");

@@ -81,7 +81,7 @@ fn start() -> Running {
                 })
             });
             let _ = tx.send((server.local_addrs()[0], server.handle(), server.stats()));
-            server.run().await
+            Ok::<(), anyhow::Error>(server.run().await?)
         })
     });
     let (addr, handle, stats) = rx.recv().expect("server bound");

@@ -39,6 +39,7 @@
 //! may use no other client ids at all (LWA.md 12.4's SHOULD; off by default). The broker core binds every other session to the principal
 //! that created it (`Limits::bind_client_ids`).
 
+use super::ListenerError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -380,14 +381,15 @@ impl ConnectAuthenticator for ListenerAuthenticator {
     }
 }
 
-fn load_psk(config: &ListenerConfig) -> anyhow::Result<Option<Arc<SharedPskStore>>> {
+fn load_psk(config: &ListenerConfig) -> Result<Option<Arc<SharedPskStore>>, ListenerError> {
     let name = &config.name;
     Ok(match &config.lwa_psk_file {
-        Some(path) => {
-            Some(Arc::new(SharedPskStore::load(path).map_err(|e| {
-                anyhow::anyhow!("listener {name:?}: lwa_psk_file: {e}")
-            })?))
-        }
+        Some(path) => Some(Arc::new(SharedPskStore::load(path).map_err(|error| {
+            ListenerError::PskFile {
+                listener: name.clone(),
+                error,
+            }
+        })?)),
         None => None,
     })
 }
@@ -407,18 +409,18 @@ fn names_matter(config: &ListenerConfig) -> bool {
 
 /// Builds a listener's authenticator and access policy from its
 /// configuration alone (as if it were the broker's only listener).
-pub fn from_config(config: &ListenerConfig) -> anyhow::Result<ListenerSecurity> {
+pub fn from_config(config: &ListenerConfig) -> Result<ListenerSecurity, ListenerError> {
     from_configs(std::slice::from_ref(config)).map(|mut v| v.remove(0))
 }
 
 /// Builds every listener's security, with the broker-wide policy of the
 /// module docs (LWA identities and their client ids reserved on every
 /// listener; unauthenticated names dropped wherever names matter).
-pub fn from_configs(configs: &[ListenerConfig]) -> anyhow::Result<Vec<ListenerSecurity>> {
+pub fn from_configs(configs: &[ListenerConfig]) -> Result<Vec<ListenerSecurity>, ListenerError> {
     let stores = configs
         .iter()
         .map(load_psk)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let identities = LwaIdentities {
         stores: Arc::new(stores.iter().flatten().cloned().collect()),
     };
@@ -435,20 +437,25 @@ fn build(
     psk: Option<Arc<SharedPskStore>>,
     identities: LwaIdentities,
     names_matter: bool,
-) -> anyhow::Result<ListenerSecurity> {
+) -> Result<ListenerSecurity, ListenerError> {
     let name = &config.name;
     let lwa = match &psk {
         Some(store) => Some(
             LwaAuthenticator::new(Arc::clone(store), DEFAULT_BROKER_RECORD_LIMIT_LOG2)
-                .map_err(|e| anyhow::anyhow!("listener {name:?}: {e}"))?
+                .map_err(|error| ListenerError::Lwa {
+                    listener: name.clone(),
+                    error,
+                })?
                 .with_rate_limiter(failure_limiter(config)),
         ),
         None => None,
     };
     let password = match &config.password_file {
         Some(path) => {
-            let file = PasswordFile::load(path)
-                .map_err(|e| anyhow::anyhow!("listener {name:?}: password_file: {e}"))?;
+            let file = PasswordFile::load(path).map_err(|error| ListenerError::PasswordFile {
+                listener: name.clone(),
+                error,
+            })?;
             let users = user_hashes(&file);
             let mut authenticator = PasswordAuthenticator::new(file, config.allow_anonymous)
                 .with_rate_limiter(failure_limiter(config));
@@ -466,8 +473,10 @@ fn build(
     };
     let acl = match &config.acl_file {
         Some(path) => {
-            let policy = AclPolicy::load(path)
-                .map_err(|e| anyhow::anyhow!("listener {name:?}: acl_file: {e}"))?;
+            let policy = AclPolicy::load(path).map_err(|error| ListenerError::AclFile {
+                listener: name.clone(),
+                error,
+            })?;
             Some((Arc::new(policy), FileWatch::new(path)))
         }
         None => None,

@@ -15,11 +15,14 @@ pub mod certs;
 pub mod failure_log;
 pub mod line_file;
 pub mod listener;
+mod listener_error;
 pub mod lwa;
 pub mod password;
 pub mod psk;
 pub mod rate_limit;
 pub mod tls;
+
+pub use listener_error::ListenerError;
 
 pub(crate) use atomic_write::write_file_atomic;
 
@@ -185,13 +188,15 @@ impl ListenerSecurity {
     /// ACL file, LWA PSK store, TLS client certificates, `allow_anonymous`
     /// (see [`listener`] for the dispatch and the per-identity policy).
     /// Errors name the listener, the file and the reason.
-    pub fn from_config(config: &crate::config::ListenerConfig) -> anyhow::Result<Self> {
+    pub fn from_config(config: &crate::config::ListenerConfig) -> Result<Self, ListenerError> {
         listener::from_config(config)
     }
 
     /// Every listener's security with the broker-wide policy (LWA identities
     /// and their client ids reserved on every listener; see [`listener`]).
-    pub fn from_configs(configs: &[crate::config::ListenerConfig]) -> anyhow::Result<Vec<Self>> {
+    pub fn from_configs(
+        configs: &[crate::config::ListenerConfig],
+    ) -> Result<Vec<Self>, ListenerError> {
         listener::from_configs(configs)
     }
 }

@@ -277,14 +277,17 @@ fn response(status: &str, content_type: &str, body: &str) -> String {
 /// Binds the metrics listener when `[metrics] listen` is set.
 pub(crate) async fn bind(
     config: &BrokerConfig,
-) -> anyhow::Result<Option<(TcpListener, SocketAddr)>> {
+) -> Result<Option<(TcpListener, SocketAddr)>, super::server::ServerError> {
+    use super::server::ServerError;
     let Some(addr) = config.metrics.listen else {
         return Ok(None);
     };
     let tcp = TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("[metrics] listen {addr}: {e}"))?;
-    let local = tcp.local_addr()?;
+        .map_err(|error| ServerError::Metrics { addr, error })?;
+    let local = tcp
+        .local_addr()
+        .map_err(|error| ServerError::Metrics { addr, error })?;
     Ok(Some((tcp, local)))
 }
 

@@ -28,5 +28,5 @@ pub mod subscriptions;
 pub mod sys;
 
 pub use self::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
-pub use self::server::{Server, ServerHandle};
+pub use self::server::{Server, ServerError, ServerHandle};
 pub use self::stats::Stats;

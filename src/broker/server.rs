@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::auth::ListenerSecurity;
+use crate::auth::{ListenerError, ListenerSecurity};
 use crate::config::BrokerConfig;
 use crate::transport::Acceptor;
 
 use super::core::BrokerCore;
 use super::metrics::MetricsEndpoint;
 use super::pending::PendingSlots;
-use super::persist_store::{DurableStore, Loaded, SessionStore};
+use super::persist::RecordError;
+use super::persist_store::{DurableStore, Loaded, SessionStore, StoreError};
 use super::server_conn::{ConnectionTask, ListenerContext, ListenerOpen};
 use super::server_core::{conn_channel, run_core, stopped, CoreEvent};
 use super::stats::Stats;
@@ -63,21 +63,69 @@ pub struct ServerHandle {
     shutdown: Arc<watch::Sender<bool>>,
 }
 
+/// Why the server could not start, or ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration has no `[[listener]]`.
+    #[error("no listener configured")]
+    NoListener,
+    /// `bind_with` got a security setting per listener, but not as many.
+    #[error("{listeners} listeners but {securities} security settings")]
+    SecurityCount {
+        /// Listeners configured.
+        listeners: usize,
+        /// Security settings given.
+        securities: usize,
+    },
+    /// A listener's files or settings are wrong.
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    /// A listener's address could not be bound.
+    #[error("listener {listener:?}: bind {addr}: {error}")]
+    Bind {
+        /// The listener's name.
+        listener: String,
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// The `[metrics]` address could not be bound.
+    #[error("[metrics] listen {addr}: {error}")]
+    Metrics {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// The persistence store could not be opened or read.
+    #[error("persistence store: {0}")]
+    Store(StoreError),
+    /// The task that opens the persistence store panicked.
+    #[error("persistence store: {0}")]
+    StoreTask(tokio::task::JoinError),
+    /// A stored session or message could not be restored.
+    #[error("persistence store: {0}")]
+    Restore(RecordError),
+    /// The core task panicked.
+    #[error("core task failed: {0}")]
+    CoreTask(tokio::task::JoinError),
+}
+
 impl Server {
     /// Binds every listener of `config`; `securities[i]` applies to listener `i`.
     pub async fn bind_with(
         config: BrokerConfig,
         securities: Vec<ListenerSecurity>,
-    ) -> anyhow::Result<Server> {
+    ) -> Result<Server, ServerError> {
         if config.listeners.is_empty() {
-            anyhow::bail!("no listener configured");
+            return Err(ServerError::NoListener);
         }
         if securities.len() != config.listeners.len() {
-            anyhow::bail!(
-                "{} listeners but {} security settings",
-                config.listeners.len(),
-                securities.len()
-            );
+            return Err(ServerError::SecurityCount {
+                listeners: config.listeners.len(),
+                securities: securities.len(),
+            });
         }
         let store = match config.persistence_path() {
             Some(path) => {
@@ -85,10 +133,11 @@ impl Server {
                     let store = SessionStore::open(&path)?;
                     let loaded = store.load()?;
                     let store: Arc<dyn DurableStore> = Arc::new(store);
-                    anyhow::Ok((store, loaded))
+                    Ok::<_, StoreError>((store, loaded))
                 })
                 .await
-                .context("persistence store")??;
+                .map_err(ServerError::StoreTask)?
+                .map_err(ServerError::Store)?;
                 Some(loaded)
             }
             None => None,
@@ -99,12 +148,20 @@ impl Server {
         let stats = Arc::new(Stats::default());
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (listener, security) in config.listeners.iter().zip(securities) {
-            let acceptor = Acceptor::from_listener(listener)
-                .with_context(|| format!("listener {:?}", listener.name))?;
-            let tcp = TcpListener::bind(listener.bind)
-                .await
-                .with_context(|| format!("listener {:?}: bind {}", listener.name, listener.bind))?;
-            let addr = tcp.local_addr()?;
+            let acceptor = Acceptor::from_listener(listener)?;
+            let tcp =
+                TcpListener::bind(listener.bind)
+                    .await
+                    .map_err(|error| ServerError::Bind {
+                        listener: listener.name.clone(),
+                        addr: listener.bind,
+                        error,
+                    })?;
+            let addr = tcp.local_addr().map_err(|error| ServerError::Bind {
+                listener: listener.name.clone(),
+                addr: listener.bind,
+                error,
+            })?;
             let open =
                 stats.listener_gauge(&listener.name, super::metrics::listener_mode(listener));
             listeners.push(BoundListener {
@@ -133,7 +190,7 @@ impl Server {
     }
 
     /// Binds every listener of `config`, building each listener's security from its settings.
-    pub async fn bind(config: BrokerConfig) -> anyhow::Result<Server> {
+    pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
         let securities = ListenerSecurity::from_configs(&config.listeners)?;
         Server::bind_with(config, securities).await
     }
@@ -172,7 +229,7 @@ impl Server {
     }
 
     /// Serves until shut down.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self) -> Result<(), ServerError> {
         let Server {
             config,
             listeners,
@@ -201,7 +258,7 @@ impl Server {
                 };
                 let count = loaded.sessions.len();
                 core.restore(loaded.sessions, loaded.retained, &policy_of, started)
-                    .context("persistence store")?;
+                    .map_err(ServerError::Restore)?;
                 core.enable_persistence();
                 tracing::info!(sessions = count, "persistent state loaded");
                 Some(store)
@@ -259,7 +316,7 @@ impl Server {
             let _ = task.await;
         }
         let _ = maintenance.await;
-        core_task.await.context("core task failed")?;
+        core_task.await.map_err(ServerError::CoreTask)?;
         Ok(())
     }
 }

@@ -109,7 +109,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         tracing::info!("signal received, shutting down");
         handle.shutdown();
     });
-    server.run().await
+    Ok(server.run().await?)
 }
 
 /// SIGTERM and SIGINT, registered when created (tokio installs the process

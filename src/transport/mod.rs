@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::auth::tls::{ReloadableServerConfig, ServerTlsOptions, TlsError, TlsVersion};
+use crate::auth::ListenerError;
 use crate::config::{BrokerConfig, ListenerConfig, ListenerMode};
 
 mod expiry;
@@ -47,13 +48,16 @@ pub enum Acceptor {
 impl Acceptor {
     /// The acceptor a listener's configuration asks for; a TLS listener's
     /// files are read and checked now, so bad ones fail at start-up.
-    pub fn from_listener(config: &ListenerConfig) -> anyhow::Result<Acceptor> {
+    pub fn from_listener(config: &ListenerConfig) -> Result<Acceptor, ListenerError> {
         match config.mode {
             ListenerMode::Plain => Ok(Acceptor::Plain),
             ListenerMode::Tls => {
                 let opts = server_tls_options(config)?;
-                let reloadable = ReloadableServerConfig::new(opts)
-                    .map_err(|e| anyhow::anyhow!("listener {:?}: TLS: {e}", config.name))?;
+                let reloadable =
+                    ReloadableServerConfig::new(opts).map_err(|error| ListenerError::Tls {
+                        listener: config.name.clone(),
+                        error,
+                    })?;
                 Ok(Acceptor::Tls(Arc::new(reloadable)))
             }
         }
@@ -103,18 +107,18 @@ impl Acceptor {
 }
 
 /// The rustls server options of a `mode = "tls"` listener.
-pub fn server_tls_options(config: &ListenerConfig) -> anyhow::Result<ServerTlsOptions> {
+pub fn server_tls_options(config: &ListenerConfig) -> Result<ServerTlsOptions, ListenerError> {
     let Some(tls) = &config.tls else {
-        anyhow::bail!(
-            "listener {:?}: mode = \"tls\" needs a [listener.tls] table with certfile and keyfile",
-            config.name
-        );
+        return Err(ListenerError::TlsTableMissing {
+            listener: config.name.clone(),
+        });
     };
     let min_version = match &tls.tls_version {
         None => TlsVersion::Tls12,
-        Some(v) => v
-            .parse()
-            .map_err(|e| anyhow::anyhow!("listener {:?}: {e}", config.name))?,
+        Some(v) => v.parse().map_err(|error| ListenerError::TlsVersion {
+            listener: config.name.clone(),
+            error,
+        })?,
     };
     Ok(ServerTlsOptions {
         cert_file: tls.certfile.clone(),
@@ -127,7 +131,7 @@ pub fn server_tls_options(config: &ListenerConfig) -> anyhow::Result<ServerTlsOp
 }
 
 /// The acceptors of every listener of `config`, in listener order.
-pub fn acceptors(config: &BrokerConfig) -> anyhow::Result<Vec<Acceptor>> {
+pub fn acceptors(config: &BrokerConfig) -> Result<Vec<Acceptor>, ListenerError> {
     config
         .listeners
         .iter()
