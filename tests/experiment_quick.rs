@@ -416,3 +416,52 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
         "{report}"
     );
 }
+
+#[test]
+fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port-base",
+            "0",
+            "--dir",
+        ])
+        .arg(dir.path().join("serve"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGTERM as soon as the first broker runs, long before `ready`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let is_broker = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"broker"))
+    };
+    let broker = loop {
+        if let Some(&(pid, _)) = children(serve.id()).iter().find(|(pid, _)| is_broker(*pid)) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no broker started");
+        assert!(serve.try_wait().unwrap().is_none(), "serve ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let term = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(broker) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker {broker} still runs after serve was stopped during start-up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -264,6 +264,21 @@ fn start_iperf3(o: &ServeOptions, port: u16) -> (Option<IperfServer>, ServedIper
 /// `listening on ADDR (MODE)` per listener, `stats on ADDR`, `iperf3 on ADDR`
 /// (or why not), then `ready`.
 pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
+    // The signal handlers go in before the first broker starts: a SIGTERM or
+    // Ctrl-C during start-up would otherwise end `serve` at once and leave the
+    // brokers it had started running. Caught then, it ends `serve` as soon as
+    // start-up is done, and the brokers are stopped with it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("tokio runtime"))?;
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _guard = runtime.enter();
+        let term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+        let int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+        (term, int)
+    };
     let (creds, names) = credentials(o)?;
     let mut brokers = Vec::new();
     let mut listeners = Vec::new();
@@ -353,19 +368,6 @@ pub fn serve(o: &ServeOptions) -> Result<(), BrokerError> {
             o.dir.display()
         )?;
         out.flush()
-    };
-    // The signal handlers go in before the ready lines: whoever reads them
-    // may send SIGTERM at once.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io("tokio runtime"))?;
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let _guard = runtime.enter();
-        let term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-        let int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-        (term, int)
     };
     print(&mut out).map_err(io("stdout"))?;
     drop(out);
