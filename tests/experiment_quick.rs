@@ -301,6 +301,39 @@ fn gone(pid: u32) -> bool {
     }
 }
 
+/// The pid of the first `mqtt-lwa broker` child of `parent`, polled every
+/// `poll` until it appears (at most 60 s; `parent` must not end meanwhile).
+fn first_broker_child(parent: &mut std::process::Child, poll: std::time::Duration) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let is_broker = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"broker"))
+    };
+    loop {
+        if let Some(&(pid, _)) = children(parent.id())
+            .iter()
+            .find(|(pid, _)| is_broker(*pid))
+        {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no broker started");
+        assert!(parent.try_wait().unwrap().is_none(), "it ended early");
+        std::thread::sleep(poll);
+    }
+}
+
+/// Waits up to 5 s for `pid` to be gone; `what` says why it should be.
+fn assert_gone_soon(pid: u32, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker {pid} still runs after {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn an_interrupted_run_stops_its_brokers() {
     let out = tempfile::tempdir().unwrap();
@@ -325,19 +358,7 @@ fn an_interrupted_run_stops_its_brokers() {
         .spawn()
         .unwrap();
     // Wait for the broker the run starts.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let is_broker = |pid: u32| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"broker"))
-    };
-    let broker = loop {
-        if let Some(&(pid, _)) = children(run.id()).iter().find(|(pid, _)| is_broker(*pid)) {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "no broker started");
-        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let broker = first_broker_child(&mut run, std::time::Duration::from_millis(50));
     let interrupt = Command::new("kill")
         .args(["-INT", &run.id().to_string()])
         .status()
@@ -345,14 +366,7 @@ fn an_interrupted_run_stops_its_brokers() {
     assert!(interrupt.success());
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !gone(broker) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "broker {broker} still runs after the run was interrupted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_gone_soon(broker, "the run was interrupted");
 }
 
 #[test]
@@ -436,19 +450,7 @@ fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
         .spawn()
         .unwrap();
     // SIGTERM as soon as the first broker runs, long before `ready`.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let is_broker = |pid: u32| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"broker"))
-    };
-    let broker = loop {
-        if let Some(&(pid, _)) = children(serve.id()).iter().find(|(pid, _)| is_broker(*pid)) {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "no broker started");
-        assert!(serve.try_wait().unwrap().is_none(), "serve ended early");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let broker = first_broker_child(&mut serve, std::time::Duration::from_millis(5));
     let term = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
         .status()
@@ -456,12 +458,5 @@ fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
     assert!(term.success());
     let status = serve.wait().unwrap();
     assert!(status.success(), "{status}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !gone(broker) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "broker {broker} still runs after serve was stopped during start-up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert_gone_soon(broker, "serve was stopped during start-up");
 }

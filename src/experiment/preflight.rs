@@ -71,9 +71,7 @@ pub fn missing(opts: &RunOptions) -> Vec<Missing> {
     }
     if p.stock_messages > 0
         && p.modes.contains(&super::matrix::Mode::Plain)
-        && !["mosquitto_pub", "mosquitto_sub", "stdbuf"]
-            .iter()
-            .all(|c| on_path(c))
+        && !super::stock::available()
     {
         add(
             "mosquitto_pub, mosquitto_sub (mosquitto-clients)",
