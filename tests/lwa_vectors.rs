@@ -20,6 +20,8 @@ mod invalid_cases;
 mod lwa2;
 #[path = "lwa_vectors/lwa2_invalid.rs"]
 mod lwa2_invalid;
+#[path = "lwa_vectors/lwa2_update.rs"]
+mod lwa2_update;
 #[path = "lwa_vectors/model.rs"]
 mod model;
 
@@ -70,6 +72,10 @@ fn regenerate_if_asked() {
             store(
                 "lwa2-invalid.json",
                 &lwa2_invalid::invalid(&lwa2_handshakes),
+            );
+            store(
+                "lwa2-key-update.json",
+                &lwa2_update::updates::<Gen>(&lwa2_handshakes),
             );
             store("lwa2-handshake.json", &lwa2_handshakes);
         }
@@ -210,6 +216,30 @@ fn lwa2_handshake_vectors_reproduce<B: Blake3>() {
             &serde_json::to_value(&computed).unwrap(),
         );
     }
+}
+
+/// Key updates (LWA2.md 8.2): re-run on the stored handshakes, byte for byte.
+fn lwa2_key_update_vectors_reproduce<B: Blake3>() {
+    let handshakes: HandshakeFile = load("lwa2-handshake.json");
+    let stored: lwa2_update::UpdateFile = load("lwa2-key-update.json");
+    assert_eq!(stored.vectors.len(), 2);
+    assert!(stored.vectors.iter().all(|v| v.updates.len() == 2));
+    let computed = lwa2_update::updates::<B>(&handshakes);
+    assert_same_json(
+        "lwa2-key-update",
+        &serde_json::to_value(&stored).unwrap(),
+        &serde_json::to_value(&computed).unwrap(),
+    );
+}
+
+#[test]
+fn lwa2_key_update_vectors_reproduce_with_ring() {
+    lwa2_key_update_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn lwa2_key_update_vectors_reproduce_with_rustcrypto() {
+    lwa2_key_update_vectors_reproduce::<RustCrypto>();
 }
 
 fn lwa2_invalid_vectors_are_rejected<B: Blake3>() {

@@ -15,6 +15,8 @@ pub enum WireMessage {
     Response,
     /// AUTH (Re-authenticate) Authentication Data.
     Finished,
+    /// An LWA2 key update request (AUTH 0x19) or response (AUTH 0x00).
+    KeyUpdate,
 }
 
 impl fmt::Display for WireMessage {
@@ -23,6 +25,7 @@ impl fmt::Display for WireMessage {
             WireMessage::Offer => "offer",
             WireMessage::Response => "response",
             WireMessage::Finished => "finished",
+            WireMessage::KeyUpdate => "key update",
         })
     }
 }
@@ -104,6 +107,14 @@ pub enum LwaError {
     /// 2^record_limit_log2 records were sealed or opened in this direction.
     #[error("{0} record limit reached: reconnect for fresh keys")]
     RecordLimitReached(Direction),
+    /// An LWA2 key update request or response did not verify (forged, or the
+    /// two sides counted different numbers of records).
+    #[error("LWA2 key update did not verify")]
+    KeyUpdateFailed,
+    /// An LWA2 key update response without a request, or a second request
+    /// before the first was answered.
+    #[error("LWA2 key update out of order")]
+    UnexpectedKeyUpdate,
 }
 
 impl LwaError {
@@ -122,6 +133,8 @@ impl LwaError {
             LwaError::RecordOpenFailed { .. } => "record_open_failed",
             LwaError::OpenerPoisoned(_) => "opener_poisoned",
             LwaError::RecordLimitReached(_) => "record_limit_reached",
+            LwaError::KeyUpdateFailed => "key_update_failed",
+            LwaError::UnexpectedKeyUpdate => "unexpected_key_update",
         }
     }
 }

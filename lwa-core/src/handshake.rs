@@ -80,6 +80,9 @@ pub struct ClientRecords<C: Crypto = RustCrypto> {
     pub opener: RecordOpener<C>,
     /// The record limit exponent the broker chose.
     pub record_limit_log2: u8,
+    /// LWA2's `u_0`, the secret key updates start from ([`crate::lwa2::KeyUpdate::new`]);
+    /// `None` in LWA1, which has no key update.
+    pub update_secret: Option<Zeroizing<[u8; 32]>>,
 }
 
 /// The broker's LWA1 configuration; answers offers.
@@ -121,6 +124,8 @@ pub struct BrokerRecords<C: Crypto = RustCrypto> {
     pub opener: RecordOpener<C>,
     /// The record limit exponent in force.
     pub record_limit_log2: u8,
+    /// LWA2's `u_0`, the secret key updates start from; `None` in LWA1.
+    pub update_secret: Option<Zeroizing<[u8; 32]>>,
 }
 
 fn check_limit_param(limit_log2: u8) -> Result<u8, LwaError> {
@@ -211,6 +216,7 @@ impl<C: Crypto> ClientAwaitingResponse<C> {
                 limit,
             )?,
             record_limit_log2: limit,
+            update_secret: None,
         };
         let finished = ClientFinished {
             finished_bytes: keys.client_mac(&response.broker_mac)?,
@@ -318,6 +324,7 @@ impl<C: Crypto> BrokerAwaitingFinished<C> {
             sealer: self.sealer,
             opener: self.opener,
             record_limit_log2: self.record_limit_log2,
+            update_secret: None,
         })
     }
 }

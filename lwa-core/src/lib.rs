@@ -17,7 +17,8 @@
 //! - [`crypto`]: the [`Crypto`] trait every primitive goes through.
 //! - [`backend`]: its implementations, RustCrypto (default, portable) and ring (feature `ring`).
 //! - [`lwa2`]: LWA2 (`protocol-spec/LWA2.md`), beside LWA1: BLAKE3 key schedule, shorter
-//!   messages, implicit client confirmation; same records ([`crypto::Blake3`] is its hash).
+//!   messages, implicit client confirmation, key update on a live connection
+//!   ([`lwa2::KeyUpdate`]); same records ([`crypto::Blake3`] is its hash).
 //!
 //! The protocol types are generic over the backend, defaulting to
 //! [`RustCrypto`]; [`backend::rustcrypto`] and [`backend::ring`] name them

@@ -123,6 +123,10 @@ impl<C: Crypto> DirectionCipher<C> {
         })
     }
 
+    fn limit_log2(&self) -> u8 {
+        self.counter.limit().trailing_zeros() as u8
+    }
+
     fn skip_to(&mut self, next: u64) -> Result<(), LwaError> {
         let log2 = self.counter.limit().trailing_zeros() as u8;
         self.counter = RecordCounter::starting_at(log2, next)?;
@@ -180,6 +184,13 @@ impl<C: Crypto> RecordSealer<C> {
         }
         self.0.skip_to(next)?;
         Ok(self)
+    }
+
+    /// A sealer for the same direction and record limit under a new key and
+    /// IV, at counter 0: an LWA2 key update (LWA2.md section 8.2). Its
+    /// counter restarts, which is safe for the nonces because the key is new.
+    pub fn rekeyed(&self, key: &[u8; 32], iv: &[u8; 12]) -> Result<Self, LwaError> {
+        Self::new(self.0.direction, key, iv, self.0.limit_log2())
     }
 
     /// Encrypts `payload` in place as the next record and returns its tag,
@@ -259,6 +270,16 @@ impl<C: Crypto> RecordOpener<C> {
         }
         self.inner.skip_to(next)?;
         Ok(self)
+    }
+
+    /// An opener for the same direction and record limit under a new key and
+    /// IV, at counter 0: an LWA2 key update (LWA2.md section 8.2). Refused
+    /// once this opener failed, since that connection must end.
+    pub fn rekeyed(&self, key: &[u8; 32], iv: &[u8; 12]) -> Result<Self, LwaError> {
+        if self.poisoned {
+            return Err(LwaError::OpenerPoisoned(self.inner.direction));
+        }
+        Self::new(self.inner.direction, key, iv, self.inner.limit_log2())
     }
 
     /// Opens the next record in place: `sealed` is `ciphertext | tag`, and the

@@ -48,4 +48,7 @@ pub mod lwa2 {
     /// [`lwa_core::lwa2::BrokerAwaitingConfirmation`] over this crate's backend.
     pub type BrokerAwaitingConfirmation =
         lwa_core::lwa2::BrokerAwaitingConfirmation<super::Backend>;
+    /// [`lwa_core::lwa2::KeyUpdate`] over this crate's backend.
+    pub type KeyUpdate = lwa_core::lwa2::KeyUpdate<super::Backend>;
+    pub use lwa_core::lwa2::KEY_UPDATE_LEN;
 }

@@ -214,6 +214,44 @@ def client_mac(keys: dict, th: bytes, b_mac: bytes) -> bytes:
     return keyed(keys["client_mac_key"], th + b_mac, CLIENT_MAC_LEN)
 
 
+# ---------------------------------------------------------------- section 8.2
+
+# Key update: request (AUTH 0x19 data) and response (AUTH 0x00 data) lengths.
+UPDATE_LEN = 16
+MAX_GENERATION = 2**32 - 1
+
+
+def update_secret(prk: bytes) -> bytes:
+    """u_0 = key("update", 32), derived from prk with the handshake's keys."""
+    return keyed(prk, b"update")
+
+
+def generation(previous: bytes, g: int) -> dict:
+    """Generation g from u_{g-1}: its secret u_g, the update's MAC key m_g, and the
+    four record keys/IVs under the handshake's labels, keyed by u_g."""
+    if not 1 <= g <= MAX_GENERATION:
+        raise ValueError("generation outside 1..=2^32-1")
+    u = keyed(previous, b"next")
+    out = {"secret": u, "mac_key": keyed(previous, b"update mac")}
+    for name in ("c2b_key", "c2b_iv", "b2c_key", "b2c_iv"):
+        label, length = LABELS[name]
+        out[name] = keyed(u, label, length)
+    return out
+
+
+def update_request(mac_key: bytes, g: int, c2b_records: int) -> bytes:
+    """request = BLAKE3-keyed(m_g, "request" | be32(g) | be64(c))[0..16]."""
+    return keyed(mac_key, b"request" + g.to_bytes(4, "big") + c2b_records.to_bytes(8, "big"), UPDATE_LEN)
+
+
+def update_response(mac_key: bytes, g: int, b2c_records: int, request: bytes) -> bytes:
+    """response = BLAKE3-keyed(m_g, "response" | be32(g) | be64(b) | request)[0..16]."""
+    if len(request) != UPDATE_LEN:
+        raise _error("malformed", "key update request not 16 bytes")
+    return keyed(mac_key, b"response" + g.to_bytes(4, "big") + b2c_records.to_bytes(8, "big") + request,
+                 UPDATE_LEN)
+
+
 # ---------------------------------------------------------------- section 6.1
 
 

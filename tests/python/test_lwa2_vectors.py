@@ -222,6 +222,50 @@ def run_invalid(case, handshake):
     return None
 
 
+class KeyUpdateVectors(unittest.TestCase):
+    def test_every_key_update_value(self):
+        """Section 8.2: u_0 from the handshake's keys, each generation from the one
+        before, both MACs from the record counts, and record 0 under the new keys."""
+        doc = load("lwa2-key-update.json")
+        handshakes = {v["name"]: v for v in load("lwa2-handshake.json")["vectors"]}
+        self.assertEqual(doc["lwa_version"], 2)
+        self.assertEqual(len(doc["vectors"]), 2)
+        for v in doc["vectors"]:
+            hs = handshakes[v["handshake"]]
+            i = hs["intermediate"]
+            keys = lwa2.key_schedule(unh(hs["inputs"]["psk"]), unh(i["dh"]), unh(i["th"]))
+            self.assertEqual(keys["prk"].hex(), v["prk"])
+            previous = lwa2.update_secret(keys["prk"])
+            self.assertEqual(previous.hex(), v["update_secret"])
+            self.assertEqual(v["record_limit_log2"], i["chosen_record_limit_log2"])
+            for g, u in enumerate(v["updates"], start=1):
+                self.assertEqual(u["generation"], g)
+                self.assertEqual(u["previous_secret"], previous.hex())
+                gen = lwa2.generation(previous, g)
+                for name in ("secret", "mac_key", "c2b_key", "c2b_iv", "b2c_key", "b2c_iv"):
+                    self.assertEqual(gen[name].hex(), u[name], f"{v['handshake']} generation {g} {name}")
+                request = lwa2.update_request(gen["mac_key"], g, u["c2b_records"])
+                self.assertEqual(request.hex(), u["request"])
+                self.assertEqual(lwa2.update_response(gen["mac_key"], g, u["b2c_records"], request).hex(),
+                                 u["response"])
+                # The MACs bind the counts: one record more or less on either side fails.
+                self.assertNotEqual(lwa2.update_request(gen["mac_key"], g, u["c2b_records"] + 1).hex(), u["request"])
+                self.assertNotEqual(
+                    lwa2.update_response(gen["mac_key"], g, u["b2c_records"] + 1, request).hex(), u["response"])
+                for r in u["records"]:
+                    d = r["direction"]
+                    self.assertEqual((r["key"], r["iv"], r["counter"]), (u[f"{d}_key"], u[f"{d}_iv"], 0))
+                    sealer = lwa2.RecordChannel(lwa2.DIRECTIONS[d], gen[f"{d}_key"], gen[f"{d}_iv"],
+                                                v["record_limit_log2"])
+                    opener = lwa2.RecordChannel(lwa2.DIRECTIONS[d], gen[f"{d}_key"], gen[f"{d}_iv"],
+                                                v["record_limit_log2"])
+                    plain = unh(r["plaintext"])
+                    sealed = sealer.seal(r["topic"], r["qos"], r["retain"], plain)
+                    self.assertEqual(sealed.hex(), r["sealed"])
+                    self.assertEqual(opener.open(r["topic"], r["qos"], r["retain"], sealed), plain)
+                previous = gen["secret"]
+
+
 class InvalidVectors(unittest.TestCase):
     def test_every_invalid_case_is_rejected(self):
         doc = load("lwa2-invalid.json")

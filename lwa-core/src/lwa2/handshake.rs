@@ -79,6 +79,7 @@ pub struct BrokerAwaitingConfirmation<C: Blake3 = RustCrypto> {
     sealer: RecordSealer<C>,
     opener: RecordOpener<C>,
     record_limit_log2: u8,
+    update_secret: Zeroizing<[u8; 32]>,
 }
 
 fn check_limit_param(limit_log2: u8) -> Result<u8, LwaError> {
@@ -170,6 +171,7 @@ impl<C: Blake3> ClientAwaitingResponse<C> {
                 limit,
             )?,
             record_limit_log2: limit,
+            update_secret: Some(Zeroizing::new(*keys.update_secret())),
         };
         let finished = ClientFinished {
             finished_bytes: keys.client_mac(&response.broker_mac),
@@ -251,6 +253,7 @@ impl<C: Blake3> BrokerResponder<C> {
                 chosen,
             )?,
             record_limit_log2: chosen,
+            update_secret: Zeroizing::new(*keys.update_secret()),
         };
         Ok((awaiting, response.to_bytes()))
     }
@@ -268,6 +271,7 @@ impl<C: Blake3> BrokerAwaitingConfirmation<C> {
             sealer: self.sealer,
             opener: self.opener,
             record_limit_log2: self.record_limit_log2,
+            update_secret: Some(self.update_secret),
         }
     }
 

@@ -15,15 +15,18 @@
 //! - [`wire`]: byte layouts of offer, response and finished.
 //! - [`schedule`]: transcript hash and BLAKE3 key schedule.
 //! - [`handshake`]: client and broker typestates.
+//! - [`update`]: key update on a live connection (MQTT 5 re-authentication).
 
 pub mod handshake;
 pub mod schedule;
+pub mod update;
 pub mod wire;
 
 pub use handshake::{
     BrokerAwaitingConfirmation, BrokerResponder, ClientAwaitingResponse, ClientOffer,
 };
 pub use schedule::KeySchedule;
+pub use update::{KeyUpdate, KEY_UPDATE_LEN};
 
 use crate::error::LwaError;
 use crate::{MAC_LEN, PUBLIC_KEY_LEN};

@@ -60,6 +60,7 @@ pub struct KeySchedule<C: Blake3 = RustCrypto> {
     b2c_iv: Zeroizing<[u8; 12]>,
     broker_mac_key: Zeroizing<[u8; 32]>,
     client_mac_key: Zeroizing<[u8; 32]>,
+    update_secret: Zeroizing<[u8; 32]>,
     backend: PhantomData<C>,
 }
 
@@ -90,6 +91,7 @@ impl<C: Blake3> KeySchedule<C> {
             b2c_iv: expand::<C, 12>(&prk, LABEL_B2C_IV),
             broker_mac_key: expand::<C, 32>(&prk, LABEL_BROKER_MAC),
             client_mac_key: expand::<C, 32>(&prk, LABEL_CLIENT_MAC),
+            update_secret: expand::<C, 32>(&prk, super::update::LABEL_UPDATE),
             prk,
             backend: PhantomData,
         }
@@ -137,6 +139,10 @@ impl<C: Blake3> KeySchedule<C> {
     pub fn client_mac_key(&self) -> &[u8; 32] {
         &self.client_mac_key
     }
+    /// `u_0`, the secret key updates start from (LWA2.md section 8.2).
+    pub fn update_secret(&self) -> &[u8; 32] {
+        &self.update_secret
+    }
 }
 
 impl<C: Blake3> core::fmt::Debug for KeySchedule<C> {
@@ -175,6 +181,7 @@ mod tests {
             ks.b2c_key(),
             ks.broker_mac_key(),
             ks.client_mac_key(),
+            ks.update_secret(),
             ks.prk(),
         ];
         for (i, a) in keys.iter().enumerate() {

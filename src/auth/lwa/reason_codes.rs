@@ -25,6 +25,8 @@ impl LwaReasonCode for LwaError {
             LwaError::MethodMismatch
             | LwaError::UnsupportedVersion(_)
             | LwaError::Malformed(..) => ReasonCode::BAD_AUTHENTICATION_METHOD,
+            // Only after CONNACK, on a connection that is up.
+            LwaError::UnexpectedKeyUpdate => ReasonCode::PROTOCOL_ERROR,
             LwaError::EmptyClientId => ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
             LwaError::InvalidParameter(_) | LwaError::RecordLimitReached(_) => {
                 ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
@@ -34,7 +36,8 @@ impl LwaReasonCode for LwaError {
             | LwaError::BrokerAuthFailed
             | LwaError::ClientAuthFailed
             | LwaError::RecordOpenFailed { .. }
-            | LwaError::OpenerPoisoned(_) => ReasonCode::NOT_AUTHORIZED,
+            | LwaError::OpenerPoisoned(_)
+            | LwaError::KeyUpdateFailed => ReasonCode::NOT_AUTHORIZED,
         }
     }
 
@@ -66,6 +69,13 @@ mod tests {
             (LwaError::BrokerAuthFailed, 0x87),
             (LwaError::ClientAuthFailed, 0x87),
             (LwaError::MissingAuthentication, 0x87),
+            // LWA2 key update (LWA2.md 8.2): a malformed one is 0x82 like any message.
+            (
+                LwaError::Malformed(WireMessage::KeyUpdate, WireDefect::TrailingBytes),
+                0x82,
+            ),
+            (LwaError::KeyUpdateFailed, 0x87),
+            (LwaError::UnexpectedKeyUpdate, 0x82),
         ];
         for (err, code) in cases {
             assert_eq!(err.disconnect_reason_code(), ReasonCode(code), "{err}");
