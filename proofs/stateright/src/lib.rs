@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
-pub use model::{Bounds, Flaw, LwaModel, Version};
+pub use model::{Bounds, Flaw, LwaModel, UpdateFlaw, Version};
 
 /// What one exhaustive (or early-stopped) run of the checker found.
 #[derive(Debug, Clone)]

@@ -12,6 +12,14 @@
 //! version's client waits for it here (its b2c opener opens as soon as the
 //! client accepted).
 //!
+//! An LWA2 model may also run one key update per connection (LWA2.md 8.2,
+//! [`LwaModel::with_key_update`]): the client sends the request (a MAC over
+//! the generation and its c2b record count) and seals under generation 1
+//! from then on; the broker, if the request's count equals the c2b records
+//! it opened, moves both directions and answers with a MAC over its b2c
+//! count; the client moves its opener when that verifies. Counters restart
+//! at 0 in generation 1.
+//!
 //! A model may also let the operator revoke `PSK(A)` at any moment
 //! (LWA.md 12.12, [`LwaModel::with_revocation`]): the broker then refuses
 //! new offers of `A`, accepts no confirmation of a run that began before
@@ -28,7 +36,7 @@ use stateright::{Model, Property};
 use crate::properties;
 use crate::terms::{
     Dir, Ident, Key, Knowledge, Label, Mac, Offer, Party, Payload, Point, Prk, Record,
-    ResponseBody, Scalar, Shared, Transcript,
+    ResponseBody, Scalar, Shared, Transcript, UpdateKind, UpdateMac,
 };
 
 /// The broker's configured `record_limit_log2` (the model's largest value).
@@ -104,6 +112,23 @@ impl Flaw {
     }
 }
 
+/// A design flaw of LWA2's key update (LWA2.md 8.2), to show that the
+/// properties catch it; only in a model with key update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpdateFlaw {
+    /// Request and response MACs leave the record counts out, so the two
+    /// sides may switch at different records.
+    CountNotInMac,
+    /// Generation 1 keeps generation 0's keys and IVs while the counters
+    /// restart: every nonce of generation 0 is used again.
+    KeysKeptAcrossUpdate,
+}
+
+impl UpdateFlaw {
+    /// Every key update flaw, in a fixed order.
+    pub const ALL: [UpdateFlaw; 2] = [UpdateFlaw::CountNotInMac, UpdateFlaw::KeysKeptAcrossUpdate];
+}
+
 /// How far the model is unrolled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bounds {
@@ -141,6 +166,10 @@ pub struct LwaModel {
     pub flaw: Option<Flaw>,
     /// The operator may revoke `PSK(A)` (LWA.md 12.12).
     pub revocation: bool,
+    /// LWA2: each connection may run one key update (LWA2.md 8.2).
+    pub key_update: bool,
+    /// The key update flaw, if this is such a mutant (implies `key_update`).
+    pub update_flaw: Option<UpdateFlaw>,
 }
 
 /// What each side believes about the handshake once it has run: the
@@ -203,6 +232,12 @@ pub struct ClientState {
     pub sealed: u8,
     /// Payloads opened (b2c), in order.
     pub opened: Vec<Payload>,
+    /// Key update: `sealed` when the request went out (records from there
+    /// on are generation 1, counters from 0).
+    pub sealed_at_update: Option<u8>,
+    /// Key update: `opened.len()` when the response verified (the opener is
+    /// generation 1 from there on).
+    pub opened_at_update: Option<u8>,
 }
 
 /// One broker session.
@@ -226,6 +261,9 @@ pub struct BrokerState {
     /// Accepted a confirmation or opened a record of identity `A` after
     /// `PSK(A)` was revoked (only a mutant does).
     pub after_revocation: bool,
+    /// Key update answered: `(opened.len(), sealed)` at that moment, where
+    /// both directions moved to generation 1.
+    pub updated_at: Option<(u8, u8)>,
 }
 
 /// The whole system.
@@ -286,6 +324,12 @@ pub enum Action {
     ClientOpen(u8, Payload),
     /// Broker session `j` opens a PUBLISH with this payload.
     BrokerOpen(u8, Payload),
+    /// Key update: client `i` sends its request and seals under generation 1.
+    ClientUpdate(u8),
+    /// Key update: broker `j` receives a request it verifies and answers.
+    BrokerUpdate(u8),
+    /// Key update: client `i` receives a response it verifies.
+    ClientUpdateDone(u8),
     /// The attacker learns `PSK(A)`.
     RevealPsk,
     /// The operator revokes `PSK(A)` at the broker.
@@ -311,6 +355,8 @@ impl LwaModel {
             bounds,
             flaw,
             revocation: false,
+            key_update: false,
+            update_flaw: None,
         }
     }
 
@@ -342,6 +388,23 @@ impl LwaModel {
         }
     }
 
+    /// The same model (LWA2) with one key update per connection allowed.
+    pub fn with_key_update(self) -> Self {
+        LwaModel {
+            key_update: true,
+            ..self
+        }
+    }
+
+    /// The same model with key update and one of its flaws.
+    pub fn with_update_flaw(self, flaw: UpdateFlaw) -> Self {
+        LwaModel {
+            key_update: true,
+            update_flaw: Some(flaw),
+            ..self
+        }
+    }
+
     /// Whether the operator may revoke `PSK(A)` (always in the mutant
     /// that skips the revocation check).
     pub fn has_revocation(&self) -> bool {
@@ -367,6 +430,16 @@ impl LwaModel {
 
     /// Keys of a party holding `secret` (its ephemeral scalar) with this view.
     pub fn keys(&self, secret: Scalar, v: &View) -> SessionKeys {
+        self.keys_gen(secret, v, 0)
+    }
+
+    /// The same keys of generation `gen` (after `gen` key updates).
+    pub fn keys_gen(&self, secret: Scalar, v: &View, gen: u8) -> SessionKeys {
+        let gen = if self.update_flaw == Some(UpdateFlaw::KeysKeptAcrossUpdate) {
+            0
+        } else {
+            gen
+        };
         let peer = match secret {
             Scalar::Client(_) => v.eb,
             _ => Some(v.offer.ec),
@@ -380,7 +453,12 @@ impl LwaModel {
             dh,
         };
         let th = self.transcript(v);
-        let key = |label| Key { label, prk, th };
+        let key = |label| Key {
+            label,
+            prk,
+            th,
+            gen,
+        };
         let c2b = (key(Label::C2bKey), key(Label::C2bIv));
         let b2c = if self.has(Flaw::OneKeyBothDirections) {
             c2b
@@ -404,6 +482,40 @@ impl LwaModel {
         b.view.map(|v| self.keys(Scalar::Broker(j as u8), &v))
     }
 
+    /// A key update MAC of the session whose keys are `keys`: its `prk` and
+    /// `TH` are in every key of the session.
+    pub fn update_mac(&self, keys: &SessionKeys, kind: UpdateKind, count: u8) -> UpdateMac {
+        UpdateMac {
+            kind,
+            prk: keys.c2b.0.prk,
+            th: keys.c2b.0.th,
+            gen: 1,
+            count: (self.update_flaw != Some(UpdateFlaw::CountNotInMac)).then_some(count),
+        }
+    }
+
+    /// The (key, iv, counter) record `idx` of a direction is sealed under,
+    /// when the direction moved to generation 1 at record `switched`.
+    fn record_keys(
+        &self,
+        secret: Scalar,
+        v: &View,
+        dir: Dir,
+        idx: u8,
+        switched: Option<u8>,
+    ) -> (Key, Key, u8) {
+        let (gen, ctr) = match switched {
+            Some(at) if idx >= at => (1, idx - at),
+            _ => (0, idx),
+        };
+        let keys = self.keys_gen(secret, v, gen);
+        let (key, iv) = match dir {
+            Dir::C2b => keys.c2b,
+            Dir::B2c => keys.b2c,
+        };
+        (key, iv, ctr)
+    }
+
     /// Everything the attacker has in `s`.
     pub fn knowledge(&self, s: &State) -> Knowledge {
         let mut k = Knowledge {
@@ -418,32 +530,50 @@ impl LwaModel {
             if c.phase == ClientPhase::PlainOpen {
                 k.plain.extend((0..c.sealed).map(payload));
             }
-            if let Some(keys) = self.client_keys(i, c) {
+            if let (Some(keys), Some(v)) = (self.client_keys(i, c), c.view) {
                 if c.finished {
                     k.macs.push(Mac(keys.macs.1));
                 }
-                k.records.extend((0..c.sealed).map(|idx| Record {
-                    key: keys.c2b.0,
-                    iv: keys.c2b.1,
-                    ctr: idx,
-                    dir: Dir::C2b,
-                    payload: payload(idx),
+                let secret = Scalar::Client(i as u8);
+                k.records.extend((0..c.sealed).map(|idx| {
+                    let (key, iv, ctr) =
+                        self.record_keys(secret, &v, Dir::C2b, idx, c.sealed_at_update);
+                    Record {
+                        key,
+                        iv,
+                        ctr,
+                        dir: Dir::C2b,
+                        payload: payload(idx),
+                    }
                 }));
+                if let Some(count) = c.sealed_at_update {
+                    k.update_macs
+                        .push(self.update_mac(&keys, UpdateKind::Request, count));
+                }
             }
         }
         for (j, b) in s.brokers.iter().enumerate() {
-            if let Some(keys) = self.broker_keys(j, b) {
+            if let (Some(keys), Some(v)) = (self.broker_keys(j, b), b.view) {
                 k.macs.push(Mac(keys.macs.0));
-                k.records.extend((0..b.sealed).map(|idx| Record {
-                    key: keys.b2c.0,
-                    iv: keys.b2c.1,
-                    ctr: idx,
-                    dir: Dir::B2c,
-                    payload: Payload::Honest {
-                        sender: Party::Broker(j as u8),
-                        idx,
-                    },
+                let secret = Scalar::Broker(j as u8);
+                let switched = b.updated_at.map(|(_, sealed)| sealed);
+                k.records.extend((0..b.sealed).map(|idx| {
+                    let (key, iv, ctr) = self.record_keys(secret, &v, Dir::B2c, idx, switched);
+                    Record {
+                        key,
+                        iv,
+                        ctr,
+                        dir: Dir::B2c,
+                        payload: Payload::Honest {
+                            sender: Party::Broker(j as u8),
+                            idx,
+                        },
+                    }
                 }));
+                if let Some(count) = switched {
+                    k.update_macs
+                        .push(self.update_mac(&keys, UpdateKind::Response, count));
+                }
             }
         }
         k
@@ -525,6 +655,8 @@ impl Model for LwaModel {
                     finished: false,
                     sealed: 0,
                     opened: Vec::new(),
+                    sealed_at_update: None,
+                    opened_at_update: None,
                 };
                 self.bounds.clients as usize
             ],
@@ -538,6 +670,7 @@ impl Model for LwaModel {
                     sealed: 0,
                     opened: Vec::new(),
                     after_revocation: false,
+                    updated_at: None,
                 };
                 self.bounds.brokers as usize
             ],
@@ -603,10 +736,28 @@ impl Model for LwaModel {
                     if c.sealed < self.bounds.c2b_records {
                         actions.push(Action::ClientSeal(i8));
                     }
+                    // LWA2.md 8.2: one update, once the confirmation went out.
+                    let keys = self.client_keys(i, c);
+                    if self.key_update && c.phase == ClientPhase::Open {
+                        if c.sealed_at_update.is_none() {
+                            actions.push(Action::ClientUpdate(i8));
+                        } else if let Some(keys) = keys.filter(|_| c.opened_at_update.is_none()) {
+                            let expected =
+                                self.update_mac(&keys, UpdateKind::Response, c.opened.len() as u8);
+                            if kn.update_mac(&expected) {
+                                actions.push(Action::ClientUpdateDone(i8));
+                            }
+                        }
+                    }
                     let room = c.opened.len() < usize::from(self.bounds.b2c_records);
-                    if let Some(keys) = self.client_keys(i, c).filter(|_| room) {
-                        let (key, iv) = keys.b2c;
-                        let ctr = c.opened.len() as u8;
+                    if let (Some(v), true) = (c.view, room) {
+                        let (key, iv, ctr) = self.record_keys(
+                            Scalar::Client(i8),
+                            &v,
+                            Dir::B2c,
+                            c.opened.len() as u8,
+                            c.opened_at_update,
+                        );
                         for p in kn.deliverable(
                             &key,
                             &iv,
@@ -678,8 +829,23 @@ impl Model for LwaModel {
                     if b.sealed < self.bounds.b2c_records {
                         actions.push(Action::BrokerSeal(j8));
                     }
-                    let (key, iv) = keys.c2b;
-                    let ctr = b.opened.len() as u8;
+                    // LWA2.md 8.2: a request whose count is the c2b records opened.
+                    if self.key_update && b.updated_at.is_none() {
+                        let expected =
+                            self.update_mac(&keys, UpdateKind::Request, b.opened.len() as u8);
+                        if kn.update_mac(&expected) {
+                            actions.push(Action::BrokerUpdate(j8));
+                        }
+                    }
+                    let Some(v) = b.view else { continue };
+                    let switched = b.updated_at.map(|(opened, _)| opened);
+                    let (key, iv, ctr) = self.record_keys(
+                        Scalar::Broker(j8),
+                        &v,
+                        Dir::C2b,
+                        b.opened.len() as u8,
+                        switched,
+                    );
                     let room = b.opened.len() < usize::from(self.bounds.c2b_records);
                     for p in kn
                         .deliverable(&key, &iv, ctr, Dir::C2b, self.has(Flaw::CounterFromWire))
@@ -765,6 +931,18 @@ impl Model for LwaModel {
                 let b = &mut n.brokers[j as usize];
                 b.opened.push(p);
                 note_revoked_use(s, b);
+            }
+            Action::ClientUpdate(i) => {
+                let c = &mut n.clients[i as usize];
+                c.sealed_at_update = Some(c.sealed);
+            }
+            Action::BrokerUpdate(j) => {
+                let b = &mut n.brokers[j as usize];
+                b.updated_at = Some((b.opened.len() as u8, b.sealed));
+            }
+            Action::ClientUpdateDone(i) => {
+                let c = &mut n.clients[i as usize];
+                c.opened_at_update = Some(c.opened.len() as u8);
             }
             Action::RevealPsk => n.psk_a_revealed = true,
             Action::RevokePsk => n.psk_a_revoked = true,

@@ -21,7 +21,7 @@ use crate::model::{
     Bounds, BrokerPhase, BrokerState, ClientPhase, ClientState, Confirmation, LwaModel, State,
     Version, View,
 };
-use crate::terms::{Ident, Party, Payload};
+use crate::terms::{Ident, Party, Payload, Scalar};
 
 /// S1: client convinced when broker_mac verifies (CONNACK).
 pub const S1_BROKER_AUTH: &str = "S1 broker authentication: injective agreement at CONNACK";
@@ -61,6 +61,11 @@ pub const REACH_FINISHED_PATH: &str =
 /// confirmation, then record 1, and a b2c record), with no PSK reveal.
 pub const REACH_RECORD_PATH: &str =
     "reachable without PSK reveal: first-PUBLISH path, records both ways";
+/// Sanity (key update, LWA2.md 8.2): a client and a broker run of one
+/// connection both updated and opened a record of the other under the new
+/// keys, with no PSK reveal.
+pub const REACH_KEY_UPDATE: &str =
+    "reachable without PSK reveal: key update, then records both ways under the new keys";
 /// LWA.md 12.12: no confirmation accepted and no record opened for a revoked PSK.
 pub const R_REVOCATION: &str =
     "R revocation: no confirmation accepted and no record opened after the PSK was revoked";
@@ -96,6 +101,9 @@ pub fn for_model(m: &LwaModel) -> Vec<Property<LwaModel>> {
     ];
     if m.version == Version::Lwa2 {
         out.push(Property::sometimes(REACH_RECORD_PATH, reach_record_path));
+    }
+    if m.key_update {
+        out.push(Property::sometimes(REACH_KEY_UPDATE, reach_key_update));
     }
     if m.has_revocation() {
         let revocation: [Property<LwaModel>; 3] = [
@@ -223,15 +231,20 @@ fn distinct_per_client(s: &State, views: Vec<View>) -> bool {
         .all(|cv| views.iter().filter(|v| **v == cv).count() <= 1)
 }
 
+/// The record keys and IVs of a clean session, of every generation the model has.
 fn keys_secret(m: &LwaModel, s: &State) -> bool {
     let kn = m.knowledge(s);
-    let secret = |k: crate::model::SessionKeys| {
-        [k.c2b.0, k.c2b.1, k.b2c.0, k.b2c.1]
-            .iter()
-            .all(|key| !kn.key(key))
+    let gens: &[u8] = if m.key_update { &[0, 1] } else { &[0] };
+    let secret = |scalar: Scalar, v: &View| {
+        gens.iter().all(|&gen| {
+            let k = m.keys_gen(scalar, v, gen);
+            [k.c2b.0, k.c2b.1, k.b2c.0, k.b2c.1]
+                .iter()
+                .all(|key| !kn.key(key))
+        })
     };
-    clean_clients(s).all(|(i, c, _)| m.client_keys(i, c).is_none_or(secret))
-        && clean_brokers(s).all(|(j, b, _)| m.broker_keys(j, b).is_none_or(secret))
+    clean_clients(s).all(|(i, _, v)| secret(Scalar::Client(i as u8), &v))
+        && clean_brokers(s).all(|(j, _, v)| secret(Scalar::Broker(j as u8), &v))
 }
 
 /// S3: record keys and IVs of clean sessions are not derivable, while
@@ -389,6 +402,22 @@ fn reach_finished_path(_: &LwaModel, s: &State) -> bool {
 /// Record 0 opened as the confirmation, then record 1 at counter 1.
 fn reach_record_path(_: &LwaModel, s: &State) -> bool {
     exchange_without_reveal(s, Confirmation::FirstRecord, 2)
+}
+
+fn reach_key_update(_: &LwaModel, s: &State) -> bool {
+    let client_done = |v: &View| {
+        clean_clients(s).any(|(_, c, cv)| {
+            cv == *v
+                && c.opened_at_update
+                    .is_some_and(|at| c.opened.len() > usize::from(at))
+        })
+    };
+    let exchanged = clean_brokers(s).any(|(_, b, v)| {
+        b.updated_at
+            .is_some_and(|(at, _)| b.opened.len() > usize::from(at))
+            && client_done(&v)
+    });
+    !s.psk_a_revealed && !s.psk_a_revoked && exchanged
 }
 
 /// LWA.md 12.12: no broker run accepted a confirmation or opened a record

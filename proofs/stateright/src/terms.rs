@@ -123,7 +123,10 @@ pub enum Label {
     ClientMac,
 }
 
-/// `HKDF-Expand(prk, "LWA1 " | label | TH, L)`.
+/// `HKDF-Expand(prk, "LWA1 " | label | TH, L)`, or in an LWA2 key update
+/// (LWA2.md 8.2) the same label under generation `gen`'s secret, itself a
+/// one-way chain from `prk`: whoever can compute `prk` can compute every
+/// generation, and nobody else any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     /// Which output.
@@ -132,6 +135,37 @@ pub struct Key {
     pub prk: Prk,
     /// The transcript hash input.
     pub th: Transcript,
+    /// Key generation: 0 from the handshake, 1 after one key update.
+    pub gen: u8,
+}
+
+/// Which message of an LWA2 key update (LWA2.md 8.2) a MAC is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UpdateKind {
+    /// The client's AUTH 0x19 data.
+    Request,
+    /// The broker's AUTH 0x00 data.
+    Response,
+}
+
+/// `request = MAC(m_g, "request" | g | c)` or `response = MAC(m_g,
+/// "response" | g | b | request)`, with `m_g` a one-way function of the
+/// previous generation's secret (so of `prk` and `TH`). The model leaves
+/// the response's binding of the request out (a weaker response, so the
+/// claims checked with it hold for the specified one too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UpdateMac {
+    /// Request or response.
+    pub kind: UpdateKind,
+    /// The session secret the chain starts from.
+    pub prk: Prk,
+    /// Its transcript.
+    pub th: Transcript,
+    /// The generation it moves to.
+    pub gen: u8,
+    /// Records of the old generation in the direction it closes (`c` or
+    /// `b`); `None` only in the mutant that leaves the count out.
+    pub count: Option<u8>,
 }
 
 /// A handshake MAC. `broker_mac = HMAC(k_broker_mac, TH)` and
@@ -202,6 +236,8 @@ pub struct Knowledge {
     pub records: Vec<Record>,
     /// Payloads sent without protection (only a downgraded client does that).
     pub plain: Vec<Payload>,
+    /// Key update requests and responses seen on the wire.
+    pub update_macs: Vec<UpdateMac>,
 }
 
 impl Knowledge {
@@ -222,11 +258,20 @@ impl Knowledge {
         }
     }
 
-    /// Can the attacker compute this HKDF output? The label and `TH` are
-    /// public, so it comes down to both inputs of `prk`.
+    /// Can the attacker compute this `prk`? Only with both of its inputs.
+    pub fn prk(&self, prk: &Prk) -> bool {
+        prk.psk.is_none_or(|ident| self.psk(ident)) && prk.dh.is_none_or(|dh| self.shared(dh))
+    }
+
+    /// Can the attacker compute this HKDF output? The label, `TH` and the
+    /// generation are public, so it comes down to both inputs of `prk`.
     pub fn key(&self, key: &Key) -> bool {
-        key.prk.psk.is_none_or(|ident| self.psk(ident))
-            && key.prk.dh.is_none_or(|dh| self.shared(dh))
+        self.prk(&key.prk)
+    }
+
+    /// Can the attacker send this key update MAC: replay one seen, or compute it?
+    pub fn update_mac(&self, mac: &UpdateMac) -> bool {
+        self.prk(&mac.prk) || self.update_macs.contains(mac)
     }
 
     /// Can the attacker send this MAC: replay one seen, or compute it?
@@ -294,6 +339,7 @@ mod tests {
     fn key(psk: Option<Ident>, dh: Option<Shared>) -> Key {
         Key {
             label: Label::C2bKey,
+            gen: 0,
             prk: Prk { psk, dh },
             th: Transcript {
                 ctx: 0,
