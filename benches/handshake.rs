@@ -1,5 +1,6 @@
 //! Handshake CPU per security mode, client and broker side separately, in
-//! memory (no sockets, no MQTT framing): LWA1, TLS 1.3 and 1.2 with rustls
+//! memory (no sockets, no MQTT framing): LWA1, LWA2 and LWA2's key update
+//! (what replaces a reconnect at counter exhaustion), TLS 1.3 and 1.2 with rustls
 //! (server-auth and mutual, ECDSA P-256 and RSA-2048), password verification
 //! at the broker's PBKDF2 cost, and the X25519 floor LWA cannot go below.
 //!
@@ -21,7 +22,9 @@ use mqtt_lwa::auth::certs::{CertificateAuthority, KeyAlgorithm, Validity};
 use mqtt_lwa::auth::password::{PasswordHash, DEFAULT_ITERATIONS, MOSQUITTO_DEFAULT_ITERATIONS};
 use mqtt_lwa::auth::tls::client::{client_config, server_name, ClientTlsOptions};
 use mqtt_lwa::auth::tls::{server_config, ServerTlsOptions, TlsVersion};
-use mqtt_lwa::lwa::{BrokerResponder, ClientOffer, ConnectContext, Psk};
+use mqtt_lwa::lwa::{
+    lwa2, BrokerRecords, BrokerResponder, ClientOffer, ClientRecords, ConnectContext, Psk,
+};
 use rand_core::OsRng;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use x25519_dalek::{EphemeralSecret, PublicKey};
@@ -110,6 +113,87 @@ fn bench_lwa(c: &mut Criterion) {
                 (0..iters)
                     .map(|_| {
                         let (ct, bt) = lwa_handshake(&psk, &responder);
+                        side.charge(ct, bt)
+                    })
+                    .sum()
+            })
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------- LWA2
+
+/// One LWA2 handshake (finished path) as the broker and client run it;
+/// returns (client, broker) time and both sides' records.
+fn lwa2_handshake(
+    psk: &Psk,
+    responder: &lwa2::BrokerResponder,
+) -> (Duration, Duration, ClientRecords, BrokerRecords) {
+    let (mut client_t, mut broker_t) = (Duration::ZERO, Duration::ZERO);
+    let ctx = ConnectContext::new(LWA_CLIENT_ID, true);
+    let offer = timed(&mut client_t, || {
+        lwa2::ClientOffer::new(LWA_IDENTITY, psk, &ctx, LWA_LIMIT_LOG2, &mut OsRng)
+    })
+    .expect("offer");
+    let (awaiting, response) = timed(&mut broker_t, || {
+        responder.respond(
+            &offer.offer_bytes,
+            &ctx,
+            false,
+            |id| (id == LWA_IDENTITY).then(|| psk.clone()),
+            &mut OsRng,
+        )
+    })
+    .expect("response");
+    let (finished, client_records) = timed(&mut client_t, || {
+        offer.awaiting_response.on_response(&response, false)
+    })
+    .expect("client verifies broker");
+    let broker_records = timed(&mut broker_t, || {
+        awaiting.on_finished(&finished.finished_bytes)
+    })
+    .expect("broker verifies client");
+    (client_t, broker_t, client_records, broker_records)
+}
+
+fn bench_lwa2(c: &mut Criterion) {
+    let psk = Psk::random(&mut OsRng);
+    let responder = lwa2::BrokerResponder::new(LWA_LIMIT_LOG2).expect("responder");
+    let mut g = c.benchmark_group("handshake/lwa2");
+    for side in Side::ALL {
+        g.bench_function(side.name(), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let (ct, bt, cr, br) = lwa2_handshake(&psk, &responder);
+                        std::hint::black_box((cr, br));
+                        side.charge(ct, bt)
+                    })
+                    .sum()
+            })
+        });
+    }
+    g.finish();
+
+    // Key update (LWA2.md 8.2) on one live connection, update after update:
+    // request, answer, response check, and the four record keys rebuilt.
+    let (_, _, client, broker) = lwa2_handshake(&psk, &responder);
+    let mut cu = lwa2::KeyUpdate::new(client.update_secret.as_deref().expect("LWA2 updates"));
+    let mut bu = lwa2::KeyUpdate::new(broker.update_secret.as_deref().expect("LWA2 updates"));
+    let (mut cs, mut co) = (client.sealer, client.opener);
+    let (mut bs, mut bo) = (broker.sealer, broker.opener);
+    let mut g = c.benchmark_group("handshake/lwa2-key-update");
+    for side in Side::ALL {
+        g.bench_function(side.name(), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let (mut ct, mut bt) = (Duration::ZERO, Duration::ZERO);
+                        let request = timed(&mut ct, || cu.start(&mut cs)).expect("request");
+                        let response = timed(&mut bt, || bu.answer(&request, &mut bo, &mut bs))
+                            .expect("answer");
+                        timed(&mut ct, || cu.on_response(&response, &mut co)).expect("response");
                         side.charge(ct, bt)
                     })
                     .sum()
@@ -357,6 +441,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_x25519, bench_lwa, bench_tls, bench_password
+    targets = bench_x25519, bench_lwa, bench_lwa2, bench_tls, bench_password
 }
 criterion_main!(benches);

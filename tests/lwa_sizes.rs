@@ -5,7 +5,8 @@
 //! of a plaintext and an LWA connection through a relay in front of our broker
 //! (same client id, same work: CONNECT, one 30-byte QoS 1 PUBLISH and its
 //! PUBACK) and checks that the differences are those numbers; and the same
-//! for LWA2 (LWA2.md section 10: 107 bytes on the PUBLISH path).
+//! for LWA2 (LWA2.md section 10: 107 bytes on the PUBLISH path), and an LWA2
+//! key update (LWA2.md 8.2: two AUTH packets of 28 bytes).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -75,11 +76,23 @@ async fn counting_relay(target: SocketAddr) -> (u16, Arc<Counts>) {
     (port, counts)
 }
 
-/// CONNECT, one 30-byte QoS 1 PUBLISH, its PUBACK; returns (to broker, to client).
+/// What follows the first PUBLISH on a connection.
+#[derive(Clone, Copy, PartialEq)]
+enum Then {
+    Nothing,
+    /// A second, equal PUBLISH.
+    Publish,
+    /// A key update, then the second PUBLISH (its PUBACK comes after the
+    /// broker's AUTH 0x00, which answers the request before the PUBLISH).
+    UpdateAndPublish,
+}
+
+/// CONNECT, one 30-byte QoS 1 PUBLISH, its PUBACK, then `then`; returns (to broker, to client).
 async fn one_connection(
     broker: SocketAddr,
     lwa_key: Option<&Path>,
     version: LwaVersion,
+    then: Then,
 ) -> (u64, u64) {
     let (port, counts) = counting_relay(broker).await;
     let mut opts = ConnectOptions::new("127.0.0.1", port);
@@ -111,6 +124,22 @@ async fn one_connection(
         .await
         .unwrap();
     assert_eq!(outcome.reason_code, ReasonCode::SUCCESS);
+    if then == Then::UpdateAndPublish {
+        client.update_keys().await.unwrap();
+    }
+    if then != Then::Nothing {
+        let outcome = client
+            .publish(
+                "sizes/t",
+                vec![b'x'; 30],
+                QoS::AtLeastOnce,
+                false,
+                Properties::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.reason_code, ReasonCode::SUCCESS);
+    }
     let seen = (
         counts.to_broker.load(Ordering::SeqCst),
         counts.to_client.load(Ordering::SeqCst),
@@ -150,9 +179,14 @@ async fn handshake_and_record_sizes_match_the_spec() {
     let handle = server.handle();
     let running = tokio::spawn(server.run());
 
-    let (plain_up, plain_down) = one_connection(addr, None, LwaVersion::V1).await;
-    let (lwa_up, lwa_down) = one_connection(addr, Some(&key), LwaVersion::V1).await;
-    let (lwa2_up, lwa2_down) = one_connection(addr, Some(&key), LwaVersion::V2).await;
+    let (plain_up, plain_down) = one_connection(addr, None, LwaVersion::V1, Then::Nothing).await;
+    let (lwa_up, lwa_down) = one_connection(addr, Some(&key), LwaVersion::V1, Then::Nothing).await;
+    let (lwa2_up, lwa2_down) =
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::Nothing).await;
+    let (twice_up, twice_down) =
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::Publish).await;
+    let (update_up, update_down) =
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::UpdateAndPublish).await;
 
     // The section 11.1 numbers hold without "varint growth", i.e. while the
     // plaintext CONNECT plus the offer stays under 128 bytes of Remaining
@@ -195,6 +229,16 @@ async fn handshake_and_record_sizes_match_the_spec() {
     assert_eq!(lwa2_handshake, 107);
     // Issue 15 C's budget.
     assert!(lwa2_handshake <= 128);
+
+    // A key update (LWA2.md 8.2): AUTH 0x19 with the 16-byte request each way
+    // `2+1+1+5+3+16` = 28 bytes, and nothing else changes (the record after
+    // it is as long as before).
+    let auth_update = 2 + 1 + 1 + 5 + 3 + 16;
+    assert_eq!(
+        (update_up - twice_up, update_down - twice_down),
+        (auth_update, auth_update),
+        "key update: up {twice_up} -> {update_up} B, down {twice_down} -> {update_down} B"
+    );
 
     handle.shutdown();
     running.await.unwrap().unwrap();

@@ -1,11 +1,14 @@
 //! LWA records: `RecordOpener::open` on arbitrary bytes and on sealed records
 //! with tampered bytes or metadata. Oracle: only an untouched record with the
 //! same topic, QoS, RETAIN and direction opens, to the sealed payload; a
-//! failed open poisons the opener.
+//! failed open poisons the opener. Then LWA2's key update (LWA2.md 8.2) with
+//! a tampered request or response: refused and nothing changed, and the
+//! honest one moves both directions to keys the old records do not open.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use mqtt_lwa::lwa::lwa2::KeyUpdate;
 use mqtt_lwa::lwa::{Direction, RecordOpener, RecordSealer};
 use mqtt_lwa_fuzz::lwa::flip;
 
@@ -67,6 +70,56 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Seals `payload` with `sealer` and opens it with `opener`; false once the limit stops the sealer.
+fn carry(sealer: &mut RecordSealer, opener: &mut RecordOpener, payload: &[u8]) -> bool {
+    let Ok(sealed) = sealer.seal("t", 1, false, payload) else {
+        return false;
+    };
+    let opened = opener.open("t", 1, false, &sealed).expect("honest record opens");
+    assert_eq!(opened, payload);
+    true
+}
+
+fn key_update(u: &mut Unstructured<'_>) -> Result<()> {
+    let limit = u.int_in_range(1..=48)?;
+    let secret: [u8; 32] = u.arbitrary()?;
+    let (c2b, b2c) = (Direction::ClientToBroker, Direction::BrokerToClient);
+    let mut cs = RecordSealer::new(c2b, &KEY, &IV, limit).expect("valid sealer");
+    let mut bo = RecordOpener::new(c2b, &KEY, &IV, limit).expect("valid opener");
+    let mut bs = RecordSealer::new(b2c, &KEY, &IV, limit).expect("valid sealer");
+    let mut co = RecordOpener::new(b2c, &KEY, &IV, limit).expect("valid opener");
+    let (mut client, mut broker) = (KeyUpdate::new(&secret), KeyUpdate::new(&secret));
+    for _ in 0..u.int_in_range(0..=2)? {
+        carry(&mut cs, &mut bo, b"up");
+        carry(&mut bs, &mut co, b"down");
+    }
+    let old_sealer = RecordSealer::new(c2b, &KEY, &IV, limit).expect("valid sealer");
+    let request = client.start(&mut cs).expect("a first request");
+    let mut forged = request.to_vec();
+    if flip(u, &mut forged)? {
+        assert!(broker.answer(&forged, &mut bo, &mut bs).is_err(), "forged request accepted");
+        assert_eq!(broker.generation(), 0);
+    }
+    let response = broker.answer(&request, &mut bo, &mut bs).expect("honest request");
+    let mut forged = response.to_vec();
+    if flip(u, &mut forged)? {
+        assert!(client.on_response(&forged, &mut co).is_err(), "forged response accepted");
+        assert!(client.in_flight());
+    }
+    client.on_response(&response, &mut co).expect("honest response");
+    assert_eq!((client.generation(), broker.generation()), (1, 1));
+    assert!(carry(&mut cs, &mut bo, b"new up"));
+    assert!(carry(&mut bs, &mut co, b"new down"));
+    // A record under the old keys does not open under the new ones.
+    let mut old = old_sealer;
+    if let Ok(sealed) = old.seal("t", 1, false, b"old") {
+        assert!(bo.open("t", 1, false, &sealed).is_err(), "old-key record opened");
+    }
+    Ok(())
+}
+
 fuzz_target!(|data: &[u8]| {
-    let _ = run(&mut Unstructured::new(data));
+    let mut u = Unstructured::new(data);
+    let _ = run(&mut u);
+    let _ = key_update(&mut u);
 });

@@ -384,7 +384,9 @@ impl PendingDone {
                         lwa_identity: Some(records.identity),
                     },
                     protection: Some(Box::new(
-                        LwaProtection::new(records.sealer, records.opener).with_key_watch(watch),
+                        LwaProtection::new(records.sealer, records.opener)
+                            .with_key_watch(watch)
+                            .with_key_update(records.update_secret.as_deref()),
                     )),
                     auth_response: None,
                 })
@@ -411,6 +413,9 @@ pub struct LwaProtection {
     sealer: RecordSealer,
     opener: RecordOpener,
     watch: Option<KeyWatch>,
+    /// LWA2's key update state (LWA2.md section 8.2); `None` in LWA1.
+    /// Boxed: an LWA1 connection keeps a pointer's worth (issue 17).
+    update: Option<Box<lwa2::KeyUpdate>>,
 }
 
 /// The broker's check that a live connection's key has not been revoked.
@@ -464,7 +469,20 @@ impl LwaProtection {
             sealer,
             opener,
             watch: None,
+            update: None,
         }
+    }
+
+    /// Lets the connection update its keys (LWA2: `u_0` from the handshake;
+    /// `None`, LWA1, leaves it without).
+    pub fn with_key_update(mut self, update_secret: Option<&[u8; 32]>) -> Self {
+        self.update = update_secret.map(|u| Box::new(lwa2::KeyUpdate::new(u)));
+        self
+    }
+
+    /// The key generation records are sealed under (0 until the first update).
+    pub fn key_generation(&self) -> u32 {
+        self.update.as_ref().map_or(0, |u| u.generation())
     }
 
     /// Refuses every record once the connection's key is revoked (broker side).
@@ -533,6 +551,52 @@ impl PayloadProtection for LwaProtection {
 
     fn overhead(&self) -> usize {
         RECORD_OVERHEAD
+    }
+
+    fn key_update_method(&self) -> Option<&'static str> {
+        self.update.as_ref().map(|_| lwa2::METHOD)
+    }
+
+    fn key_update_due(&self) -> bool {
+        self.update
+            .as_ref()
+            .is_some_and(|u| u.due(&self.sealer, &self.opener))
+    }
+
+    fn awaits_key_update(&self) -> bool {
+        self.update.is_some() && self.sealer.counter().remaining() == 0
+    }
+
+    fn start_key_update(&mut self) -> Result<Bytes, ReasonCode> {
+        let update = self.update.as_mut().ok_or(ReasonCode::PROTOCOL_ERROR)?;
+        let request = update
+            .start(&mut self.sealer)
+            .map_err(|e| e.disconnect_reason_code())?;
+        Ok(Bytes::copy_from_slice(&request))
+    }
+
+    fn finish_key_update(&mut self, data: &[u8]) -> Result<(), ReasonCode> {
+        let update = self.update.as_mut().ok_or(ReasonCode::PROTOCOL_ERROR)?;
+        update.on_response(data, &mut self.opener).map_err(|e| {
+            tracing::warn!(error = %e, "LWA2 key update response refused");
+            e.disconnect_reason_code()
+        })?;
+        tracing::debug!(generation = update.generation(), "LWA2 keys updated");
+        Ok(())
+    }
+
+    fn answer_key_update(&mut self, data: &[u8]) -> Result<Bytes, ReasonCode> {
+        // A revoked or rotated key gets no new keys either.
+        self.check_key()?;
+        let update = self.update.as_mut().ok_or(ReasonCode::PROTOCOL_ERROR)?;
+        let response = update
+            .answer(data, &mut self.opener, &mut self.sealer)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "LWA2 key update request refused");
+                e.disconnect_reason_code()
+            })?;
+        tracing::debug!(generation = update.generation(), "LWA2 keys updated");
+        Ok(Bytes::copy_from_slice(&response))
     }
 }
 
@@ -691,7 +755,10 @@ impl ClientAuthenticator for LwaClientAuthenticator {
                     ..Properties::default()
                 },
             }),
-            protection: Some(Box::new(LwaProtection::new(records.sealer, records.opener))),
+            protection: Some(Box::new(
+                LwaProtection::new(records.sealer, records.opener)
+                    .with_key_update(records.update_secret.as_deref()),
+            )),
             confirm_by_first_publish: self.version == LwaVersion::V2,
         })
     }

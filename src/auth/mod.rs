@@ -86,6 +86,47 @@ pub trait PayloadProtection: Send {
     ) -> Result<Bytes, ReasonCode>;
     /// Bytes added to each payload by `seal`.
     fn overhead(&self) -> usize;
+
+    /// The Authentication Method of key update AUTH packets, when this
+    /// protection can update its keys on the live connection (LWA2: `L2`,
+    /// LWA2.md section 8.2); `None` (the default) when it cannot.
+    fn key_update_method(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Client: whether a key update is due (half the records of a direction
+    /// used under the current keys) and none is in flight.
+    fn key_update_due(&self) -> bool {
+        false
+    }
+
+    /// Client: starts a key update and returns the Authentication Data of
+    /// the AUTH 0x19 to send; from now on `seal` uses the new keys, so that
+    /// AUTH must be written before the next sealed PUBLISH.
+    fn start_key_update(&mut self) -> Result<Bytes, ReasonCode> {
+        Err(ReasonCode::PROTOCOL_ERROR)
+    }
+
+    /// Client: the broker's AUTH 0x00 data answering the key update; from
+    /// now on `open` uses the new keys.
+    fn finish_key_update(&mut self, _data: &[u8]) -> Result<(), ReasonCode> {
+        Err(ReasonCode::PROTOCOL_ERROR)
+    }
+
+    /// Whether `seal` has no records left under the current keys and a key
+    /// update can renew them (broker: the client's request; client: the
+    /// update in flight), so that an outgoing PUBLISH should wait for it
+    /// instead of ending the connection.
+    fn awaits_key_update(&self) -> bool {
+        false
+    }
+
+    /// Broker: answers a client's key update (AUTH 0x19 data) with the data
+    /// of the AUTH 0x00 to send; `open` uses the new keys at once, `seal`
+    /// too, so that AUTH must be written before the next sealed PUBLISH.
+    fn answer_key_update(&mut self, _data: &[u8]) -> Result<Bytes, ReasonCode> {
+        Err(ReasonCode::PROTOCOL_ERROR)
+    }
 }
 
 /// A CONNECT that has been answered with CONNACK but is not yet authenticated.

@@ -13,8 +13,9 @@
 //! until PUBREL; clients may not publish to `$SYS/`; a full session queue
 //! drops its oldest QoS 0 message first, else the new message; shared groups
 //! prefer online members and hand a departing member's undelivered messages
-//! on. Not offered: re-authentication (AUTH after CONNECT is a protocol
-//! error here), Response Information, validation of UTF-8 payloads marked
+//! on. Re-authentication is the connection's business (LWA2's key update,
+//! `connection.rs`), never the core's: an AUTH reaching the core is a
+//! protocol error. Not offered: Response Information, validation of UTF-8 payloads marked
 //! with Payload Format Indicator 1 (passed through unchecked).
 
 mod connack;
@@ -419,8 +420,8 @@ impl BrokerCore {
                     out.push(Output::Close { conn, reason: None });
                 }
             }
-            // A second CONNECT, packets only a server sends, and AUTH after
-            // the connection is up (re-authentication is not offered).
+            // A second CONNECT, packets only a server sends, and AUTH (the
+            // connection answers LWA2's key update itself; nothing else re-authenticates).
             Packet::Connect(_)
             | Packet::ConnAck(_)
             | Packet::SubAck(_)

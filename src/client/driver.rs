@@ -42,6 +42,7 @@ pub(super) enum Command {
         oneshot::Sender<Result<UnsubAck, ClientError>>,
     ),
     Disconnect(ReasonCode, Properties),
+    UpdateKeys(oneshot::Sender<Result<(), ClientError>>),
 }
 
 /// A caller waiting for a request to complete.
@@ -357,6 +358,9 @@ impl Driver {
             Command::Disconnect(reason, properties) => {
                 self.session.disconnect(reason, properties, now)
             }
+            Command::UpdateKeys(tx) => {
+                let _ = tx.send(self.session.update_keys(now).map_err(ClientError::from));
+            }
         }
     }
 
@@ -393,6 +397,10 @@ impl Driver {
                 Command::Subscribe(_, _, tx) => Waiter::Subscribe(tx),
                 Command::Unsubscribe(_, _, tx) => Waiter::Unsubscribe(tx),
                 Command::Disconnect(..) => continue,
+                Command::UpdateKeys(tx) => {
+                    let _ = tx.send(Err(closed.for_waiters()));
+                    continue;
+                }
             };
             waiter.fail(closed.for_waiters());
         }

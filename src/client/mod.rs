@@ -275,6 +275,14 @@ impl Client {
         self.handle.unsubscribe(filters, properties).await
     }
 
+    /// Updates the LWA2 record keys on the live connection (LWA2.md section
+    /// 8.2); resolves once the AUTH 0x19 is queued (the broker's answer moves
+    /// the other direction). The client also does this by itself when half
+    /// of a direction's records are used. Other modes: `InvalidRequest`.
+    pub async fn update_keys(&self) -> Result<(), ClientError> {
+        self.handle.update_keys().await
+    }
+
     /// The next application message; `None` once the connection has ended.
     pub async fn recv(&mut self) -> Option<Message> {
         self.messages.recv().await
@@ -341,6 +349,13 @@ impl ClientHandle {
         };
         let (tx, rx) = oneshot::channel();
         self.send(Command::Publish(request, tx))?;
+        answer(rx).await
+    }
+
+    /// See [`Client::update_keys`].
+    pub async fn update_keys(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::UpdateKeys(tx))?;
         answer(rx).await
     }
 

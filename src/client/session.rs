@@ -27,6 +27,7 @@ use crate::codec::{
 
 mod events;
 mod inbound;
+mod keyupdate;
 mod outbound;
 mod subscribe;
 
@@ -322,7 +323,11 @@ impl ClientSession {
             }
         }
         self.keep_alive.last_sent = now;
+        let sealed = matches!(packet, Packet::Publish(_));
         self.transmit.push_back(packet);
+        if sealed {
+            self.update_keys_if_due(now);
+        }
     }
 
     /// Ends the connection because of `error`, telling a 5.0 broker why.
@@ -458,7 +463,12 @@ impl ClientSession {
         }
         match (self.phase, packet) {
             (Phase::AwaitConnAck, Packet::ConnAck(connack)) => self.on_connack(*connack, now),
-            (Phase::Connected, Packet::Publish(publish)) => self.on_publish(publish, now),
+            (Phase::Connected, Packet::Publish(publish)) => {
+                self.on_publish(publish, now)?;
+                // An opened record may make a key update due (b2c half used).
+                self.update_keys_if_due(now);
+                Ok(())
+            }
             (Phase::Connected, Packet::PubAck(ack)) => {
                 self.on_puback(ack);
                 self.pump(now);
@@ -490,6 +500,12 @@ impl ClientSession {
                     reason: d.reason_code,
                     reason_string: d.properties.into_inner().reason_string,
                 })
+            }
+            (Phase::Connected, Packet::Auth(auth))
+                if !awaiting_auth && self.is_key_update_answer() =>
+            {
+                let result = self.on_key_update_answer(&auth, now);
+                result.map_err(|e| self.fail(e, now))
             }
             (Phase::Connected, Packet::Auth(auth)) => {
                 let result = match self.config.auth.as_mut() {

@@ -102,6 +102,11 @@ pub struct ConnArgs {
     #[arg(long = "lwa-version", requires = "lwa_id", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=2))]
     lwa_version: u8,
+    /// LWA records per direction to offer, as a power of two (1..=48): LWA2 updates its keys
+    /// on the live connection when half are used (AUTH 0x19, LWA2.md 8.2); LWA1 reconnects.
+    #[arg(long = "lwa-record-limit-log2", requires = "lwa_id",
+          value_parser = clap::value_parser!(u8).range(1..=48))]
+    lwa_record_limit_log2: Option<u8>,
     /// Print help.
     #[arg(long = "help", action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -265,6 +270,10 @@ impl ConnArgs {
                 } else {
                     mqtt_lwa::auth::lwa::LwaVersion::V1
                 });
+            let auth = match self.lwa_record_limit_log2 {
+                Some(log2) => auth.with_record_limit_log2(log2),
+                None => auth,
+            };
             options.auth = Some(Box::new(auth));
         }
         if self.debug {

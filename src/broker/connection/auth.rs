@@ -11,7 +11,7 @@ use crate::codec::{Auth, ConnAck, Connect, Packet, Properties, ProtocolVersion, 
 
 use super::super::core::ConnectRequest;
 use super::super::stats::{auth_mode, refusal_reason};
-use super::{keep_alive_duration, valid_in_disconnect, Action, Connection, Phase};
+use super::{keep_alive_duration, valid_in_disconnect, Action, Connection, Phase, Protected};
 
 impl Connection {
     /// The client's key confirmation (LWA1 finished or LWA2 first PUBLISH) did not verify:
@@ -226,7 +226,7 @@ impl Connection {
     ) -> Action {
         // A CONNACK already sent is one whose Session Present the client authenticated.
         let connack_sent = signed_session_present.is_some();
-        self.protection = authenticated.protection;
+        self.protection = authenticated.protection.map(Protected::new);
         self.phase = Phase::Connected;
         self.core_connected = true;
         self.last_packet = now;
@@ -234,7 +234,10 @@ impl Connection {
             // Until the core's CONNACK says otherwise, the client's keep-alive applies.
             self.keep_alive = keep_alive_duration(connect.keep_alive);
         }
-        let payload_overhead = self.protection.as_ref().map_or(0, |p| p.overhead());
+        let payload_overhead = self
+            .protection
+            .as_ref()
+            .map_or(0, |p| p.protection.overhead());
         Action::CoreConnect(Box::new(ConnectRequest {
             conn: self.settings.conn,
             connect: *connect,

@@ -36,7 +36,9 @@ impl ClientSession {
         // Refuse an oversize message now rather than after it waited for quota.
         self.check_size(self.publish_len(&request, None))?;
         let id = self.new_request_id();
-        if request.qos == QoS::AtMostOnce {
+        // LWA2: with this generation's records used up and the key update in
+        // flight, a QoS 0 message waits in order with the others (`pump`).
+        if request.qos == QoS::AtMostOnce && !self.sealing_blocked() {
             let packet = self.wire_publish(&request, 0, false)?;
             self.send(packet, now);
             self.events.push_back(Event::Published {
@@ -54,14 +56,42 @@ impl ClientSession {
         Ok(id)
     }
 
-    /// Sends waiting QoS 1/2 publishes while the broker's quota allows.
+    /// Whether sealing must wait for the key update in flight (LWA2.md 8.2:
+    /// this generation's c2b records are used up).
+    pub(super) fn sealing_blocked(&self) -> bool {
+        self.protection
+            .as_ref()
+            .is_some_and(|p| p.awaits_key_update())
+    }
+
+    /// Sends waiting publishes while the broker's quota allows (QoS 1/2) and
+    /// the records of the current keys last.
     pub(super) fn pump(&mut self, now: Instant) {
         while self.phase == Phase::Connected
             && self.in_flight_publishes < usize::from(self.limits.receive_maximum)
+            && !self.sealing_blocked()
         {
             let Some((id, request)) = self.pending.pop_front() else {
                 break;
             };
+            if request.qos == QoS::AtMostOnce {
+                // Held back while the keys were being updated.
+                match self.wire_publish(&request, 0, false) {
+                    Ok(packet) => {
+                        self.send(packet, now);
+                        self.events.push_back(Event::Published {
+                            id,
+                            outcome: PublishOutcome {
+                                packet_id: 0,
+                                reason_code: ReasonCode::SUCCESS,
+                                properties: Properties::default(),
+                            },
+                        });
+                    }
+                    Err(error) => self.events.push_back(Event::Failed { id, error }),
+                }
+                continue;
+            }
             let Some(packet_id) = self.allocate_packet_id() else {
                 self.pending.push_front((id, request));
                 break;
