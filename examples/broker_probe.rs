@@ -11,6 +11,19 @@
 //!   broker's instructions per message, (Ir(N2) - Ir(N1)) / (N2 - N1), so
 //!   start-up and connection set-up cancel out. The callgrind files stay in
 //!   `$PROBE_OUT` (default `/tmp/broker-probe`) for `callgrind_annotate`.
+//! - `broker_probe syscalls BROKER_BIN MODES QOS PAYLOAD N1 N2`: the same
+//!   relay under `strace -f -c` (every thread): system calls per message, in
+//!   all and by name.
+//! - `broker_probe icount-connect BROKER_BIN MODES N1 N2` and `syscalls-connect
+//!   ...`: N1 and then N2 sequential connections (CONNECT, CONNACK and the
+//!   mode's handshake, then DISCONNECT): instructions or system calls per
+//!   connection, the load-independent side of the experiment's handshakes per
+//!   broker CPU second.
+//!
+//! BROKER_BIN may be `/usr/sbin/mosquitto` (any path whose file name is
+//! `mosquitto`): it is started with the experiment's mosquitto.conf for the
+//! mode, under the same tool, so both brokers are counted alike. Both counts
+//! are user space only for callgrind; strace counts the calls, not their cost.
 //!
 //! `cargo run --release --example broker_probe -- icount target/release/mqtt-lwa plain,lwa 0 30 2000 12000`
 
@@ -120,16 +133,27 @@ async fn idle(bin: &Path, n: usize, modes: &[Mode], creds: &Credentials) {
         for c in clients.into_iter().chain([warm]) {
             bye(c).await;
         }
-        stop(&broker).await;
+        stop(&broker, false).await;
     }
 }
 
 /// SIGTERM, then waits (up to 30 s) for the broker to exit, so that a tool
 /// wrapping it (callgrind, massif) writes its file; dropping it would SIGKILL.
-async fn stop(broker: &BrokerProcess) {
+async fn stop(broker: &BrokerProcess, traced: bool) {
+    // Under strace the broker is strace's child; strace exits after it, and a
+    // SIGTERM to strace itself would detach and leave the broker running.
+    let target = if traced {
+        let children = format!("/proc/{0}/task/{0}/children", broker.pid());
+        std::fs::read_to_string(children)
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| broker.pid().to_string())
+    } else {
+        broker.pid().to_string()
+    };
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
-        .arg(broker.pid().to_string())
+        .arg(target)
         .status();
     let status = format!("/proc/{}/status", broker.pid());
     for _ in 0..300 {
@@ -142,38 +166,116 @@ async fn stop(broker: &BrokerProcess) {
     }
 }
 
-/// Relays `n` messages through a broker running under callgrind; returns its total Ir.
-async fn icount_run(
+/// What the broker is run under.
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    /// `valgrind --tool=callgrind`: user-space instructions (Ir).
+    Callgrind,
+    /// `strace -f -c`: system calls, every thread.
+    Strace,
+}
+
+/// What the probe makes the broker do `n` times.
+#[derive(Clone)]
+enum Work {
+    /// Relay `n` messages of `payload` at `qos` from one publisher to one subscriber.
+    Relay { qos: QoS, payload: Bytes },
+    /// Open and close `n` connections one after the other.
+    Connect,
+}
+
+impl Work {
+    fn tag(&self) -> String {
+        match self {
+            Work::Relay { qos, payload } => format!("q{}.{}", *qos as u8, payload.len()),
+            Work::Connect => "connect".into(),
+        }
+    }
+}
+
+/// Whether `bin` is Mosquitto rather than `mqtt-lwa`.
+fn is_mosquitto(bin: &Path) -> bool {
+    bin.file_name().is_some_and(|n| n == "mosquitto")
+}
+
+/// Starts `bin` for `mode` under `tool`, writing the tool's output to `file`.
+fn start_under(
+    tool: Tool,
     bin: &Path,
     mode: Mode,
     creds: &Credentials,
-    qos: QoS,
-    payload: &Bytes,
-    n: usize,
+    file: &Path,
     out: &Path,
-) -> u64 {
-    let cg = out.join(format!(
-        "callgrind.{mode}.q{}.{}.{n}",
-        qos as u8,
-        payload.len()
-    ));
-    let _ = std::fs::remove_file(&cg);
-    let wrapper = out.join("broker-under-callgrind.sh");
+) -> BrokerProcess {
+    let wrapper = out.join("broker-under-tool.sh");
+    let tool_cmd = match tool {
+        Tool::Callgrind => format!(
+            "valgrind --tool=callgrind --callgrind-out-file={}",
+            file.display()
+        ),
+        Tool::Strace => format!("strace -f -c -o {}", file.display()),
+    };
     std::fs::write(
         &wrapper,
-        format!(
-            "#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file={} {} \"$@\"\n",
-            cg.display(),
-            bin.display()
-        ),
+        format!("#!/bin/sh\nexec {tool_cmd} {} \"$@\"\n", bin.display()),
     )
     .expect("wrapper");
     let _ = std::process::Command::new("chmod")
         .arg("+x")
         .arg(&wrapper)
         .status();
-    let broker = BrokerProcess::start_mqtt_lwa(&wrapper, mode, creds).expect("broker");
-    let mut sub = connect(mode, creds, &broker, "probe-sub").await;
+    if is_mosquitto(bin) {
+        BrokerProcess::start_mosquitto_with(&wrapper, mode, creds).expect("mosquitto")
+    } else {
+        BrokerProcess::start_mqtt_lwa(&wrapper, mode, creds).expect("broker")
+    }
+}
+
+/// Runs `work` `n` times against `bin` under `tool`; returns the tool's file.
+async fn run_under(
+    tool: Tool,
+    bin: &Path,
+    mode: Mode,
+    creds: &Credentials,
+    work: &Work,
+    n: usize,
+    out: &Path,
+) -> PathBuf {
+    let broker_name = if is_mosquitto(bin) {
+        "mosquitto"
+    } else {
+        "mqtt-lwa"
+    };
+    let kind = match tool {
+        Tool::Callgrind => "callgrind",
+        Tool::Strace => "strace",
+    };
+    let file = out.join(format!("{kind}.{broker_name}.{mode}.{}.{n}", work.tag()));
+    let _ = std::fs::remove_file(&file);
+    let broker = start_under(tool, bin, mode, creds, &file, out);
+    match work {
+        Work::Relay { qos, payload } => relay(mode, creds, &broker, *qos, payload, n).await,
+        Work::Connect => {
+            for i in 0..n {
+                bye(connect(mode, creds, &broker, &format!("probe-{i}")).await).await;
+            }
+        }
+    }
+    // SIGTERM: the broker shuts down gracefully and the tool writes its file.
+    stop(&broker, tool == Tool::Strace).await;
+    file
+}
+
+/// Relays `n` messages through `broker`, 16 in flight.
+async fn relay(
+    mode: Mode,
+    creds: &Credentials,
+    broker: &BrokerProcess,
+    qos: QoS,
+    payload: &Bytes,
+    n: usize,
+) {
+    let mut sub = connect(mode, creds, broker, "probe-sub").await;
     let filter = SubscribeFilter {
         filter: "probe/#".into(),
         options: SubscriptionOptions::qos(qos),
@@ -181,7 +283,7 @@ async fn icount_run(
     sub.subscribe(vec![filter], Properties::default())
         .await
         .expect("subscribe");
-    let publisher = connect(mode, creds, &broker, "probe-pub").await;
+    let publisher = connect(mode, creds, broker, "probe-pub").await;
     let mut sent = 0;
     while sent < n {
         let batch = WINDOW.min(n - sent);
@@ -208,15 +310,98 @@ async fn icount_run(
     }
     bye(publisher).await;
     bye(sub).await;
-    // SIGTERM: the broker shuts down gracefully and callgrind writes its file.
-    stop(&broker).await;
-    if let Ok(text) = std::fs::read_to_string(&cg) {
-        // `totals:` ends the file (the `summary:` header comes first).
-        if let Some(total) = text.lines().find_map(|l| l.strip_prefix("totals: ")) {
-            return total.trim().parse().expect("Ir total");
+}
+
+/// callgrind's total Ir.
+fn callgrind_total(file: &Path) -> u64 {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    // `totals:` ends the file (the `summary:` header comes first).
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals: "))
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no callgrind totals in {}", file.display()))
+}
+
+/// strace -c's calls by name, and `total`.
+fn strace_calls(file: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        if t.len() < 4 || t[0].parse::<f64>().is_err() {
+            continue;
+        }
+        let Some(&name) = t.last() else { continue };
+        // Rows (strace 6): % time, seconds, usecs/call, calls, [errors], name (total too).
+        if let Some(n) = t.get(3).and_then(|c| c.parse().ok()) {
+            calls.push((name.to_string(), n));
         }
     }
-    panic!("no callgrind totals in {}", cg.display());
+    assert!(
+        calls.iter().any(|(n, _)| n == "total"),
+        "no strace total in {}",
+        file.display()
+    );
+    calls
+}
+
+/// Runs `work` N1 and N2 times under `tool` per mode and prints the difference per unit.
+async fn probe(
+    tool: Tool,
+    bin: &Path,
+    modes: &[Mode],
+    creds: &Credentials,
+    work: Work,
+    n1: usize,
+    n2: usize,
+) {
+    let out =
+        PathBuf::from(std::env::var("PROBE_OUT").unwrap_or_else(|_| "/tmp/broker-probe".into()));
+    std::fs::create_dir_all(&out).expect("PROBE_OUT");
+    let broker_name = if is_mosquitto(bin) {
+        "mosquitto"
+    } else {
+        "mqtt-lwa"
+    };
+    let unit = match work {
+        Work::Relay { .. } => "message",
+        Work::Connect => "connection",
+    };
+    let per = |a: u64, b: u64| (b as f64 - a as f64) / (n2 - n1) as f64;
+    for &mode in modes {
+        let fa = run_under(tool, bin, mode, creds, &work, n1, &out).await;
+        let fb = run_under(tool, bin, mode, creds, &work, n2, &out).await;
+        let what = format!("{broker_name} {mode} {}", work.tag());
+        match tool {
+            Tool::Callgrind => {
+                let (a, b) = (callgrind_total(&fa), callgrind_total(&fb));
+                println!(
+                    "icount {what}: Ir {a} ({n1}), {b} ({n2}): {:.0} Ir per {unit}",
+                    per(a, b)
+                );
+            }
+            Tool::Strace => {
+                let (a, b) = (strace_calls(&fa), strace_calls(&fb));
+                let count = |v: &[(String, u64)], name: &str| {
+                    v.iter().find(|(n, _)| n == name).map_or(0, |x| x.1)
+                };
+                let total = per(count(&a, "total"), count(&b, "total"));
+                let mut by_name: Vec<(String, f64)> = b
+                    .iter()
+                    .filter(|(n, _)| n != "total")
+                    .map(|(n, _)| (n.clone(), per(count(&a, n), count(&b, n))))
+                    .filter(|(_, v)| v.abs() >= 0.05)
+                    .collect();
+                by_name.sort_by(|x, y| y.1.total_cmp(&x.1));
+                let list: Vec<String> =
+                    by_name.iter().map(|(n, v)| format!("{n} {v:.2}")).collect();
+                println!(
+                    "syscalls {what}: {total:.2} per {unit} ({})",
+                    list.join(", ")
+                );
+            }
+        }
+    }
 }
 
 #[tokio::main]
@@ -231,7 +416,7 @@ async fn main() {
             let n = arg(2).parse().unwrap_or(1000);
             idle(&bin, n, &modes(arg(3)), &creds).await;
         }
-        "icount" => {
+        cmd @ ("icount" | "syscalls") => {
             let qos = match arg(3) {
                 "0" => QoS::AtMostOnce,
                 "1" => QoS::AtLeastOnce,
@@ -239,21 +424,14 @@ async fn main() {
             };
             let payload = Bytes::from(vec![b'x'; arg(4).parse().expect("PAYLOAD")]);
             let (n1, n2): (usize, usize) = (arg(5).parse().expect("N1"), arg(6).parse().expect("N2"));
-            let out = PathBuf::from(
-                std::env::var("PROBE_OUT").unwrap_or_else(|_| "/tmp/broker-probe".into()),
-            );
-            std::fs::create_dir_all(&out).expect("PROBE_OUT");
-            for mode in modes(arg(2)) {
-                let a = icount_run(&bin, mode, &creds, qos, &payload, n1, &out).await;
-                let b = icount_run(&bin, mode, &creds, qos, &payload, n2, &out).await;
-                println!(
-                    "icount {mode} QoS {} {} B: Ir {a} ({n1} msgs), {b} ({n2} msgs): {:.0} Ir per message",
-                    qos as u8,
-                    payload.len(),
-                    (b as f64 - a as f64) / (n2 - n1) as f64
-                );
-            }
+            let tool = if cmd == "icount" { Tool::Callgrind } else { Tool::Strace };
+            probe(tool, &bin, &modes(arg(2)), &creds, Work::Relay { qos, payload }, n1, n2).await;
         }
-        _ => eprintln!("usage: broker_probe idle BROKER_BIN N MODES | icount BROKER_BIN MODES QOS PAYLOAD N1 N2"),
+        cmd @ ("icount-connect" | "syscalls-connect") => {
+            let (n1, n2): (usize, usize) = (arg(3).parse().expect("N1"), arg(4).parse().expect("N2"));
+            let tool = if cmd == "icount-connect" { Tool::Callgrind } else { Tool::Strace };
+            probe(tool, &bin, &modes(arg(2)), &creds, Work::Connect, n1, n2).await;
+        }
+        _ => eprintln!("usage: broker_probe idle BROKER_BIN N MODES | icount|syscalls BROKER_BIN MODES QOS PAYLOAD N1 N2 | icount-connect|syscalls-connect BROKER_BIN MODES N1 N2"),
     }
 }

@@ -364,6 +364,25 @@ impl BrokerProcess {
         creds: &Credentials,
         host: &BrokerHost,
     ) -> Result<Self, BrokerError> {
+        Self::start_mosquitto_bin(Path::new(MOSQUITTO_BIN), mode, creds, host)
+    }
+
+    /// As [`BrokerProcess::start_mosquitto`], with `bin` run in place of Debian's
+    /// mosquitto (a wrapper that `exec`s it under a profiler, say; it gets `-c CONF`).
+    pub fn start_mosquitto_with(
+        bin: &Path,
+        mode: Mode,
+        creds: &Credentials,
+    ) -> Result<Self, BrokerError> {
+        Self::start_mosquitto_bin(bin, mode, creds, &BrokerHost::loopback())
+    }
+
+    fn start_mosquitto_bin(
+        bin: &Path,
+        mode: Mode,
+        creds: &Credentials,
+        host: &BrokerHost,
+    ) -> Result<Self, BrokerError> {
         // In a fresh namespace every port is free; on loopback ask the kernel.
         let port = free_port().map_err(io("free port"))?;
         let Some(text) = mosquitto_config_on(mode, creds, host.ip, port) else {
@@ -374,7 +393,7 @@ impl BrokerProcess {
         };
         let conf = creds.dir.join(format!("mosquitto-{mode}.conf"));
         std::fs::write(&conf, text).map_err(io("mosquitto config"))?;
-        let child = spawn_mosquitto(host.command(Path::new(MOSQUITTO_BIN)), &conf)?;
+        let child = spawn_mosquitto(host.command(bin), &conf)?;
         // Tracked before the wait, so that an interrupted run kills it too.
         let mut started =
             BrokerProcess::tracked(BrokerKind::Mosquitto, SocketAddr::new(host.ip, port), child);

@@ -52,6 +52,8 @@ pub fn section(out: &mut String, r: &RunResults) {
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut memory_below = false;
+    // A rate row whose interval reaches below 1.0 (or its one value, without an interval).
+    let mut rates_below = Vec::new();
     // Memory: theirs / ours, so that >= 1.0 means ours uses at most Mosquitto's.
     for count in r.meta.profile.idle_connections.iter().map(|&c| c as u64) {
         for mode in Mode::ALL {
@@ -84,6 +86,9 @@ pub fn section(out: &mut String, r: &RunResults) {
         }) else {
             continue;
         };
+        if below(&ci) {
+            rates_below.push(format!("QoS {q}"));
+        }
         rows.push(vec![
             format!("30 B plain messages/s, QoS {q} (median over the repeats)"),
             format!("{:.0}", ours.msgs_per_s),
@@ -99,6 +104,9 @@ pub fn section(out: &mut String, r: &RunResults) {
             continue;
         };
         let med = |v: &[(usize, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+        if below(&ci) {
+            rates_below.push(format!("{mode} handshakes"));
+        }
         rows.push(vec![
             format!(
                 "{mode} handshakes per broker CPU second (storms: {} / {})",
@@ -142,6 +150,21 @@ pub fn section(out: &mut String, r: &RunResults) {
              \"What bounds it against Mosquitto\".\n",
         );
     }
+    if !rates_below.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRate rows not shown at least 1.0 ({}): what bounds them is counted apart from this \
+             run, load-independent (instructions with callgrind and system calls with strace, \
+             per message and per connection, both brokers under the same probe): \
+             experiments/README.md, \"What bounds the rates against Mosquitto\".",
+            rates_below.join(", ")
+        );
+    }
+}
+
+/// Whether a rate's interval reaches below 1.0 (its one value, without an interval).
+fn below(ci: &RatioCi) -> bool {
+    ci.interval.map_or(ci.point < 1.0, |(lo, _)| lo < 1.0)
 }
 
 #[cfg(test)]
@@ -208,6 +231,17 @@ mod tests {
         assert!(tls.ends_with("| met |"), "{tls}");
         let plain = row(&out, "plain handshakes per broker CPU second");
         assert!(plain.ends_with("| missed |"), "{plain}");
+        // Rows not shown at least 1.0 point to what bounds them; the met TLS row does not.
+        let bounds = out
+            .lines()
+            .find(|l| l.starts_with("Rate rows not shown at least 1.0"))
+            .unwrap_or_else(|| panic!("no pointer for the rate rows in\n{out}"));
+        assert!(
+            bounds.contains("(QoS 0, QoS 1, plain handshakes)")
+                && !bounds.contains("tls13 handshakes")
+                && bounds.contains("\"What bounds the rates against Mosquitto\""),
+            "{bounds}"
+        );
         // Modes with one storm each keep their single value and claim nothing.
         let mtls = row(
             &out,
