@@ -10,7 +10,7 @@ use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
-const RUN: &str = "experiments/results/full-20261125T202541Z";
+const RUN: &str = "experiments/results/full-20261204";
 
 fn checked_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();

@@ -17,6 +17,7 @@ const RUNS: &[&str] = &[
     "experiments/results/full-20261125T202541Z",
     "experiments/results/quick-baselines-20261204",
     "experiments/results/baselines-20261204",
+    "experiments/results/full-20261204",
 ];
 
 #[test]
