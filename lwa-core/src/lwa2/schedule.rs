@@ -72,7 +72,7 @@ fn expand<C: Blake3, const N: usize>(prk: &[u8; 32], label: &[u8]) -> Zeroizing<
     out
 }
 
-fn truncated_mac<C: Blake3>(key: &[u8; 32], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+pub(crate) fn truncated_mac<C: Blake3>(key: &[u8; 32], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     let full = C::blake3_keyed_hash(key, parts);
     let mut out = [0u8; MAC_LEN];
     out.copy_from_slice(&full[..MAC_LEN]);

@@ -33,7 +33,7 @@ use crate::error::{LwaError, WireDefect, WireMessage};
 use crate::record::{RecordOpener, RecordSealer};
 use crate::MAC_LEN;
 
-use super::schedule::{LABEL_B2C_IV, LABEL_B2C_KEY, LABEL_C2B_IV, LABEL_C2B_KEY};
+use super::schedule::{truncated_mac, LABEL_B2C_IV, LABEL_B2C_KEY, LABEL_C2B_IV, LABEL_C2B_KEY};
 
 /// Label of `u_0`, derived from `prk` beside the handshake's keys.
 pub const LABEL_UPDATE: &[u8] = b"update";
@@ -88,17 +88,14 @@ impl<C: Blake3> Generation<C> {
 
     /// request = BLAKE3-keyed(m_g, "request" | be32(g) | be64(c2b records))[0..16].
     pub fn request(&self, c2b_records: u64) -> [u8; KEY_UPDATE_LEN] {
-        let full = C::blake3_keyed_hash(
+        truncated_mac::<C>(
             &self.mac_key,
             &[
                 LABEL_REQUEST,
                 &self.number.to_be_bytes(),
                 &c2b_records.to_be_bytes(),
             ],
-        );
-        let mut out = [0u8; KEY_UPDATE_LEN];
-        out.copy_from_slice(&full[..KEY_UPDATE_LEN]);
-        out
+        )
     }
 
     /// response = BLAKE3-keyed(m_g, "response" | be32(g) | be64(b2c records) | request)[0..16].
@@ -107,7 +104,7 @@ impl<C: Blake3> Generation<C> {
         b2c_records: u64,
         request: &[u8; KEY_UPDATE_LEN],
     ) -> [u8; KEY_UPDATE_LEN] {
-        let full = C::blake3_keyed_hash(
+        truncated_mac::<C>(
             &self.mac_key,
             &[
                 LABEL_RESPONSE,
@@ -115,10 +112,7 @@ impl<C: Blake3> Generation<C> {
                 &b2c_records.to_be_bytes(),
                 request,
             ],
-        );
-        let mut out = [0u8; KEY_UPDATE_LEN];
-        out.copy_from_slice(&full[..KEY_UPDATE_LEN]);
-        out
+        )
     }
 
     /// The generation's secret `u_g` (test vectors only).

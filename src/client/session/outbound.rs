@@ -41,14 +41,7 @@ impl ClientSession {
         if request.qos == QoS::AtMostOnce && !self.sealing_blocked() {
             let packet = self.wire_publish(&request, 0, false)?;
             self.send(packet, now);
-            self.events.push_back(Event::Published {
-                id,
-                outcome: PublishOutcome {
-                    packet_id: 0,
-                    reason_code: ReasonCode::SUCCESS,
-                    properties: Properties::default(),
-                },
-            });
+            self.events.push_back(qos0_published(id));
             return Ok(id);
         }
         self.pending.push_back((id, request));
@@ -79,14 +72,7 @@ impl ClientSession {
                 match self.wire_publish(&request, 0, false) {
                     Ok(packet) => {
                         self.send(packet, now);
-                        self.events.push_back(Event::Published {
-                            id,
-                            outcome: PublishOutcome {
-                                packet_id: 0,
-                                reason_code: ReasonCode::SUCCESS,
-                                properties: Properties::default(),
-                            },
-                        });
+                        self.events.push_back(qos0_published(id));
                     }
                     Err(error) => self.events.push_back(Event::Failed { id, error }),
                 }
@@ -319,5 +305,17 @@ impl ClientSession {
         for item in requeue.into_iter().rev() {
             self.pending.push_front(item);
         }
+    }
+}
+
+/// A QoS 0 publish completes once written: no acknowledgement follows.
+fn qos0_published(id: RequestId) -> Event {
+    Event::Published {
+        id,
+        outcome: PublishOutcome {
+            packet_id: 0,
+            reason_code: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        },
     }
 }
