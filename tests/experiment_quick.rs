@@ -460,3 +460,95 @@ fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
     assert!(status.success(), "{status}");
     assert_gone_soon(broker, "serve was stopped during start-up");
 }
+
+#[test]
+fn memory_is_weighed_in_every_repeat_and_payloads_narrow_the_cells() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args([
+            "experiment",
+            "--modes",
+            "plain,lwa2",
+            "--repeat",
+            "2",
+            "--payloads",
+            "30",
+            "--idle-connections",
+            "20",
+            "--storm-seconds",
+            "0",
+            "--stock-messages",
+            "0",
+            "--allow-partial",
+            "--quiet",
+            "--name",
+            "mem",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{}\n{stderr}", run.status);
+    let dir = out.path().join("mem");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    // Only the asked payload: one cell per (broker, mode, QoS).
+    let cells = results["cells"].as_array().unwrap();
+    assert!(!cells.is_empty());
+    assert!(cells.iter().all(|c| c["payload"] == 30), "{cells:?}");
+    // Every (broker, mode) weighed memory in both repeats, 20 connections open each time.
+    let blocks: Vec<(String, String)> = results["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["broker"].as_str().unwrap().to_owned(),
+                m["mode"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let repeated = results["repeats"]["idle_memory"].as_array().unwrap();
+    assert_eq!(repeated.len(), 2 * blocks.len(), "{repeated:?}");
+    for (broker, mode) in &blocks {
+        let mut reps: Vec<u64> = repeated
+            .iter()
+            .filter(|m| m["broker"] == broker.as_str() && m["mode"] == mode.as_str())
+            .map(|m| {
+                let steps = m["steps"].as_array().unwrap();
+                assert_eq!(steps.len(), 1, "{m}");
+                assert_eq!(steps[0]["opened"], 20, "{m}");
+                assert!(steps[0]["bytes_per_connection"].as_f64().unwrap() > 0.0);
+                m["repeat"].as_u64().unwrap()
+            })
+            .collect();
+        reps.sort_unstable();
+        assert_eq!(reps, [0, 1], "{broker} {mode}");
+    }
+    let csv = std::fs::read_to_string(dir.join("memory-repeats.csv")).unwrap();
+    assert!(
+        csv.starts_with("link,broker,mode,repeat,connections,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * blocks.len(), "{csv}");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("Weighed in every repeat"), "{report}");
+    if blocks.iter().any(|(b, _)| b == "mosquitto") {
+        // Both brokers: the plain memory row against Mosquitto rests on both repeats.
+        assert!(
+            report.contains(
+                "| memory per idle plain connection, B (20 connections; repeats: 2 / 2) |"
+            ),
+            "{report}"
+        );
+    }
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .args(["experiment", "--payloads", "0", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--payloads: 0 B is outside"));
+}

@@ -13,6 +13,10 @@ use mqtt_lwa::experiment::remote::RemoteSpec;
 use mqtt_lwa::experiment::serve::{serve, ServeOptions, DEFAULT_PORT_BASE};
 use mqtt_lwa::experiment::{run, BrokerKind, LinkProfile, Mode, Profile, RunOptions};
 
+/// The largest payload `--payloads` takes: 1 MiB, far under every broker's packet limit
+/// in the run, and a cell of 20,000 such messages is still seconds on loopback.
+const MAX_PAYLOAD: usize = 1 << 20;
+
 /// Subcommands of `mqtt-lwa experiment`.
 #[derive(clap::Subcommand, Debug)]
 pub enum ExperimentCommand {
@@ -81,6 +85,11 @@ pub struct ExperimentArgs {
     /// need root, iproute2, iperf3 and, where the kernel has no netem, iptables.
     #[arg(long = "link", value_delimiter = ',')]
     links: Vec<String>,
+    /// Payload sizes in bytes of the throughput and latency cells on loopback,
+    /// comma-separated (default: the profile's, 30,256,1024,16384). `--payloads 30` measures
+    /// only the small messages the comparison against Mosquitto rests on.
+    #[arg(long, value_name = "BYTES,...", value_delimiter = ',')]
+    payloads: Vec<usize>,
     /// Idle-connection counts at which broker memory per connection is weighed,
     /// comma-separated (default: the profile's; quick 100, full 1000,10000).
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
@@ -254,6 +263,16 @@ pub fn run_experiment(args: ExperimentArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         profile.min_cell_ms = (s * 1000.0).round() as u64;
+    }
+    if !args.payloads.is_empty() {
+        if let Some(bad) = args.payloads.iter().find(|&&p| p == 0 || p > MAX_PAYLOAD) {
+            eprintln!("--payloads: {bad} B is outside 1 to {MAX_PAYLOAD} B");
+            return ExitCode::FAILURE;
+        }
+        let mut payloads = args.payloads;
+        payloads.sort_unstable();
+        payloads.dedup();
+        profile.payloads = payloads;
     }
     if !args.idle_connections.is_empty() {
         profile.idle_connections = args.idle_connections;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::broker::TOPIC_PREFIX;
 use super::matrix::{BrokerKind, Mode, Profile};
+use super::memory::IdleMemory;
 use super::procstat::{cpu_ticks, Process};
 use super::results::{decode_histogram, encode_histogram, CellResult, Percentiles, RunResults};
 use super::storm::StormResult;
@@ -231,6 +232,10 @@ pub struct RepeatData {
     /// one storm is the mode's).
     #[serde(default)]
     pub storms: Vec<StormRepeat>,
+    /// Every repeat's idle-memory steps (runs from before 2026-12-05 have none: their one
+    /// measurement is the mode's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle_memory: Vec<MemoryRepeat>,
 }
 
 /// The order blocks run in: every (broker, mode) of `plan` once per repeat, the order
@@ -392,14 +397,26 @@ pub(super) async fn timed_cell(
     Ok(cell)
 }
 
-/// A later repeat of every (payload, QoS) cell of `t`: latency and throughput only
-/// (set-up, bytes and memory are measured once, in repeat 0).
+/// A later repeat of every (payload, QoS) cell of `t`: idle memory, latency, throughput
+/// and the connection storm (set-up and bytes are measured once, in repeat 0).
 pub async fn measure_repeat(
     t: &Target<'_>,
     profile: &Profile,
     repeat: usize,
     tick: &(dyn Fn(&str) + Sync),
 ) -> Result<RepeatMeasurement, WorkloadError> {
+    let mut notes = Vec::new();
+    let idle_memory = if profile.idle_connections.iter().any(|&n| n > 0) {
+        tick(&format!(
+            "{} {}: idle connections (repeat {})",
+            t.broker,
+            t.mode,
+            repeat + 1
+        ));
+        super::workload::idle_phase(t, profile, &mut notes).await
+    } else {
+        Vec::new()
+    };
     let tag = format!("direct{repeat}");
     let mut direct = Pair::open(t, t.addr, &tag).await?;
     let mut cells = Vec::new();
@@ -417,12 +434,15 @@ pub async fn measure_repeat(
         }
     }
     direct.close().await;
-    let mut notes = Vec::new();
     let storm = super::workload::storm_phase(t, profile, tick, &mut notes).await?;
     Ok(RepeatMeasurement {
         cells,
         storm,
-        notes,
+        idle_memory,
+        notes: notes
+            .into_iter()
+            .map(|n| format!("repeat {}: {n}", repeat + 1))
+            .collect(),
     })
 }
 
@@ -432,6 +452,8 @@ pub struct RepeatMeasurement {
     pub cells: Vec<CellResult>,
     /// The connection storm, where the profile runs one for the mode.
     pub storm: Option<StormResult>,
+    /// Broker memory per idle connection (empty where the profile weighs none).
+    pub idle_memory: Vec<IdleMemory>,
     /// What failed, for the report.
     pub notes: Vec<String>,
 }
@@ -449,6 +471,21 @@ pub struct StormRepeat {
     pub mode: Mode,
     /// What the storm measured.
     pub storm: StormResult,
+}
+
+/// One repeat's idle-memory steps of one (link, broker, mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRepeat {
+    /// Link the block ran over.
+    pub link: String,
+    /// Repeat index (0-based).
+    pub repeat: usize,
+    /// Broker measured.
+    pub broker: BrokerKind,
+    /// Mode measured.
+    pub mode: Mode,
+    /// Broker memory at each connection count.
+    pub steps: Vec<IdleMemory>,
 }
 
 /// `repeats.csv`: every repeat of every cell, with the load average around its block.
@@ -783,6 +820,7 @@ mod tests {
             spreads: Vec::new(),
             loads: vec![load("loopback", 1.25), load("lan", 3.5)],
             storms: Vec::new(),
+            idle_memory: Vec::new(),
         };
         let csv = repeats_csv(&d);
         let load1 = |link: &str| -> String {

@@ -114,26 +114,46 @@ pub fn memory_section(out: &mut String, r: &RunResults) {
          flight. Bytes per connection (connections open). Password mode is left out: after its \
          login a password connection is a plaintext one.\n\n",
     );
+    let repeated = !r.repeats.idle_memory.is_empty();
+    if repeated {
+        let _ = writeln!(
+            out,
+            "Weighed in every repeat: the median over the repeats, [the smallest, the largest] \
+             and the fewest connections any repeat held open; every repeat is in \
+             `memory-repeats.csv`.\n"
+        );
+    }
     let mut header = vec!["broker".to_string(), "mode".to_string()];
     header.extend(counts.iter().map(|n| format!("B/conn at {n}")));
-    let rows: Vec<Vec<String>> = r
-        .modes
-        .iter()
-        .filter(|m| !m.idle_memory.is_empty())
-        .map(|m| {
-            let mut row = vec![m.broker.to_string(), m.mode.to_string()];
-            for n in &counts {
-                row.push(
-                    m.idle_memory
-                        .iter()
-                        .find(|x| x.connections == *n)
-                        .map(|x| format!("{} ({})", fmt_opt(x.bytes_per_connection, 0), x.opened))
-                        .unwrap_or("-".into()),
-                );
-            }
-            row
-        })
-        .collect();
+    let rows: Vec<Vec<String>> =
+        r.modes
+            .iter()
+            .filter(|m| !m.idle_memory.is_empty())
+            .map(|m| {
+                let mut row = vec![m.broker.to_string(), m.mode.to_string()];
+                for n in &counts {
+                    let cell = if repeated {
+                        let (v, opened) =
+                            super::report_vs_mosquitto::memory_repeats(r, m.broker, m.mode, *n);
+                        let values: Vec<f64> = v.iter().map(|x| x.1).collect();
+                        (!values.is_empty()).then(|| {
+                            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                            format!(
+                                "{:.0} [{lo:.0}, {hi:.0}] ({opened})",
+                                super::stats::median(&values)
+                            )
+                        })
+                    } else {
+                        m.idle_memory.iter().find(|x| x.connections == *n).map(|x| {
+                            format!("{} ({})", fmt_opt(x.bytes_per_connection, 0), x.opened)
+                        })
+                    };
+                    row.push(cell.unwrap_or("-".into()));
+                }
+                row
+            })
+            .collect();
     table(out, &header, &rows);
 }
 
@@ -157,11 +177,27 @@ pub fn memory_target_rows(r: &RunResults) -> Vec<Vec<String>> {
                 .and_then(|x| x.bytes_per_connection)
                 .map(|t| format!("; TLS 1.3: {t:.0} B"))
                 .unwrap_or_default();
+            let label = format!(
+                "Broker RSS per idle LWA connection ({} connections)",
+                m.connections
+            );
+            if !r.repeats.idle_memory.is_empty() {
+                // Every repeat: the median with its bootstrap interval (a ratio to 1).
+                let (v, _) =
+                    super::report_vs_mosquitto::memory_repeats(r, b, Mode::Lwa, m.connections);
+                let ones: Vec<(usize, f64)> = v.iter().map(|x| (x.0, 1.0)).collect();
+                let ci = super::stats::ratio_ci(&v, &ones)?;
+                return Some(vec![
+                    label,
+                    "<= 8192 B".into(),
+                    format!("{} B{tls}", ci.show()),
+                    super::stats::judge(&ci, 8192.0, true, super::report::indicative(r))
+                        .word()
+                        .into(),
+                ]);
+            }
             Some(vec![
-                format!(
-                    "Broker RSS per idle LWA connection ({} connections)",
-                    m.connections
-                ),
+                label,
                 "<= 8192 B".into(),
                 format!("{per:.0} B{tls}"),
                 if super::report::indicative(r) {
@@ -244,6 +280,37 @@ pub fn storm_csv(r: &RunResults) -> String {
                 s.handshakes_per_broker_cpu_s
                     .map(|v| format!("{v:.2}"))
                     .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+/// `memory-repeats.csv`: one row per (link, broker, mode, repeat, connection count), for
+/// runs that weighed memory in every repeat.
+pub fn memory_repeats_csv(r: &RunResults) -> String {
+    let mut out = String::from(
+        "link,broker,mode,repeat,connections,opened,failed,rss_before,rss_after,\
+         bytes_per_connection,open_seconds\n",
+    );
+    for m in &r.repeats.idle_memory {
+        for x in &m.steps {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{:.3}",
+                m.link,
+                m.broker,
+                m.mode,
+                m.repeat,
+                x.connections,
+                x.opened,
+                x.failed,
+                x.rss_before,
+                x.rss_after,
+                x.bytes_per_connection
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_default(),
+                x.open_seconds
             );
         }
     }

@@ -13,11 +13,36 @@ use super::stats::{judge, median, ratio_ci, RatioCi};
 const OURS: BrokerKind = BrokerKind::MqttLwa;
 const THEIRS: BrokerKind = BrokerKind::Mosquitto;
 
-/// Idle memory per connection of (broker, mode) at `count` connections, bytes.
-fn memory(r: &RunResults, broker: BrokerKind, mode: Mode, count: u64) -> Option<(f64, u64)> {
-    let m = r.mode(broker, mode)?;
-    let step = m.idle_memory.iter().find(|s| s.connections == count)?;
-    Some((step.bytes_per_connection?, step.opened))
+/// Idle memory per connection of (broker, mode) at `count` connections, bytes, one value
+/// per repeat (`r` holds one link), and the fewest connections any of them held open.
+/// Runs from before memory was repeated give the mode's one measurement.
+pub(super) fn memory_repeats(
+    r: &RunResults,
+    broker: BrokerKind,
+    mode: Mode,
+    count: u64,
+) -> (Vec<(usize, f64)>, u64) {
+    let step = |steps: &[super::memory::IdleMemory]| {
+        let s = steps.iter().find(|s| s.connections == count)?;
+        Some((s.bytes_per_connection?, s.opened))
+    };
+    let repeated: Vec<(usize, (f64, u64))> = r
+        .repeats
+        .idle_memory
+        .iter()
+        .filter(|m| m.broker == broker && m.mode == mode)
+        .filter_map(|m| Some((m.repeat, step(&m.steps)?)))
+        .collect();
+    let values = if r.repeats.idle_memory.is_empty() {
+        r.mode(broker, mode)
+            .and_then(|m| step(&m.idle_memory))
+            .map(|v| vec![(0, v)])
+            .unwrap_or_default()
+    } else {
+        repeated
+    };
+    let opened = values.iter().map(|v| v.1 .1).min().unwrap_or(0);
+    (values.into_iter().map(|(i, v)| (i, v.0)).collect(), opened)
 }
 
 /// Handshakes per broker CPU second of (broker, mode), one value per repeat's storm
@@ -55,21 +80,45 @@ pub fn section(out: &mut String, r: &RunResults) {
     // A rate row whose interval reaches below 1.0 (or its one value, without an interval).
     let mut rates_below = Vec::new();
     // Memory: theirs / ours, so that >= 1.0 means ours uses at most Mosquitto's.
+    let memory_repeated = !r.repeats.idle_memory.is_empty();
     for count in r.meta.profile.idle_connections.iter().map(|&c| c as u64) {
         for mode in Mode::ALL {
-            let (Some((ours, n_ours)), Some((theirs, n_theirs))) =
-                (memory(r, OURS, mode, count), memory(r, THEIRS, mode, count))
-            else {
+            let ((ours, n_ours), (theirs, n_theirs)) = (
+                memory_repeats(r, OURS, mode, count),
+                memory_repeats(r, THEIRS, mode, count),
+            );
+            let med = |v: &[(usize, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+            if !memory_repeated {
+                // One measurement per count: no interval (runs before 2026-12-05).
+                let (Some(&(_, ours)), Some(&(_, theirs))) = (ours.first(), theirs.first()) else {
+                    continue;
+                };
+                let ratio = theirs / ours;
+                memory_below |= ratio < 1.0;
+                rows.push(vec![
+                    format!("memory per idle {mode} connection, B ({count} connections)"),
+                    format!("{ours:.0} ({n_ours} open)"),
+                    format!("{theirs:.0} ({n_theirs} open)"),
+                    format!("{ratio:.2} (one measurement, no interval)"),
+                    if ratio >= 1.0 { "at least" } else { "below" }.to_string()
+                        + " (one measurement)",
+                ]);
+                continue;
+            }
+            let Some(ci) = ratio_ci(&theirs, &ours) else {
                 continue;
             };
-            let ratio = theirs / ours;
-            memory_below |= ratio < 1.0;
+            memory_below |= below(&ci);
             rows.push(vec![
-                format!("memory per idle {mode} connection, B ({count} connections)"),
-                format!("{ours:.0} ({n_ours} open)"),
-                format!("{theirs:.0} ({n_theirs} open)"),
-                format!("{ratio:.2} (one measurement, no interval)"),
-                if ratio >= 1.0 { "at least" } else { "below" }.to_string() + " (one measurement)",
+                format!(
+                    "memory per idle {mode} connection, B ({count} connections; repeats: {} / {})",
+                    ours.len(),
+                    theirs.len()
+                ),
+                format!("{:.0} ({n_ours} open)", med(&ours)),
+                format!("{:.0} ({n_theirs} open)", med(&theirs)),
+                ci.show(),
+                verdict(r, &ci),
             ]);
         }
     }
@@ -131,8 +180,15 @@ pub fn section(out: &mut String, r: &RunResults) {
          every repeat), memory is Mosquitto's / ours, so that a ratio of at least 1.0 is in our \
          favour on every row. The interval is the paired bootstrap of the targets above; \"at \
          least 1.0\" is shown (`met`) only when the whole interval is at or above 1.0, refuted \
-         (`missed`) only when it is wholly below. Memory is measured once per count (no \
-         interval), so its rows say only on which side the one measurement fell.\n"
+         (`missed`) only when it is wholly below.{}\n",
+        if memory_repeated {
+            " Memory is weighed in every repeat too (the median of the repeats; bytes per \
+             connection at the count, with the fewest connections any repeat held open), and \
+             its ratio is bootstrapped the same way."
+        } else {
+            " Memory is measured once per count (no interval), so its rows say only on which \
+             side the one measurement fell."
+        }
     );
     let header = [
         "figure".to_string(),
@@ -267,6 +323,77 @@ mod tests {
         // Throughput: the cells' medians and the bootstrap over the repeats.
         let q2 = row(&out, "30 B plain messages/s, QoS 2");
         assert!(q2.contains("| 1.48 [1.27, 1.71] | met |"), "{q2}");
+    }
+
+    #[test]
+    fn memory_weighed_in_every_repeat_gets_an_interval() {
+        use crate::experiment::memory::IdleMemory;
+        use crate::experiment::repeat::MemoryRepeat;
+        let mut r = run_with_storms(&[]);
+        let step = |bytes: f64, opened: u64| IdleMemory {
+            connections: 10_000,
+            opened,
+            failed: 0,
+            first_error: None,
+            rss_before: 0,
+            rss_after: 0,
+            bytes_per_connection: Some(bytes),
+            open_seconds: 1.0,
+        };
+        let series: [(BrokerKind, Mode, [f64; 5]); 4] = [
+            (OURS, Mode::Plain, [2500.0, 2530.0, 2510.0, 2560.0, 2490.0]),
+            (THEIRS, Mode::Plain, [736.0, 740.0, 730.0, 738.0, 735.0]),
+            (
+                OURS,
+                Mode::Tls13,
+                [10100.0, 10200.0, 10150.0, 10120.0, 10180.0],
+            ),
+            (
+                THEIRS,
+                Mode::Tls13,
+                [14600.0, 14700.0, 14650.0, 14550.0, 14680.0],
+            ),
+        ];
+        for (broker, mode, values) in series {
+            for (repeat, v) in values.into_iter().enumerate() {
+                r.repeats.idle_memory.push(MemoryRepeat {
+                    link: "loopback".into(),
+                    repeat,
+                    broker,
+                    mode,
+                    // One repeat held a connection fewer: the row shows the fewest.
+                    steps: vec![step(v, if repeat == 3 { 9_999 } else { 10_000 })],
+                });
+            }
+        }
+        let mut out = String::new();
+        section(&mut out, &r);
+        let plain = row(
+            &out,
+            "memory per idle plain connection, B (10000 connections; repeats: 5 / 5)",
+        );
+        // Medians 2510 and 736; Mosquitto's over ours, bootstrapped: wholly below 1.0.
+        assert!(
+            plain.contains("| 2510 (9999 open) | 736 (9999 open) | 0.29 ["),
+            "{plain}"
+        );
+        assert!(plain.ends_with("| missed |"), "{plain}");
+        let tls = row(
+            &out,
+            "memory per idle tls13 connection, B (10000 connections; repeats: 5 / 5)",
+        );
+        assert!(tls.contains("| 1.44 ["), "{tls}");
+        assert!(tls.ends_with("| met |"), "{tls}");
+        // Modes measured once (no repeats of theirs) give no memory row at all.
+        assert!(!out.contains("memory per idle mtls13"), "{out}");
+        assert!(
+            out.contains("Memory is weighed in every repeat too"),
+            "{out}"
+        );
+        assert!(
+            out.contains("What bounds the memory rows below 1.0"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl RunResults {
         r.repeats.rows.retain(|c| c.cell.link == link);
         r.repeats.spreads.retain(|s| s.link == link);
         r.repeats.storms.retain(|s| s.link == link);
+        r.repeats.idle_memory.retain(|s| s.link == link);
         if let Some(l) = self.links.iter().find(|l| l.profile.name == link) {
             r.meta.profile = self.meta.profile.for_link(&l.profile);
             // A remote broker's description of its network stays.
@@ -304,7 +305,7 @@ impl RunResults {
 
     /// Writes the CSV files drawn from the results into `dir`: `cells.csv`,
     /// `modes.csv`, `stock.csv`, `repeats.csv`, `spread.csv`, `storm.csv`,
-    /// `memory.csv`.
+    /// `memory.csv`, `memory-repeats.csv` (runs that weighed memory in every repeat).
     pub fn write_tables(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         let mut tables = vec![
             ("cells.csv", self.cells_csv()),
@@ -314,6 +315,12 @@ impl RunResults {
             ("storm.csv", super::report_extra::storm_csv(self)),
             ("memory.csv", super::report_extra::memory_csv(self)),
         ];
+        if !self.repeats.idle_memory.is_empty() {
+            tables.push((
+                "memory-repeats.csv",
+                super::report_extra::memory_repeats_csv(self),
+            ));
+        }
         if !self.stock.is_empty() {
             tables.push(("stock.csv", super::stock::csv(&self.stock)));
         }

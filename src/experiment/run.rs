@@ -15,7 +15,7 @@ use super::plots;
 use super::procstat::Process;
 use super::progress::Progress;
 use super::remote::{BrokerUnderTest, RemoteBroker, RemoteSpec};
-use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, RepeatData, StormRepeat};
+use super::repeat::{self, BlockLoad, CellRepeat, LoadAvg, MemoryRepeat, RepeatData, StormRepeat};
 use super::results::{RunMeta, RunResults};
 use super::workload::{measure_mode, Target};
 
@@ -204,9 +204,12 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         })
         .collect();
     let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 3;
-    // Later repeats: the (payload, QoS) cells and the connection storm.
-    let cells_per_repeat =
-        |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + u64::from(p.storm.millis > 0);
+    // Later repeats: the idle-memory phase, the (payload, QoS) cells and the storm.
+    let cells_per_repeat = |p: &Profile| {
+        (p.payloads.len() * p.qos.len()) as u64
+            + u64::from(p.storm.millis > 0)
+            + u64::from(p.idle_connections.iter().any(|&n| n > 0))
+    };
     // The (broker, mode) blocks measured on a link: the profile's emulated links may
     // measure fewer modes than loopback.
     let link_plan = |p: &Profile| -> Vec<(BrokerKind, Mode)> {
@@ -271,6 +274,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     let mut rows: Vec<CellRepeat> = Vec::new();
     let mut loads = Vec::new();
     let mut storms = Vec::new();
+    let mut idle_memory = Vec::new();
     let mut link_results = Vec::new();
     for (seq, link) in links.iter().enumerate() {
         let profile = opts.profile.for_link(link);
@@ -416,12 +420,13 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                     .map(|mut m| {
                         m.mode.link = link.name.clone();
                         let storm = m.mode.storm.clone();
-                        (Some(m.mode), m.notes, m.cells, storm)
+                        let idle = m.mode.idle_memory.clone();
+                        (Some(m.mode), m.notes, m.cells, storm, idle)
                     })
             } else {
                 runtime
                     .block_on(repeat::measure_repeat(&target, &profile, rep, &tick))
-                    .map(|m| (None, m.notes, m.cells, m.storm))
+                    .map(|m| (None, m.notes, m.cells, m.storm, m.idle_memory))
             };
             drop(broker);
             if let Some(l) = emulated.as_mut() {
@@ -437,7 +442,16 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
                 }
             }
             match measured {
-                Ok((mode_result, mode_notes, cells, storm)) => {
+                Ok((mode_result, mode_notes, cells, storm, idle)) => {
+                    if !idle.is_empty() {
+                        idle_memory.push(MemoryRepeat {
+                            link: link.name.clone(),
+                            repeat: rep,
+                            broker: kind,
+                            mode,
+                            steps: idle,
+                        });
+                    }
                     modes.extend(mode_result);
                     storms.extend(storm.map(|storm| StormRepeat {
                         link: link.name.clone(),
@@ -541,6 +555,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             broker_host_cores: remote.as_ref().and_then(RemoteBroker::cores),
             rows,
             storms,
+            idle_memory,
             spreads,
             loads,
         },

@@ -15,6 +15,7 @@ use rustls_pki_types::ServerName;
 
 use super::broker::{Credentials, LWA_IDENTITY, PASSWORD, TOPIC_PREFIX, USER};
 use super::matrix::{BrokerKind, Mode, Profile};
+use super::memory::IdleMemory;
 use super::procstat::{cpu_ticks, Process, TICKS_PER_SECOND};
 use super::relay::{CountingRelay, WireBytes};
 use super::results::{CellResult, ModeResult, Percentiles};
@@ -565,6 +566,33 @@ pub(super) async fn storm_phase(
     Ok(Some(s))
 }
 
+/// Broker memory per idle connection at the profile's counts (empty where the profile
+/// has none, e.g. on emulated links, and in password mode: each CONNECT there costs a
+/// full PBKDF2 verification, and after it a password connection is a plaintext one).
+/// Run in every repeat, so the memory figures have an interval like the rates.
+pub async fn idle_phase(
+    t: &Target<'_>,
+    profile: &Profile,
+    notes: &mut Vec<String>,
+) -> Vec<IdleMemory> {
+    if profile.idle_connections.iter().all(|&n| n == 0) || t.mode == Mode::Password {
+        return Vec::new();
+    }
+    match memory::idle_memory(t, &profile.idle_connections).await {
+        Ok(v) => {
+            notes.extend(memory::notes(t, &v));
+            v
+        }
+        Err(e) => {
+            notes.push(format!(
+                "{} {}: idle-connection memory failed: {e}",
+                t.broker, t.mode
+            ));
+            Vec::new()
+        }
+    }
+}
+
 /// Runs every phase for `t`; `tick` is called after each cell (progress).
 pub async fn measure_mode(
     t: &Target<'_>,
@@ -595,29 +623,14 @@ pub async fn measure_mode(
     };
 
     tick(&format!("{} {}: idle connections", t.broker, t.mode));
-    let idle_memory = if profile.idle_connections.iter().all(|&n| n == 0) {
-        // Not on emulated links (the profile's counts are empty there), or switched off.
-        Vec::new()
-    } else if t.mode == Mode::Password {
+    if t.mode == Mode::Password && profile.idle_connections.iter().any(|&n| n > 0) {
         notes.push(format!(
             "{} password: idle-connection memory not measured (each CONNECT costs a full \
              PBKDF2 verification; after it a password connection is a plaintext one)",
             t.broker
         ));
-        Vec::new()
-    } else {
-        match memory::idle_memory(t, &profile.idle_connections).await {
-            Ok(v) => v,
-            Err(e) => {
-                notes.push(format!(
-                    "{} {}: idle-connection memory failed: {e}",
-                    t.broker, t.mode
-                ));
-                Vec::new()
-            }
-        }
-    };
-    notes.extend(memory::notes(t, &idle_memory));
+    }
+    let idle_memory = idle_phase(t, profile, &mut notes).await;
     let (idle, rss_per_idle) = idle_memory
         .first()
         .map(|m| (m.opened, m.bytes_per_connection))
