@@ -18,6 +18,7 @@ const RUNS: &[&str] = &[
     "experiments/results/quick-baselines-20261204",
     "experiments/results/baselines-20261204",
     "experiments/results/full-20261204",
+    "experiments/results/vs-mosquitto-20261205",
 ];
 
 #[test]

@@ -183,14 +183,24 @@ pub fn memory_target_rows(r: &RunResults) -> Vec<Vec<String>> {
             );
             if !r.repeats.idle_memory.is_empty() {
                 // Every repeat: the median with its bootstrap interval (a ratio to 1).
-                let (v, _) =
-                    super::report_vs_mosquitto::memory_repeats(r, b, Mode::Lwa, m.connections);
-                let ones: Vec<(usize, f64)> = v.iter().map(|x| (x.0, 1.0)).collect();
-                let ci = super::stats::ratio_ci(&v, &ones)?;
+                let median_of = |mode| {
+                    let (v, _) =
+                        super::report_vs_mosquitto::memory_repeats(r, b, mode, m.connections);
+                    let ones: Vec<(usize, f64)> = v.iter().map(|x| (x.0, 1.0)).collect();
+                    super::stats::ratio_ci(&v, &ones)
+                };
+                let ci = median_of(Mode::Lwa)?;
+                let tls = median_of(Mode::Tls13)
+                    .map(|t| format!("; TLS 1.3: {:.0} B", t.point))
+                    .unwrap_or_default();
+                let shown = match ci.interval {
+                    Some((lo, hi)) => format!("{:.0} B [{lo:.0}, {hi:.0}]", ci.point),
+                    None => format!("{:.0} B (no interval: {} repeat)", ci.point, ci.repeats),
+                };
                 return Some(vec![
                     label,
                     "<= 8192 B".into(),
-                    format!("{} B{tls}", ci.show()),
+                    format!("{shown}{tls}"),
                     super::stats::judge(&ci, 8192.0, true, super::report::indicative(r))
                         .word()
                         .into(),
