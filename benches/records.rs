@@ -11,15 +11,24 @@
 //! in BCM2837/BCM2711) shows AES-GCM falling behind ChaCha20, while on x86
 //! with AES-NI and CLMUL it is the other way round.
 //!
+//! Group `publish`: a whole 30-byte PUBLISH through the glue the broker and
+//! the client run (`mqtt_lwa::auth::metadata::{seal_publish, open_publish}`
+//! over `LwaProtection`, ring backend), LWA2 with and without metadata
+//! protection (LWA2.md 7.1), with no properties and with a content type and
+//! a user property: what protecting the topic and properties costs.
+//!
 //! `cargo bench --bench records`. Under `cargo test --all-targets` every
 //! benchmark runs once.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use lwa_core::backend::ring::Ring;
 use lwa_core::{Crypto, Direction, RecordKey, RecordOpener, RecordSealer, RustCrypto};
-use mqtt_lwa::codec::QoS;
+use mqtt_lwa::auth::lwa::LwaProtection;
+use mqtt_lwa::auth::metadata::{open_publish, seal_publish};
+use mqtt_lwa::codec::{Properties, Publish, QoS};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, CHACHA20_POLY1305};
 
 /// Payload sizes: the seed study's 30 B reading up to a 64 KiB blob.
@@ -85,6 +94,70 @@ fn bench_backend<B: Crypto>(
     );
 }
 
+/// LWA2 protection of one connection direction pair, metadata protection on or off.
+fn protection(metadata: bool) -> (LwaProtection, LwaProtection) {
+    let d = Direction::ClientToBroker;
+    let seal =
+        || mqtt_lwa::lwa::record::RecordSealer::new(d, &KEY, &IV, LIMIT_LOG2).expect("sealer");
+    let open =
+        || mqtt_lwa::lwa::record::RecordOpener::new(d, &KEY, &IV, LIMIT_LOG2).expect("opener");
+    // Each side gets a sealer and an opener; only the c2b pair is exercised.
+    (
+        LwaProtection::new(seal(), open()).with_metadata_protection(metadata),
+        LwaProtection::new(seal(), open()).with_metadata_protection(metadata),
+    )
+}
+
+fn bench_publish(c: &mut Criterion) {
+    let mut g = c.benchmark_group("publish");
+    let payload = Bytes::from(vec![0xa5u8; 30]);
+    let with_props = Properties {
+        content_type: Some("application/json".into()),
+        user_properties: vec![("unit".into(), "celsius".into())],
+        ..Properties::default()
+    };
+    for (props_name, props) in [("", Properties::default()), ("-properties", with_props)] {
+        let message = Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: TOPIC.into(),
+            packet_id: 1,
+            properties: props.into(),
+            payload: payload.clone(),
+        };
+        for (mode, metadata) in [("lwa2", false), ("lwa2-metadata", true)] {
+            g.bench_function(format!("seal-{mode}{props_name}"), |b| {
+                let (mut sender, _) = protection(metadata);
+                b.iter_batched(
+                    || message.clone(),
+                    |mut p| {
+                        seal_publish(&mut sender, &mut p).expect("seal");
+                        p
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            g.bench_function(format!("open-{mode}{props_name}"), |b| {
+                let (mut sender, mut receiver) = protection(metadata);
+                b.iter_batched(
+                    || {
+                        let mut p = message.clone();
+                        seal_publish(&mut sender, &mut p).expect("seal");
+                        p
+                    },
+                    |mut p| {
+                        open_publish(&mut receiver, &mut p).expect("open");
+                        p
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Seals each payload size in place with one bare AEAD, a fixed nonce (fine
 /// for timing; the record layer never reuses one) and the topic as AAD.
 fn bench_aead(c: &mut Criterion) {
@@ -134,6 +207,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = bench_records, bench_aead
+    targets = bench_records, bench_aead, bench_publish
 }
 criterion_main!(benches);

@@ -8,14 +8,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::{unique, Broker, LineProcess, WAIT};
+use common::{contains, recording_proxy, unique, Broker, LineProcess, WAIT};
 use mqtt_lwa::codec::{encode, ConnAck, Decoder, Packet, ProtocolVersion, ReasonCode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
@@ -69,42 +68,6 @@ fn start() -> Setup {
     .unwrap();
     let broker = Broker::start(&["-c", config.to_str().unwrap()]);
     Setup { dir, broker }
-}
-
-/// A TCP proxy that records every byte in both directions.
-fn recording_proxy(target: SocketAddr) -> (u16, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for client in listener.incoming().map_while(Result::ok) {
-            let Ok(server) = TcpStream::connect(target) else {
-                continue;
-            };
-            for (mut from, mut to) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                (server, client),
-            ] {
-                let record = Arc::clone(&record);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = from.read(&mut buf) {
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        record.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                    let _ = to.shutdown(Shutdown::Write);
-                });
-            }
-        }
-    });
-    (port, seen)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn lwa_sub(port: u16, id: &str, key: &str, topic: &str, count: &str) -> LineProcess {

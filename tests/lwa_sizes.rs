@@ -93,9 +93,12 @@ async fn one_connection(
     lwa_key: Option<&Path>,
     version: LwaVersion,
     then: Then,
+    metadata: bool,
+    aliases: bool,
 ) -> (u64, u64) {
     let (port, counts) = counting_relay(broker).await;
     let mut opts = ConnectOptions::new("127.0.0.1", port);
+    opts.outbound_topic_aliases = aliases;
     opts.version = ProtocolVersion::V5;
     // The plain client may not use the identity's client id (reserved for
     // LWA since issue 13); a name of the same length keeps the sizes comparable.
@@ -108,7 +111,8 @@ async fn one_connection(
         opts.auth = Some(Box::new(
             LwaClientAuthenticator::from_key_file(IDENTITY, key)
                 .unwrap()
-                .with_version(version),
+                .with_version(version)
+                .with_metadata_protection(metadata),
         ));
     }
     let (client, connack) = Client::connect(opts).await.unwrap();
@@ -179,14 +183,23 @@ async fn handshake_and_record_sizes_match_the_spec() {
     let handle = server.handle();
     let running = tokio::spawn(server.run());
 
-    let (plain_up, plain_down) = one_connection(addr, None, LwaVersion::V1, Then::Nothing).await;
-    let (lwa_up, lwa_down) = one_connection(addr, Some(&key), LwaVersion::V1, Then::Nothing).await;
+    let (plain_up, plain_down) =
+        one_connection(addr, None, LwaVersion::V1, Then::Nothing, false, true).await;
+    let (lwa_up, lwa_down) =
+        one_connection(addr, Some(&key), LwaVersion::V1, Then::Nothing, false, true).await;
     let (lwa2_up, lwa2_down) =
-        one_connection(addr, Some(&key), LwaVersion::V2, Then::Nothing).await;
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::Nothing, false, true).await;
     let (twice_up, twice_down) =
-        one_connection(addr, Some(&key), LwaVersion::V2, Then::Publish).await;
-    let (update_up, update_down) =
-        one_connection(addr, Some(&key), LwaVersion::V2, Then::UpdateAndPublish).await;
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::Publish, false, true).await;
+    let (update_up, update_down) = one_connection(
+        addr,
+        Some(&key),
+        LwaVersion::V2,
+        Then::UpdateAndPublish,
+        false,
+        true,
+    )
+    .await;
 
     // The section 11.1 numbers hold without "varint growth", i.e. while the
     // plaintext CONNECT plus the offer stays under 128 bytes of Remaining
@@ -238,6 +251,37 @@ async fn handshake_and_record_sizes_match_the_spec() {
         (update_up - twice_up, update_down - twice_down),
         (auth_update, auth_update),
         "key update: up {twice_up} -> {update_up} B, down {twice_down} -> {update_down} B"
+    );
+
+    // Metadata protection (LWA2.md 7.1): the same handshake size, and each
+    // PUBLISH 4 bytes longer than without it when neither uses topic aliases
+    // (placeholder topic "L" with its length, 3, and the inner property
+    // length, 1; the real topic moves into the record).
+    let (plain_alias_up, plain_alias_down) = one_connection(
+        addr,
+        Some(&key),
+        LwaVersion::V2,
+        Then::Publish,
+        false,
+        false,
+    )
+    .await;
+    let (meta_up, meta_down) =
+        one_connection(addr, Some(&key), LwaVersion::V2, Then::Publish, true, true).await;
+    assert_eq!(
+        (meta_up - plain_alias_up, meta_down - plain_alias_down),
+        (2 * 4, 0),
+        "metadata protection against no aliases: up {plain_alias_up} -> {meta_up} B"
+    );
+    // Against a client that aliases its topic (the default when the broker offers
+    // aliases): the first PUBLISH carries the alias property (3 bytes) that metadata
+    // protection does not, the second sends no topic at all, so metadata protection
+    // costs 4 - 3 = 1 byte more on the first and 1 + the topic's length
+    // ("sizes/t", 7) on the second (LWA2.md 7.1, "Cost").
+    assert_eq!(
+        (meta_up - twice_up, meta_down - twice_down),
+        (1 + (1 + 7), 0),
+        "metadata protection against aliases: up {twice_up} -> {meta_up} B"
     );
 
     handle.shutdown();

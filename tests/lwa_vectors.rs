@@ -20,6 +20,8 @@ mod invalid_cases;
 mod lwa2;
 #[path = "lwa_vectors/lwa2_invalid.rs"]
 mod lwa2_invalid;
+#[path = "lwa_vectors/lwa2_metadata.rs"]
+mod lwa2_metadata;
 #[path = "lwa_vectors/lwa2_update.rs"]
 mod lwa2_update;
 #[path = "lwa_vectors/model.rs"]
@@ -76,6 +78,10 @@ fn regenerate_if_asked() {
             store(
                 "lwa2-key-update.json",
                 &lwa2_update::updates::<Gen>(&lwa2_handshakes),
+            );
+            store(
+                "lwa2-metadata.json",
+                &lwa2_metadata::metadata_file::<Gen>(&lwa2_handshakes),
             );
             store("lwa2-handshake.json", &lwa2_handshakes);
         }
@@ -240,6 +246,28 @@ fn lwa2_key_update_vectors_reproduce_with_ring() {
 #[test]
 fn lwa2_key_update_vectors_reproduce_with_rustcrypto() {
     lwa2_key_update_vectors_reproduce::<RustCrypto>();
+}
+
+/// Metadata protection (LWA2.md 7.1): re-run from the stored handshakes' inputs, byte for byte.
+fn lwa2_metadata_vectors_reproduce<B: Blake3>() {
+    let handshakes: HandshakeFile = load("lwa2-handshake.json");
+    let stored: HandshakeFile = load("lwa2-metadata.json");
+    let computed = lwa2_metadata::check::<B>(&stored, &handshakes);
+    assert_same_json(
+        "lwa2-metadata",
+        &serde_json::to_value(&stored).unwrap(),
+        &serde_json::to_value(&computed).unwrap(),
+    );
+}
+
+#[test]
+fn lwa2_metadata_vectors_reproduce_with_ring() {
+    lwa2_metadata_vectors_reproduce::<Ring>();
+}
+
+#[test]
+fn lwa2_metadata_vectors_reproduce_with_rustcrypto() {
+    lwa2_metadata_vectors_reproduce::<RustCrypto>();
 }
 
 fn lwa2_invalid_vectors_are_rejected<B: Blake3>() {

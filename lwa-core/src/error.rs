@@ -17,6 +17,8 @@ pub enum WireMessage {
     Finished,
     /// An LWA2 key update request (AUTH 0x19) or response (AUTH 0x00).
     KeyUpdate,
+    /// The plaintext of an LWA2 record under metadata protection.
+    Metadata,
 }
 
 impl fmt::Display for WireMessage {
@@ -26,6 +28,7 @@ impl fmt::Display for WireMessage {
             WireMessage::Response => "response",
             WireMessage::Finished => "finished",
             WireMessage::KeyUpdate => "key update",
+            WireMessage::Metadata => "protected metadata",
         })
     }
 }
@@ -47,6 +50,14 @@ pub enum WireDefect {
     RecordLimitOutOfRange,
     /// The broker chose a larger record limit than the client offered.
     RecordLimitAboveOffer,
+    /// The response's metadata protection bit differs from the offer's.
+    MetadataFlagMismatch,
+    /// Protected metadata with an empty topic.
+    EmptyTopic,
+    /// Protected metadata whose topic is not UTF-8.
+    TopicNotUtf8,
+    /// A Variable Byte Integer in more bytes than it needs, or in more than four.
+    NotMinimal,
 }
 
 impl fmt::Display for WireDefect {
@@ -59,6 +70,12 @@ impl fmt::Display for WireDefect {
             WireDefect::IdentityNotUtf8 => "identity is not valid UTF-8 without U+0000",
             WireDefect::RecordLimitOutOfRange => "record_limit_log2 outside 1..=48",
             WireDefect::RecordLimitAboveOffer => "chosen record limit above the offered one",
+            WireDefect::MetadataFlagMismatch => {
+                "metadata protection granted differently from the offer"
+            }
+            WireDefect::EmptyTopic => "empty topic",
+            WireDefect::TopicNotUtf8 => "topic is not valid UTF-8",
+            WireDefect::NotMinimal => "variable byte integer not in its shortest form",
         })
     }
 }

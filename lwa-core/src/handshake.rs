@@ -80,6 +80,9 @@ pub struct ClientRecords<C: Crypto = RustCrypto> {
     pub opener: RecordOpener<C>,
     /// The record limit exponent the broker chose.
     pub record_limit_log2: u8,
+    /// LWA2 metadata protection granted (LWA2.md 7.1): seal and open with
+    /// [`crate::lwa2::metadata`]. Always false in LWA1.
+    pub protect_metadata: bool,
     /// LWA2's `u_0`, the secret key updates start from ([`crate::lwa2::KeyUpdate::new`]);
     /// `None` in LWA1, which has no key update.
     pub update_secret: Option<Zeroizing<[u8; 32]>>,
@@ -124,6 +127,8 @@ pub struct BrokerRecords<C: Crypto = RustCrypto> {
     pub opener: RecordOpener<C>,
     /// The record limit exponent in force.
     pub record_limit_log2: u8,
+    /// LWA2 metadata protection granted (LWA2.md 7.1); always false in LWA1.
+    pub protect_metadata: bool,
     /// LWA2's `u_0`, the secret key updates start from; `None` in LWA1.
     pub update_secret: Option<Zeroizing<[u8; 32]>>,
 }
@@ -216,6 +221,7 @@ impl<C: Crypto> ClientAwaitingResponse<C> {
                 limit,
             )?,
             record_limit_log2: limit,
+            protect_metadata: false,
             update_secret: None,
         };
         let finished = ClientFinished {
@@ -324,6 +330,7 @@ impl<C: Crypto> BrokerAwaitingFinished<C> {
             sealer: self.sealer,
             opener: self.opener,
             record_limit_log2: self.record_limit_log2,
+            protect_metadata: false,
             update_secret: None,
         })
     }

@@ -166,6 +166,10 @@ impl PendingAuth for OwnClientId {
         self.inner.confirms_by_publish()
     }
 
+    fn protects_metadata(&self) -> bool {
+        self.inner.protects_metadata()
+    }
+
     fn finish_with_publish(
         self: Box<Self>,
         topic: &str,

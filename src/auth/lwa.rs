@@ -317,6 +317,10 @@ impl PendingAuth for LwaPending {
         self.awaiting.version() == LwaVersion::V2
     }
 
+    fn protects_metadata(&self) -> bool {
+        matches!(&self.awaiting, Awaiting::V2(a) if a.protects_metadata())
+    }
+
     fn finish(self: Box<Self>, auth_data: &[u8]) -> Result<Authenticated, ReasonCode> {
         let LwaPending { awaiting, done } = *self;
         let claimed = awaiting.claimed_identity().to_owned();
@@ -386,7 +390,8 @@ impl PendingDone {
                     protection: Some(Box::new(
                         LwaProtection::new(records.sealer, records.opener)
                             .with_key_watch(watch)
-                            .with_key_update(records.update_secret.as_deref()),
+                            .with_key_update(records.update_secret.as_deref())
+                            .with_metadata_protection(records.protect_metadata),
                     )),
                     auth_response: None,
                 })
@@ -416,6 +421,8 @@ pub struct LwaProtection {
     /// LWA2's key update state (LWA2.md section 8.2); `None` in LWA1.
     /// Boxed: an LWA1 connection keeps a pointer's worth (issue 17).
     update: Option<Box<lwa2::KeyUpdate>>,
+    /// LWA2 metadata protection granted (LWA2.md 7.1).
+    metadata: bool,
 }
 
 /// The broker's check that a live connection's key has not been revoked.
@@ -470,7 +477,15 @@ impl LwaProtection {
             opener,
             watch: None,
             update: None,
+            metadata: false,
         }
+    }
+
+    /// Seals and opens PUBLISH topics and properties too (LWA2.md 7.1), when
+    /// the handshake granted it.
+    pub fn with_metadata_protection(mut self, protect: bool) -> Self {
+        self.metadata = protect;
+        self
     }
 
     /// Lets the connection update its keys (LWA2: `u_0` from the handshake;
@@ -550,7 +565,15 @@ impl PayloadProtection for LwaProtection {
     }
 
     fn overhead(&self) -> usize {
-        RECORD_OVERHEAD
+        if self.metadata {
+            RECORD_OVERHEAD + lwa2::metadata::METADATA_OVERHEAD
+        } else {
+            RECORD_OVERHEAD
+        }
+    }
+
+    fn protects_metadata(&self) -> bool {
+        self.metadata
     }
 
     fn key_update_method(&self) -> Option<&'static str> {
@@ -624,6 +647,7 @@ pub struct LwaClientAuthenticator {
     psk: Psk,
     record_limit_log2: u8,
     version: LwaVersion,
+    protect_metadata: bool,
     state: ClientState,
 }
 
@@ -648,6 +672,7 @@ impl LwaClientAuthenticator {
             psk,
             record_limit_log2: DEFAULT_CLIENT_RECORD_LIMIT_LOG2,
             version: LwaVersion::V1,
+            protect_metadata: false,
             state: ClientState::Idle,
         })
     }
@@ -673,6 +698,14 @@ impl LwaClientAuthenticator {
         self
     }
 
+    /// Asks for metadata protection (LWA2 only, LWA2.md 7.1): topic names and
+    /// PUBLISH properties travel inside the records; the handshake fails
+    /// unless the broker grants it. `prepare_connect` refuses it with LWA1.
+    pub fn with_metadata_protection(mut self, protect: bool) -> Self {
+        self.protect_metadata = protect;
+        self
+    }
+
     /// The LWA identity.
     pub fn identity(&self) -> &str {
         &self.identity
@@ -692,13 +725,26 @@ impl ClientAuthenticator for LwaClientAuthenticator {
                 message: "LWA1 needs MQTT 5 (enhanced authentication)".into(),
             });
         }
+        if self.protect_metadata && self.version == LwaVersion::V1 {
+            return Err(ClientAuthError {
+                reason: ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+                message: "metadata protection needs LWA2 (LWA1 protects payloads only)".into(),
+            });
+        }
         let context = connect_context(connect);
         let (identity, psk, limit) = (&self.identity, &self.psk, self.record_limit_log2);
         let started = match self.version {
             LwaVersion::V1 => ClientOffer::new(identity, psk, &context, limit, &mut OsRng)
                 .map(|o| (o.offer_bytes, ClientAwaiting::V1(o.awaiting_response))),
-            LwaVersion::V2 => lwa2::ClientOffer::new(identity, psk, &context, limit, &mut OsRng)
-                .map(|o| (o.offer_bytes, ClientAwaiting::V2(o.awaiting_response))),
+            LwaVersion::V2 => lwa2::ClientOffer::new_with_metadata(
+                identity,
+                psk,
+                &context,
+                limit,
+                self.protect_metadata,
+                &mut OsRng,
+            )
+            .map(|o| (o.offer_bytes, ClientAwaiting::V2(o.awaiting_response))),
         };
         // Nothing is sent yet: the error's own code, not a DISCONNECT code.
         let (offer_bytes, awaiting) = started.map_err(|e| ClientAuthError {
@@ -757,7 +803,8 @@ impl ClientAuthenticator for LwaClientAuthenticator {
             }),
             protection: Some(Box::new(
                 LwaProtection::new(records.sealer, records.opener)
-                    .with_key_update(records.update_secret.as_deref()),
+                    .with_key_update(records.update_secret.as_deref())
+                    .with_metadata_protection(records.protect_metadata),
             )),
             confirm_by_first_publish: self.version == LwaVersion::V2,
         })

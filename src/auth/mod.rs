@@ -17,6 +17,7 @@ pub mod line_file;
 pub mod listener;
 mod listener_error;
 pub mod lwa;
+pub mod metadata;
 pub mod password;
 pub mod psk;
 pub mod rate_limit;
@@ -84,8 +85,18 @@ pub trait PayloadProtection: Send {
         retain: bool,
         payload: &[u8],
     ) -> Result<Bytes, ReasonCode>;
-    /// Bytes added to each payload by `seal`.
+    /// Bytes added to each PUBLISH by sealing it ([`metadata::seal_publish`]):
+    /// the record's tag, and under metadata protection the placeholder topic
+    /// and the inner property length.
     fn overhead(&self) -> usize;
+
+    /// Whether the Topic Name and the PUBLISH properties travel inside the
+    /// record (LWA2 with metadata protection, LWA2.md 7.1): then every PUBLISH
+    /// goes through [`metadata::seal_publish`] / [`metadata::open_publish`],
+    /// which call `seal` and `open` with the placeholder topic. False by default.
+    fn protects_metadata(&self) -> bool {
+        false
+    }
 
     /// The Authentication Method of key update AUTH packets, when this
     /// protection can update its keys on the live connection (LWA2: `L2`,
@@ -146,6 +157,12 @@ pub trait PendingAuth: Send {
     /// Whether the client may confirm with its first PUBLISH instead of AUTH
     /// (LWA2's implicit confirmation, LWA2.md section 6.2).
     fn confirms_by_publish(&self) -> bool {
+        false
+    }
+    /// Whether the handshake granted metadata protection (LWA2.md 7.1): then
+    /// the confirming PUBLISH shows only the placeholder topic, and the
+    /// plaintext `finish_with_publish` returns is the record's inner layout.
+    fn protects_metadata(&self) -> bool {
         false
     }
     /// Consumes the client's first PUBLISH (topic after alias resolution) as

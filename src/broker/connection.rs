@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::auth::{AccessPolicy, PayloadProtection, PendingAuth};
+use crate::auth::{metadata, AccessPolicy, PayloadProtection, PendingAuth};
 use crate::codec::{
     self, Auth, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties,
     ProtocolVersion, Publish, ReasonCode,
@@ -383,21 +383,19 @@ impl Connection {
                 return;
             }
         }
+        let mut protected = false;
         if let Some(p) = self.protection.as_mut() {
-            match p.protection.seal(
-                &publish.topic,
-                publish.qos,
-                publish.retain,
-                &publish.payload,
-            ) {
-                Ok(sealed) => publish.payload = sealed,
-                Err(code) => {
-                    self.close_with(Some(code), "payload protection refused to seal");
-                    return;
-                }
+            protected = p.protection.protects_metadata();
+            if let Err(code) = metadata::seal_publish(p.protection.as_mut(), &mut publish) {
+                self.close_with(Some(code), "payload protection refused to seal");
+                return;
             }
         }
-        self.outbound.apply(&mut publish);
+        if !protected {
+            // Under metadata protection the wire shows the placeholder topic
+            // only, and an alias for it would add bytes, not save them.
+            self.outbound.apply(&mut publish);
+        }
         self.write(&Packet::Publish(publish));
     }
 
@@ -463,7 +461,18 @@ impl Connection {
     fn on_connected(&mut self, packet: Packet, actions: &mut Vec<Action>) {
         match packet {
             Packet::Publish(mut publish) => {
-                if let Err(code) = self.inbound.resolve(&mut publish) {
+                let protected = self
+                    .protection
+                    .as_ref()
+                    .is_some_and(|p| p.protection.protects_metadata());
+                if protected {
+                    // Before alias resolution: the wire may show nothing but
+                    // the placeholder topic (LWA2.md 7.1).
+                    if let Err(code) = metadata::check_wire_header(&publish) {
+                        self.close_with(Some(code), "PUBLISH exposes metadata");
+                        return;
+                    }
+                } else if let Err(code) = self.inbound.resolve(&mut publish) {
                     self.close_with(Some(code), "bad topic alias");
                     return;
                 }
@@ -474,6 +483,12 @@ impl Connection {
                         publish.retain,
                         &publish.payload,
                     ) {
+                        Ok(plain) if protected => {
+                            if let Err(code) = metadata::unpack(&mut publish, plain) {
+                                self.close_with(Some(code), "protected metadata malformed");
+                                return;
+                            }
+                        }
                         Ok(plain) => publish.payload = plain,
                         Err(code) => {
                             Stats::add(&self.settings.stats.record_failures, 1);

@@ -107,6 +107,11 @@ pub struct ConnArgs {
     #[arg(long = "lwa-record-limit-log2", requires = "lwa_id",
           value_parser = clap::value_parser!(u8).range(1..=48))]
     lwa_record_limit_log2: Option<u8>,
+    /// LWA2 only: seal topic names and PUBLISH properties into the records too (LWA2.md 7.1),
+    /// so the network sees the placeholder topic "L"; the connection fails if the broker
+    /// does not grant it.
+    #[arg(long = "lwa-protect-metadata", requires = "lwa_id")]
+    lwa_protect_metadata: bool,
     /// Print help.
     #[arg(long = "help", action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -263,6 +268,11 @@ impl ConnArgs {
             });
         }
         if let (Some(id), Some(key)) = (&self.lwa_id, &self.lwa_key) {
+            if self.lwa_protect_metadata && self.lwa_version != 2 {
+                return Err(Failure::usage(
+                    "--lwa-protect-metadata needs --lwa-version 2 (LWA1 seals payloads only)",
+                ));
+            }
             let auth = mqtt_lwa::auth::lwa::LwaClientAuthenticator::from_key_file(id, key)
                 .map_err(|e| Failure::usage(format!("LWA: {e}")))?
                 .with_version(if self.lwa_version == 2 {
@@ -274,6 +284,7 @@ impl ConnArgs {
                 Some(log2) => auth.with_record_limit_log2(log2),
                 None => auth,
             };
+            let auth = auth.with_metadata_protection(self.lwa_protect_metadata);
             options.auth = Some(Box::new(auth));
         }
         if self.debug {

@@ -137,7 +137,10 @@ pub(super) fn decode_compact_properties(
 }
 
 /// The properties of one block (its Property Length already read).
-fn decode_block(block: bytes::Bytes, ctx: PropertyContext) -> Result<Properties, CodecError> {
+pub(super) fn decode_block(
+    block: bytes::Bytes,
+    ctx: PropertyContext,
+) -> Result<Properties, CodecError> {
     let mut r = Reader::new(block);
     let mut p = Properties::default();
     while !r.is_empty() {

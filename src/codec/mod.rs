@@ -39,5 +39,29 @@ pub use packet::*;
 pub use properties::{CompactProperties, Properties};
 pub use reason::ReasonCode;
 
+/// The content of a PUBLISH's property block, without its Property Length:
+/// what LWA2's metadata protection carries inside a record (LWA2.md 7.1).
+/// Refuses properties a PUBLISH may not carry.
+pub fn publish_properties_content(p: &Properties) -> Result<bytes::BytesMut, CodecError> {
+    use decode_properties::PropertyContext;
+    let len = encode_properties::properties_len(p, PropertyContext::Publish)?;
+    let mut out = bytes::BytesMut::with_capacity(len + 4);
+    encode_properties::put_properties(&mut out, p, len);
+    Ok(out.split_off(encode_properties::variable_int_len(len)))
+}
+
+/// PUBLISH properties from a block's content (its Property Length already
+/// read), checked as the decoder checks a PUBLISH's: the inverse of
+/// [`publish_properties_content`].
+pub fn publish_properties_from_content(
+    content: bytes::Bytes,
+) -> Result<CompactProperties, CodecError> {
+    if content.is_empty() {
+        return Ok(CompactProperties::new());
+    }
+    decode_properties::decode_block(content, decode_properties::PropertyContext::Publish)
+        .map(CompactProperties::from)
+}
+
 /// Largest packet the fixed header can describe: 268,435,455 bytes of remaining length.
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;

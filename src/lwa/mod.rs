@@ -51,4 +51,9 @@ pub mod lwa2 {
     /// [`lwa_core::lwa2::KeyUpdate`] over this crate's backend.
     pub type KeyUpdate = lwa_core::lwa2::KeyUpdate<super::Backend>;
     pub use lwa_core::lwa2::KEY_UPDATE_LEN;
+
+    /// Metadata protection's record plaintext (LWA2.md 7.1); backend-independent.
+    pub mod metadata {
+        pub use lwa_core::lwa2::metadata::{Inner, METADATA_OVERHEAD, PLACEHOLDER_TOPIC};
+    }
 }

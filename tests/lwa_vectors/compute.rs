@@ -55,6 +55,7 @@ pub fn record_json(
         nonce: h(&record_nonce(iv, counter)),
         aad: h(&record_aad(direction, counter, plan.qos, plan.retain, &plan.topic).unwrap()),
         sealed: h(sealed),
+        metadata: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub fn basic_inputs() -> HandshakeInputs {
         broker_record_limit_log2: 16,
         client_ephemeral_secret: RFC7748_ALICE_SECRET.into(),
         broker_ephemeral_secret: RFC7748_BOB_SECRET.into(),
+        protect_metadata: false,
     }
 }
 
@@ -86,6 +87,7 @@ pub fn handshakes() -> HandshakeFile {
             broker_record_limit_log2: 24,
             client_ephemeral_secret: pattern(0x10, 32),
             broker_ephemeral_secret: pattern(0xA0, 32),
+            protect_metadata: false,
         },
         &[
             plan(C2B, "plant/line-3/unit-42/rpm", 1, false, b"1450"),
@@ -112,6 +114,7 @@ pub fn handshakes() -> HandshakeFile {
             broker_record_limit_log2: 48,
             client_ephemeral_secret: pattern(0x31, 32),
             broker_ephemeral_secret: pattern(0xC7, 32),
+            protect_metadata: false,
         },
         &[
             plan(C2B, "温度/β", 0, false, "température".as_bytes()),
@@ -132,6 +135,7 @@ pub fn handshakes() -> HandshakeFile {
             broker_record_limit_log2: 48,
             client_ephemeral_secret: pattern(0x01, 32),
             broker_ephemeral_secret: pattern(0xF0, 32),
+            protect_metadata: false,
         },
         &[
             plan(C2B, "t", 0, false, b"first"),

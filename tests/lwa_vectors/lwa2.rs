@@ -51,11 +51,12 @@ pub fn handshake_vector<B: Blake3>(
     let psk = inputs.psk();
 
     let mut crng = FixedRng::new(&[&c_secret]);
-    let offer = ClientOffer::<B>::new(
+    let offer = ClientOffer::<B>::new_with_metadata(
         &inputs.identity,
         &psk,
         &ctx,
         inputs.client_record_limit_log2,
+        inputs.protect_metadata,
         &mut crng,
     )
     .unwrap();

@@ -88,6 +88,14 @@ pub struct HandshakeInputs {
     pub broker_record_limit_log2: u8,
     pub client_ephemeral_secret: String,
     pub broker_ephemeral_secret: String,
+    /// LWA2 only: the offer asks for metadata protection (LWA2.md 7.1). Absent
+    /// (false) in every file but `lwa2-metadata.json`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protect_metadata: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Owns the will payload so a `ConnectContext` can borrow it.
@@ -174,6 +182,19 @@ pub struct RecordJson {
     pub nonce: String,
     pub aad: String,
     pub sealed: String,
+    /// Under LWA2 metadata protection: what `plaintext` (the inner layout of
+    /// LWA2.md 7.1) encodes; `topic` is then the placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataJson>,
+}
+
+/// The real topic, the PUBLISH property block content and the payload that
+/// an LWA2 record under metadata protection carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataJson {
+    pub topic: String,
+    pub properties: String,
+    pub payload: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,9 +54,10 @@ def lookup_from(table):
 
 
 def new_client(inputs, psk=None):
+    """The client of `inputs`; `protect_metadata` (lwa2-metadata.json) sets `M` in its offer."""
     return lwa2.Client(inputs["identity"], psk if psk is not None else unh(inputs["psk"]), inputs["client_id"],
                        inputs["clean_start"], will_of(inputs), inputs["client_record_limit_log2"],
-                       unh(inputs["client_ephemeral_secret"]))
+                       unh(inputs["client_ephemeral_secret"]), inputs.get("protect_metadata", False))
 
 
 def broker_respond(inputs, offer, psks, *randomness):
@@ -93,6 +94,24 @@ def check_records(test, records, cs, bs):
                                          r["retain"], r["topic"]).hex(), r["aad"])
 
 
+def metadata_of(record):
+    """(topic, properties, payload) of an lwa2-metadata.json record: what its `inner` encodes."""
+    md = record["metadata"]
+    return md["topic"], unh(md["properties"]), unh(md["payload"])
+
+
+def check_metadata_publishes(test, records, cs, bs):
+    """Section 7.1: every record sent with `seal_publish` and received with `open_publish`, in session order."""
+    for r in records:
+        sender, receiver = (cs, bs) if r["direction"] == "c2b" else (bs, cs)
+        test.assertEqual(sender.sealer.counter, r["counter"])
+        test.assertEqual(receiver.opener.counter, r["counter"])
+        topic, properties, payload = metadata_of(r)
+        sealed = sender.seal_publish(topic, properties, r["qos"], r["retain"], payload)
+        test.assertEqual(sealed.hex(), r["sealed"])
+        test.assertEqual(receiver.open_publish(r["qos"], r["retain"], sealed), (topic, properties, payload))
+
+
 class Primitives(unittest.TestCase):
     def test_blake3_modes_official_vectors(self):
         # BLAKE3's own test_vectors.json, input length 0: keyed_hash and derive_key.
@@ -114,6 +133,72 @@ class Primitives(unittest.TestCase):
         self.assertEqual(e.exception.name, "low_order_point")
 
 
+def check_handshake_vector(test, v):
+    """Runs vector `v`'s handshake and records; checks every message and intermediate value.
+
+    `M` (sections 4.1, 4.2) is `inputs.protect_metadata`, false where absent
+    (lwa2-handshake.json): then the first byte of offer and response is the limit alone.
+    """
+    i, m, im = v["inputs"], v["messages"], v["intermediate"]
+    protect = i.get("protect_metadata", False)
+    flag = lwa2.METADATA_FLAG if protect else 0
+    client, pending, response, cs = run_handshake(i)
+    finished = cs.finished()
+    test.assertEqual(pending.protect_metadata, protect)
+    bs = pending.on_finished(finished)
+    test.assertEqual(bs.confirmed_by, "finished")
+    test.assertEqual(bs.identity, i["identity"])
+    test.assertEqual((cs.protect_metadata, bs.protect_metadata), (protect, protect))  # granted exactly when asked
+    test.assertEqual(client.offer.hex(), m["offer"])
+    test.assertEqual(response.hex(), m["response"])
+    test.assertEqual(finished.hex(), m["finished"])
+    test.assertEqual(len(client.offer), 33 + len(i["identity"].encode()))
+    test.assertEqual(len(response), 49)
+    test.assertEqual(len(finished), lwa2.CLIENT_MAC_LEN)
+    test.assertEqual(client.offer[0], flag | i["client_record_limit_log2"])
+
+    # The messages parse back into the fields they were built from.
+    o = lwa2.parse_offer(client.offer)
+    test.assertEqual((o.record_limit_log2, o.e_c.hex(), o.identity, o.protect_metadata),
+                     (i["client_record_limit_log2"], im["client_ephemeral_public"], i["identity"], protect))
+    r = lwa2.parse_response(response, i["client_record_limit_log2"], protect)
+    test.assertEqual((r.chosen_record_limit_log2, r.e_b.hex(), r.broker_mac.hex(), r.protect_metadata),
+                     (im["chosen_record_limit_log2"], im["broker_ephemeral_public"], im["broker_mac"], protect))
+
+    # Intermediate values recomputed step by step from the spec.
+    c_sec, b_sec = unh(i["client_ephemeral_secret"]), unh(i["broker_ephemeral_secret"])
+    test.assertEqual(lwa2.x25519_public(c_sec).hex(), im["client_ephemeral_public"])
+    test.assertEqual(lwa2.x25519_public(b_sec).hex(), im["broker_ephemeral_public"])
+    dh = lwa2.x25519(c_sec, lwa2.x25519_public(b_sec))
+    test.assertEqual(dh, lwa2.x25519(b_sec, lwa2.x25519_public(c_sec)))
+    test.assertEqual(dh.hex(), im["dh"])
+    ctx = lwa2.connect_context(i["client_id"], i["clean_start"], will_of(i))
+    test.assertEqual(ctx.hex(), im["connect_context"])
+    rwm = response[:33]
+    test.assertEqual(rwm.hex(), im["response_without_mac"])
+    test.assertEqual(rwm[0], flag | im["chosen_record_limit_log2"])  # M is in the transcript
+    test.assertEqual(im["chosen_record_limit_log2"],
+                     min(i["client_record_limit_log2"], i["broker_record_limit_log2"]))
+    tin = lwa2.transcript_input(ctx, client.offer, rwm, i["session_present"])
+    test.assertEqual(tin.hex(), im["transcript_input"])
+    th = lwa2.transcript_hash(ctx, client.offer, rwm, i["session_present"])
+    test.assertEqual(th.hex(), im["th"])
+    test.assertEqual(th, lwa2.blake3.blake3(tin, derive_key_context=lwa2.TRANSCRIPT_CONTEXT).digest())
+    keys = lwa2.key_schedule(unh(i["psk"]), dh, th)
+    for name in ["prk", "c2b_key", "c2b_iv", "b2c_key", "b2c_iv", "broker_mac_key", "client_mac_key"]:
+        test.assertEqual(keys[name].hex(), im[name], name)
+    b_mac = lwa2.broker_mac(keys, th)
+    test.assertEqual(b_mac.hex(), im["broker_mac"])
+    test.assertEqual(lwa2.client_mac(keys, th, b_mac).hex(), im["client_mac"])
+
+    # Records in session order, opened by the peer, under the vector's keys.
+    for rec in v["records"]:
+        test.assertEqual(rec["key"], im[rec["direction"] + "_key"])
+        test.assertEqual(rec["iv"], im[rec["direction"] + "_iv"])
+        test.assertEqual(rec["record_limit_log2"], im["chosen_record_limit_log2"])
+    check_records(test, v["records"], cs, bs)
+
+
 class HandshakeVectors(unittest.TestCase):
     def test_every_handshake_value(self):
         doc = load("lwa2-handshake.json")
@@ -122,59 +207,8 @@ class HandshakeVectors(unittest.TestCase):
         self.assertGreaterEqual(len(vectors), 4)
         for v in vectors:
             with self.subTest(v["name"]):
-                i, m, im = v["inputs"], v["messages"], v["intermediate"]
-                client, pending, response, cs = run_handshake(i)
-                finished = cs.finished()
-                bs = pending.on_finished(finished)
-                self.assertEqual(bs.confirmed_by, "finished")
-                self.assertEqual(bs.identity, i["identity"])
-                self.assertEqual(client.offer.hex(), m["offer"])
-                self.assertEqual(response.hex(), m["response"])
-                self.assertEqual(finished.hex(), m["finished"])
-                self.assertEqual(len(client.offer), 33 + len(i["identity"].encode()))
-                self.assertEqual(len(response), 49)
-                self.assertEqual(len(finished), lwa2.CLIENT_MAC_LEN)
-
-                # The messages parse back into the fields they were built from.
-                o = lwa2.parse_offer(client.offer)
-                self.assertEqual((o.record_limit_log2, o.e_c.hex(), o.identity),
-                                 (i["client_record_limit_log2"], im["client_ephemeral_public"], i["identity"]))
-                r = lwa2.parse_response(response, i["client_record_limit_log2"])
-                self.assertEqual((r.chosen_record_limit_log2, r.e_b.hex(), r.broker_mac.hex()),
-                                 (im["chosen_record_limit_log2"], im["broker_ephemeral_public"], im["broker_mac"]))
-
-                # Intermediate values recomputed step by step from the spec.
-                c_sec, b_sec = unh(i["client_ephemeral_secret"]), unh(i["broker_ephemeral_secret"])
-                self.assertEqual(lwa2.x25519_public(c_sec).hex(), im["client_ephemeral_public"])
-                self.assertEqual(lwa2.x25519_public(b_sec).hex(), im["broker_ephemeral_public"])
-                dh = lwa2.x25519(c_sec, lwa2.x25519_public(b_sec))
-                self.assertEqual(dh, lwa2.x25519(b_sec, lwa2.x25519_public(c_sec)))
-                self.assertEqual(dh.hex(), im["dh"])
-                ctx = lwa2.connect_context(i["client_id"], i["clean_start"], will_of(i))
-                self.assertEqual(ctx.hex(), im["connect_context"])
-                rwm = response[:33]
-                self.assertEqual(rwm.hex(), im["response_without_mac"])
-                self.assertEqual(rwm[0], im["chosen_record_limit_log2"])
-                self.assertEqual(im["chosen_record_limit_log2"],
-                                 min(i["client_record_limit_log2"], i["broker_record_limit_log2"]))
-                tin = lwa2.transcript_input(ctx, client.offer, rwm, i["session_present"])
-                self.assertEqual(tin.hex(), im["transcript_input"])
-                th = lwa2.transcript_hash(ctx, client.offer, rwm, i["session_present"])
-                self.assertEqual(th.hex(), im["th"])
-                self.assertEqual(th, lwa2.blake3.blake3(tin, derive_key_context=lwa2.TRANSCRIPT_CONTEXT).digest())
-                keys = lwa2.key_schedule(unh(i["psk"]), dh, th)
-                for name in ["prk", "c2b_key", "c2b_iv", "b2c_key", "b2c_iv", "broker_mac_key", "client_mac_key"]:
-                    self.assertEqual(keys[name].hex(), im[name], name)
-                b_mac = lwa2.broker_mac(keys, th)
-                self.assertEqual(b_mac.hex(), im["broker_mac"])
-                self.assertEqual(lwa2.client_mac(keys, th, b_mac).hex(), im["client_mac"])
-
-                # Records in session order, opened by the peer, under the vector's keys.
-                for rec in v["records"]:
-                    self.assertEqual(rec["key"], im[rec["direction"] + "_key"])
-                    self.assertEqual(rec["iv"], im[rec["direction"] + "_iv"])
-                    self.assertEqual(rec["record_limit_log2"], im["chosen_record_limit_log2"])
-                check_records(self, v["records"], cs, bs)
+                self.assertNotIn("protect_metadata", v["inputs"])
+                check_handshake_vector(self, v)
 
     def test_publish_path_confirmation(self):
         """Section 6.2: c2b record 0 confirms the client; the session continues at counter 1."""
@@ -193,6 +227,68 @@ class HandshakeVectors(unittest.TestCase):
                 self.assertEqual(bs.confirmed_by, "publish")
                 self.assertEqual(bs.opener.counter, 1)
                 check_records(self, records[1:], cs, bs)
+
+
+class MetadataVectors(unittest.TestCase):
+    """lwa2-metadata.json (section 13): handshakes with `M`, records whose plaintext is `inner`."""
+
+    def setUp(self):
+        doc = load("lwa2-metadata.json")  # a missing file is an error, not a skip
+        self.assertEqual(doc["lwa_version"], 2)
+        self.vectors = doc["vectors"]
+        self.assertGreaterEqual(len(self.vectors), 1)
+
+    def test_every_metadata_vector(self):
+        """Sections 4.1, 4.2, 7.1: `M` in both first bytes, every handshake value, and each
+        record's plaintext the `inner` of its `metadata`, sealed under the placeholder topic."""
+        for v in self.vectors:
+            with self.subTest(v["name"]):
+                i, m = v["inputs"], v["messages"]
+                self.assertIs(i["protect_metadata"], True)
+                self.assertEqual(unh(m["offer"])[0] & lwa2.METADATA_FLAG, lwa2.METADATA_FLAG)
+                self.assertEqual(unh(m["response"])[0] & lwa2.METADATA_FLAG, lwa2.METADATA_FLAG)
+                self.assertGreaterEqual(len(v["records"]), 1)
+                for rec in v["records"]:
+                    self.assertEqual(rec["topic"], lwa2.PLACEHOLDER_TOPIC)
+                    inner = unh(rec["plaintext"])
+                    self.assertEqual(lwa2.encode_inner(*metadata_of(rec)), inner)
+                    self.assertEqual(lwa2.parse_inner(inner), metadata_of(rec))
+                check_handshake_vector(self, v)  # records sealed and opened as plain records: `inner` back
+
+    def test_records_through_the_metadata_helpers(self):
+        """The sessions' `seal_publish`/`open_publish` reproduce every sealed record from its metadata."""
+        for v in self.vectors:
+            with self.subTest(v["name"]):
+                _, pending, _, cs = run_handshake(v["inputs"])
+                bs = pending.on_finished(cs.finished())
+                check_metadata_publishes(self, v["records"], cs, bs)
+
+    def test_publish_path_confirmation(self):
+        """Section 6.2 with `M`: c2b record 0 (Topic Name "L", `inner` inside) confirms the client."""
+        for v in self.vectors:
+            records = v["records"]
+            first = records[0]
+            self.assertEqual((first["direction"], first["counter"]), ("c2b", 0))
+            with self.subTest(v["name"], path="record"):
+                _, pending, _, cs = run_handshake(v["inputs"])
+                sealed = cs.seal(lwa2.PLACEHOLDER_TOPIC, first["qos"], first["retain"], unh(first["plaintext"]))
+                self.assertEqual(sealed.hex(), first["sealed"])
+                self.assertEqual(cs.confirmed_by, "publish")
+                bs, plain = pending.on_first_record(first["topic"], first["qos"], first["retain"], sealed)
+                self.assertEqual(plain.hex(), first["plaintext"])
+                self.assertEqual((bs.confirmed_by, bs.opener.counter), ("publish", 1))
+                check_records(self, records[1:], cs, bs)
+            with self.subTest(v["name"], path="publish"):
+                _, pending, _, cs = run_handshake(v["inputs"])
+                topic, properties, payload = metadata_of(first)
+                sealed = cs.seal_publish(topic, properties, first["qos"], first["retain"], payload)
+                self.assertEqual(sealed.hex(), first["sealed"])
+                self.assertEqual(cs.confirmed_by, "publish")
+                self.assertIsNone(cs.before_other_packet())  # no finished after a sealed PUBLISH
+                bs, md = pending.on_first_publish(first["qos"], first["retain"], sealed)
+                self.assertEqual(md, (topic, properties, payload))
+                self.assertEqual((bs.confirmed_by, bs.opener.counter), ("publish", 1))
+                check_metadata_publishes(self, records[1:], cs, bs)
 
 
 def run_invalid(case, handshake):
@@ -420,6 +516,174 @@ class Parsing(unittest.TestCase):
             with self.assertRaises(lwa2.LwaError) as e:
                 lwa2.parse_offer(b"\x14" + e_c + ident)
             self.assertEqual(e.exception.name, "malformed")
+
+
+class MetadataProtection(unittest.TestCase):
+    """Section 7.1 and the `M` bit of sections 4.1, 4.2 and 4.4, without lwa2-metadata.json."""
+
+    def setUp(self):
+        self.v = load("lwa2-handshake.json")["vectors"][0]
+        self.i = self.v["inputs"]
+        self.im = dict(self.i, protect_metadata=True)
+        self.psks = {self.i["identity"]: self.i["psk"]}
+
+    def assertMalformedInner(self, data):
+        with self.assertRaises(lwa2.LwaError) as e:
+            lwa2.parse_inner(data)
+        self.assertEqual((e.exception.name, e.exception.reason_code, e.exception.disconnect_reason_code),
+                         ("malformed", 0x8C, 0x81), data.hex())
+        self.assertIn("protected metadata", str(e.exception))
+
+    def test_inner_layout_and_round_trip(self):
+        # What MQTT 5 puts after a QoS 0 PUBLISH's fixed header: lp(topic) | vbi(n) | properties | payload.
+        self.assertEqual(lwa2.encode_inner("a/b", b"\x01\x01", b"hi"), b"\x00\x03a/b\x02\x01\x01hi")
+        self.assertEqual(lwa2.encode_inner("t", b"", b""), b"\x00\x01t\x00")
+        self.assertEqual(lwa2.parse_inner(b"\x00\x01t\x00"), ("t", b"", b""))
+        # A wildcard parses: it is MQTT's rule (0x90), not the layout's.
+        self.assertEqual(lwa2.parse_inner(b"\x00\x03a/#\x00x"), ("a/#", b"", b"x"))
+        for n, vbi in ((0, "00"), (127, "7f"), (128, "8001"), (16383, "ff7f"), (16384, "808001"),
+                       (2097151, "ffff7f"), (2097152, "80808001"), (268435455, "ffffff7f")):
+            self.assertEqual(lwa2.encode_vbi(n).hex(), vbi)
+        for n in (0, 1, 127, 128, 16383, 16384, 2097152):
+            properties = bytes([0x26]) * n
+            inner = lwa2.encode_inner("é/温", properties, b"\x00\x02pp")
+            self.assertEqual(len(inner), 2 + 6 + len(lwa2.encode_vbi(n)) + n + 4)
+            self.assertEqual(lwa2.parse_inner(inner), ("é/温", properties, b"\x00\x02pp"))
+        self.assertEqual(lwa2.parse_inner(lwa2.encode_inner("x" * 65535, b"", b"p"))[0], "x" * 65535)
+        for bad in (lambda: lwa2.encode_vbi(268435456), lambda: lwa2.encode_vbi(-1),
+                    lambda: lwa2.encode_inner("", b"", b""), lambda: lwa2.encode_inner("x" * 65536, b"", b"")):
+            with self.assertRaises(ValueError):
+                bad()
+
+    def test_parse_inner_malformed(self):
+        for data in (
+            b"", b"\x00",  # truncated topic length
+            b"\x00\x00\x00", b"\x00\x00",  # empty topic
+            b"\x00\x03ab", b"\x00\x01",  # truncated topic
+            b"\x00\x01\xff\x00", b"\x00\x03\xed\xa0\x80\x00", b"\x00\x02\xc0\xaf\x00",  # not UTF-8
+            b"\x00\x01t", b"\x00\x01t\x80", b"\x00\x01t\xff\xff\xff",  # truncated property length
+            b"\x00\x01t\x80\x00", b"\x00\x01t\x81\x00x", b"\x00\x01t\x80\x80\x80\x00",  # not shortest
+            b"\x00\x01t\x80\x80\x80\x80\x00", b"\x00\x01t\xff\xff\xff\xff\x7f",  # over 4 bytes
+            b"\x00\x01t\x02\x01", b"\x00\x01t\x80\x01" + bytes(127),  # truncated properties
+        ):
+            self.assertMalformedInner(data)
+
+    def test_first_byte_carries_m(self):
+        """Sections 4.1, 4.2, 4.4: bit 7 is `M`, bits 0-6 the limit (1..=48)."""
+        e_c = bytes(range(32))
+        offer = lwa2.Offer(20, e_c, "id", True).encode()
+        self.assertEqual(offer[0], 0x94)
+        o = lwa2.parse_offer(offer)
+        self.assertEqual((o.protect_metadata, o.record_limit_log2), (True, 20))
+        self.assertEqual(lwa2.Offer(20, e_c, "id").encode()[0], 20)
+        self.assertFalse(lwa2.parse_offer(bytes([20]) + e_c + b"id").protect_metadata)
+        response = bytes([0x80 | 48]) + bytes(48)
+        r = lwa2.parse_response(response, 48, True)
+        self.assertEqual((r.protect_metadata, r.chosen_record_limit_log2), (True, 48))
+        self.assertEqual(r.encode(), response)
+        self.assertEqual(lwa2.Response(16, bytes(32), bytes(16), True).without_mac()[0], 0x90)
+        for first in (0x80, 0x80 | 49, 0xFF, 0x7F):
+            for parse, data in ((lwa2.parse_offer, bytes([first]) + e_c + b"id"),
+                                (lwa2.parse_response, bytes([first]) + bytes(48))):
+                with self.assertRaises(lwa2.LwaError) as e:
+                    parse(data)
+                self.assertEqual(e.exception.name, "malformed", f"{parse.__name__} 0x{first:02x}")
+
+    def test_broker_echoes_m(self):
+        """Section 7.1: granted exactly when asked for; `M` is in response_without_mac, hence TH."""
+        responses = {}
+        for protect in (False, True):
+            with self.subTest(protect=protect):
+                i = dict(self.i, protect_metadata=protect)
+                client = new_client(i)
+                self.assertEqual(client.offer[0], (0x80 if protect else 0) | i["client_record_limit_log2"])
+                pending, response = broker_respond(i, client.offer, self.psks)
+                chosen = self.v["intermediate"]["chosen_record_limit_log2"]
+                self.assertEqual(response[0], (0x80 if protect else 0) | chosen)
+                self.assertEqual(pending.protect_metadata, protect)
+                cs = client.on_connack(response, i["session_present"])
+                self.assertEqual(cs.protect_metadata, protect)
+                self.assertEqual(pending.on_finished(cs.finished()).protect_metadata, protect)
+                responses[protect] = response
+        self.assertEqual(responses[False].hex(), self.v["messages"]["response"])  # M = 0: as before the bit
+        self.assertEqual(responses[True][1:33], responses[False][1:33])  # same e_b
+        self.assertNotEqual(responses[True][33:], responses[False][33:])  # another TH, another broker_mac
+        # A broker without section 7.1 reads the first byte as the limit: an offer with M is malformed.
+        offer_m = new_client(self.im).offer
+        with self.assertRaises(lwa2.LwaError) as e:
+            lwa2.broker_on_connect(offer_m, self.i["client_id"], self.i["clean_start"], None, False,
+                                   lookup_from(self.psks), 16, ByteSource(), supports_metadata_protection=False)
+        self.assertEqual((e.exception.name, e.exception.reason_code), ("malformed", 0x8C))
+
+    def test_client_refuses_m_differing_from_offer(self):
+        """Section 4.4 rule 3: the response's `M` must equal the offer's [`malformed`]; and since
+        `M` is in TH, stripping it from the offer and restoring it in the response fails broker_mac."""
+        for protect in (False, True):
+            with self.subTest(protect=protect):
+                i = dict(self.i, protect_metadata=protect)
+                _, response = broker_respond(i, new_client(i).offer, self.psks)
+                flipped = bytes([response[0] ^ lwa2.METADATA_FLAG]) + response[1:]
+                client = new_client(i)
+                with self.assertRaises(lwa2.LwaError) as e:
+                    client.on_connack(flipped, i["session_present"])
+                self.assertEqual((e.exception.name, e.exception.reason_code, e.exception.disconnect_reason_code),
+                                 ("malformed", 0x8C, 0x82))
+                self.assertEqual(client.state, "CLOSED")
+        client = new_client(self.im)
+        stripped = bytes([client.offer[0] & lwa2.LIMIT_MASK]) + client.offer[1:]
+        self.assertEqual(stripped.hex(), self.v["messages"]["offer"])
+        _, response = broker_respond(self.i, stripped, self.psks)
+        with self.assertRaises(lwa2.LwaError) as e:
+            client.on_connack(response, self.i["session_present"])  # M not granted
+        self.assertEqual(e.exception.name, "malformed")
+        restored = bytes([response[0] | lwa2.METADATA_FLAG]) + response[1:]
+        with self.assertRaises(lwa2.LwaError) as e:
+            new_client(self.im).on_connack(restored, self.i["session_present"])
+        self.assertEqual(e.exception.name, "broker_auth_failed")
+
+    def test_sessions_check_placeholder_and_inner(self):
+        """Section 7.1: Topic Name "L" and no property on the wire [0x82] before opening; an
+        `inner` that opens but does not parse is `malformed` [0x81] and has used its counter."""
+        _, pending, _, cs = run_handshake(self.i)  # no M: no metadata helpers
+        with self.assertRaises(ValueError):
+            cs.seal_publish("a/b", b"", 0, False, b"x")
+        with self.assertRaises(ValueError):
+            pending.on_first_publish(0, False, bytes(16))
+        for wire_topic, wire_properties in (("a/b", b""), ("", b""), ("L", b"\x23\x00\x01")):
+            with self.subTest(wire_topic=wire_topic, wire_properties=wire_properties):
+                _, pending, _, cs = run_handshake(self.im)
+                sealed = cs.seal_publish("a/b", b"", 1, False, b"x")
+                with self.assertRaises(lwa2.ProtocolError) as e:
+                    pending.on_first_publish(1, False, sealed, wire_topic, wire_properties)
+                self.assertEqual(e.exception.disconnect_reason_code, 0x82)
+                with self.assertRaises(lwa2.ProtocolError):
+                    pending.on_finished(cs.finished())  # the connection is over
+        _, pending, _, cs = run_handshake(self.im)
+        with self.assertRaises(lwa2.ProtocolError):
+            pending.on_first_record("a/b", 0, False, bytes(16))
+        with self.assertRaises(ValueError):
+            cs.seal("a/b", 0, False, b"x")  # under M the record's topic is the placeholder
+        # The PUBLISH path: the record opens (the client is authenticated) but `inner` is malformed.
+        _, pending, _, cs = run_handshake(self.im)
+        bad = cs.seal(lwa2.PLACEHOLDER_TOPIC, 0, False, b"\x00\x01t\x80\x00")
+        with self.assertRaises(lwa2.LwaError) as e:
+            pending.on_first_publish(0, False, bad)
+        self.assertEqual((e.exception.name, e.exception.disconnect_reason_code), ("malformed", 0x81))
+        # In OPEN, both directions.
+        _, pending, _, cs = run_handshake(self.im)
+        bs = pending.on_finished(cs.finished())
+        bad = cs.seal(lwa2.PLACEHOLDER_TOPIC, 0, False, b"\x00\x00\x00")  # empty topic
+        with self.assertRaises(lwa2.LwaError) as e:
+            bs.open_publish(0, False, bad)
+        self.assertEqual((e.exception.name, e.exception.disconnect_reason_code), ("malformed", 0x81))
+        self.assertEqual(bs.opener.counter, 1)
+        sealed = bs.seal_publish("cmd/x", b"\x01\x01", 1, True, b"on")
+        with self.assertRaises(lwa2.ProtocolError):
+            cs.open_publish(1, True, sealed, wire_topic="cmd/x")
+        self.assertEqual(cs.opener.counter, 0)  # refused before opening
+        self.assertEqual(cs.open_publish(1, True, sealed), ("cmd/x", b"\x01\x01", b"on"))
+        with self.assertRaises(lwa2.ProtocolError):
+            cs.open("cmd/x", 1, True, bs.seal_publish("cmd/x", b"", 1, True, b""))
 
 
 if __name__ == "__main__":

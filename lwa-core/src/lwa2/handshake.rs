@@ -23,7 +23,6 @@ use zeroize::Zeroizing;
 
 use super::schedule::{transcript_hash, KeySchedule};
 use super::wire::{Finished, Offer, Response};
-use super::RESPONSE_WITHOUT_MAC_LEN;
 use crate::backend::rustcrypto::RustCrypto;
 use crate::crypto::Blake3;
 use crate::error::{LwaError, WireDefect, WireMessage};
@@ -49,6 +48,7 @@ pub struct ClientAwaitingResponse<C: Blake3 = RustCrypto> {
     context: Vec<u8>,
     offer: Vec<u8>,
     offered_limit_log2: u8,
+    protect_metadata: bool,
     backend: PhantomData<C>,
 }
 
@@ -79,6 +79,7 @@ pub struct BrokerAwaitingConfirmation<C: Blake3 = RustCrypto> {
     sealer: RecordSealer<C>,
     opener: RecordOpener<C>,
     record_limit_log2: u8,
+    protect_metadata: bool,
     update_secret: Zeroizing<[u8; 32]>,
 }
 
@@ -101,11 +102,25 @@ impl<C: Blake3> ClientOffer<C> {
         record_limit_log2: u8,
         rng: &mut R,
     ) -> Result<Self, LwaError> {
+        Self::new_with_metadata(identity, psk, context, record_limit_log2, false, rng)
+    }
+
+    /// [`ClientOffer::new`], asking for metadata protection (LWA2.md 7.1)
+    /// when `protect_metadata` is true: the broker grants it or the handshake fails.
+    pub fn new_with_metadata<R: CryptoRngCore + ?Sized>(
+        identity: &str,
+        psk: &Psk,
+        context: &ConnectContext<'_>,
+        record_limit_log2: u8,
+        protect_metadata: bool,
+        rng: &mut R,
+    ) -> Result<Self, LwaError> {
         let offered_limit_log2 = check_limit_param(record_limit_log2)?;
         let context = context.encode()?;
         let secret = ephemeral_secret(rng);
         let offer_bytes = Offer {
             record_limit_log2,
+            protect_metadata,
             ephemeral: C::x25519_public(&secret),
             identity,
         }
@@ -117,6 +132,7 @@ impl<C: Blake3> ClientOffer<C> {
                 context,
                 offer: offer_bytes.clone(),
                 offered_limit_log2,
+                protect_metadata,
                 backend: PhantomData,
             },
             offer_bytes,
@@ -145,6 +161,12 @@ impl<C: Blake3> ClientAwaitingResponse<C> {
                 WireDefect::RecordLimitAboveOffer,
             ));
         }
+        if response.protect_metadata != self.protect_metadata {
+            return Err(LwaError::Malformed(
+                WireMessage::Response,
+                WireDefect::MetadataFlagMismatch,
+            ));
+        }
         let shared = shared_secret::<C>(&self.secret, &response.ephemeral)?;
         let th = transcript_hash::<C>(
             &self.context,
@@ -171,6 +193,7 @@ impl<C: Blake3> ClientAwaitingResponse<C> {
                 limit,
             )?,
             record_limit_log2: limit,
+            protect_metadata: self.protect_metadata,
             update_secret: Some(Zeroizing::new(*keys.update_secret())),
         };
         let finished = ClientFinished {
@@ -221,21 +244,22 @@ impl<C: Blake3> BrokerResponder<C> {
             Some(psk) => (psk, true),
             None => (Psk::random(rng), false),
         };
-        let mut response_without_mac = [0u8; RESPONSE_WITHOUT_MAC_LEN];
-        response_without_mac[0] = chosen;
-        response_without_mac[1..].copy_from_slice(&ephemeral);
+        // Metadata protection is granted exactly when asked for (LWA2.md 7.1).
+        let protect_metadata = offer.protect_metadata;
+        let mut response = Response {
+            record_limit_log2: chosen,
+            protect_metadata,
+            ephemeral,
+            broker_mac: [0; MAC_LEN],
+        };
         let th = transcript_hash::<C>(
             &context,
             offer_bytes,
-            &response_without_mac,
+            &response.without_mac(),
             session_present,
         );
         let keys = KeySchedule::<C>::derive(&psk, &shared, &th);
-        let response = Response {
-            record_limit_log2: chosen,
-            ephemeral,
-            broker_mac: keys.broker_mac(),
-        };
+        response.broker_mac = keys.broker_mac();
         let awaiting = BrokerAwaitingConfirmation {
             claimed_identity: offer.identity.to_owned(),
             identity_known,
@@ -253,6 +277,7 @@ impl<C: Blake3> BrokerResponder<C> {
                 chosen,
             )?,
             record_limit_log2: chosen,
+            protect_metadata,
             update_secret: Zeroizing::new(*keys.update_secret()),
         };
         Ok((awaiting, response.to_bytes()))
@@ -265,12 +290,19 @@ impl<C: Blake3> BrokerAwaitingConfirmation<C> {
         &self.claimed_identity
     }
 
+    /// Whether the handshake granted metadata protection: then the first
+    /// record's plaintext is [`super::metadata::Inner`] and its topic the placeholder.
+    pub fn protects_metadata(&self) -> bool {
+        self.protect_metadata
+    }
+
     fn records(self) -> BrokerRecords<C> {
         BrokerRecords {
             identity: self.claimed_identity,
             sealer: self.sealer,
             opener: self.opener,
             record_limit_log2: self.record_limit_log2,
+            protect_metadata: self.protect_metadata,
             update_secret: Some(self.update_secret),
         }
     }

@@ -549,3 +549,93 @@ fn both_backends_agree() {
     run(1);
     run(2);
 }
+
+/// Metadata protection (LWA2.md 7.1): granted exactly when asked, and the
+/// `M` bit cannot be set or cleared on the way without a failure.
+mod metadata_flag {
+    use super::*;
+    use crate::lwa2::metadata::{self, Inner};
+
+    /// Offer with `offer_m`; the attacker XORs `offer_xor` into the offer's
+    /// first byte and `response_xor` into the response's. The client's result.
+    fn run(offer_m: bool, offer_xor: u8, response_xor: u8) -> Result<bool, LwaError> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let offer = ClientOffer::<crate::RustCrypto>::new_with_metadata(
+            IDENTITY,
+            &Psk::new(PSK),
+            &ctx(),
+            20,
+            offer_m,
+            &mut rng,
+        )
+        .unwrap();
+        let mut offer_bytes = offer.offer_bytes.clone();
+        offer_bytes[0] ^= offer_xor;
+        let (awaiting, mut response) = BrokerResponder::<crate::RustCrypto>::new(16)
+            .unwrap()
+            .respond(&offer_bytes, &ctx(), false, lookup, &mut rng)?;
+        assert_eq!(awaiting.protects_metadata(), offer_bytes[0] & 0x80 != 0);
+        response[0] ^= response_xor;
+        let (finished, client) = offer.awaiting_response.on_response(&response, false)?;
+        let broker = awaiting.on_finished(&finished.finished_bytes)?;
+        assert_eq!(client.protect_metadata, broker.protect_metadata);
+        Ok(client.protect_metadata)
+    }
+
+    #[test]
+    fn granted_exactly_when_asked() {
+        assert_eq!(run(true, 0, 0), Ok(true));
+        assert_eq!(run(false, 0, 0), Ok(false));
+    }
+
+    #[test]
+    fn stripping_or_adding_the_bit_is_noticed() {
+        let mismatch = Err(LwaError::Malformed(
+            WireMessage::Response,
+            WireDefect::MetadataFlagMismatch,
+        ));
+        // One message changed: the response's bit no longer matches the offer.
+        assert_eq!(run(true, 0x80, 0), mismatch);
+        assert_eq!(run(false, 0x80, 0), mismatch);
+        assert_eq!(run(true, 0, 0x80), mismatch);
+        assert_eq!(run(false, 0, 0x80), mismatch);
+        // Both changed so the bits match again: the transcripts differ.
+        assert_eq!(run(true, 0x80, 0x80), Err(LwaError::BrokerAuthFailed));
+        assert_eq!(run(false, 0x80, 0x80), Err(LwaError::BrokerAuthFailed));
+    }
+
+    #[test]
+    fn the_first_record_confirms_with_the_inner_layout() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let offer = ClientOffer::<crate::RustCrypto>::new_with_metadata(
+            IDENTITY,
+            &Psk::new(PSK),
+            &ctx(),
+            20,
+            true,
+            &mut rng,
+        )
+        .unwrap();
+        let (awaiting, response) = BrokerResponder::<crate::RustCrypto>::new(16)
+            .unwrap()
+            .respond(&offer.offer_bytes, &ctx(), false, lookup, &mut rng)
+            .unwrap();
+        let (_, mut client) = offer
+            .awaiting_response
+            .on_response(&response, false)
+            .unwrap();
+        let inner = Inner {
+            topic: "a/b",
+            properties: &[],
+            payload: b"p",
+        };
+        let mut sealed = inner.seal(&mut client.sealer, 0, false).unwrap();
+        let (mut broker, len) = awaiting
+            .on_first_record(metadata::PLACEHOLDER_TOPIC, 0, false, &mut sealed)
+            .unwrap();
+        assert_eq!(Inner::parse(&sealed[..len]).unwrap(), inner);
+        let mut second = inner.seal(&mut client.sealer, 0, false).unwrap();
+        let n = metadata::open_in_place(&mut broker.opener, 0, false, &mut second).unwrap();
+        assert_eq!(Inner::parse(&second[..n]).unwrap(), inner);
+    }
+}

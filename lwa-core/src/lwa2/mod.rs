@@ -16,8 +16,10 @@
 //! - [`schedule`]: transcript hash and BLAKE3 key schedule.
 //! - [`handshake`]: client and broker typestates.
 //! - [`update`]: key update on a live connection (MQTT 5 re-authentication).
+//! - [`metadata`]: the record plaintext under metadata protection (topic and properties inside).
 
 pub mod handshake;
+pub mod metadata;
 pub mod schedule;
 pub mod update;
 pub mod wire;
@@ -33,7 +35,7 @@ use crate::{MAC_LEN, PUBLIC_KEY_LEN};
 
 /// Authentication Method carried in CONNECT, CONNACK and AUTH (two bytes, LWA2.md 4).
 pub const METHOD: &str = "L2";
-/// Offer size without the identity: record limit, e_c.
+/// Offer size without the identity: metadata bit and record limit, e_c.
 pub const OFFER_FIXED_LEN: usize = 1 + PUBLIC_KEY_LEN;
 /// Response size: chosen record limit, e_b, broker_mac.
 pub const RESPONSE_LEN: usize = 1 + PUBLIC_KEY_LEN + MAC_LEN;

@@ -1,10 +1,14 @@
 //! Byte layouts of the three LWA2 messages (LWA2.md section 4):
 //!
 //! ```text
-//! offer    = record_limit_log2(1) | e_c(32) | identity(1..=255)
-//! response = chosen_record_limit_log2(1) | e_b(32) | broker_mac(16)
+//! offer    = M(1 bit) | record_limit_log2(7 bits) | e_c(32) | identity(1..=255)
+//! response = M(1 bit) | chosen_record_limit_log2(7 bits) | e_b(32) | broker_mac(16)
 //! finished = client_mac(16)
 //! ```
+//!
+//! `M` (the top bit of the first byte) asks for, and in the response grants,
+//! metadata protection (LWA2.md 7.1): the topic and the PUBLISH properties
+//! travel inside the record.
 //!
 //! No version byte (the Authentication Method names the version) and no
 //! identity length (the identity is what follows e_c in the Authentication
@@ -26,6 +30,8 @@ pub use crate::wire::Finished;
 pub struct Offer<'a> {
     /// Proposed record limit exponent (1..=48).
     pub record_limit_log2: u8,
+    /// Metadata protection asked for (bit `M`).
+    pub protect_metadata: bool,
     /// The client's ephemeral X25519 public key e_c.
     pub ephemeral: [u8; PUBLIC_KEY_LEN],
     /// The client's LWA identity (1..=255 bytes of UTF-8, no U+0000).
@@ -37,10 +43,26 @@ pub struct Offer<'a> {
 pub struct Response {
     /// Chosen record limit exponent: min(offered, broker's).
     pub record_limit_log2: u8,
+    /// Metadata protection granted (bit `M`): always the offer's.
+    pub protect_metadata: bool,
     /// The broker's ephemeral X25519 public key e_b.
     pub ephemeral: [u8; PUBLIC_KEY_LEN],
     /// BLAKE3-keyed(k_broker_mac, TH) truncated to 16 bytes.
     pub broker_mac: [u8; MAC_LEN],
+}
+
+/// The top bit of the first byte of offer and response: metadata protection.
+pub const METADATA_FLAG: u8 = 0x80;
+
+/// Splits the first byte of an offer or response into (M, record limit exponent).
+fn split_first_byte(message: WireMessage, byte: u8) -> Result<(bool, u8), LwaError> {
+    let limit = check_limit(message, byte & !METADATA_FLAG)?;
+    Ok((byte & METADATA_FLAG != 0, limit))
+}
+
+/// The first byte of an offer or response.
+fn first_byte(protect_metadata: bool, limit: u8) -> u8 {
+    limit | if protect_metadata { METADATA_FLAG } else { 0 }
 }
 
 fn check_limit(message: WireMessage, limit: u8) -> Result<u8, LwaError> {
@@ -84,8 +106,10 @@ impl<'a> Offer<'a> {
         let identity = core::str::from_utf8(id_bytes)
             .map_err(|_| LwaError::Malformed(m, WireDefect::IdentityNotUtf8))?;
         validate_identity(identity).map_err(|d| LwaError::Malformed(m, d))?;
+        let (protect_metadata, record_limit_log2) = split_first_byte(m, limit)?;
         Ok(Offer {
-            record_limit_log2: check_limit(m, limit)?,
+            record_limit_log2,
+            protect_metadata,
             ephemeral,
             identity,
         })
@@ -98,7 +122,7 @@ impl<'a> Offer<'a> {
         check_limit(WireMessage::Offer, self.record_limit_log2)
             .map_err(|_| LwaError::InvalidParameter("record_limit_log2 outside 1..=48"))?;
         let mut out = Vec::with_capacity(OFFER_FIXED_LEN + self.identity.len());
-        out.push(self.record_limit_log2);
+        out.push(first_byte(self.protect_metadata, self.record_limit_log2));
         out.extend_from_slice(&self.ephemeral);
         out.extend_from_slice(self.identity.as_bytes());
         Ok(out)
@@ -127,17 +151,19 @@ impl Response {
             .get(RESPONSE_WITHOUT_MAC_LEN..)
             .and_then(|s| <[u8; MAC_LEN]>::try_from(s).ok())
             .ok_or(LwaError::Malformed(m, WireDefect::Truncated))?;
+        let (protect_metadata, record_limit_log2) = split_first_byte(m, limit)?;
         Ok(Response {
-            record_limit_log2: check_limit(m, limit)?,
+            record_limit_log2,
+            protect_metadata,
             ephemeral,
             broker_mac,
         })
     }
 
-    /// The transcript part: chosen limit | e_b.
+    /// The transcript part: M and chosen limit | e_b.
     pub fn without_mac(&self) -> [u8; RESPONSE_WITHOUT_MAC_LEN] {
         let mut out = [0u8; RESPONSE_WITHOUT_MAC_LEN];
-        out[0] = self.record_limit_log2;
+        out[0] = first_byte(self.protect_metadata, self.record_limit_log2);
         out[1..].copy_from_slice(&self.ephemeral);
         out
     }
@@ -159,11 +185,43 @@ mod tests {
     fn offer_bytes() -> Vec<u8> {
         Offer {
             record_limit_log2: 20,
+            protect_metadata: false,
             ephemeral: [7; 32],
             identity: "sensor-01",
         }
         .to_bytes()
         .unwrap()
+    }
+
+    #[test]
+    fn metadata_flag_is_the_top_bit_of_the_first_byte() {
+        let o = Offer {
+            record_limit_log2: 20,
+            protect_metadata: true,
+            ephemeral: [7; 32],
+            identity: "sensor-01",
+        };
+        let b = o.to_bytes().unwrap();
+        assert_eq!(b[0], 0x80 | 20);
+        assert_eq!(Offer::parse(&b).unwrap(), o);
+        let r = Response {
+            record_limit_log2: 16,
+            protect_metadata: true,
+            ephemeral: [9; 32],
+            broker_mac: [5; 16],
+        };
+        let rb = r.to_bytes();
+        assert_eq!((rb[0], r.without_mac()[0]), (0x90, 0x90));
+        assert_eq!(Response::parse(&rb).unwrap(), r);
+        // The flag does not widen the limit: 0x80 | 0 and 0x80 | 49 stay out of range.
+        for bad in [0x80u8, 0x80 | 49, 0x40 | 20] {
+            let mut b = b.clone();
+            b[0] = bad;
+            assert_eq!(
+                Offer::parse(&b).unwrap_err(),
+                LwaError::Malformed(WireMessage::Offer, WireDefect::RecordLimitOutOfRange)
+            );
+        }
     }
 
     #[test]
@@ -221,6 +279,7 @@ mod tests {
     fn response_layout_is_exact() {
         let r = Response {
             record_limit_log2: 16,
+            protect_metadata: false,
             ephemeral: [9; 32],
             broker_mac: [5; 16],
         };
@@ -250,8 +309,8 @@ mod tests {
         }
 
         #[test]
-        fn offer_round_trips(identity in "[a-z0-9/_-]{1,60}", limit in 1u8..=48, key in any::<[u8; 32]>()) {
-            let o = Offer { record_limit_log2: limit, ephemeral: key, identity: &identity };
+        fn offer_round_trips(identity in "[a-z0-9/_-]{1,60}", limit in 1u8..=48, m in any::<bool>(), key in any::<[u8; 32]>()) {
+            let o = Offer { record_limit_log2: limit, protect_metadata: m, ephemeral: key, identity: &identity };
             let b = o.to_bytes().unwrap();
             prop_assert_eq!(b.len(), 33 + identity.len());
             prop_assert_eq!(Offer::parse(&b).unwrap(), o);

@@ -3,7 +3,7 @@
 //! mapping lives here, in the MQTT glue, as a trait on its error type.
 
 use crate::codec::ReasonCode;
-use crate::lwa::LwaError;
+use crate::lwa::{LwaError, WireMessage};
 
 /// The MQTT 5 reason codes of an [`LwaError`].
 pub trait LwaReasonCode {
@@ -22,6 +22,9 @@ pub trait LwaReasonCode {
 impl LwaReasonCode for LwaError {
     fn reason_code(&self) -> ReasonCode {
         match self {
+            // An opened record that carries no PUBLISH header (LWA2.md 7.1):
+            // after CONNACK, on a connection that is up.
+            LwaError::Malformed(WireMessage::Metadata, _) => ReasonCode::MALFORMED_PACKET,
             LwaError::MethodMismatch
             | LwaError::UnsupportedVersion(_)
             | LwaError::Malformed(..) => ReasonCode::BAD_AUTHENTICATION_METHOD,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::auth::{AuthDecision, Authenticated};
+use crate::auth::{metadata, AuthDecision, Authenticated};
 use crate::codec::{Auth, ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 
 use super::super::core::ConnectRequest;
@@ -175,7 +175,14 @@ impl Connection {
             Packet::Publish(mut publish) if continuation.confirms_by_publish() => {
                 // LWA2's implicit confirmation: the first PUBLISH opens as
                 // c2b record 0 or the connection ends, with no side effect.
-                if let Err(code) = self.inbound.resolve(&mut publish) {
+                let protected = continuation.protects_metadata();
+                if protected {
+                    // No alias either: the wire shows only the placeholder.
+                    if let Err(code) = metadata::check_wire_header(&publish) {
+                        self.confirmation_failed(&connect, code);
+                        return;
+                    }
+                } else if let Err(code) = self.inbound.resolve(&mut publish) {
                     self.close_with(Some(code), "bad topic alias");
                     return;
                 }
@@ -186,7 +193,14 @@ impl Connection {
                     &publish.payload,
                 ) {
                     Ok((authenticated, plain)) => {
-                        publish.payload = plain;
+                        if !protected {
+                            publish.payload = plain;
+                        } else if let Err(code) = metadata::unpack(&mut publish, plain) {
+                            // Authenticated, but what its record carried is no
+                            // PUBLISH header: still no side effect.
+                            self.close_with(Some(code), "protected metadata malformed");
+                            return;
+                        }
                         actions.push(self.enter_core(
                             connect,
                             authenticated,

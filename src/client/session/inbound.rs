@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::{pub_response, ClientSession, Event, Message, SessionError};
+use crate::auth::metadata::open_publish;
 use crate::codec::{Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode};
 
 impl ClientSession {
@@ -14,6 +15,18 @@ impl ClientSession {
         publish: Publish,
         now: Instant,
     ) -> Result<(), SessionError> {
+        let mut publish = publish;
+        // Under metadata protection the record holds topic and properties,
+        // and the wire header may show nothing else (LWA2.md 7.1).
+        let protected = match self.protection.as_mut() {
+            Some(p) if p.protects_metadata() => {
+                if let Err(reason) = open_publish(p.as_mut(), &mut publish) {
+                    return Err(self.fail(SessionError::Protection(reason), now));
+                }
+                true
+            }
+            _ => false,
+        };
         let Publish {
             dup,
             qos,
@@ -23,21 +36,26 @@ impl ClientSession {
             mut properties,
             payload,
         } = publish;
-        let topic = match self.resolve_alias(
-            topic,
-            properties.get_mut().and_then(|p| p.topic_alias.take()),
-        ) {
-            Ok(topic) => topic,
-            Err(e) => return Err(self.fail(e, now)),
-        };
-        // Every PUBLISH is opened, duplicates included: the broker seals each
-        // transmission as a new record.
-        let payload = match self.protection.as_mut() {
-            Some(p) => match p.open(&topic, qos, retain, &payload) {
-                Ok(opened) => opened,
-                Err(reason) => return Err(self.fail(SessionError::Protection(reason), now)),
-            },
-            None => payload,
+        let (topic, payload) = if protected {
+            (topic, payload)
+        } else {
+            let topic = match self.resolve_alias(
+                topic,
+                properties.get_mut().and_then(|p| p.topic_alias.take()),
+            ) {
+                Ok(topic) => topic,
+                Err(e) => return Err(self.fail(e, now)),
+            };
+            // Every PUBLISH is opened, duplicates included: the broker seals each
+            // transmission as a new record.
+            let payload = match self.protection.as_mut() {
+                Some(p) => match p.open(&topic, qos, retain, &payload) {
+                    Ok(opened) => opened,
+                    Err(reason) => return Err(self.fail(SessionError::Protection(reason), now)),
+                },
+                None => payload,
+            };
+            (topic, payload)
         };
         let message = Message {
             topic,

@@ -7,6 +7,7 @@ use super::{
     check_topic, pub_response, ClientSession, Event, InFlight, Outstanding, Phase, PublishOutcome,
     PublishRequest, RequestId, SessionError, Stage,
 };
+use crate::auth::metadata::seal_publish;
 use crate::codec::{protected_len, Packet, Properties, PubResponse, Publish, QoS, ReasonCode};
 
 impl ClientSession {
@@ -137,38 +138,42 @@ impl ClientSession {
         packet_id: u16,
         dup: bool,
     ) -> Result<Packet, SessionError> {
-        let alias = self.alias_out.choose(&request.topic);
+        // Under metadata protection the wire shows only the placeholder
+        // topic (LWA2.md 7.1): no alias for it.
+        let protected = self
+            .protection
+            .as_ref()
+            .is_some_and(|p| p.protects_metadata());
+        let alias = if protected {
+            None
+        } else {
+            self.alias_out.choose(&request.topic)
+        };
         self.check_size(self.publish_len(request, alias))?;
-        let payload = match self.protection.as_mut() {
-            Some(p) => p
-                .seal(
-                    &request.topic,
-                    request.qos,
-                    request.retain,
-                    &request.payload,
-                )
-                .map_err(SessionError::Protection)?,
-            None => request.payload.clone(),
-        };
         let mut properties = request.properties.clone();
-        properties.topic_alias = alias.map(|(_, a)| a);
-        let topic = match alias {
-            Some((true, _)) => String::new(),
-            Some((false, a)) => {
-                self.alias_out.record(&request.topic, a);
-                request.topic.clone()
-            }
-            None => request.topic.clone(),
-        };
-        Ok(Packet::Publish(Publish {
+        // Aliases are the session's to choose; the application's is ignored.
+        properties.topic_alias = None;
+        let mut publish = Publish {
             dup,
             qos: request.qos,
             retain: request.retain,
-            topic,
+            topic: request.topic.clone(),
             packet_id,
             properties: properties.into(),
-            payload,
-        }))
+            payload: request.payload.clone(),
+        };
+        if let Some(p) = self.protection.as_mut() {
+            seal_publish(p.as_mut(), &mut publish).map_err(SessionError::Protection)?;
+        }
+        if let Some((mapped, a)) = alias {
+            publish.properties.topic_alias = Some(a);
+            if mapped {
+                publish.topic = String::new();
+            } else {
+                self.alias_out.record(&request.topic, a);
+            }
+        }
+        Ok(Packet::Publish(publish))
     }
 
     /// Removes a completed publish and reports it.
