@@ -240,10 +240,7 @@ impl Server {
         } = self;
         let started = std::time::Instant::now();
         let mut core = BrokerCore::new(config.limits.clone(), stats.clone(), started);
-        core.set_sys_interval(
-            Some(std::time::Duration::from_secs(config.sys_interval_secs)),
-            started,
-        );
+        core.set_sys_interval(Some(Duration::from_secs(config.sys_interval_secs)), started);
         let store = match store {
             Some((store, loaded)) => {
                 let policies: Vec<_> = listeners

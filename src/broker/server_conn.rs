@@ -536,9 +536,7 @@ async fn finish(
             processed: Some(processed),
         })
         .await;
-    stats
-        .connections
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    stats.connections.fetch_sub(1, Ordering::Relaxed);
     if sent.is_ok() && core_connected {
         // The socket closes only once the core has detached the session, so
         // that whoever sees this connection end (the client, a test) finds
@@ -638,10 +636,10 @@ mod tests {
         };
         let open = Arc::new(AtomicU64::new(0));
         let future = task.run(ListenerOpen::new(open.clone()));
-        let bytes = std::mem::size_of_val(&future);
+        let bytes = size_of_val(&future);
         println!(
             "ConnectionTask::run future: {bytes} bytes, Connection: {} bytes",
-            std::mem::size_of::<Connection>()
+            size_of::<Connection>()
         );
         assert!(
             bytes <= RUN_FUTURE_BYTES,

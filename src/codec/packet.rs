@@ -349,14 +349,11 @@ mod tests {
     /// copies the whole enum. It was 840 bytes while `Properties` was inline.
     #[test]
     fn packets_stay_small_enough_to_move_by_value() {
-        let size = std::mem::size_of::<Packet>();
+        let size = size_of::<Packet>();
         eprintln!(
             "size_of::<Packet>() = {size}, Publish {}",
-            std::mem::size_of::<Publish>()
+            size_of::<Publish>()
         );
-        assert!(
-            size <= 12 * std::mem::size_of::<usize>(),
-            "Packet is {size} bytes"
-        );
+        assert!(size <= 12 * size_of::<usize>(), "Packet is {size} bytes");
     }
 }

@@ -251,9 +251,6 @@ mod tests {
 
     #[test]
     fn compact_properties_are_one_pointer() {
-        assert_eq!(
-            std::mem::size_of::<CompactProperties>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(size_of::<CompactProperties>(), size_of::<usize>());
     }
 }

@@ -18,7 +18,7 @@ pub use lwa_core::backend::ring::{
 };
 
 /// The crypto backend of this crate's LWA1.
-pub type Backend = lwa_core::backend::ring::Ring;
+pub type Backend = backend::ring::Ring;
 
 /// The key schedule ([`lwa_core::schedule`]) with the backend fixed.
 pub mod schedule {

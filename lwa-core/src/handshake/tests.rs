@@ -319,7 +319,7 @@ fn wrong_psk_fails_at_the_client_with_the_documented_message() {
 
 /// Builds the client side by hand so a client that ignores broker_mac can be simulated.
 fn manual_client_mac(psk: [u8; 32], secret: [u8; 32], offer: &[u8], response: &[u8]) -> [u8; 16] {
-    let r = crate::wire::Response::parse(response).unwrap();
+    let r = Response::parse(response).unwrap();
     let dh = StaticSecret::from(secret).diffie_hellman(&PublicKey::from(r.ephemeral));
     let th = transcript_hash(&ctx().encode().unwrap(), offer, &r.without_mac(), true);
     let keys = KeySchedule::derive(&Psk::new(psk), dh.as_bytes(), &th).unwrap();
@@ -379,7 +379,7 @@ fn unknown_identity_looks_like_a_wrong_psk() {
     assert_eq!(known_resp[2..34], unknown_resp[2..34]);
     // A client holding sensor-01's PSK fails identically against both.
     for (offer, response) in [(&known_offer, &known_resp), (&unknown_offer, &unknown_resp)] {
-        let r = crate::wire::Response::parse(response).unwrap();
+        let r = Response::parse(response).unwrap();
         let dh = StaticSecret::from(secret).diffie_hellman(&PublicKey::from(r.ephemeral));
         let th = transcript_hash(&ctx().encode().unwrap(), offer, &r.without_mac(), true);
         let keys = KeySchedule::derive(&Psk::new(PSK), dh.as_bytes(), &th).unwrap();
@@ -469,7 +469,7 @@ fn client_rejects_low_order_broker_shares() {
     for p in LOW_ORDER_POINTS {
         let mut rng = StdRng::seed_from_u64(5);
         let offer = ClientOffer::new(IDENTITY, &Psk::new(PSK), &ctx(), 20, &mut rng).unwrap();
-        let response = crate::wire::Response {
+        let response = Response {
             record_limit_log2: 16,
             ephemeral: point(p),
             broker_mac: [0; 16],

@@ -16,7 +16,7 @@ use super::{keep_alive_duration, valid_in_disconnect, Action, Connection, Phase,
 impl Connection {
     /// The client's key confirmation (LWA1 finished or LWA2 first PUBLISH) did not verify:
     /// counted, then DISCONNECT with `code` where a DISCONNECT may carry it, else 0x87.
-    fn confirmation_failed(&mut self, connect: &crate::codec::Connect, code: ReasonCode) {
+    fn confirmation_failed(&mut self, connect: &Connect, code: ReasonCode) {
         (self.settings.stats).auth_failed(auth_mode(connect), refusal_reason(code));
         let code = if valid_in_disconnect(code) {
             code

@@ -601,9 +601,9 @@ fn client_disconnect_is_kept_for_the_core_and_forwarded_packets_pass() {
     let mut c = connected(connect(V5, 0), Properties::default(), now);
     let sub = Packet::Subscribe(Subscribe {
         packet_id: 1,
-        filters: vec![crate::codec::SubscribeFilter {
+        filters: vec![codec::SubscribeFilter {
             filter: "a/#".into(),
-            options: crate::codec::SubscriptionOptions::qos(QoS::AtLeastOnce),
+            options: codec::SubscriptionOptions::qos(QoS::AtLeastOnce),
         }],
         properties: Default::default(),
     });

@@ -383,7 +383,7 @@ fn check_invariants(h: &Harness, out: &[Output]) {
             assert!(s.inflight.len() <= usize::from(core.limits.max_inflight));
             assert_eq!(core.conns.get(&link.conn), Some(cid));
         }
-        assert!(s.queue.len() <= super::flow::online_queue_limit(core.limits.max_queued_messages));
+        assert!(s.queue.len() <= flow::online_queue_limit(core.limits.max_queued_messages));
         assert_eq!(
             s.queued_bytes(),
             s.queue
@@ -400,9 +400,8 @@ fn check_invariants(h: &Harness, out: &[Output]) {
                 "{cid}: offline but still pausing publishers"
             );
             assert!(
-                s.queue.len() > super::flow::low_water(core.limits.max_queued_messages)
-                    || s.queued_bytes()
-                        > super::flow::low_water(core.limits.max_queued_bytes_per_session),
+                s.queue.len() > flow::low_water(core.limits.max_queued_messages)
+                    || s.queued_bytes() > flow::low_water(core.limits.max_queued_bytes_per_session),
                 "{cid}: drained but still pausing publishers"
             );
         }

@@ -269,9 +269,6 @@ fn purging_an_expired_durable_message_for_a_qos0_delivery_reports_a_durable_chan
 /// twice). It was 1 176 bytes with both wills inline (issue 17).
 #[test]
 fn sessions_stay_small() {
-    let size = std::mem::size_of::<Session>();
-    assert!(
-        size <= 64 * std::mem::size_of::<usize>(),
-        "Session is {size} bytes"
-    );
+    let size = size_of::<Session>();
+    assert!(size <= 64 * size_of::<usize>(), "Session is {size} bytes");
 }
