@@ -309,3 +309,54 @@ fn no_per_connection_log_lines_for_lwa_or_plaintext_clients() {
         );
     }
 }
+
+/// LWA.md section 8: an LWA1 client whose records are used up ends the
+/// connection with DISCONNECT 0x00 and reconnects for fresh keys; nothing it
+/// accepted is lost or reordered, at every QoS (2 records per connection:
+/// 7 messages take 4 connections).
+#[test]
+fn lwa1_client_reconnects_for_fresh_keys_when_its_records_run_out() {
+    let s = start();
+    let topic = unique("lwa1/rekey");
+    let mut sub = lwa_sub(s.broker.port(), "sub1", &s.key("sub1"), &topic, "21");
+    let port = s.broker.port().to_string();
+    let key = s.key("pub1");
+    for qos in ["0", "1", "2"] {
+        let id = unique("pub1");
+        let mut publisher = Command::new(BIN)
+            .args(["pub", "-d", "-h", "127.0.0.1", "-p", &port])
+            .args(["--lwa-id", "pub1", "--lwa-key", &key, "-i", &id])
+            .args([
+                "--lwa-record-limit-log2",
+                "1",
+                "-t",
+                &topic,
+                "-q",
+                qos,
+                "-l",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write as _;
+            let mut stdin = publisher.stdin.take().unwrap();
+            for i in 1..=7 {
+                writeln!(stdin, "q{qos}-m{i}").unwrap();
+            }
+        }
+        let out = publisher.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        assert_eq!(log.matches("sending CONNECT").count(), 4, "{log}");
+        assert_eq!(log.matches("sending DISCONNECT").count(), 4, "{log}");
+        assert!(log.contains("reconnecting for fresh keys"), "{log}");
+        for i in 1..=7 {
+            let want = format!("q{qos}-m{i}");
+            sub.expect_line("the next message, in order", |l| l == want);
+        }
+    }
+    assert!(sub.wait().success());
+}

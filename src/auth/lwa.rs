@@ -586,6 +586,10 @@ impl PayloadProtection for LwaProtection {
             .is_some_and(|u| u.due(&self.sealer, &self.opener))
     }
 
+    fn records_exhausted(&self) -> bool {
+        self.update.is_none() && self.sealer.counter().remaining() == 0
+    }
+
     fn awaits_key_update(&self) -> bool {
         self.update.is_some() && self.sealer.counter().remaining() == 0
     }

@@ -124,6 +124,13 @@ pub trait PayloadProtection: Send {
         Err(ReasonCode::PROTOCOL_ERROR)
     }
 
+    /// Whether `seal` has no records left and no key update can renew them
+    /// (LWA1): the client then ends the connection with DISCONNECT 0x00 and
+    /// reconnects for fresh keys (LWA.md section 8). False by default.
+    fn records_exhausted(&self) -> bool {
+        false
+    }
+
     /// Whether `seal` has no records left under the current keys and a key
     /// update can renew them (broker: the client's request; client: the
     /// update in flight), so that an outgoing PUBLISH should wait for it

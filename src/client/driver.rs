@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::options::Transport;
+use super::options::{ReconnectPolicy, Transport};
 use super::session::{ClientSession, Event, Message, PublishOutcome, PublishRequest, RequestId};
 use super::{ClientError, Established};
 use crate::codec::{encode, Decoder, Properties, ReasonCode, SubAck, SubscribeFilter, UnsubAck};
@@ -111,6 +111,18 @@ impl Driver {
         loop {
             let result = self.serve().await;
             self.close_connection().await;
+            if result.is_ok() && self.session.take_reconnect_for_keys() {
+                // LWA1 out of records (LWA.md section 8): a new connection, new keys.
+                match self.reconnect_for_keys().await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        let result = Err(e);
+                        self.fail_waiters(&result);
+                        self.hand_over_backlog();
+                        return result;
+                    }
+                }
+            }
             let result = match result {
                 Err(lost) if self.may_reconnect(&lost) => {
                     tracing::info!("connection lost ({lost}); reconnecting");
@@ -161,17 +173,41 @@ impl Driver {
             }
     }
 
+    /// Reconnects after an LWA1 connection used up its records: whatever the
+    /// reconnect policy (the protocol asks for it, LWA.md section 8), with
+    /// the policy's attempts and delay where one is set, else three attempts
+    /// without delay.
+    async fn reconnect_for_keys(&mut self) -> Result<(), ClientError> {
+        let Some(transport) = self.transport.as_ref() else {
+            return Err(ClientError::ConnectionClosed(
+                "LWA1 records of this connection used up, and this client has no broker address \
+                 to reconnect to for fresh keys"
+                    .into(),
+            ));
+        };
+        let policy = transport.reconnect.unwrap_or(ReconnectPolicy {
+            delay: Duration::ZERO,
+            max_attempts: 3,
+        });
+        self.reconnect_with(policy).await
+    }
+
     /// Opens a new connection for the same session; the session retransmits
     /// what is unacknowledged once CONNACK confirms it.
     async fn reconnect(&mut self) -> Result<(), ClientError> {
+        let Some(policy) = self.transport.as_ref().and_then(|t| t.reconnect) else {
+            return Err(ClientError::ConnectionClosed(
+                "reconnecting is not enabled".into(),
+            ));
+        };
+        self.reconnect_with(policy).await
+    }
+
+    /// Up to `policy.max_attempts` connection attempts, `policy.delay` apart.
+    async fn reconnect_with(&mut self, policy: ReconnectPolicy) -> Result<(), ClientError> {
         let Some(transport) = self.transport.clone() else {
             return Err(ClientError::ConnectionClosed(
                 "no broker address to reconnect to".into(),
-            ));
-        };
-        let Some(policy) = transport.reconnect else {
-            return Err(ClientError::ConnectionClosed(
-                "reconnecting is not enabled".into(),
             ));
         };
         let mut last = ClientError::ConnectionClosed("no reconnect attempt was made".into());
@@ -277,6 +313,11 @@ impl Driver {
             self.session
                 .handle_packet(packet, std::time::Instant::now())?;
             self.drain_session()?;
+            if !self.session.is_connected() {
+                // The session ended the connection (an LWA1 connection out of
+                // records): what else arrived belongs to it, not to the next.
+                return Ok(());
+            }
         }
     }
 

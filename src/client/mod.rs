@@ -198,9 +198,10 @@ impl Client {
             .await
             .map_err(|_| ClientError::Timeout("connecting to the broker"))??;
         let left = timeout.saturating_sub(started.elapsed());
-        // The driver keeps the transport only when it may have to reconnect.
-        let transport = transport.reconnect.is_some().then_some(transport);
-        Self::start(stream, session_config, left, transport).await
+        // The driver keeps the transport: it reconnects after a lost connection
+        // when `reconnect` is set, and always when an LWA1 connection has used
+        // up its records (LWA.md section 8).
+        Self::start(stream, session_config, left, Some(transport)).await
     }
 
     /// Speaks MQTT over an already open stream (in-memory pipes, pre-made

@@ -153,6 +153,13 @@ pub struct ClientSession {
     events: VecDeque<Event>,
     /// True once a CONNACK has ever been accepted (there may be session state).
     had_session: bool,
+    /// QoS 1/2 packet ids sealed and sent on this connection whose PUBACK or
+    /// PUBREC has not arrived: an LWA1 connection out of records waits for
+    /// them before it ends for fresh keys (LWA.md section 8).
+    unacked_here: HashSet<u16>,
+    /// This session ended its connection because its records were used up
+    /// (LWA1): the driver reconnects at once ([`Self::take_reconnect_for_keys`]).
+    reconnect_for_keys: bool,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -193,7 +200,16 @@ impl ClientSession {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             had_session: false,
+            unacked_here: HashSet::new(),
+            reconnect_for_keys: false,
         }
+    }
+
+    /// Whether the connection just ended because its LWA1 records were used
+    /// up (LWA.md section 8): the caller should reconnect now; what waits is
+    /// sent on the new connection, sealed under its keys. Reading clears it.
+    pub fn take_reconnect_for_keys(&mut self) -> bool {
+        std::mem::take(&mut self.reconnect_for_keys)
     }
 
     /// The protocol version of this session.
@@ -268,6 +284,7 @@ impl ClientSession {
         }
         self.phase = Phase::Idle;
         self.protection = None;
+        self.unacked_here.clear();
         self.deferred_auth = None;
         self.alias_in = InboundAliases::new(0);
         self.alias_out = OutboundAliases::new(0);

@@ -55,7 +55,33 @@ impl ClientSession {
     pub(super) fn sealing_blocked(&self) -> bool {
         self.protection
             .as_ref()
-            .is_some_and(|p| p.awaits_key_update())
+            .is_some_and(|p| p.awaits_key_update() || p.records_exhausted())
+    }
+
+    /// LWA1 out of records (LWA.md section 8): once nothing sent on this
+    /// connection still waits for its PUBACK or PUBREC, and something waits
+    /// to be sent, end the connection with DISCONNECT 0x00 (no will) and ask
+    /// the driver to reconnect for fresh keys.
+    fn reconnect_for_keys_if_exhausted(&mut self, now: Instant) {
+        if self.phase != Phase::Connected
+            || !self
+                .protection
+                .as_ref()
+                .is_some_and(|p| p.records_exhausted())
+            || !self.unacked_here.is_empty()
+        {
+            return;
+        }
+        let unsent_flight = self.outstanding.iter().any(|(pid, o)| {
+            matches!(o, Outstanding::Publish(f) if matches!(f.stage, Stage::Qos1Sent | Stage::Qos2Sent))
+                && !self.unacked_here.contains(pid)
+        });
+        if self.pending.is_empty() && !unsent_flight {
+            return;
+        }
+        tracing::info!("LWA1 records of this connection used up: reconnecting for fresh keys");
+        self.reconnect_for_keys = true;
+        self.disconnect(ReasonCode::NORMAL_DISCONNECTION, Properties::default(), now);
     }
 
     /// Sends waiting publishes while the broker's quota allows (QoS 1/2) and
@@ -102,11 +128,13 @@ impl ClientSession {
                         })),
                     );
                     self.in_flight_publishes += 1;
+                    self.unacked_here.insert(packet_id);
                     self.send(packet, now);
                 }
                 Err(error) => self.events.push_back(Event::Failed { id, error }),
             }
         }
+        self.reconnect_for_keys_if_exhausted(now);
     }
 
     /// Encoded size of `request` as a PUBLISH with `alias`, sealing overhead included.
@@ -199,6 +227,7 @@ impl ClientSession {
     }
 
     pub(super) fn on_puback(&mut self, ack: PubResponse) {
+        self.unacked_here.remove(&ack.packet_id);
         match self.stage_of(ack.packet_id) {
             Some(Stage::Qos1Sent) => {
                 self.complete(ack.packet_id, ack.reason_code, ack.properties.into())
@@ -208,6 +237,7 @@ impl ClientSession {
     }
 
     pub(super) fn on_pubrec(&mut self, rec: PubResponse, now: Instant) {
+        self.unacked_here.remove(&rec.packet_id);
         match self.stage_of(rec.packet_id) {
             Some(Stage::Qos2Sent) if rec.reason_code.is_error() => {
                 // A failed PUBREC ends the flow: no PUBREL.
@@ -268,10 +298,15 @@ impl ClientSession {
                 Stage::Released(_) => {
                     self.send(Packet::PubRel(pub_response(pid, ReasonCode::SUCCESS)), now);
                 }
+                // Out of records (LWA1): the rest goes on the next connection.
+                Stage::Qos1Sent | Stage::Qos2Sent if self.sealing_blocked() => {}
                 Stage::Qos1Sent | Stage::Qos2Sent => {
                     let request = f.request.clone();
                     match self.wire_publish(&request, pid, true) {
-                        Ok(packet) => self.send(packet, now),
+                        Ok(packet) => {
+                            self.unacked_here.insert(pid);
+                            self.send(packet, now);
+                        }
                         Err(error) => {
                             if let Some(Outstanding::Publish(f)) = self.outstanding.remove(&pid) {
                                 self.in_flight_publishes =
