@@ -360,3 +360,78 @@ fn lwa1_client_reconnects_for_fresh_keys_when_its_records_run_out() {
     }
     assert!(sub.wait().success());
 }
+
+/// LWA.md section 8, the other direction: a broker whose b2c records are used
+/// up (the subscriber offered 2 per connection) ends with DISCONNECT 0x83;
+/// the LWA1 subscriber, having opened all the broker may seal, reconnects for
+/// fresh keys and its persistent session delivers the rest.
+#[test]
+fn lwa1_subscriber_reconnects_when_the_brokers_records_run_out() {
+    let s = start();
+    let topic = unique("lwa1/rekey-b2c");
+    let port = s.broker.port().to_string();
+    let key = s.key("sub1");
+    let id = unique("sub1");
+    let mut sub = LineProcess::spawn(
+        BIN,
+        &[
+            "sub",
+            "-d",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--lwa-id",
+            "sub1",
+            "--lwa-key",
+            &key,
+            "--lwa-record-limit-log2",
+            "1",
+            "-i",
+            &id,
+            "-c",
+            "-x",
+            "300",
+            "-t",
+            &topic,
+            "-q",
+            "1",
+            "-C",
+            "7",
+            "-W",
+            "60",
+        ],
+    );
+    sub.expect_line("SUBACK", |l| l.contains("received SUBACK"));
+    let out = Command::new(BIN)
+        .args([
+            "pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            &topic,
+            "-q",
+            "1",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut p| {
+            use std::io::Write as _;
+            let mut stdin = p.stdin.take().unwrap();
+            for i in 1..=7 {
+                writeln!(stdin, "b2c-m{i}").unwrap();
+            }
+            drop(stdin);
+            p.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    for i in 1..=7 {
+        let want = format!("b2c-m{i}");
+        sub.expect_line("the next message, in order", |l| l == want);
+    }
+    assert!(sub.wait().success());
+}

@@ -590,6 +590,10 @@ impl PayloadProtection for LwaProtection {
         self.update.is_none() && self.sealer.counter().remaining() == 0
     }
 
+    fn peer_records_exhausted(&self) -> bool {
+        self.update.is_none() && self.opener.counter().remaining() == 0
+    }
+
     fn awaits_key_update(&self) -> bool {
         self.update.is_some() && self.sealer.counter().remaining() == 0
     }

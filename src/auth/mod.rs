@@ -131,6 +131,13 @@ pub trait PayloadProtection: Send {
         false
     }
 
+    /// Whether `open` has no records left and no key update can renew them
+    /// (LWA1): the peer cannot seal another record either, so its DISCONNECT
+    /// 0x83 means "reconnect for fresh keys" (LWA.md section 8). False by default.
+    fn peer_records_exhausted(&self) -> bool {
+        false
+    }
+
     /// Whether `seal` has no records left under the current keys and a key
     /// update can renew them (broker: the client's request; client: the
     /// update in flight), so that an outgoing PUBLISH should wait for it

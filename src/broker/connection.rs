@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use crate::auth::{metadata, AccessPolicy, PayloadProtection, PendingAuth};
 use crate::codec::{
     self, Auth, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties,
-    ProtocolVersion, Publish, ReasonCode,
+    ProtocolVersion, Publish, QoS, ReasonCode,
 };
 use crate::config::Limits;
 
@@ -93,6 +93,11 @@ pub const MAX_HELD_FOR_KEY_UPDATE: usize = 1024;
 pub(super) struct Protected {
     pub(super) protection: Box<dyn PayloadProtection>,
     held: VecDeque<Publish>,
+    /// QoS 1/2 PUBLISH packets sealed on this connection whose PUBACK or
+    /// PUBREC has not come back: an LWA1 connection out of b2c records
+    /// waits for them before it ends with 0x83 (LWA.md section 8), or they
+    /// would be resent on the next connection and use its records up again.
+    unacked: u32,
 }
 
 impl Protected {
@@ -101,6 +106,7 @@ impl Protected {
         Box::new(Protected {
             protection,
             held: VecDeque::new(),
+            unacked: 0,
         })
     }
 }
@@ -372,13 +378,16 @@ impl Connection {
     /// instead while the b2c keys are used up and a key update can renew them.
     fn seal_and_write(&mut self, mut publish: Publish) {
         if let Some(p) = self.protection.as_mut() {
-            if !p.held.is_empty() || p.protection.awaits_key_update() {
+            let exhausted = p.protection.records_exhausted();
+            if !p.held.is_empty() || p.protection.awaits_key_update() || exhausted {
                 p.held.push_back(publish);
                 if p.held.len() > MAX_HELD_FOR_KEY_UPDATE {
                     self.close_with(
                         Some(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
                         "b2c record limit reached and no key update from the client",
                     );
+                } else if exhausted {
+                    self.close_for_keys_when_acknowledged();
                 }
                 return;
             }
@@ -396,7 +405,28 @@ impl Connection {
             // only, and an alias for it would add bytes, not save them.
             self.outbound.apply(&mut publish);
         }
+        if publish.qos != QoS::AtMostOnce {
+            if let Some(p) = self.protection.as_mut() {
+                p.unacked = p.unacked.saturating_add(1);
+            }
+        }
         self.write(&Packet::Publish(publish));
+    }
+
+    /// LWA1 out of b2c records (no key update; LWA.md section 8): with PUBLISH
+    /// packets waiting and everything sealed here acknowledged, end with 0x83 so
+    /// that the client reconnects for fresh keys; the session keeps what waits
+    /// (QoS 1/2) for the next connection.
+    fn close_for_keys_when_acknowledged(&mut self) {
+        let ready = self.protection.as_ref().is_some_and(|p| {
+            p.protection.records_exhausted() && !p.held.is_empty() && p.unacked == 0
+        });
+        if ready {
+            self.close_with(
+                Some(ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
+                "b2c records used up (LWA1): the client reconnects for fresh keys",
+            );
+        }
     }
 
     /// Decodes and handles buffered bytes as far as the phase allows.
@@ -459,6 +489,11 @@ impl Connection {
     }
 
     fn on_connected(&mut self, packet: Packet, actions: &mut Vec<Action>) {
+        if matches!(packet, Packet::PubAck(_) | Packet::PubRec(_)) {
+            if let Some(p) = self.protection.as_mut() {
+                p.unacked = p.unacked.saturating_sub(1);
+            }
+        }
         match packet {
             Packet::Publish(mut publish) => {
                 let protected = self
@@ -514,7 +549,13 @@ impl Connection {
                     Some(ReasonCode::PROTOCOL_ERROR),
                     "server-to-client packet from a client",
                 ),
-            other => actions.push(Action::CorePacket(other)),
+            other => {
+                let acknowledgement = matches!(other, Packet::PubAck(_) | Packet::PubRec(_));
+                actions.push(Action::CorePacket(other));
+                if acknowledgement {
+                    self.close_for_keys_when_acknowledged();
+                }
+            }
         }
     }
 

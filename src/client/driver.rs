@@ -111,7 +111,8 @@ impl Driver {
         loop {
             let result = self.serve().await;
             self.close_connection().await;
-            if result.is_ok() && self.session.take_reconnect_for_keys() {
+            // Ours (Ok: we sent DISCONNECT 0x00) or the broker's (its 0x83).
+            if self.session.take_reconnect_for_keys() {
                 // LWA1 out of records (LWA.md section 8): a new connection, new keys.
                 match self.reconnect_for_keys().await {
                     Ok(()) => continue,

@@ -512,6 +512,20 @@ impl ClientSession {
                 Ok(())
             }
             (Phase::Connected | Phase::AwaitConnAck, Packet::Disconnect(d)) => {
+                // LWA.md section 8: a broker out of b2c records (we opened all
+                // it may seal, and LWA1 has no key update) ends with 0x83, and
+                // we reconnect for fresh keys.
+                if d.reason_code == ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
+                    && self
+                        .protection
+                        .as_ref()
+                        .is_some_and(|p| p.peer_records_exhausted())
+                {
+                    tracing::info!(
+                        "the broker's LWA1 records are used up: reconnecting for fresh keys"
+                    );
+                    self.reconnect_for_keys = true;
+                }
                 self.end_connection();
                 Err(SessionError::Disconnected {
                     reason: d.reason_code,
