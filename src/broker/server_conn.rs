@@ -38,7 +38,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// (callgrind, experiments/README.md); a busy connection doubles it per full read.
 const READ_MIN: usize = 64;
 /// The most the read buffer grows to while big packets keep filling it.
-const READ_MAX: usize = 64 * 1024;
+pub(crate) const READ_MAX: usize = 64 * 1024;
 
 /// What every connection of one listener shares.
 pub(crate) struct ListenerContext {
