@@ -9,23 +9,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{contains, recording_proxy, unique, Broker, LineProcess};
+use common::{contains, psk_cli, recording_proxy, unique, Broker, LineProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
-
-fn psk(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("psk")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn lwa_pub(
     port: u16,
@@ -50,7 +36,7 @@ fn lwa_pub(
 fn lwa2_pub_sub_round_trip_beside_lwa1_with_no_plaintext_on_the_wire() {
     let dir = tempfile::tempdir().unwrap();
     for id in ["pub1", "pub2", "sub2"] {
-        psk(dir.path(), &["add", "lwa.psk", id]);
+        psk_cli(dir.path(), &["add", "lwa.psk", id]);
     }
     let config = dir.path().join("broker.toml");
     std::fs::write(
@@ -130,8 +116,8 @@ fn lwa2_pub_sub_round_trip_beside_lwa1_with_no_plaintext_on_the_wire() {
 #[test]
 fn lwa2_wrong_key_is_refused_as_broker_authentication_failure() {
     let dir = tempfile::tempdir().unwrap();
-    psk(dir.path(), &["add", "lwa.psk", "pub2"]);
-    psk(
+    psk_cli(dir.path(), &["add", "lwa.psk", "pub2"]);
+    psk_cli(
         dir.path(),
         &["add", "other.psk", "pub2", "--key-out", "other.key"],
     );

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
-    connect_packet, contains, recording_proxy, unique, Broker, LineProcess, RawClient, Read1, WAIT,
+    connect_packet, contains, psk_cli, recording_proxy, unique, Broker, LineProcess, RawClient,
+    Read1, WAIT,
 };
 use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
 use mqtt_lwa::auth::metadata::{open_publish, seal_publish};
@@ -29,20 +30,6 @@ use mqtt_lwa::lwa::Psk;
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const DEV_KEY: [u8; 32] = [0x22; 32];
-
-fn psk(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("psk")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// An LWA listener that also takes anonymous plaintext clients (the watchers).
 fn broker_config(dir: &Path, psk_file: &Path) -> std::path::PathBuf {
@@ -94,7 +81,7 @@ fn publish_of(p: Packet) -> Publish {
 fn the_network_sees_the_placeholder_and_other_modes_the_real_topic() {
     let dir = tempfile::tempdir().unwrap();
     for id in ["pubm", "subm", "subm2", "pubx"] {
-        psk(dir.path(), &["add", "lwa.psk", id]);
+        psk_cli(dir.path(), &["add", "lwa.psk", id]);
     }
     let key = |id: &str| dir.path().join(format!("{id}.key")).display().to_string();
     let config = broker_config(dir.path(), &dir.path().join("lwa.psk"));
@@ -234,7 +221,7 @@ fn the_network_sees_the_placeholder_and_other_modes_the_real_topic() {
 #[test]
 fn the_cli_refuses_metadata_protection_with_lwa1() {
     let dir = tempfile::tempdir().unwrap();
-    psk(dir.path(), &["add", "lwa.psk", "dev"]);
+    psk_cli(dir.path(), &["add", "lwa.psk", "dev"]);
     let key = dir.path().join("dev.key");
     let out = Command::new(BIN)
         .args([

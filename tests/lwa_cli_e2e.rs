@@ -9,12 +9,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::{contains, recording_proxy, unique, Broker, LineProcess, WAIT};
+use common::{contains, psk_cli, recording_proxy, unique, Broker, LineProcess, WAIT};
 use mqtt_lwa::codec::{encode, ConnAck, Decoder, Packet, ProtocolVersion, ReasonCode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
@@ -37,25 +37,11 @@ impl Setup {
     }
 }
 
-fn psk(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("psk")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A broker accepting LWA1 identities pub1, sub1 and anonymous plaintext clients.
 fn start() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     for id in ["pub1", "sub1"] {
-        psk(dir.path(), &["add", "lwa.psk", id]);
+        psk_cli(dir.path(), &["add", "lwa.psk", id]);
     }
     let config = dir.path().join("broker.toml");
     std::fs::write(
@@ -209,7 +195,7 @@ fn revoked_identity_is_disconnected_without_restart() {
     let s = start();
     let topic = unique("rev/t");
     let mut sub = lwa_sub(s.broker.port(), "sub1", &s.key("sub1"), &topic, "5");
-    psk(s.dir.path(), &["revoke", "lwa.psk", "sub1"]);
+    psk_cli(s.dir.path(), &["revoke", "lwa.psk", "sub1"]);
     assert!(!std::fs::read_to_string(s.store()).unwrap().contains("sub1"));
     // The broker re-reads the store and closes the live session.
     let status = common::wait_exit(&mut sub.child, WAIT).expect("subscriber cut off");
@@ -262,7 +248,7 @@ fn client_refuses_a_connack_without_lwa_authentication() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    psk(dir.path(), &["add", "s.psk", "dev"]);
+    psk_cli(dir.path(), &["add", "s.psk", "dev"]);
     let key = dir.path().join("dev.key");
     let out = lwa_pub(port, "dev", key.to_str().unwrap(), "t", "secret", "0");
     assert_eq!(

@@ -296,6 +296,24 @@ pub fn storm_csv(r: &RunResults) -> String {
     out
 }
 
+/// The columns of one idle-memory step, shared by `memory.csv` and
+/// `memory-repeats.csv`: connections, opened, failed, RSS before and after,
+/// bytes per connection, seconds to open.
+fn step_columns(x: &super::memory::IdleMemory) -> String {
+    format!(
+        "{},{},{},{},{},{},{:.3}",
+        x.connections,
+        x.opened,
+        x.failed,
+        x.rss_before,
+        x.rss_after,
+        x.bytes_per_connection
+            .map(|v| format!("{v:.1}"))
+            .unwrap_or_default(),
+        x.open_seconds
+    )
+}
+
 /// `memory-repeats.csv`: one row per (link, broker, mode, repeat, connection count), for
 /// runs that weighed memory in every repeat.
 pub fn memory_repeats_csv(r: &RunResults) -> String {
@@ -307,20 +325,12 @@ pub fn memory_repeats_csv(r: &RunResults) -> String {
         for x in &m.steps {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{:.3}",
+                "{},{},{},{},{}",
                 m.link,
                 m.broker,
                 m.mode,
                 m.repeat,
-                x.connections,
-                x.opened,
-                x.failed,
-                x.rss_before,
-                x.rss_after,
-                x.bytes_per_connection
-                    .map(|v| format!("{v:.1}"))
-                    .unwrap_or_default(),
-                x.open_seconds
+                step_columns(x)
             );
         }
     }
@@ -335,21 +345,7 @@ pub fn memory_csv(r: &RunResults) -> String {
     );
     for m in &r.modes {
         for x in &m.idle_memory {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{:.3}",
-                m.broker,
-                m.mode,
-                x.connections,
-                x.opened,
-                x.failed,
-                x.rss_before,
-                x.rss_after,
-                x.bytes_per_connection
-                    .map(|v| format!("{v:.1}"))
-                    .unwrap_or_default(),
-                x.open_seconds
-            );
+            let _ = writeln!(out, "{},{},{}", m.broker, m.mode, step_columns(x));
         }
     }
     out

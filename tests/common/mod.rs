@@ -466,3 +466,19 @@ pub fn recording_proxy(target: SocketAddr) -> (u16, std::sync::Arc<std::sync::Mu
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Runs `mqtt-lwa psk ARGS` in `dir` (store and key files land there) and
+/// fails the test if it does not succeed.
+pub fn psk_cli(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        .arg("psk")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psk {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
