@@ -21,6 +21,7 @@ set -m # every background phase in its own process group, so a failure can stop 
 cd "$(dirname "$0")/.."
 
 suite_start=$SECONDS
+echo "== suite: $(df -h --output=avail . | tail -n1 | tr -d ' ') free on the disk at the start"
 logs=target/suite-logs
 mkdir -p "$logs"
 rm -f "$logs"/*.log "$logs"/*.time
@@ -83,6 +84,8 @@ summary() {
     # system CPU time of the script's finished children.
     times >"$logs/times"
     echo "   total $((SECONDS - suite_start)) s wall; CPU of all phases (user, system): $(tail -n1 "$logs/times")"
+    # A full disk shows as odd failures (a linker killed by SIGBUS): say how much was left.
+    echo "   disk: $(df -h --output=avail,size . | tail -n1 | awk '{print $1 " free of " $2}'), target/ $(du -sh target 2>/dev/null | cut -f1), fuzz/target $(du -sh fuzz/target 2>/dev/null | cut -f1)"
     if [ "$rc" -eq 0 ]; then echo "== suite: ok"; else echo "== suite: FAILED (exit status $rc)" >&2; fi
 }
 trap summary EXIT
