@@ -71,17 +71,17 @@ export CARGO_INCREMENTAL=0
 CARGO=/usr/bin/cargo
 echo "== $($CARGO --version), $(/usr/bin/rustc --version)"
 
-# The experiment runner is part of the mqtt-lwa binary or a workspace member;
-# --workspace builds whichever exists.
+# The experiment harness is its own workspace member (experiments/, binary
+# mqtt-lwa-experiment, which `mqtt-lwa experiment` runs from the same directory).
 case "$WHAT" in
     # Without the `tls-psk` feature (default on the host): it links OpenSSL, and no arm64
     # libssl is installed here; a native build on the Pi has it once libssl-dev is in.
-    all) BUILD_WHAT=(--workspace --bins --benches --examples --no-default-features --features mqtt-lwa/cli,mqtt-lwa/experiment) ;;
+    all) BUILD_WHAT=(--workspace --bins --benches --examples --no-default-features --features mqtt-lwa/cli) ;;
     # The smoke runs psk, broker, pub and sub only: without the experiment harness the
     # build skips plotters, its image and font crates, hdrhistogram, indicatif and nfq.
-    smoke | smoke-build) BUILD_WHAT=(--bin mqtt-lwa --no-default-features --features cli) ;;
-    cost-ops) BUILD_WHAT=(--example cost_ops --no-default-features) ;;
-    *) BUILD_WHAT=(--bin mqtt-lwa --no-default-features --features cli,experiment) ;;
+    smoke | smoke-build) BUILD_WHAT=(-p mqtt-lwa --bin mqtt-lwa --no-default-features --features cli) ;;
+    cost-ops) BUILD_WHAT=(-p mqtt-lwa --example cost_ops --no-default-features) ;;
+    *) BUILD_WHAT=(-p mqtt-lwa -p mqtt-lwa-experiments --bins --no-default-features --features mqtt-lwa/cli) ;;
 esac
 start=$(date +%s)
 $CARGO build --locked --target "$TARGET" --target-dir "$TARGET_DIR" --profile "$PROFILE" "${BUILD_WHAT[@]}"

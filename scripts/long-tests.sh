@@ -9,4 +9,4 @@
 #   MODEL_CASES=500000 scripts/long-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --lib broker::core::tests_random -- --ignored --nocapture
+cargo test -p mqtt-lwa --release --lib broker::core::tests_random -- --ignored --nocapture

@@ -14,8 +14,9 @@
 //! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
 //! - [`config`]: the TOML configuration, validated into typed structs.
 //! - [`build_info`]: the commit, compiler, target and profile this build came from.
-//! - `experiment`: the end-to-end cost experiment (`mqtt-lwa experiment`); only with the
-//!   default feature `experiment`.
+//!
+//! The end-to-end cost experiment (`mqtt-lwa experiment`) is its own crate,
+//! `mqtt-lwa-experiments` under experiments/, over this crate's public API.
 
 pub mod auth;
 pub mod broker;
@@ -23,7 +24,5 @@ pub mod build_info;
 pub mod client;
 pub mod codec;
 pub mod config;
-#[cfg(feature = "experiment")]
-pub mod experiment;
 pub mod lwa;
 pub mod transport;

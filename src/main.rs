@@ -28,13 +28,9 @@ enum Command {
     Certs(cmd::certs::CertsArgs),
     /// Manage the LWA1 PSK store: add, rotate, revoke, list identities.
     Psk(cmd::psk::PskArgs),
-    /// Measure what every security mode costs; writes experiments/results/<run>/.
-    #[cfg(feature = "experiment")]
+    /// Measure what every security mode costs; writes experiments/results/<run>/ (runs
+    /// mqtt-lwa-experiment, the harness, with these arguments).
     Experiment(cmd::experiment::ExperimentArgs),
-    /// NFQUEUE delay line of an emulated link (started by `experiment` inside a namespace).
-    #[cfg(feature = "experiment")]
-    #[command(name = "experiment-linkem", hide = true)]
-    ExperimentLinkem(cmd::experiment::LinkemArgs),
 }
 
 /// True when the subcommand is `pub` or `sub`.
@@ -59,9 +55,6 @@ fn main() -> ExitCode {
         Command::Passwd(args) => cmd::passwd::run(args),
         Command::Certs(args) => cmd::certs::run(args),
         Command::Psk(args) => cmd::psk::run(args),
-        #[cfg(feature = "experiment")]
-        Command::Experiment(args) => cmd::experiment::run_experiment(args),
-        #[cfg(feature = "experiment")]
-        Command::ExperimentLinkem(args) => cmd::experiment::run_linkem_cmd(args),
+        Command::Experiment(args) => cmd::experiment::run(args),
     }
 }

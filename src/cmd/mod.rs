@@ -2,7 +2,6 @@
 
 pub mod broker;
 pub mod certs;
-#[cfg(feature = "experiment")]
 pub mod experiment;
 pub mod passwd;
 pub mod psk;

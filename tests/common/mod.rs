@@ -15,6 +15,29 @@ use mqtt_lwa::codec::{
     SubscribeFilter, SubscriptionOptions,
 };
 
+/// The `mqtt-lwa` binary under test: Cargo's own for the broker's tests; for the
+/// harness's tests (experiments/tests, which share this module) the one beside
+/// `mqtt-lwa-experiment`, where `cargo test` at the top of the workspace builds both.
+pub fn mqtt_lwa_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = option_env!("CARGO_BIN_EXE_mqtt-lwa") {
+            return bin.to_string();
+        }
+        let Some(harness) = option_env!("CARGO_BIN_EXE_mqtt-lwa-experiment") else {
+            panic!("tests/common serves the tests of mqtt-lwa and of mqtt-lwa-experiments only");
+        };
+        let bin = std::path::Path::new(harness).with_file_name("mqtt-lwa");
+        assert!(
+            bin.is_file(),
+            "{} is missing: run the tests from the top of the workspace (`cargo test`), \
+             which builds mqtt-lwa beside mqtt-lwa-experiment",
+            bin.display()
+        );
+        bin.to_string_lossy().into_owned()
+    })
+}
+
 /// How long any single expected event may take before a test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -43,7 +66,7 @@ impl Broker {
 
     /// `mqtt-lwa broker ARGS...`, waiting for `listeners` `listening on` lines.
     pub fn spawn(args: &[String], listeners: usize) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        let mut child = Command::new(mqtt_lwa_bin())
             .arg("broker")
             .args(args)
             .stdin(Stdio::null())
@@ -470,7 +493,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Runs `mqtt-lwa psk ARGS` in `dir` (store and key files land there) and
 /// fails the test if it does not succeed.
 pub fn psk_cli(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let out = Command::new(mqtt_lwa_bin())
         .arg("psk")
         .args(args)
         .current_dir(dir)

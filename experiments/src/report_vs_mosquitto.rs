@@ -226,11 +226,11 @@ fn below(ci: &RatioCi) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::repeat::StormRepeat;
+    use crate::repeat::StormRepeat;
 
     /// The committed full run of 2026-11-25 (one storm per mode), given `storms` repeated storms.
     fn run_with_storms(rates: &[(BrokerKind, Mode, [f64; 5])]) -> RunResults {
-        let text = include_str!("../../experiments/results/full-20261125T202541Z/results.json");
+        let text = include_str!("../results/full-20261125T202541Z/results.json");
         let mut r: RunResults = serde_json::from_str(text).expect("committed results.json");
         let base = r.modes[0].storm.clone().expect("a storm");
         for &(broker, mode, values) in rates {
@@ -327,8 +327,8 @@ mod tests {
 
     #[test]
     fn memory_weighed_in_every_repeat_gets_an_interval() {
-        use crate::experiment::memory::IdleMemory;
-        use crate::experiment::repeat::MemoryRepeat;
+        use crate::memory::IdleMemory;
+        use crate::repeat::MemoryRepeat;
         let mut r = run_with_storms(&[]);
         let step = |bytes: f64, opened: u64| IdleMemory {
             connections: 10_000,

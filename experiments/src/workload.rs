@@ -2,7 +2,7 @@
 //! times connection set-ups, counts handshake and per-message bytes through
 //! a relay, holds idle connections to weigh the broker's memory, and runs
 //! every (payload, QoS) cell for latency and throughput with
-//! [`crate::client`].
+//! [`mqtt_lwa::client`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,11 +21,11 @@ use super::relay::{CountingRelay, WireBytes};
 use super::results::{CellResult, ModeResult, Percentiles};
 use super::storm::StormResult;
 use super::{crosscheck, memory, storm};
-use crate::auth::lwa::{LwaClientAuthenticator, LwaVersion};
-use crate::auth::tls::client::ClientTlsOptions;
-use crate::auth::tls::TlsVersion;
-use crate::client::{Client, ClientError, ConnectOptions};
-use crate::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
+use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
+use mqtt_lwa::auth::tls::client::ClientTlsOptions;
+use mqtt_lwa::auth::tls::TlsVersion;
+use mqtt_lwa::client::{Client, ClientError, ConnectOptions};
+use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 
 /// Errors of one (broker, mode) measurement.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +222,7 @@ impl TlsClient {
         // build, with the mode's provider.
         let opts = tls_options(mode, creds);
         let mut config =
-            crate::auth::tls::client::client_config_with_provider(&opts, Arc::new(provider))
+            mqtt_lwa::auth::tls::client::client_config_with_provider(&opts, Arc::new(provider))
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
         // Only the resumption mode keeps tickets: every other TLS mode
         // measures full handshakes, as it did when each connection built
@@ -249,7 +249,10 @@ impl TlsClient {
 
     /// TCP, then the TLS handshake; checks that the handshake is the one the
     /// mode promises, so a silent fall-back is never measured under its name.
-    async fn open(&self, addr: SocketAddr) -> Result<crate::transport::BoxStream, WorkloadError> {
+    async fn open(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<mqtt_lwa::transport::BoxStream, WorkloadError> {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let _ = tcp.set_nodelay(true);
         let config = match &self.stack {
@@ -336,7 +339,7 @@ impl TlsClient {
 async fn open_openssl_psk(
     connector: &openssl::ssl::SslConnector,
     tcp: tokio::net::TcpStream,
-) -> Result<crate::transport::BoxStream, WorkloadError> {
+) -> Result<mqtt_lwa::transport::BoxStream, WorkloadError> {
     let ossl = |e: openssl::error::ErrorStack| std::io::Error::other(format!("OpenSSL: {e}"));
     let ssl = connector
         .configure()

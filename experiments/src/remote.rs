@@ -22,7 +22,7 @@ use super::linkprobe::{self, IperfDirection, LinkResult, MQTT_PINGS};
 use super::matrix::{BrokerKind, Mode};
 use super::procstat::Process;
 use super::repeat::LoadAvg;
-use crate::auth::psk::PskStore;
+use mqtt_lwa::auth::psk::PskStore;
 
 /// `serve.json`: where the served brokers listen, written by `serve` into DIR.
 pub const SERVE_FILE: &str = "serve.json";

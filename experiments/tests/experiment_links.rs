@@ -6,6 +6,8 @@
 //! Needs root (namespaces, veth, tc, iptables); CI and the development
 //! machines run as root. Lower bounds only: no timing upper bounds.
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -57,7 +59,7 @@ fn emulated_link_delay_shows_in_the_figures_and_nothing_is_left() {
     }
     let out = tempfile::tempdir().unwrap();
     let link = "custom:rate=50mbit:delay=5ms";
-    let child = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let child = Command::new(common::mqtt_lwa())
         .args([
             "experiment",
             "--profile",

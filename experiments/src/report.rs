@@ -277,7 +277,8 @@ pub fn render(all: &RunResults, insn: Option<&super::insn_counts::InsnCounts>) -
             "**Debug build.** The RustCrypto code behind LWA records and password hashing runs \
              largely unoptimised here while ring (TLS) is always optimised, so ratios involving \
              LWA or password mode say nothing about their cost; this run checks the pipeline. \
-             Use an optimised build (`cargo run --release -- experiment`) for figures.\n\n",
+             Use an optimised build (`cargo build --release`, which builds the broker and the \
+             harness, then `target/release/mqtt-lwa experiment`) for figures.\n\n",
         );
     }
     // Every link's blocks: a loaded machine taints the whole run.
@@ -316,7 +317,7 @@ pub fn render(all: &RunResults, insn: Option<&super::insn_counts::InsnCounts>) -
         out,
         "Ratios here and below are ratios of medians over the repeats, shown as `ratio [95 % \
          interval]`: a paired percentile bootstrap over repeats ({} resamples, fixed seed, so a \
-         re-render gives the same digits; `src/experiment/stats.rs`). A target is met only when \
+         re-render gives the same digits; `experiments/src/stats.rs`). A target is met only when \
          its whole interval is on the goal's side, missed only when the whole interval is on \
          the other side, and otherwise not shown; with one repeat there is no interval and no \
          claim.{}\n",

@@ -6,6 +6,8 @@
 //! reference protocols; and `tls13-psk` (TLS 1.3 with an external PSK,
 //! OpenSSL against Mosquitto's `psk_file`).
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -13,7 +15,7 @@ use serde_json::Value;
 /// Runs `mqtt-lwa experiment ARGS --quiet --name NAME --out OUT` with the short settings
 /// these tests share; returns the run directory and its results.json.
 fn run(out: &std::path::Path, name: &str, args: &[&str]) -> (std::path::PathBuf, Value) {
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let status = Command::new(common::mqtt_lwa())
         .arg("experiment")
         .args(args)
         .args(["--stock-messages", "0", "--quiet", "--name", name, "--out"])
@@ -100,7 +102,7 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
     // back exactly; nothing in the report that the JSON lacks).
     let again = tempfile::tempdir().unwrap();
     std::fs::copy(dir.join("results.json"), again.path().join("results.json")).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let status = Command::new(common::mqtt_lwa())
         .args(["experiment", "report"])
         .arg(again.path())
         .output()

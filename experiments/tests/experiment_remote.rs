@@ -19,7 +19,9 @@ use std::time::Duration;
 use common::{wait_exit, wait_until, LineProcess, WAIT};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lwa");
+fn bin() -> &'static str {
+    common::mqtt_lwa()
+}
 
 /// `serve` plus its brokers' pids; all stopped on drop even when the test fails.
 struct Served {
@@ -51,7 +53,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     let out = tmp.path().join("out");
     let dir_arg = dir.to_str().unwrap();
     let serve = LineProcess::spawn(
-        BIN,
+        bin(),
         &[
             "experiment",
             "serve",
@@ -115,7 +117,7 @@ fn remote_run_measures_a_served_broker_and_serve_stops_it() {
     listeners.extend(served_mosquitto.iter().cloned());
     listeners.push(serde_json::json!(["iperf3", iperf3_port]));
 
-    let status = Command::new(BIN)
+    let status = Command::new(bin())
         .args([
             "experiment",
             "--remote",
@@ -368,7 +370,7 @@ fn serve_without_iperf3_says_so_in_serve_json() {
     let dir = tmp.path().join("serve");
     let empty = tmp.path().join("empty-path");
     std::fs::create_dir(&empty).unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["experiment", "serve", "--dir"])
         .arg(&dir)
         .args(["--bind", "127.0.0.1", "--port-base", "0", "--no-mosquitto"])

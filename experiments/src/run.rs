@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub run_name: Option<String>,
     /// The `mqtt-lwa` binary that serves as our broker.
     pub mqtt_lwa_bin: PathBuf,
+    /// The harness's own binary (`mqtt-lwa-experiment`), started as `linkem` inside an
+    /// emulated link's router namespace.
+    pub harness_bin: PathBuf,
     /// The command line, for the report.
     pub command: String,
     /// Draw a progress bar on stderr.
@@ -296,7 +299,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             }
             (true, Some(n)) => {
                 bar.set_message(format!("{}: creating the link", link.name));
-                match EmulatedLink::create(link, n, seq as u32, &opts.mqtt_lwa_bin) {
+                match EmulatedLink::create(link, n, seq as u32, &opts.harness_bin) {
                     Ok(l) => {
                         let host = BrokerHost {
                             netns: Some(l.broker_ns.clone()),
@@ -432,7 +435,7 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
             if let Some(l) = emulated.as_mut() {
                 if !l.emulator_alive() {
                     notes.push(format!(
-                        "link {}: the delay/loss emulator (experiment-linkem) died during \
+                        "link {}: the delay/loss emulator (mqtt-lwa-experiment linkem) died during \
                          {kind} {mode}; packets passed without delay or loss from then on, so \
                          that block's figures were dropped and the rest of this link was not \
                          measured",
@@ -740,10 +743,23 @@ fn versions(
     remote: Option<&RemoteBroker>,
     mosquitto_used: bool,
 ) -> Vec<(String, String)> {
+    // The broker's own `--version`: the harness is a separate binary, possibly of another
+    // build than the broker it measures.
+    let broker = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            text.strip_prefix("mqtt-lwa ").map(str::to_string)
+        })
+        .unwrap_or_else(|| "version not reported".into());
     let mut v = vec![
+        ("mqtt-lwa".into(), format!("{broker} ({})", bin.display())),
         (
-            "mqtt-lwa".into(),
-            format!("{} ({})", crate::build_info::LONG_VERSION, bin.display()),
+            "mqtt-lwa-experiment".into(),
+            mqtt_lwa::build_info::LONG_VERSION.into(),
         ),
         (
             "build".into(),
@@ -754,7 +770,7 @@ fn versions(
             }
             .into(),
         ),
-        ("rustc".into(), crate::build_info::RUSTC.into()),
+        ("rustc".into(), mqtt_lwa::build_info::RUSTC.into()),
     ];
     match remote {
         Some(r) => {
@@ -783,8 +799,8 @@ fn versions(
 /// What `experiment serve` records about its own build and brokers in `serve.json`.
 pub(crate) fn serve_versions(mosquitto_served: bool) -> Vec<(String, String)> {
     vec![
-        ("mqtt-lwa".into(), crate::build_info::LONG_VERSION.into()),
-        ("rustc".into(), crate::build_info::RUSTC.into()),
+        ("mqtt-lwa".into(), mqtt_lwa::build_info::LONG_VERSION.into()),
+        ("rustc".into(), mqtt_lwa::build_info::RUSTC.into()),
         (
             "mosquitto".into(),
             if mosquitto_served {

@@ -61,7 +61,7 @@ pub fn serve_config(c: &Credentials, mode: Mode, addr: SocketAddr) -> Result<Str
         }
     }
     // The per-mode template is another module's: check the result says what we meant.
-    let parsed: crate::config::BrokerConfig = toml::from_str(&text)
+    let parsed: mqtt_lwa::config::BrokerConfig = toml::from_str(&text)
         .map_err(|e| BrokerError::Start("mqtt-lwa", format!("serve config: {e}")))?;
     match parsed.listeners.as_slice() {
         [l] if l.bind == addr => Ok(text),
@@ -441,7 +441,7 @@ fn serve_stats(listener: TcpListener, pids: Vec<ServedPid>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::remote::query_stats;
+    use crate::remote::query_stats;
 
     #[test]
     fn configs_put_each_mode_on_its_port() {
@@ -454,7 +454,7 @@ mod tests {
         for (i, mode) in ours.enumerate() {
             let addr = SocketAddr::new(any, 18830 + i as u16);
             let text = serve_config(&c, mode, addr).unwrap();
-            let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
+            let parsed: mqtt_lwa::config::BrokerConfig = toml::from_str(&text).unwrap();
             assert_eq!(parsed.listeners[0].bind, addr);
             assert_eq!(parsed.listeners[0].name, mode.name());
         }
@@ -471,8 +471,8 @@ mod tests {
         assert!(serve_config(&c, Mode::Tls13Psk, SocketAddr::new(any, 1)).is_err());
         let loaded = load_credentials(dir.path()).unwrap();
         assert_eq!(
-            *crate::auth::psk::key_to_hex(&loaded.psk),
-            *crate::auth::psk::key_to_hex(&c.psk)
+            *mqtt_lwa::auth::psk::key_to_hex(&loaded.psk),
+            *mqtt_lwa::auth::psk::key_to_hex(&c.psk)
         );
     }
 

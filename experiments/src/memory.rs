@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::procstat::{rss_bytes, Process};
 use super::storm::join_all;
 use super::workload::{bye, Target, WorkloadError};
-use crate::client::{Client, ClientError};
-use crate::codec::ReasonCode;
+use mqtt_lwa::client::{Client, ClientError};
+use mqtt_lwa::codec::ReasonCode;
 
 /// Handshakes in flight while opening idle connections: few enough for our
 /// broker's LWA limiter (see [`super::storm::MAX_CLIENTS`]), and far under

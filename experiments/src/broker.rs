@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 
 use super::matrix::{BrokerKind, Mode};
-use crate::auth::certs::{self, KeyAlgorithm};
-use crate::auth::password::{PasswordFile, DEFAULT_ITERATIONS};
-use crate::lwa::Psk;
+use mqtt_lwa::auth::certs::{self, KeyAlgorithm};
+use mqtt_lwa::auth::password::{PasswordFile, DEFAULT_ITERATIONS};
+use mqtt_lwa::lwa::Psk;
 
 /// Where Debian installs mosquitto.
 pub const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
@@ -499,7 +499,7 @@ mod tests {
                 assert!(!BrokerKind::MqttLwa.supports(mode), "{mode}");
                 continue;
             };
-            let parsed: crate::config::BrokerConfig = toml::from_str(&text).unwrap();
+            let parsed: mqtt_lwa::config::BrokerConfig = toml::from_str(&text).unwrap();
             assert_eq!(parsed.listeners.len(), 1, "{mode}");
         }
         assert!(mqtt_lwa_config(Mode::Mtls13, &c)

@@ -59,7 +59,7 @@ pub enum LinkError {
 pub enum Emulation {
     /// `tc netem` on both router egresses (delay, jitter, loss and rate).
     Netem,
-    /// `tbf` for the rate, NFQUEUE + `mqtt-lwa experiment-linkem` for delay, jitter and loss.
+    /// `tbf` for the rate, NFQUEUE + `mqtt-lwa-experiment linkem` for delay, jitter and loss.
     Nfqueue,
     /// Only a rate (`tbf`): the profile has no delay and no loss.
     RateOnly,
@@ -71,7 +71,7 @@ impl Emulation {
         match self {
             Emulation::Netem => "tc netem (delay, jitter, loss, rate) in a router namespace",
             Emulation::Nfqueue => {
-                "tc tbf (rate) + NFQUEUE delay line (mqtt-lwa experiment-linkem: delay, jitter, \
+                "tc tbf (rate) + NFQUEUE delay line (mqtt-lwa-experiment linkem: delay, jitter, \
                  loss) in a router namespace; this kernel has no netem"
             }
             Emulation::RateOnly => "tc tbf (rate) in a router namespace",
@@ -188,7 +188,7 @@ pub struct EmulatedLink {
 impl EmulatedLink {
     /// Creates the namespaces, veths, addresses, routes and shaping for `profile` on subnet `n`.
     ///
-    /// `linkem_bin` is the `mqtt-lwa` binary, started as `experiment-linkem`
+    /// `linkem_bin` is the harness's own binary, `mqtt-lwa-experiment`, started as `linkem`
     /// when the kernel has no netem; `seq` makes names unique within the run.
     pub fn create(
         profile: &LinkProfile,
@@ -324,7 +324,7 @@ impl EmulatedLink {
             .args(["netns", "exec", &r])
             .arg(linkem_bin)
             .args([
-                "experiment-linkem",
+                "linkem",
                 "--queues",
                 &queues,
                 "--delay-us",
@@ -355,7 +355,7 @@ impl EmulatedLink {
             Ok(true) => {}
             _ => {
                 return Err(LinkError::Emulator(
-                    "experiment-linkem did not report `ready` within 10 s".into(),
+                    "mqtt-lwa-experiment linkem did not report `ready` within 10 s".into(),
                 ))
             }
         }

@@ -36,9 +36,9 @@ use mqtt_lwa::auth::tls::client::ClientTlsOptions;
 use mqtt_lwa::auth::tls::TlsVersion;
 use mqtt_lwa::client::{Client, ConnectOptions};
 use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
-use mqtt_lwa::experiment::broker::{BrokerProcess, Credentials, LWA_IDENTITY, PASSWORD, USER};
-use mqtt_lwa::experiment::procstat::{rss_bytes, Process};
-use mqtt_lwa::experiment::Mode;
+use mqtt_lwa_experiments::broker::{BrokerProcess, Credentials, LWA_IDENTITY, PASSWORD, USER};
+use mqtt_lwa_experiments::procstat::{rss_bytes, Process};
+use mqtt_lwa_experiments::Mode;
 
 /// Messages in flight during an icount run (QoS 0 ones are never dropped at this depth).
 const WINDOW: usize = 16;

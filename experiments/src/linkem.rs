@@ -1,5 +1,5 @@
 //! The userspace link emulator used where the kernel has no `netem`: the
-//! hidden `mqtt-lwa experiment-linkem` runs inside the link's router
+//! hidden `mqtt-lwa-experiment linkem` runs inside the link's router
 //! namespace, takes the packets that iptables' NFQUEUE target hands it (one
 //! queue per direction) and gives each a DROP verdict (loss) or an ACCEPT
 //! verdict once its [`DelayLine`] releases it.

@@ -7,7 +7,8 @@
 //! plotters' own rasteriser, so they do not depend on the machine's font
 //! configuration; without that font the run draws none and this test fails.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 /// Files a run directory holds that the renderer reads rather than writes.
@@ -24,7 +25,7 @@ const RUNS: &[&str] = &[
 #[test]
 fn committed_runs_rerender_byte_for_byte() {
     for run in RUNS {
-        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(run);
+        let committed = common::workspace_root().join(run);
         let tmp = tempfile::tempdir().unwrap();
         // The renderer's inputs: the results, and the A64 counts where a run has them.
         let mut inputs = 0;
@@ -34,7 +35,7 @@ fn committed_runs_rerender_byte_for_byte() {
                 inputs += 1;
             }
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+        let out = Command::new(common::mqtt_lwa())
             .args(["experiment", "report"])
             .arg(tmp.path())
             .output()
@@ -70,7 +71,7 @@ fn committed_runs_rerender_byte_for_byte() {
 #[test]
 fn report_of_a_directory_without_results_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let out = Command::new(common::mqtt_lwa())
         .args(["experiment", "report"])
         .arg(tmp.path())
         .output()
@@ -86,7 +87,7 @@ fn report_of_a_directory_without_results_is_a_clear_error() {
 fn insn_counts_csv_renders_into_the_report() {
     // A committed run without counts of its own.
     let run = "experiments/results/full-20261125T202541Z";
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(run);
+    let committed = common::workspace_root().join(run);
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(
         committed.join("results.json"),
@@ -103,7 +104,7 @@ fn insn_counts_csv_renders_into_the_report() {
          message-tls13-aes128gcm-1024,cortex-a53-nocrypto,888,100,1100,1000,889000\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let out = Command::new(common::mqtt_lwa())
         .args(["experiment", "report"])
         .arg(tmp.path())
         .output()

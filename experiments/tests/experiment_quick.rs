@@ -8,6 +8,8 @@
 //! handshakes, and the relay's byte counts of the cross-checked cell equal a
 //! tshark capture's.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -25,7 +27,7 @@ fn num(v: &Value, key: &str) -> f64 {
 fn quick_profile_writes_a_complete_report() {
     let out = tempfile::tempdir().unwrap();
     // Without --quiet, and stderr a pipe (no terminal): progress comes as plain lines.
-    let run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let run = Command::new(common::mqtt_lwa())
         .args(["experiment", "--profile", "quick", "--name", "t", "--out"])
         .arg(out.path())
         .output()
@@ -115,7 +117,7 @@ fn quick_profile_writes_a_complete_report() {
                 // The latency samples themselves are kept (HdrHistogram V2, base64): the
                 // CDF figures and any later analysis read them; their percentiles are the
                 // cell's.
-                let h = mqtt_lwa::experiment::results::decode_histogram(
+                let h = mqtt_lwa_experiments::results::decode_histogram(
                     c["latency_hdr"].as_str().unwrap(),
                 )
                 .unwrap();
@@ -337,7 +339,7 @@ fn assert_gone_soon(pid: u32, what: &str) {
 #[test]
 fn an_interrupted_run_stops_its_brokers() {
     let out = tempfile::tempdir().unwrap();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let mut run = Command::new(common::mqtt_lwa())
         .args([
             "experiment",
             "--modes",
@@ -374,7 +376,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
     // An empty PATH: no mosquitto clients, tshark, iproute2, iperf3 or iptables.
     let empty = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let full = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let full = Command::new(common::mqtt_lwa())
         .args(["experiment", "--profile", "full", "--out"])
         .arg(out.path())
         .env("PATH", empty.path())
@@ -396,7 +398,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
         "a refused run measures nothing"
     );
 
-    let quick = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let quick = Command::new(common::mqtt_lwa())
         .args([
             "experiment",
             "--modes",
@@ -434,7 +436,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
 #[test]
 fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let mut serve = Command::new(common::mqtt_lwa())
         .args([
             "experiment",
             "serve",
@@ -464,7 +466,7 @@ fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
 #[test]
 fn memory_is_weighed_in_every_repeat_and_payloads_narrow_the_cells() {
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let run = Command::new(common::mqtt_lwa())
         .args([
             "experiment",
             "--modes",
@@ -544,7 +546,7 @@ fn memory_is_weighed_in_every_repeat_and_payloads_narrow_the_cells() {
         );
     }
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"))
+    let refused = Command::new(common::mqtt_lwa())
         .args(["experiment", "--payloads", "0", "--out"])
         .arg(out.path())
         .output()

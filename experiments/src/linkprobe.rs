@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::link::LinkProfile;
 use super::netns::EmulatedLink;
 use super::results::Percentiles;
-use crate::codec::{self, Connect, Packet, ProtocolVersion};
+use mqtt_lwa::codec::{self, Connect, Packet, ProtocolVersion};
 
 /// Seconds of the iperf3 transfer.
 pub const IPERF_SECONDS: u32 = 3;
