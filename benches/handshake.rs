@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use mqtt_lwa::auth::certs::{CertificateAuthority, KeyAlgorithm, Validity};
 use mqtt_lwa::auth::password::{PasswordHash, DEFAULT_ITERATIONS, MOSQUITTO_DEFAULT_ITERATIONS};
-use mqtt_lwa::auth::tls::client::{client_config, server_name, ClientTlsOptions};
-use mqtt_lwa::auth::tls::{server_config, ServerTlsOptions, TlsVersion};
 use mqtt_lwa::lwa::{
     lwa2, BrokerRecords, BrokerResponder, ClientOffer, ClientRecords, ConnectContext, Psk,
 };
+use mqtt_lwa::transport::tls::client::{client_config, server_name, ClientTlsOptions};
+use mqtt_lwa::transport::tls::{server_config, ServerTlsOptions, TlsVersion};
 use rand_core::OsRng;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use x25519_dalek::{EphemeralSecret, PublicKey};

@@ -36,8 +36,6 @@ use bytes::{Bytes, BytesMut};
 use lwa_core::crypto::{Blake3, Crypto};
 use mqtt_lwa::auth::certs::{self, KeyAlgorithm};
 use mqtt_lwa::auth::password::{PasswordHash, DEFAULT_ITERATIONS};
-use mqtt_lwa::auth::tls::client::{client_config, server_name, ClientTlsOptions};
-use mqtt_lwa::auth::tls::{server_config, ServerTlsOptions, TlsVersion};
 use mqtt_lwa::codec::{
     encode, ConnAck, Connect, Decoder, Packet, Properties, ProtocolVersion, Publish, QoS,
     ReasonCode,
@@ -46,6 +44,8 @@ use mqtt_lwa::lwa::{
     lwa2, BrokerResponder, ClientOffer, ConnectContext, Direction, Psk, RecordOpener, RecordSealer,
     MAC_LEN,
 };
+use mqtt_lwa::transport::tls::client::{client_config, server_name, ClientTlsOptions};
+use mqtt_lwa::transport::tls::{server_config, ServerTlsOptions, TlsVersion};
 use rand_core::OsRng;
 use ring::aead;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};

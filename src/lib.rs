@@ -11,8 +11,12 @@
 //! - [`auth`]: the hooks every security mode plugs into, and the modes themselves.
 //! - [`lwa`]: the LWA protocol core, the `lwa-core` workspace crate (`no_std`, sans-IO:
 //!   handshake, key schedule, records) with its ring backend, re-exported.
-//! - [`transport`]: TCP and TLS listeners and streams; knows no MQTT.
-//! - [`config`]: the TOML configuration, validated into typed structs.
+//! - [`transport`]: TCP and TLS (rustls) listeners and streams, the lowest layer; knows no
+//!   MQTT, no configuration and no security mode.
+//! - [`config`]: the TOML configuration, validated into typed structs; above transport
+//!   (it checks TLS settings with [`transport::tls`]), below auth (which sets up each
+//!   configured listener: `auth::acceptor`). The broker core takes its limits as the plain
+//!   [`broker::Limits`].
 //! - [`build_info`]: the commit, compiler, target and profile this build came from.
 //!
 //! The end-to-end cost experiment (`mqtt-lwa experiment`) is its own crate,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_lwa::auth::certs::{CertificateAuthority, IssuedCert, KeyAlgorithm, Validity};
-use mqtt_lwa::auth::tls::client::{client_config, server_name, ClientTlsOptions};
-use mqtt_lwa::auth::tls::{
+use mqtt_lwa::transport::tls::client::{client_config, server_name, ClientTlsOptions};
+use mqtt_lwa::transport::tls::{
     client_common_name, server_config, ReloadableServerConfig, ServerTlsOptions, TlsVersion,
 };
 use rustls::{CertificateError, ServerConfig};
@@ -143,7 +143,7 @@ async fn connect(
         let server_cert_cn = conn
             .peer_certificates()
             .and_then(|c| c.first())
-            .and_then(|c| mqtt_lwa::auth::tls::common_name(c.as_ref()));
+            .and_then(|c| mqtt_lwa::transport::tls::common_name(c.as_ref()));
         tls.write_all(b"ping").await?;
         tls.flush().await?;
         let mut buf = [0u8; 4];

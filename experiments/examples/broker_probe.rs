@@ -32,10 +32,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
-use mqtt_lwa::auth::tls::client::ClientTlsOptions;
-use mqtt_lwa::auth::tls::TlsVersion;
 use mqtt_lwa::client::{Client, ConnectOptions};
 use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
+use mqtt_lwa::transport::tls::client::ClientTlsOptions;
+use mqtt_lwa::transport::tls::TlsVersion;
 use mqtt_lwa_experiments::broker::{BrokerProcess, Credentials, LWA_IDENTITY, PASSWORD, USER};
 use mqtt_lwa_experiments::procstat::{rss_bytes, Process};
 use mqtt_lwa_experiments::Mode;

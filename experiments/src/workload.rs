@@ -22,10 +22,10 @@ use super::results::{CellResult, ModeResult, Percentiles};
 use super::storm::StormResult;
 use super::{crosscheck, memory, storm};
 use mqtt_lwa::auth::lwa::{LwaClientAuthenticator, LwaVersion};
-use mqtt_lwa::auth::tls::client::ClientTlsOptions;
-use mqtt_lwa::auth::tls::TlsVersion;
 use mqtt_lwa::client::{Client, ClientError, ConnectOptions};
 use mqtt_lwa::codec::{Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
+use mqtt_lwa::transport::tls::client::ClientTlsOptions;
+use mqtt_lwa::transport::tls::TlsVersion;
 
 /// Errors of one (broker, mode) measurement.
 #[derive(Debug, thiserror::Error)]
@@ -221,9 +221,11 @@ impl TlsClient {
         // The same configuration the client's `--cafile`/`--cert`/`--key`/`--tls-version`
         // build, with the mode's provider.
         let opts = tls_options(mode, creds);
-        let mut config =
-            mqtt_lwa::auth::tls::client::client_config_with_provider(&opts, Arc::new(provider))
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut config = mqtt_lwa::transport::tls::client::client_config_with_provider(
+            &opts,
+            Arc::new(provider),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         // Only the resumption mode keeps tickets: every other TLS mode
         // measures full handshakes, as it did when each connection built
         // its own configuration.

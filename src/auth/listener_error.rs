@@ -6,8 +6,8 @@
 use super::acl::AclFileError;
 use super::password::PasswordFileError;
 use super::psk::PskFileError;
-use super::tls::TlsError;
 use crate::lwa::LwaError;
+use crate::transport::tls::TlsError;
 
 /// A listener's security or transport could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+pub mod acceptor;
 pub mod acl;
 mod atomic_write;
 pub mod certs;

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::auth::{metadata, AccessPolicy, PayloadProtection, PendingAuth};
+use crate::broker::limits::Limits;
 use crate::codec::{
     self, Auth, CodecError, ConnAck, Connect, Decoder, Disconnect, Packet, Properties,
     ProtocolVersion, Publish, QoS, ReasonCode,
 };
-use crate::config::Limits;
 
 use super::core::{ConnId, ConnectRequest};
 use super::stats::{DropReason, Stats};

@@ -44,10 +44,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::auth::{AccessPolicy, Principal};
+use crate::broker::limits::Limits;
 use crate::codec::{
     topic, ConnAck, Connect, Disconnect, Packet, Properties, ProtocolVersion, QoS, ReasonCode,
 };
-use crate::config::Limits;
 
 use super::retained::RetainedStore;
 use super::session::{Access, Link, Message, Session};

@@ -152,7 +152,7 @@ impl Collector for BrokerCollector {
                 MetricType::Gauge,
             )?;
             let now = time::OffsetDateTime::now_utc();
-            for cert in crate::transport::certificate_expiry_at(&self.config, now) {
+            for cert in crate::broker::certificate_expiry_at(&self.config, now) {
                 let left = (cert.not_after - now).whole_seconds();
                 let labels = [("listener", cert.listener.as_str())];
                 ConstGauge::new(left).encode(family.encode_family(&labels)?)?;

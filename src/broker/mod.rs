@@ -10,10 +10,12 @@
 //! [`stats`] holds the counters both sides increment; [`sys`] publishes
 //! them under `$SYS/` and [`metrics`] serves them to Prometheus.
 
+mod cert_expiry;
 mod conn_queue;
 pub mod connection;
 pub mod core;
 pub mod delivery_queue;
+pub mod limits;
 pub mod metrics;
 mod pending;
 pub mod persist;
@@ -27,6 +29,8 @@ pub mod stats;
 pub mod subscriptions;
 pub mod sys;
 
+pub use self::cert_expiry::{certificate_expiry, certificate_expiry_at, CertificateExpiry};
 pub use self::core::{BrokerCore, ConnId, ConnackPreview, ConnectRequest, Output};
+pub use self::limits::Limits;
 pub use self::server::{Server, ServerError, ServerHandle};
 pub use self::stats::Stats;

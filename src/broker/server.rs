@@ -148,7 +148,7 @@ impl Server {
         let stats = Arc::new(Stats::default());
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (listener, security) in config.listeners.iter().zip(securities) {
-            let acceptor = Acceptor::from_listener(listener)?;
+            let acceptor = crate::auth::acceptor::acceptor(listener)?;
             let tcp =
                 TcpListener::bind(listener.bind)
                     .await
@@ -405,9 +405,9 @@ async fn maintenance_loop(
         if expiry_due.is_some_and(|due| due <= tokio::time::Instant::now()) {
             let cfg = config.clone();
             let messages = tokio::task::spawn_blocking(move || {
-                crate::transport::certificate_expiry(&cfg)
+                crate::broker::certificate_expiry(&cfg)
                     .iter()
-                    .flat_map(crate::transport::CertificateExpiry::sys_messages)
+                    .flat_map(crate::broker::CertificateExpiry::sys_messages)
                     .collect::<Vec<_>>()
             })
             .await

@@ -13,8 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
+use crate::broker::limits::Limits;
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
-use crate::config::Limits;
 use crate::transport::Acceptor;
 
 use super::connection::{Action, Connection, ConnectionSettings};

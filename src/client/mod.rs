@@ -45,12 +45,12 @@ use tokio::task::JoinHandle;
 pub use options::{random_client_id, ConnectOptions, ReconnectPolicy};
 pub use session::{Message, PublishOutcome, SessionError};
 
-use crate::auth::tls::TlsError;
 use crate::auth::ClientAuthError;
 use crate::codec::{
     encode, CodecError, ConnAck, Decoder, Packet, Properties, QoS, ReasonCode, SubAck,
     SubscribeFilter, UnsubAck, MAX_REMAINING_LENGTH,
 };
+use crate::transport::tls::TlsError;
 use crate::transport::BoxStream;
 use driver::{Command, Driver};
 use session::{ClientSession, PublishRequest};
@@ -393,8 +393,8 @@ async fn open_stream(transport: &options::Transport) -> Result<BoxStream, Client
     let tls = match &transport.tls {
         None => None,
         Some(tls) => Some((
-            crate::auth::tls::client::client_config(tls)?,
-            crate::auth::tls::client::server_name(&transport.host)?,
+            crate::transport::tls::client::client_config(tls)?,
+            crate::transport::tls::client::server_name(&transport.host)?,
         )),
     };
     Ok(crate::transport::connect(&transport.host, transport.port, tls).await?)

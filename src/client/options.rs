@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::session::SessionConfig;
-use crate::auth::tls::client::ClientTlsOptions;
 use crate::auth::ClientAuthenticator;
 use crate::codec::{Connect, LastWill, Properties, ProtocolVersion};
+use crate::transport::tls::client::ClientTlsOptions;
 
 /// Connection and session options (the CONNECT contents plus transport settings).
 pub struct ConnectOptions {

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqtt_lwa::auth::tls::client::ClientTlsOptions;
 use mqtt_lwa::client::{random_client_id, ClientError, ConnectOptions};
 use mqtt_lwa::codec::{LastWill, ProtocolVersion, QoS, ReasonCode};
+use mqtt_lwa::transport::tls::client::ClientTlsOptions;
 
 mod props;
 mod publish;

@@ -202,11 +202,11 @@ fn listener_problems(l: &ListenerConfig, push: &mut impl FnMut(Option<&'static s
                 check_file(ca, "tls.cafile", push);
             }
             if let Some(v) = &tls.tls_version {
-                if let Err(e) = v.parse::<crate::auth::tls::TlsVersion>() {
+                if let Err(e) = v.parse::<crate::transport::tls::TlsVersion>() {
                     push(Some("tls.tls_version"), e.to_string());
                 }
             }
-            if let Err(e) = crate::auth::tls::provider_with_suites(&tls.ciphers) {
+            if let Err(e) = crate::transport::tls::provider_with_suites(&tls.ciphers) {
                 push(Some("tls.ciphers"), e.to_string());
             }
             if tls.require_certificate && tls.cafile.is_none() {

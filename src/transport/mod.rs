@@ -1,6 +1,7 @@
-//! Listeners and streams: plain TCP and TLS (rustls). Moves bytes and knows
-//! no MQTT; what it learns about the peer (address, TLS client certificate)
-//! is handed up in [`Accepted`].
+//! Listeners and streams: plain TCP and TLS (rustls, [`tls`]). Moves bytes and knows
+//! no MQTT, no configuration file and no security mode (the lowest layer: what it learns
+//! about the peer, address and TLS client certificate, is handed up in [`Accepted`]; the
+//! listeners of a configuration are set up by `auth::acceptor`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,13 +10,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::auth::tls::{ReloadableServerConfig, ServerTlsOptions, TlsError, TlsVersion};
-use crate::auth::ListenerError;
-use crate::config::{BrokerConfig, ListenerConfig, ListenerMode};
+pub mod tls;
 
-mod expiry;
-
-pub use expiry::{certificate_expiry, certificate_expiry_at, CertificateExpiry};
+use tls::{ReloadableServerConfig, TlsError};
 
 /// A byte stream the broker or client can speak MQTT over.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -46,23 +43,6 @@ pub enum Acceptor {
 }
 
 impl Acceptor {
-    /// The acceptor a listener's configuration asks for; a TLS listener's
-    /// files are read and checked now, so bad ones fail at start-up.
-    pub fn from_listener(config: &ListenerConfig) -> Result<Acceptor, ListenerError> {
-        match config.mode {
-            ListenerMode::Plain => Ok(Acceptor::Plain),
-            ListenerMode::Tls => {
-                let opts = server_tls_options(config)?;
-                let reloadable =
-                    ReloadableServerConfig::new(opts).map_err(|error| ListenerError::Tls {
-                        listener: config.name.clone(),
-                        error,
-                    })?;
-                Ok(Acceptor::Tls(Arc::new(reloadable)))
-            }
-        }
-    }
-
     /// Rebuilds a TLS listener's configuration if its certificate, key or CA
     /// file changed (called periodically or on SIGHUP); `Ok(true)` when it did.
     /// Open connections keep their session; new handshakes use the new files.
@@ -94,7 +74,7 @@ impl Acceptor {
             Acceptor::Tls(config) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(config.current());
                 let tls = acceptor.accept(tcp).await?;
-                let cn = crate::auth::tls::client_common_name(tls.get_ref().1);
+                let cn = tls::client_common_name(tls.get_ref().1);
                 Ok(Accepted {
                     stream: Box::new(tls),
                     remote_addr,
@@ -104,39 +84,6 @@ impl Acceptor {
             }
         }
     }
-}
-
-/// The rustls server options of a `mode = "tls"` listener.
-pub fn server_tls_options(config: &ListenerConfig) -> Result<ServerTlsOptions, ListenerError> {
-    let Some(tls) = &config.tls else {
-        return Err(ListenerError::TlsTableMissing {
-            listener: config.name.clone(),
-        });
-    };
-    let min_version = match &tls.tls_version {
-        None => TlsVersion::Tls12,
-        Some(v) => v.parse().map_err(|error| ListenerError::TlsVersion {
-            listener: config.name.clone(),
-            error,
-        })?,
-    };
-    Ok(ServerTlsOptions {
-        cert_file: tls.certfile.clone(),
-        key_file: tls.keyfile.clone(),
-        ca_file: tls.cafile.clone(),
-        require_certificate: tls.require_certificate,
-        min_version,
-        cipher_suites: tls.ciphers.clone(),
-    })
-}
-
-/// The acceptors of every listener of `config`, in listener order.
-pub fn acceptors(config: &BrokerConfig) -> Result<Vec<Acceptor>, ListenerError> {
-    config
-        .listeners
-        .iter()
-        .map(Acceptor::from_listener)
-        .collect()
 }
 
 /// Opens a client connection to `host:port`, over TLS when `tls` is given
@@ -161,6 +108,3 @@ pub async fn connect(
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

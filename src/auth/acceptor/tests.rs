@@ -1,7 +1,13 @@
+use std::io;
+
+use super::acceptor as listener_acceptor;
 use super::*;
 use crate::auth::certs::{self, KeyAlgorithm};
-use crate::auth::tls::client::{client_config, server_name, ClientTlsOptions};
+use crate::broker::certificate_expiry;
 use crate::config::TlsListenerConfig;
+use crate::transport::connect;
+use crate::transport::tls::client::{client_config, server_name, ClientTlsOptions};
+use crate::transport::BoxStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -65,7 +71,7 @@ async fn ping(stream: &mut BoxStream) {
 
 #[tokio::test]
 async fn plain_connect_and_accept() {
-    let acceptor = Acceptor::from_listener(&ListenerConfig::default()).unwrap();
+    let acceptor = listener_acceptor(&ListenerConfig::default()).unwrap();
     assert_eq!(acceptor.mode_name(), "plain");
     let (port, task) = serve_once(acceptor).await;
     let mut s = connect("127.0.0.1", port, None).await.unwrap();
@@ -77,7 +83,7 @@ async fn plain_connect_and_accept() {
 async fn tls_and_mutual_tls_over_sockets() {
     let pki = Pki::new();
     // Server-authenticated TLS.
-    let acceptor = Acceptor::from_listener(&pki.listener(false)).unwrap();
+    let acceptor = listener_acceptor(&pki.listener(false)).unwrap();
     assert_eq!(acceptor.mode_name(), "tls");
     let (port, task) = serve_once(acceptor).await;
     let cfg = client_config(&ClientTlsOptions {
@@ -96,7 +102,7 @@ async fn tls_and_mutual_tls_over_sockets() {
     assert_eq!(task.await.unwrap().unwrap(), None);
 
     // Mutual TLS: the client certificate's CN reaches the broker.
-    let acceptor = Acceptor::from_listener(&pki.listener(true)).unwrap();
+    let acceptor = listener_acceptor(&pki.listener(true)).unwrap();
     let (port, task) = serve_once(acceptor).await;
     let cfg = client_config(&ClientTlsOptions {
         ca_file: Some(pki.path("ca.crt")),
@@ -119,7 +125,7 @@ async fn tls_and_mutual_tls_over_sockets() {
 #[tokio::test]
 async fn tls_client_refuses_a_name_the_certificate_lacks() {
     let pki = Pki::new();
-    let (port, _task) = serve_once(Acceptor::from_listener(&pki.listener(false)).unwrap()).await;
+    let (port, _task) = serve_once(listener_acceptor(&pki.listener(false)).unwrap()).await;
     let cfg = client_config(&ClientTlsOptions {
         ca_file: Some(pki.path("ca.crt")),
         ..ClientTlsOptions::default()
@@ -138,10 +144,7 @@ fn tls_listener_configuration_errors_name_the_listener_and_file() {
     let pki = Pki::new();
     let mut no_table = pki.listener(false);
     no_table.tls = None;
-    let err = Acceptor::from_listener(&no_table)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = listener_acceptor(&no_table).err().unwrap().to_string();
     assert!(
         err.contains("\"secure\"") && err.contains("[listener.tls]"),
         "{err}"
@@ -151,14 +154,14 @@ fn tls_listener_configuration_errors_name_the_listener_and_file() {
     if let Some(t) = missing.tls.as_mut() {
         t.keyfile = pki.path("nope.key");
     }
-    let err = Acceptor::from_listener(&missing).err().unwrap().to_string();
+    let err = listener_acceptor(&missing).err().unwrap().to_string();
     assert!(err.contains("nope.key"), "{err}");
 
     let mut version = pki.listener(false);
     if let Some(t) = version.tls.as_mut() {
         t.tls_version = Some("tlsv1.1".into());
     }
-    let err = Acceptor::from_listener(&version).err().unwrap().to_string();
+    let err = listener_acceptor(&version).err().unwrap().to_string();
     assert!(err.contains("tlsv1.1"), "{err}");
 
     let mut swapped = pki.listener(false);
@@ -166,7 +169,7 @@ fn tls_listener_configuration_errors_name_the_listener_and_file() {
         t.keyfile = pki.path("alice.key");
     }
     assert!(
-        Acceptor::from_listener(&swapped).is_err(),
+        listener_acceptor(&swapped).is_err(),
         "key of another certificate"
     );
 }
@@ -192,7 +195,7 @@ fn expiry_of_tls_listeners() {
 #[test]
 fn reload_notices_new_certificate() {
     let pki = Pki::new();
-    let acceptor = Acceptor::from_listener(&pki.listener(false)).unwrap();
+    let acceptor = listener_acceptor(&pki.listener(false)).unwrap();
     assert!(!acceptor.reload_if_changed().unwrap());
     // Replace the broker pair with a fresh one from a second PKI.
     let other = Pki::new();

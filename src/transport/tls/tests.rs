@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::auth::certs::{CertificateAuthority, KeyAlgorithm, Validity};
-use crate::codec::{Properties, ProtocolVersion};
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -112,37 +111,4 @@ fn common_name_of_client_cert() {
     let f = files();
     assert_eq!(common_name(&f.client_der).as_deref(), Some("device-7"));
     assert_eq!(common_name(b"garbage"), None);
-}
-
-#[test]
-fn certificate_authenticator_uses_cn() {
-    let connect = Connect {
-        protocol_version: ProtocolVersion::V311,
-        clean_start: true,
-        keep_alive: 30,
-        client_id: "c".into(),
-        will: None,
-        username: Some("claimed".into()),
-        password: None,
-        properties: Properties::default(),
-    };
-    let mut peer = PeerInfo {
-        tls: true,
-        tls_client_cn: Some("device-7".into()),
-        ..PeerInfo::default()
-    };
-    match CertificateAuthenticator.authenticate(&connect, &peer) {
-        AuthDecision::Accept { authenticated, .. } => {
-            assert_eq!(
-                authenticated.principal.username.as_deref(),
-                Some("device-7")
-            )
-        }
-        _ => panic!("refused"),
-    }
-    peer.tls_client_cn = None;
-    assert!(matches!(
-        CertificateAuthenticator.authenticate(&connect, &peer),
-        AuthDecision::Reject(ReasonCode::NOT_AUTHORIZED)
-    ));
 }
