@@ -109,40 +109,9 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .map(|r| RemoteBroker::open(&r.host, &r.dir))
         .transpose()?;
     let mut notes = Vec::new();
-    let links = if let Some(r) = &remote {
-        if opts.links.iter().any(|l| !l.is_loopback()) {
-            notes.push(
-                "emulated links not measured: with --remote the network between the two \
-                 machines is the link"
-                    .into(),
-            );
-        }
-        vec![r.link()]
-    } else if opts.links.is_empty() {
-        vec![LinkProfile::loopback()]
-    } else {
-        opts.links.clone()
-    };
+    let links = resolve_links(opts, remote.as_ref(), &mut notes);
     // Every emulated link of the run uses the same subnet, one link at a time.
-    let subnet = if links.iter().any(LinkProfile::is_emulated) {
-        let removed = netns::sweep_stale();
-        if !removed.is_empty() {
-            notes.push(format!(
-                "removed namespaces/veths left by killed runs: {}",
-                removed.join(", ")
-            ));
-        }
-        match netns::pick_subnet() {
-            Ok(n) => Some(n),
-            Err(e) => {
-                // Loopback still runs; each emulated link gets a "not measured" note below.
-                notes.push(format!("emulated links unavailable: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let subnet = link_subnet(&links, &mut notes);
     let hosts: Vec<String> = subnet
         .map(|n| vec![netns::broker_addr(n).to_string()])
         .unwrap_or_default();
@@ -153,81 +122,12 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         None => local_creds.insert(Credentials::create_for(&scratch.0, &hosts)?),
     };
 
-    let mut brokers = opts.profile.brokers.clone();
-    if let Some(r) = &remote {
-        notes.push(format!(
-            "Remote broker: {}. Its CPU time and RSS were read from its /proc by `serve` at \
-             each sample; `repeats.csv` has both machines' load averages around each block.",
-            r.describe()
-        ));
-        if brokers.contains(&BrokerKind::Mosquitto) && !r.serves_mosquitto() {
-            notes.push("mosquitto baseline not measured: `experiment serve` did not run it".into());
-            brokers.retain(|b| *b != BrokerKind::Mosquitto);
-        }
-        if !r.certificate_names_ip() {
-            notes.push(format!(
-                "the broker certificate names {:?}, not {}: TLS modes fail verification \
-                 (start `serve` with `--name {}`)",
-                r.info.names, r.ip, r.ip
-            ));
-        }
-    }
-    // A remote broker host serves its own mosquitto; only a local run needs one here.
-    if remote.is_none()
-        && brokers.contains(&BrokerKind::Mosquitto)
-        && !Path::new(MOSQUITTO_BIN).exists()
-    {
-        notes.push(format!(
-            "mosquitto baseline skipped: {MOSQUITTO_BIN} is not installed"
-        ));
-        brokers.retain(|b| *b != BrokerKind::Mosquitto);
-    }
-    // A mode no broker of this run serves measures nothing: say so instead of leaving a gap.
-    for m in &opts.profile.modes {
-        if !brokers.iter().any(|b| b.supports(*m)) {
-            notes.push(format!(
-                "{m} not measured: only {} serve it, and none ran",
-                BrokerKind::ALL
-                    .iter()
-                    .filter(|b| b.supports(*m))
-                    .map(|b| b.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    let plan: Vec<_> = brokers
-        .iter()
-        .flat_map(|b| {
-            opts.profile
-                .modes
-                .iter()
-                .filter(|m| b.supports(**m))
-                .map(move |m| (*b, *m))
-        })
-        .collect();
-    let cells_per_mode = |p: &Profile| (p.payloads.len() * p.qos.len()) as u64 + 3;
-    // Later repeats: the idle-memory phase, the (payload, QoS) cells and the storm.
-    let cells_per_repeat = |p: &Profile| {
-        (p.payloads.len() * p.qos.len()) as u64
-            + u64::from(p.storm.millis > 0)
-            + u64::from(p.idle_connections.iter().any(|&n| n > 0))
-    };
-    // The (broker, mode) blocks measured on a link: the profile's emulated links may
-    // measure fewer modes than loopback.
-    let link_plan = |p: &Profile| -> Vec<(BrokerKind, Mode)> {
-        plan.iter()
-            .filter(|(_, m)| p.modes.contains(m))
-            .copied()
-            .collect()
-    };
+    let (brokers, plan) = plan_blocks(opts, remote.as_ref(), &mut notes);
     let total: u64 = links
         .iter()
         .map(|l| {
             let p = opts.profile.for_link(l);
-            let per_mode = cells_per_mode(&p);
-            (per_mode + (p.repeats.max(1) as u64 - 1) * cells_per_repeat(&p))
-                * link_plan(&p).len() as u64
+            link_plan(&plan, &p).len() as u64 * cells_of_block(&p, p.repeats.max(1))
         })
         .sum::<u64>();
     let bar = Progress::new(total, opts.progress);
@@ -240,264 +140,29 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
         .enable_all()
         .build()
         .map_err(|e| ExperimentError::Io("tokio runtime".into(), e))?;
-    // Interrupted runs (SIGINT, SIGTERM) exit here without running destructors: stop the
-    // brokers they started and remove the links they built.
-    let emulating = subnet.is_some();
-    {
-        runtime.spawn(async move {
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
-            }
-            let brokers = super::broker::kill_live_brokers();
-            let removed = if emulating {
-                tokio::task::spawn_blocking(netns::remove_own)
-                    .await
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            eprintln!(
-                "experiment interrupted; stopped {brokers} broker(s){}{}",
-                if removed.is_empty() { "" } else { "; removed " },
-                removed.join(", ")
-            );
-            std::process::exit(130);
-        });
-    }
-    let mut modes = Vec::new();
-    let mut rows: Vec<CellRepeat> = Vec::new();
-    let mut loads = Vec::new();
-    let mut storms = Vec::new();
-    let mut idle_memory = Vec::new();
-    let mut link_results = Vec::new();
+    stop_on_signal(&runtime, subnet.is_some());
+    let cx = RunContext {
+        opts,
+        remote: remote.as_ref(),
+        creds,
+        subnet,
+        plan: &plan,
+        bar: &bar,
+        runtime: &runtime,
+        pin_brokers,
+    };
+    let mut measured = Measured::default();
     for (seq, link) in links.iter().enumerate() {
-        let profile = opts.profile.for_link(link);
-        let plan = link_plan(&profile);
-        let cells_per_mode = cells_per_mode(&profile);
-        let repeats = profile.repeats.max(1);
-        let cells_per_repeat = cells_per_repeat(&profile);
-        // Loopback: 127.0.0.1 here. Emulated: namespaces created now, removed at the end of
-        // this iteration (or on any early exit, panics included) by `EmulatedLink`'s drop.
-        // Remote: the served brokers are reached through `remote`, not `host`.
-        let (mut emulated, host) = match (link.is_emulated(), subnet) {
-            (false, _) => (None, BrokerHost::loopback()),
-            (true, None) => {
-                notes.push(format!("link {}: not measured (no subnet)", link.name));
-                bar.inc(
-                    plan.len() as u64 * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
-                );
-                continue;
-            }
-            (true, Some(n)) => {
-                bar.set_message(format!("{}: creating the link", link.name));
-                match EmulatedLink::create(link, n, seq as u32, &opts.harness_bin) {
-                    Ok(l) => {
-                        let host = BrokerHost {
-                            netns: Some(l.broker_ns.clone()),
-                            ip: l.broker_addr.into(),
-                        };
-                        (Some(l), host)
-                    }
-                    Err(e) => {
-                        notes.push(format!("link {}: not measured: {e}", link.name));
-                        bar.inc(
-                            plan.len() as u64
-                                * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
-                        );
-                        continue;
-                    }
-                }
-            }
-        };
-        let mut link_result = match &remote {
-            Some(r) => {
-                bar.set_message(format!("{}: iperf3 and round trips", link.name));
-                r.probe_link()
-            }
-            None => LinkResult::new(
-                link,
-                emulated
-                    .as_ref()
-                    .map(|l| l.emulation.describe())
-                    .unwrap_or(""),
-                host.ip.to_string(),
-            ),
-        };
-        if let Some(l) = &emulated {
-            bar.set_message(format!("{}: iperf3", link.name));
-            match linkprobe::iperf(l) {
-                Ok(f) => link_result.set_iperf(&f),
-                Err(e) => link_result.notes.push(format!("iperf3 not measured: {e}")),
-            }
-        }
-        let on_link = |m: &super::results::ModeResult| m.link == link.name;
-        for (rep, kind, mode) in repeat::schedule(&plan, repeats) {
-            let block_cells = if rep == 0 {
-                cells_per_mode
-            } else {
-                cells_per_repeat
-            };
-            if rep > 0
-                && !modes
-                    .iter()
-                    .any(|m| on_link(m) && m.broker == kind && m.mode == mode)
-            {
-                // Repeat 0 of this block failed (its note says why).
-                bar.inc(block_cells);
-                continue;
-            }
-            let started_broker = match (&remote, kind) {
-                (Some(r), _) => r.broker(kind, mode),
-                (None, BrokerKind::MqttLwa) => {
-                    BrokerProcess::start_mqtt_lwa_on(&opts.mqtt_lwa_bin, mode, creds, &host)
-                        .map(BrokerUnderTest::Local)
-                }
-                (None, BrokerKind::Mosquitto) => {
-                    BrokerProcess::start_mosquitto_on(mode, creds, &host)
-                        .map(BrokerUnderTest::Local)
-                }
-            };
-            let broker = match started_broker {
-                Ok(b) => b,
-                Err(e) => {
-                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
-                    bar.inc(block_cells);
-                    continue;
-                }
-            };
-            if let (true, Process::Pid(pid)) = (pin_brokers, broker.process()) {
-                if let Err(e) = affinity::pin_process(pid, affinity::BROKER_CPU) {
-                    notes.push(format!("{kind} {mode}: broker not pinned: {e}"));
-                }
-            }
-            if emulated.is_some() && link_result.connect_samples == 0 {
-                link_result.connect_rtt_ms = linkprobe::connect_rtt_ms(broker.addr(), 10);
-                link_result.connect_samples = 10;
-            }
-            let tls = match super::workload::TlsClient::for_mode(mode, creds) {
-                Ok(t) => t,
-                Err(e) => {
-                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
-                    bar.inc(block_cells);
-                    continue;
-                }
-            };
-            let target = Target {
-                broker: kind,
-                process: broker.process(),
-                addr: broker.addr(),
-                mode,
-                creds,
-                tls: tls.as_ref(),
-            };
-            if let Some(tls) = target.tls {
-                if let Err(e) = runtime.block_on(tls.warm_up(target.addr)) {
-                    notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
-                    bar.inc(block_cells);
-                    continue;
-                }
-            }
-            let tick = |msg: &str| {
-                bar.set_message(format!("{}: {msg}", link.name));
-                bar.inc(1);
-            };
-            let start = LoadAvg::now();
-            let broker_host_start = remote.as_ref().and_then(RemoteBroker::load);
-            let own: Vec<Process> = match broker.process() {
-                Process::Pid(pid) => vec![Process::Current, Process::Pid(pid)],
-                _ => vec![Process::Current],
-            };
-            let cpu_start = repeat::CpuSnapshot::take(&own);
-            let measured = if rep == 0 {
-                runtime
-                    .block_on(measure_mode(&target, &profile, &tick))
-                    .map(|mut m| {
-                        m.mode.link = link.name.clone();
-                        let storm = m.mode.storm.clone();
-                        let idle = m.mode.idle_memory.clone();
-                        (Some(m.mode), m.notes, m.cells, storm, idle)
-                    })
-            } else {
-                runtime
-                    .block_on(repeat::measure_repeat(&target, &profile, rep, &tick))
-                    .map(|m| (None, m.notes, m.cells, m.storm, m.idle_memory))
-            };
-            drop(broker);
-            if let Some(l) = emulated.as_mut() {
-                if !l.emulator_alive() {
-                    notes.push(format!(
-                        "link {}: the delay/loss emulator (mqtt-lwa-experiment linkem) died during \
-                         {kind} {mode}; packets passed without delay or loss from then on, so \
-                         that block's figures were dropped and the rest of this link was not \
-                         measured",
-                        link.name
-                    ));
-                    break;
-                }
-            }
-            match measured {
-                Ok((mode_result, mode_notes, cells, storm, idle)) => {
-                    if !idle.is_empty() {
-                        idle_memory.push(MemoryRepeat {
-                            link: link.name.clone(),
-                            repeat: rep,
-                            broker: kind,
-                            mode,
-                            steps: idle,
-                        });
-                    }
-                    modes.extend(mode_result);
-                    storms.extend(storm.map(|storm| StormRepeat {
-                        link: link.name.clone(),
-                        repeat: rep,
-                        broker: kind,
-                        mode,
-                        storm,
-                    }));
-                    notes.extend(mode_notes.into_iter().map(|n| {
-                        if !link.is_emulated() {
-                            n
-                        } else {
-                            format!("{}: {n}", link.name)
-                        }
-                    }));
-                    rows.extend(cells.into_iter().map(|mut cell| {
-                        cell.link = link.name.clone();
-                        CellRepeat { repeat: rep, cell }
-                    }));
-                }
-                Err(e) => notes.push(format!(
-                    "{} {kind} {mode}: measurement failed (repeat {}): {e}",
-                    link.name,
-                    rep + 1
-                )),
-            }
-            loads.push(BlockLoad {
-                link: link.name.clone(),
-                repeat: rep,
-                broker: kind,
-                mode,
-                start,
-                end: LoadAvg::now(),
-                broker_host_start,
-                broker_host_end: remote.as_ref().and_then(RemoteBroker::load),
-                other_cpu_share: cpu_start
-                    .zip(repeat::CpuSnapshot::take(&own))
-                    .and_then(|(a, b)| a.other_share(&b)),
-            });
-        }
-        link_results.push(link_result);
-        drop(emulated.take());
+        measure_link(&cx, seq, link, &mut measured, &mut notes);
     }
+    let Measured {
+        modes,
+        mut rows,
+        loads,
+        storms,
+        idle_memory,
+        links: link_results,
+    } = measured;
     let stock = if remote.is_none() {
         stock_bursts(
             opts,
@@ -584,6 +249,430 @@ pub fn run(opts: &RunOptions) -> Result<PathBuf, ExperimentError> {
     results.write_json(&dir).map_err(io("results.json"))?;
     super::render::write_outputs(&results, &dir).map_err(io("report and tables"))?;
     Ok(dir)
+}
+
+/// What every link's measurement shares.
+struct RunContext<'a> {
+    opts: &'a RunOptions,
+    remote: Option<&'a RemoteBroker>,
+    creds: &'a Credentials,
+    subnet: Option<u8>,
+    plan: &'a [(BrokerKind, Mode)],
+    bar: &'a Progress,
+    runtime: &'a tokio::runtime::Runtime,
+    pin_brokers: bool,
+}
+
+/// What the links' blocks measured, gathered over the run.
+#[derive(Default)]
+struct Measured {
+    modes: Vec<super::results::ModeResult>,
+    rows: Vec<CellRepeat>,
+    loads: Vec<BlockLoad>,
+    storms: Vec<StormRepeat>,
+    idle_memory: Vec<MemoryRepeat>,
+    links: Vec<LinkResult>,
+}
+
+/// Measures one link: sets it up (an emulated one's namespaces live until this returns),
+/// measures it (iperf3, round trips), then every (broker, mode) block of the plan in
+/// every repeat, interleaved ([`repeat::schedule`]).
+fn measure_link(
+    cx: &RunContext<'_>,
+    seq: usize,
+    link: &LinkProfile,
+    out: &mut Measured,
+    notes: &mut Vec<String>,
+) {
+    let profile = cx.opts.profile.for_link(link);
+    let plan = link_plan(cx.plan, &profile);
+    let cells_per_mode = cells_per_mode(&profile);
+    let repeats = profile.repeats.max(1);
+    let cells_per_repeat = cells_per_repeat(&profile);
+    // Loopback: 127.0.0.1 here. Emulated: namespaces created now, removed at the end of
+    // this iteration (or on any early exit, panics included) by `EmulatedLink`'s drop.
+    // Remote: the served brokers are reached through `remote`, not `host`.
+    let (mut emulated, host) = match (link.is_emulated(), cx.subnet) {
+        (false, _) => (None, BrokerHost::loopback()),
+        (true, None) => {
+            notes.push(format!("link {}: not measured (no cx.subnet)", link.name));
+            cx.bar.inc(
+                plan.len() as u64 * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
+            );
+            return;
+        }
+        (true, Some(n)) => {
+            cx.bar
+                .set_message(format!("{}: creating the link", link.name));
+            match EmulatedLink::create(link, n, seq as u32, &cx.opts.harness_bin) {
+                Ok(l) => {
+                    let host = BrokerHost {
+                        netns: Some(l.broker_ns.clone()),
+                        ip: l.broker_addr.into(),
+                    };
+                    (Some(l), host)
+                }
+                Err(e) => {
+                    notes.push(format!("link {}: not measured: {e}", link.name));
+                    cx.bar.inc(
+                        plan.len() as u64
+                            * (cells_per_mode + (repeats as u64 - 1) * cells_per_repeat),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let mut link_result = match cx.remote {
+        Some(r) => {
+            cx.bar
+                .set_message(format!("{}: iperf3 and round trips", link.name));
+            r.probe_link()
+        }
+        None => LinkResult::new(
+            link,
+            emulated
+                .as_ref()
+                .map(|l| l.emulation.describe())
+                .unwrap_or(""),
+            host.ip.to_string(),
+        ),
+    };
+    if let Some(l) = &emulated {
+        cx.bar.set_message(format!("{}: iperf3", link.name));
+        match linkprobe::iperf(l) {
+            Ok(f) => link_result.set_iperf(&f),
+            Err(e) => link_result.notes.push(format!("iperf3 not measured: {e}")),
+        }
+    }
+    let on_link = |m: &super::results::ModeResult| m.link == link.name;
+    for (rep, kind, mode) in repeat::schedule(&plan, repeats) {
+        let block_cells = if rep == 0 {
+            cells_per_mode
+        } else {
+            cells_per_repeat
+        };
+        if rep > 0
+            && !out
+                .modes
+                .iter()
+                .any(|m| on_link(m) && m.broker == kind && m.mode == mode)
+        {
+            // Repeat 0 of this block failed (its note says why).
+            cx.bar.inc(block_cells);
+            continue;
+        }
+        let started_broker = match (cx.remote, kind) {
+            (Some(r), _) => r.broker(kind, mode),
+            (None, BrokerKind::MqttLwa) => {
+                BrokerProcess::start_mqtt_lwa_on(&cx.opts.mqtt_lwa_bin, mode, cx.creds, &host)
+                    .map(BrokerUnderTest::Local)
+            }
+            (None, BrokerKind::Mosquitto) => {
+                BrokerProcess::start_mosquitto_on(mode, cx.creds, &host).map(BrokerUnderTest::Local)
+            }
+        };
+        let broker = match started_broker {
+            Ok(b) => b,
+            Err(e) => {
+                notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                cx.bar.inc(block_cells);
+                continue;
+            }
+        };
+        if let (true, Process::Pid(pid)) = (cx.pin_brokers, broker.process()) {
+            if let Err(e) = affinity::pin_process(pid, affinity::BROKER_CPU) {
+                notes.push(format!("{kind} {mode}: broker not pinned: {e}"));
+            }
+        }
+        if emulated.is_some() && link_result.connect_samples == 0 {
+            link_result.connect_rtt_ms = linkprobe::connect_rtt_ms(broker.addr(), 10);
+            link_result.connect_samples = 10;
+        }
+        let tls = match super::workload::TlsClient::for_mode(mode, cx.creds) {
+            Ok(t) => t,
+            Err(e) => {
+                notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                cx.bar.inc(block_cells);
+                continue;
+            }
+        };
+        let target = Target {
+            broker: kind,
+            process: broker.process(),
+            addr: broker.addr(),
+            mode,
+            creds: cx.creds,
+            tls: tls.as_ref(),
+        };
+        if let Some(tls) = target.tls {
+            if let Err(e) = cx.runtime.block_on(tls.warm_up(target.addr)) {
+                notes.push(format!("{} {kind} {mode}: not measured: {e}", link.name));
+                cx.bar.inc(block_cells);
+                continue;
+            }
+        }
+        let tick = |msg: &str| {
+            cx.bar.set_message(format!("{}: {msg}", link.name));
+            cx.bar.inc(1);
+        };
+        let start = LoadAvg::now();
+        let broker_host_start = cx.remote.and_then(RemoteBroker::load);
+        let own: Vec<Process> = match broker.process() {
+            Process::Pid(pid) => vec![Process::Current, Process::Pid(pid)],
+            _ => vec![Process::Current],
+        };
+        let cpu_start = repeat::CpuSnapshot::take(&own);
+        let measured = if rep == 0 {
+            cx.runtime
+                .block_on(measure_mode(&target, &profile, &tick))
+                .map(|mut m| {
+                    m.mode.link = link.name.clone();
+                    let storm = m.mode.storm.clone();
+                    let idle = m.mode.idle_memory.clone();
+                    (Some(m.mode), m.notes, m.cells, storm, idle)
+                })
+        } else {
+            cx.runtime
+                .block_on(repeat::measure_repeat(&target, &profile, rep, &tick))
+                .map(|m| (None, m.notes, m.cells, m.storm, m.idle_memory))
+        };
+        drop(broker);
+        if let Some(l) = emulated.as_mut() {
+            if !l.emulator_alive() {
+                notes.push(format!(
+                    "link {}: the delay/loss emulator (mqtt-lwa-experiment linkem) died during \
+                     {kind} {mode}; packets passed without delay or loss from then on, so \
+                     that block's figures were dropped and the rest of this link was not \
+                     measured",
+                    link.name
+                ));
+                break;
+            }
+        }
+        match measured {
+            Ok((mode_result, mode_notes, cells, storm, idle)) => {
+                if !idle.is_empty() {
+                    out.idle_memory.push(MemoryRepeat {
+                        link: link.name.clone(),
+                        repeat: rep,
+                        broker: kind,
+                        mode,
+                        steps: idle,
+                    });
+                }
+                out.modes.extend(mode_result);
+                out.storms.extend(storm.map(|storm| StormRepeat {
+                    link: link.name.clone(),
+                    repeat: rep,
+                    broker: kind,
+                    mode,
+                    storm,
+                }));
+                notes.extend(mode_notes.into_iter().map(|n| {
+                    if !link.is_emulated() {
+                        n
+                    } else {
+                        format!("{}: {n}", link.name)
+                    }
+                }));
+                out.rows.extend(cells.into_iter().map(|mut cell| {
+                    cell.link = link.name.clone();
+                    CellRepeat { repeat: rep, cell }
+                }));
+            }
+            Err(e) => notes.push(format!(
+                "{} {kind} {mode}: measurement failed (repeat {}): {e}",
+                link.name,
+                rep + 1
+            )),
+        }
+        out.loads.push(BlockLoad {
+            link: link.name.clone(),
+            repeat: rep,
+            broker: kind,
+            mode,
+            start,
+            end: LoadAvg::now(),
+            broker_host_start,
+            broker_host_end: cx.remote.and_then(RemoteBroker::load),
+            other_cpu_share: cpu_start
+                .zip(repeat::CpuSnapshot::take(&own))
+                .and_then(|(a, b)| a.other_share(&b)),
+        });
+    }
+    out.links.push(link_result);
+    drop(emulated.take());
+}
+
+/// The links a run measures: the remote's network with `--remote`, else the profile's
+/// (loopback when none).
+fn resolve_links(
+    opts: &RunOptions,
+    remote: Option<&RemoteBroker>,
+    notes: &mut Vec<String>,
+) -> Vec<LinkProfile> {
+    if let Some(r) = remote {
+        if opts.links.iter().any(|l| !l.is_loopback()) {
+            notes.push(
+                "emulated links not measured: with --remote the network between the two \
+                 machines is the link"
+                    .into(),
+            );
+        }
+        vec![r.link()]
+    } else if opts.links.is_empty() {
+        vec![LinkProfile::loopback()]
+    } else {
+        opts.links.clone()
+    }
+}
+
+/// The subnet every emulated link of the run uses, one link at a time (stale namespaces of
+/// killed runs removed first); `None` when no link is emulated or none is free.
+fn link_subnet(links: &[LinkProfile], notes: &mut Vec<String>) -> Option<u8> {
+    if !links.iter().any(LinkProfile::is_emulated) {
+        return None;
+    }
+    let removed = netns::sweep_stale();
+    if !removed.is_empty() {
+        notes.push(format!(
+            "removed namespaces/veths left by killed runs: {}",
+            removed.join(", ")
+        ));
+    }
+    match netns::pick_subnet() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            // Loopback still runs; each emulated link gets a "not measured" note.
+            notes.push(format!("emulated links unavailable: {e}"));
+            None
+        }
+    }
+}
+
+/// The brokers of the run (mosquitto left out, with a note, where it cannot run) and the
+/// (broker, mode) blocks each link measures.
+fn plan_blocks(
+    opts: &RunOptions,
+    remote: Option<&RemoteBroker>,
+    notes: &mut Vec<String>,
+) -> (Vec<BrokerKind>, Vec<(BrokerKind, Mode)>) {
+    let mut brokers = opts.profile.brokers.clone();
+    if let Some(r) = remote {
+        notes.push(format!(
+            "Remote broker: {}. Its CPU time and RSS were read from its /proc by `serve` at \
+             each sample; `repeats.csv` has both machines' load averages around each block.",
+            r.describe()
+        ));
+        if brokers.contains(&BrokerKind::Mosquitto) && !r.serves_mosquitto() {
+            notes.push("mosquitto baseline not measured: `experiment serve` did not run it".into());
+            brokers.retain(|b| *b != BrokerKind::Mosquitto);
+        }
+        if !r.certificate_names_ip() {
+            notes.push(format!(
+                "the broker certificate names {:?}, not {}: TLS modes fail verification \
+                 (start `serve` with `--name {}`)",
+                r.info.names, r.ip, r.ip
+            ));
+        }
+    }
+    // A remote broker host serves its own mosquitto; only a local run needs one here.
+    if remote.is_none()
+        && brokers.contains(&BrokerKind::Mosquitto)
+        && !Path::new(MOSQUITTO_BIN).exists()
+    {
+        notes.push(format!(
+            "mosquitto baseline skipped: {MOSQUITTO_BIN} is not installed"
+        ));
+        brokers.retain(|b| *b != BrokerKind::Mosquitto);
+    }
+    // A mode no broker of this run serves measures nothing: say so instead of leaving a gap.
+    for m in &opts.profile.modes {
+        if !brokers.iter().any(|b| b.supports(*m)) {
+            notes.push(format!(
+                "{m} not measured: only {} serve it, and none ran",
+                BrokerKind::ALL
+                    .iter()
+                    .filter(|b| b.supports(*m))
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let plan = brokers
+        .iter()
+        .flat_map(|b| {
+            opts.profile
+                .modes
+                .iter()
+                .filter(|m| b.supports(**m))
+                .map(move |m| (*b, *m))
+        })
+        .collect();
+    (brokers, plan)
+}
+
+/// Progress steps of a (broker, mode) block's first repeat: its (payload, QoS) cells, then
+/// set-up, storm and idle memory.
+fn cells_per_mode(p: &Profile) -> u64 {
+    (p.payloads.len() * p.qos.len()) as u64 + 3
+}
+
+/// Progress steps of a later repeat: the idle-memory phase, the (payload, QoS) cells and the
+/// storm.
+fn cells_per_repeat(p: &Profile) -> u64 {
+    (p.payloads.len() * p.qos.len()) as u64
+        + u64::from(p.storm.millis > 0)
+        + u64::from(p.idle_connections.iter().any(|&n| n > 0))
+}
+
+/// Progress steps of one (broker, mode) block over all its repeats.
+fn cells_of_block(p: &Profile, repeats: usize) -> u64 {
+    cells_per_mode(p) + (repeats as u64 - 1) * cells_per_repeat(p)
+}
+
+/// The (broker, mode) blocks measured on a link: the profile's emulated links may measure
+/// fewer modes than loopback.
+fn link_plan(plan: &[(BrokerKind, Mode)], p: &Profile) -> Vec<(BrokerKind, Mode)> {
+    plan.iter()
+        .filter(|(_, m)| p.modes.contains(m))
+        .copied()
+        .collect()
+}
+
+/// Interrupted runs (SIGINT, SIGTERM) exit from a task of `runtime` without running
+/// destructors: it stops the brokers they started and removes the links they built.
+fn stop_on_signal(runtime: &tokio::runtime::Runtime, emulating: bool) {
+    runtime.spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        let brokers = super::broker::kill_live_brokers();
+        let removed = if emulating {
+            tokio::task::spawn_blocking(netns::remove_own)
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        eprintln!(
+            "experiment interrupted; stopped {brokers} broker(s){}{}",
+            if removed.is_empty() { "" } else { "; removed " },
+            removed.join(", ")
+        );
+        std::process::exit(130);
+    });
 }
 
 /// The stock-client bursts ([`super::stock`]): each repeat runs every
