@@ -12,6 +12,8 @@
 //!
 //! `cargo bench --bench handshake` (add `-- --warm-up-time 1 --measurement-time 2`
 //! for a quick look). Under `cargo test --all-targets` every benchmark runs once.
+// criterion_group! defines a public function without a doc line.
+#![allow(missing_docs)]
 
 use std::path::Path;
 use std::sync::Arc;

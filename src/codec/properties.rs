@@ -8,32 +8,59 @@ use bytes::Bytes;
 
 /// Property identifiers from MQTT 5.0 section 2.2.2.2.
 pub mod id {
+    /// 0x01 Payload Format Indicator (property identifier).
     pub const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
+    /// 0x02 Message Expiry Interval (property identifier).
     pub const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
+    /// 0x03 Content Type (property identifier).
     pub const CONTENT_TYPE: u8 = 0x03;
+    /// 0x08 Response Topic (property identifier).
     pub const RESPONSE_TOPIC: u8 = 0x08;
+    /// 0x09 Correlation Data (property identifier).
     pub const CORRELATION_DATA: u8 = 0x09;
+    /// 0x0B Subscription Identifier (property identifier).
     pub const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+    /// 0x11 Session Expiry Interval (property identifier).
     pub const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
+    /// 0x12 Assigned Client Identifier (property identifier).
     pub const ASSIGNED_CLIENT_IDENTIFIER: u8 = 0x12;
+    /// 0x13 Server Keep Alive (property identifier).
     pub const SERVER_KEEP_ALIVE: u8 = 0x13;
+    /// 0x15 Authentication Method (property identifier).
     pub const AUTHENTICATION_METHOD: u8 = 0x15;
+    /// 0x16 Authentication Data (property identifier).
     pub const AUTHENTICATION_DATA: u8 = 0x16;
+    /// 0x17 Request Problem Information (property identifier).
     pub const REQUEST_PROBLEM_INFORMATION: u8 = 0x17;
+    /// 0x18 Will Delay Interval (property identifier).
     pub const WILL_DELAY_INTERVAL: u8 = 0x18;
+    /// 0x19 Request Response Information (property identifier).
     pub const REQUEST_RESPONSE_INFORMATION: u8 = 0x19;
+    /// 0x1A Response Information (property identifier).
     pub const RESPONSE_INFORMATION: u8 = 0x1A;
+    /// 0x1C Server Reference (property identifier).
     pub const SERVER_REFERENCE: u8 = 0x1C;
+    /// 0x1F Reason String (property identifier).
     pub const REASON_STRING: u8 = 0x1F;
+    /// 0x21 Receive Maximum (property identifier).
     pub const RECEIVE_MAXIMUM: u8 = 0x21;
+    /// 0x22 Topic Alias Maximum (property identifier).
     pub const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
+    /// 0x23 Topic Alias (property identifier).
     pub const TOPIC_ALIAS: u8 = 0x23;
+    /// 0x24 Maximum QoS (property identifier).
     pub const MAXIMUM_QOS: u8 = 0x24;
+    /// 0x25 Retain Available (property identifier).
     pub const RETAIN_AVAILABLE: u8 = 0x25;
+    /// 0x26 User Property (property identifier).
     pub const USER_PROPERTY: u8 = 0x26;
+    /// 0x27 Maximum Packet Size (property identifier).
     pub const MAXIMUM_PACKET_SIZE: u8 = 0x27;
+    /// 0x28 Wildcard Subscription Available (property identifier).
     pub const WILDCARD_SUBSCRIPTION_AVAILABLE: u8 = 0x28;
+    /// 0x29 Subscription Identifier Available (property identifier).
     pub const SUBSCRIPTION_IDENTIFIER_AVAILABLE: u8 = 0x29;
+    /// 0x2A Shared Subscription Available (property identifier).
     pub const SHARED_SUBSCRIPTION_AVAILABLE: u8 = 0x2A;
 }
 
