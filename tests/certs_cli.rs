@@ -4,11 +4,12 @@
 //!
 //! The mosquitto part needs `mosquitto` and `mosquitto_pub` (scripts/install-deps.sh).
 
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod cli_support;
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cli_support::Mosquitto;
 use mqtt_lwa::auth::certs::{CertificateAuthority, KeyAlgorithm, Validity};
 
 fn ours() -> Command {
@@ -132,15 +133,6 @@ fn init_never_overwrites_and_keys_are_private() {
     assert!(!bad.status.success());
 }
 
-struct Mosquitto(Child, std::path::PathBuf);
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn require(tool: &str) {
     let found = Command::new("sh")
         .arg("-c")
@@ -177,45 +169,15 @@ fn mosquitto_accepts_our_pki_for_mutual_tls() {
         chmod(&pki, 0o755);
         chmod(&pki.join("broker.key"), 0o644);
 
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.path().join("m.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\n\
-                 cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n\
-                 require_certificate true\nuse_identity_as_username true\n\
-                 allow_anonymous false\npersistence false\n",
+        let broker = Mosquitto::start_with(
+            "allow_anonymous false\n",
+            &format!(
+                "cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n\
+                 require_certificate true\nuse_identity_as_username true\n",
                 pki.display()
             ),
-        )
-        .unwrap();
-        chmod(&conf, 0o644);
-        let log = dir.path().join("log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::from(log_file.try_clone().unwrap()))
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .unwrap();
-        let mut broker = Mosquitto(child, log);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(s)) = broker.0.try_wait() {
-                panic!(
-                    "mosquitto exited {s}: {}",
-                    std::fs::read_to_string(&broker.1).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        );
+        let port = broker.port;
         let publish = |with_cert: bool, host: &str| {
             let mut c = Command::new("mosquitto_pub");
             c.args(["-h", host, "-p", &port.to_string(), "-t", "t", "-m", "m"])
@@ -237,7 +199,7 @@ fn mosquitto_accepts_our_pki_for_mutual_tls() {
             !no_cert.status.success(),
             "{algorithm}: accepted without a client certificate"
         );
-        let log_text = std::fs::read_to_string(&broker.1).unwrap_or_default();
+        let log_text = broker.log();
         assert!(
             log_text.contains("u'sensor-1'"),
             "{algorithm}: CN not used as user name:\n{log_text}"

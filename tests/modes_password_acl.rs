@@ -4,15 +4,15 @@
 //! reaching nobody. The other direction (our client and our password file
 //! against Debian's mosquitto, with TLS) is at the end.
 
+mod cli_support;
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use bytes::Bytes;
-use common::{connect_packet, unique, wait_until, Broker, LineProcess, RawClient, Read1, WAIT};
+use cli_support::Mosquitto;
+use common::{connect_packet, unique, Broker, LineProcess, RawClient, Read1, WAIT};
 use mqtt_lwa::codec::{Packet, ProtocolVersion, Publish, QoS, ReasonCode};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -247,53 +247,6 @@ fn acl_denied_subscribe_gets_0x87_and_nothing() {
 
 // --- our client and our password file against Debian's mosquitto ---
 
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mosquitto(dir: &Path, extra: &str) -> Mosquitto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = dir.join("mosquitto.conf");
-    let log = dir.join("mosquitto.log");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\npersistence false\n{extra}"),
-    )
-    .unwrap();
-    set_mode(&conf, 0o644);
-    let log_file = std::fs::File::create(&log).unwrap();
-    let child = Command::new("/usr/sbin/mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("mosquitto (package mosquitto)");
-    let mut m = Mosquitto { child, port, log };
-    let up = wait_until(Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok() || matches!(m.child.try_wait(), Ok(Some(_)))
-    });
-    assert!(
-        up && matches!(m.child.try_wait(), Ok(None)),
-        "mosquitto did not start: {}",
-        std::fs::read_to_string(&m.log).unwrap_or_default()
-    );
-    m
-}
-
 fn ours(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mqtt-lwa"));
     c.args(args);
@@ -323,10 +276,10 @@ fn our_client_against_mosquitto_with_tls_and_our_password_file() {
     ]));
     set_mode(&passwd, 0o644);
     let f = |n: &str| pki.join(n).display().to_string();
-    let m = start_mosquitto(
-        d,
+    let m = Mosquitto::start_with(
+        "allow_anonymous false\n",
         &format!(
-            "allow_anonymous false\npassword_file {}\ncafile {}\ncertfile {}\nkeyfile {}\ntls_version tlsv1.2\n",
+            "password_file {}\ncafile {}\ncertfile {}\nkeyfile {}\ntls_version tlsv1.2\n",
             passwd.display(),
             f("ca.crt"),
             f("broker.crt"),

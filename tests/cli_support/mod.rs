@@ -51,6 +51,7 @@ impl Mosquitto {
 
     /// Starts mosquitto with the given access lines (e.g. `allow_anonymous false`) and extra config.
     pub fn start_with(access: &str, extra: &str) -> Mosquitto {
+        let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = free_port();
@@ -81,8 +82,10 @@ impl Mosquitto {
             // Port taken meanwhile (or slow start): try another one.
             let _ = child.kill();
             let _ = child.wait();
+            last_log =
+                std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default();
         }
-        panic!("mosquitto did not start");
+        panic!("mosquitto did not start; its last log:\n{last_log}");
     }
 
     /// mosquitto's log so far.
