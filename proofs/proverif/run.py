@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs lwa.pv, lwa_s7.pv, lwa_s7_multi.pv, lwa_eph.pv, lwa2.pv, lwa2_s7.pv and
+"""Runs lwa.pv, lwa_s7.pv, lwa_s7_multi.pv, lwa_eph.pv, lwa2.pv, lwa2_s7.pv, lwa2_update.pv and
 their mutants with an installed ProVerif 2.05 and prints, per model, the wall-clock and CPU time,
 each claim's result, and whether the outcome is the expected one.
 
@@ -195,6 +195,37 @@ LWA2_MUTANTS = {
     ],
 }
 
+# ---- LWA2's key update (lwa2_update.pv) ----
+
+# Its queries in file order. "S6 gen0 after leak" and "S4 gen0" hold although the client's
+# generation-1 state leaks after every update (forward secrecy across generations).
+QUERY_CLAIMS_LWA2_UPDATE = (
+    ["U1"] + ["U2"] + ["S5 gen0"] + ["S5 gen1"] + ["S4 gen0"] * 6 + ["S4 gen1"] * 2
+    + ["S6 gen0 after leak"] * 2 + ["S6 gen1"] * 2
+    + ["reach c2b gen1"] + ["reach b2c gen1"]
+)
+
+UPDATE_REQUEST_CHECK = "  if req = keyed_mac(m1, (lbl_request, gen1, one)) then\n"
+UPDATE_RESPONSE_CHECK = "      if rsp = keyed_mac(m1, (lbl_response, gen1, one, req)) then\n"
+
+# name -> list of (old, new) replacements in lwa2_update.pv, each of which must occur.
+LWA2_UPDATE_MUTANTS = {
+    # The broker moves on any AUTH 0x19 [L2] without checking the request's MAC.
+    "request_not_verified": [(UPDATE_REQUEST_CHECK, "")],
+    # The client moves its opener on any AUTH 0x00 [L2] without checking the response.
+    "response_not_verified": [(UPDATE_RESPONSE_CHECK, "")],
+    # Generation 1 keeps generation 0's keys and IVs while the counters restart at 0.
+    "keys_kept": [
+        ("  let k_c2b1 = keyed(u1, lbl_c2b_key) in\n", "  let k_c2b1 = k_c2b in\n"),
+        ("  let iv_c2b1 = keyed(u1, lbl_c2b_iv) in\n", "  let iv_c2b1 = iv_c2b in\n"),
+        ("  let k_b2c1 = keyed(u1, lbl_b2c_key) in\n", "  let k_b2c1 = k_b2c in\n"),
+        ("  let iv_b2c1 = keyed(u1, lbl_b2c_iv) in\n", "  let iv_b2c1 = iv_b2c in\n"),
+    ],
+    # The next generation's secret is the handshake's prk itself (no one-way step): its
+    # leak gives away generation 0.
+    "no_one_way_step": [("  let u1 = keyed(u0, lbl_next) in\n", "  let u1 = prk in\n")],
+}
+
 # lwa2_s7.pv: one equivalence query (S7); its mutant refuses an unknown
 # identity at CONNECT instead of answering with a dummy PSK.
 LWA2_S7_MUTANTS = {
@@ -257,9 +288,13 @@ MUTANT_CATCHES = {
     "lwa2_no_revocation_check_at_confirmation": ["revoke accept", "revoke records"],
     "lwa2_no_revocation_check_on_records": ["revoke records"],
     "lwa2_s7_unknown_identity_refused_at_connect": ["S7"],
+    "lwa2_update_request_not_verified": ["U1"],
+    "lwa2_update_response_not_verified": ["U2"],
+    "lwa2_update_keys_kept": ["S5 gen0", "S4 gen0", "S6 gen0 after leak"],
+    "lwa2_update_no_one_way_step": ["S4 gen0", "S6 gen0 after leak"],
 }
 
-HONEST = ("lwa", "lwa_s7", "lwa_s7_multi", "lwa_eph", "lwa2", "lwa2_s7")
+HONEST = ("lwa", "lwa_s7", "lwa_s7_multi", "lwa_eph", "lwa2", "lwa2_s7", "lwa2_update")
 # Honest models that run only when named (each takes many minutes).
 LONG = ("lwa_payload_equiv",)
 
@@ -330,7 +365,9 @@ def parse(name, stdout):
         # A proof attempt may print intermediate RESULT lines; the last one is the verdict.
         claim = "S7" if "_s7" in name else "S6 strong secrecy"
         return {claim: [found[-1].replace("is ", "")]}
-    if name.startswith("lwa2"):
+    if name.startswith("lwa2_update"):
+        claims = QUERY_CLAIMS_LWA2_UPDATE
+    elif name.startswith("lwa2"):
         claims = QUERY_CLAIMS_LWA2
     elif name.startswith("lwa_eph"):
         claims = EPH_QUERY_CLAIMS
@@ -414,7 +451,8 @@ def main():
     models = {name: sources[name] for name in HONEST}
     if "--honest-only" not in sys.argv:
         for base, table in (("lwa", MUTANTS), ("lwa_s7", S7_MUTANTS), ("lwa_s7_multi", S7_MULTI_MUTANTS),
-                            ("lwa2", LWA2_MUTANTS), ("lwa2_s7", LWA2_S7_MUTANTS)):
+                            ("lwa2", LWA2_MUTANTS), ("lwa2_s7", LWA2_S7_MUTANTS),
+                            ("lwa2_update", LWA2_UPDATE_MUTANTS)):
             models.update({f"{base}_{name}": mutate(sources[base], c) for name, c in table.items()})
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
     # Long models: only when named.
