@@ -6,6 +6,8 @@ each claim's result, and whether the outcome is the expected one.
     PROVERIF=/path/to/proverif python3 proofs/proverif/run.py \
         [--honest-only] [--jobs N] [--timeout S] [--logs DIR] [NAME...]
 
+--check runs no ProVerif: it only builds every model and mutant (each mutant's
+change must apply) and exits; the test suite runs it (tests/proofs_proverif.rs).
 NAME... limits the run to the models with those names (e.g. lwa_s7, lwa2,
 lwa2_no_broker_ephemeral). The long models (lwa_payload_equiv,
 lwa_payload_equiv_fs) run only when named. --jobs N runs N ProVerif processes at once
@@ -459,6 +461,14 @@ def main():
     payload = sources["lwa_payload_equiv"]
     models["lwa_payload_equiv"] = payload
     models.update({f"lwa_payload_equiv_{name}": mutate(payload, c) for name, c in PAYLOAD_VARIANTS.items()})
+    if "--check" in sys.argv:
+        # Without ProVerif (the test suite): every mutant's change applies to its model, and
+        # every expected outcome names a model that exists.
+        stale = [m for m in MUTANT_CATCHES if m not in models]
+        if stale:
+            raise SystemExit(f"MUTANT_CATCHES names no model: {', '.join(stale)}")
+        print(f"{len(models)} models: every mutant's change applies")
+        sys.exit(0)
     if not only:
         models = {name: text for name, text in models.items() if not name.startswith(LONG)}
     if only:
