@@ -6,7 +6,8 @@
 # tshark (the experiment's capture cross-check), iproute2 (network namespaces), iperf3 (capacity of the
 # experiment's emulated links), iptables (their NFQUEUE delay line where the kernel
 # has no netem), openssl (s_client as a TLS 1.1-only client in tests/modes_tls.rs),
-# and the Python packages
+# qemu-system-arm (lwa-core's bare-metal example run on an emulated Cortex-M4,
+# scripts/embedded-check.sh --run), and the Python packages
 # of the interop tests and the independent LWA1 and LWA2 implementations (cryptography, blake3).
 set -euo pipefail
 SUDO=""
@@ -23,7 +24,7 @@ if [ "${1:-}" = --build ]; then
   echo "install-deps: build dependencies ok"
   exit 0
 fi
-for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl tshark:tshark; do
+for pair in mosquitto:mosquitto mosquitto_pub:mosquitto-clients ip:iproute2 iperf3:iperf3 iptables:iptables python3:python3 openssl:openssl tshark:tshark qemu-system-arm:qemu-system-arm; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if [ "$bin" = mosquitto ]; then
     [ -x /usr/sbin/mosquitto ] || need_apt+=("$pkg")

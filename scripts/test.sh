@@ -3,7 +3,8 @@
 # lints, runs every test (unit, property, interop against Debian's mosquitto
 # and paho-mqtt, the CI model checks of proofs/, the quick experiment), then a
 # short run of every fuzz target and the aarch64 cross-build smoke under qemu;
-# beside them, lwa-core's bare-metal builds (scripts/embedded-check.sh).
+# beside them, lwa-core's bare-metal builds (scripts/embedded-check.sh), whose example then
+# runs on an emulated Cortex-M4.
 # README's second command and .ci/run call this.
 #
 # It has to finish within 20 minutes on a fresh 2-core CI machine, so the long
@@ -101,7 +102,7 @@ bg_phase fuzz-build ./scripts/fuzz-smoke.sh --build
 # lwa-core (RustCrypto backend, no_std) for thumbv7em and riscv32imc, and the bare-metal
 # example client's flash/RAM sections (issue 15 B); its own target dir, so no lock waits.
 # Measured from cold: 51 s wall, 29 s user CPU (2 cores, another build running).
-bg_phase embedded ./scripts/embedded-check.sh
+bg_phase embedded ./scripts/embedded-check.sh --build
 phase clippy cargo clippy --workspace --all-targets -- -D warnings
 phase test-build cargo test --workspace --all-targets --no-run
 wait_phase deps
@@ -109,6 +110,9 @@ wait_phase deps
 bg_phase cross-build ./scripts/cross-aarch64.sh --smoke-build
 phase test cargo test --workspace --all-targets
 wait_phase embedded
+# The bare-metal example on an emulated Cortex-M4 (qemu-system-arm from the deps phase):
+# it must run through, and its instruction counts are printed.
+phase embedded-run ./scripts/embedded-check.sh --run
 # libFuzzer smoke: every target briefly (FUZZ_SECONDS each, default 10).
 wait_phase fuzz-build
 phase fuzz ./scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"

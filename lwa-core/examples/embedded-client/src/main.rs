@@ -4,12 +4,19 @@
 //!
 //! It exists to be linked for `thumbv7em-none-eabihf` and measured
 //! (scripts/embedded-check.sh prints its sections; lwa-core/README.md has
-//! the table). It is not run here: there is no board or qemu-system-arm on
-//! the build machine. A device would put its TRNG seed, its MQTT transport
-//! and a real heap where this file has stand-ins.
+//! the table). With the feature `qemu` it also boots on QEMU's `mps2-an386`
+//! (a Cortex-M4 board): a vector table, a linker script (`qemu.ld`, from
+//! build.rs), the FPU switched on, and an exit through Arm semihosting whose
+//! status says whether every record came back; `LWA_QEMU_OPS` (at build time)
+//! picks what it runs, so that scripts/embedded-check.sh `--count` can count
+//! instructions per handshake and per record pair by difference. A device
+//! would put its TRNG seed, its MQTT transport and a real heap where this file
+//! has stand-ins.
 //!
-//! The two `unsafe` items are the board glue every bare-metal binary has
-//! (an entry symbol, a global allocator); lwa-core itself forbids unsafe code.
+//! The `unsafe` items are the board glue every bare-metal binary has (an
+//! entry symbol, a global allocator; under `qemu` the vector table, one
+//! register write and the semihosting call); lwa-core itself forbids unsafe
+//! code.
 
 #![no_std]
 #![no_main]
@@ -19,6 +26,7 @@ extern crate alloc;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::hint::black_box;
+#[cfg(not(feature = "qemu"))]
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -107,8 +115,22 @@ impl CryptoRng for SeededRng {}
 
 const IDENTITY: &str = "sensor-01";
 
-/// Handshake, then one record each way; the number of bytes that came back right.
+/// What `run` does: 0 nothing, 1 the handshake, 2 the handshake and one record each way.
+const OPS: u8 = match option_env!("LWA_QEMU_OPS") {
+    Some(ops) => match ops.as_bytes() {
+        b"none" => 0,
+        b"handshake" => 1,
+        _ => 2,
+    },
+    None => 2,
+};
+
+/// Handshake, then one record each way (as far as `OPS` says); the number of bytes that
+/// came back right (30 + 2 = 32 for both records, 0 when `OPS` stops before them).
 fn run(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
+    if OPS == 0 {
+        return Ok(0);
+    }
     let psk = Psk::new(black_box([0x42; 32]));
     let context = ConnectContext::new("client-1", true);
     let mut client_rng = SeededRng { seed, counter: 0 };
@@ -130,6 +152,10 @@ fn run(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
         .awaiting_response
         .on_response(black_box(&response), false)?;
     let mut broker = awaiting.on_finished(black_box(&finished.finished_bytes))?;
+    if OPS == 1 {
+        black_box((&mut client, &mut broker));
+        return Ok(0);
+    }
 
     // Records in place in caller buffers: 30 bytes of reading + 16 of tag.
     let mut up = [0u8; 46];
@@ -156,7 +182,8 @@ fn run(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
     Ok(opened + back)
 }
 
-/// The entry symbol the linker starts from.
+/// The entry symbol the linker starts from (without `qemu`).
+#[cfg(not(feature = "qemu"))]
 #[allow(unsafe_code)]
 #[no_mangle]
 pub extern "C" fn _start() -> ! {
@@ -167,9 +194,74 @@ pub extern "C" fn _start() -> ! {
     }
 }
 
+#[cfg(not(feature = "qemu"))]
 #[panic_handler]
 fn panic(_info: &PanicInfo) -> ! {
     loop {
         core::hint::spin_loop();
+    }
+}
+
+/// QEMU `mps2-an386` (Cortex-M4F): boot, run, exit with a status.
+#[cfg(feature = "qemu")]
+#[allow(unsafe_code)]
+mod qemu {
+    use core::hint::black_box;
+    use core::panic::PanicInfo;
+
+    extern "C" {
+        /// The top of RAM, from qemu.ld.
+        static _stack_top: u8;
+    }
+
+    /// The first two words of the vector table: initial stack pointer, reset handler.
+    #[repr(C)]
+    pub struct Vectors {
+        stack_top: *const u8,
+        reset: extern "C" fn() -> !,
+    }
+
+    // SAFETY: read-only data the core reads at reset; never written.
+    unsafe impl Sync for Vectors {}
+
+    #[link_section = ".vector_table"]
+    #[no_mangle]
+    #[used]
+    static VECTORS: Vectors = Vectors {
+        // Only the address of the linker symbol is taken (no unsafe needed for that).
+        stack_top: &raw const _stack_top,
+        reset,
+    };
+
+    /// Arm semihosting SYS_EXIT: `ADP_Stopped_ApplicationExit` (QEMU exits with status 0)
+    /// or `ADP_Stopped_RunTimeErrorUnknown` (status 1).
+    fn exit(ok: bool) -> ! {
+        let reason: u32 = if ok { 0x2_0026 } else { 0x2_0023 };
+        // SAFETY: `bkpt 0xab` with r0 = 0x18 is the semihosting exit call; QEMU (run with
+        // `-semihosting`) ends the machine there and the code after it never runs.
+        unsafe {
+            core::arch::asm!("bkpt 0xab", in("r0") 0x18u32, in("r1") reason, options(nostack));
+        }
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+
+    extern "C" fn reset() -> ! {
+        // SAFETY: CPACR (0xE000ED88), Cortex-M4's coprocessor access register: full access
+        // to CP10 and CP11, the FPU this hard-float target's code may use.
+        unsafe {
+            let cpacr = 0xE000_ED88 as *mut u32;
+            core::ptr::write_volatile(cpacr, core::ptr::read_volatile(cpacr) | (0xF << 20));
+            core::arch::asm!("dsb", "isb", options(nostack));
+        }
+        let result = super::run(black_box([7; 32]));
+        let expected = if super::OPS == 2 { 32 } else { 0 };
+        exit(matches!(result, Ok(n) if n == expected))
+    }
+
+    #[panic_handler]
+    fn panic(_info: &PanicInfo) -> ! {
+        exit(false)
     }
 }
