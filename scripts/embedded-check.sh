@@ -11,7 +11,8 @@
 # right), and a QEMU TCG plugin of ours (experiments/insn-count/insn_count.c)
 # counts the instructions it executed; by difference between a variant that
 # stops before the handshake, one that stops after it and the whole run, the
-# instructions per handshake (client and broker side) and per record pair.
+# instructions per handshake (client and broker side) and per record pair, for
+# LWA1 and for LWA2.
 #
 # Builds in target/embedded, so it does not wait for the host build's lock
 # when scripts/test.sh runs it as a background phase.
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 targets=(thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
 target_dir=${EMBEDDED_TARGET_DIR:-$PWD/target/embedded}
 what=${1:-all}
-variants=(none handshake all)
+variants=(none handshake all handshake2 all2)
 example=lwa-core/examples/embedded-client/Cargo.toml
 
 # run_qemu: each variant under qemu-system-arm with the counting plugin; the counts and
@@ -50,6 +51,7 @@ run_qemu() {
     echo "== embedded: Cortex-M4 (qemu-system-arm mps2-an386, $(qemu-system-arm --version | head -n1 | awk '{print $4}')): every variant exited 0"
     echo "== embedded: instructions: boot and exit ${count[none]}, with the handshake ${count[handshake]}, with one record each way ${count[all]}"
     echo "== embedded: per LWA1 handshake (client and broker side) $((count[handshake] - count[none])) instructions; per record pair (seal + open of 30 B up and 2 B down) $((count[all] - count[handshake]))"
+    echo "== embedded: per LWA2 handshake (finished path, both sides) $((count[handshake2] - count[none])) instructions; per record pair $((count[all2] - count[handshake2]))"
 }
 
 if [ "$what" = --run ]; then

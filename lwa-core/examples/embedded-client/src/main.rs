@@ -115,11 +115,14 @@ impl CryptoRng for SeededRng {}
 
 const IDENTITY: &str = "sensor-01";
 
-/// What `run` does: 0 nothing, 1 the handshake, 2 the handshake and one record each way.
+/// What `run` does: 0 nothing, 1 the handshake, 2 the handshake and one record each way;
+/// 3 and 4 the same with LWA2 (finished path). The flash and RAM build runs 2.
 const OPS: u8 = match option_env!("LWA_QEMU_OPS") {
     Some(ops) => match ops.as_bytes() {
         b"none" => 0,
         b"handshake" => 1,
+        b"handshake2" => 3,
+        b"all2" => 4,
         _ => 2,
     },
     None => 2,
@@ -130,6 +133,9 @@ const OPS: u8 = match option_env!("LWA_QEMU_OPS") {
 fn run(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
     if OPS == 0 {
         return Ok(0);
+    }
+    if OPS >= 3 {
+        return run_lwa2(seed);
     }
     let psk = Psk::new(black_box([0x42; 32]));
     let context = ConnectContext::new("client-1", true);
@@ -169,6 +175,56 @@ fn run(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
         .open_in_place("sensors/1", 1, false, black_box(&mut up))?
         .len();
 
+    let mut down = [0u8; 18];
+    down[..2].copy_from_slice(b"on");
+    let tag = broker
+        .sealer
+        .seal_in_place("cmd/1", 0, false, &mut down[..2])?;
+    down[2..].copy_from_slice(&tag);
+    let back = client
+        .opener
+        .open_in_place("cmd/1", 0, false, black_box(&mut down))?
+        .len();
+    Ok(opened + back)
+}
+
+/// `run` with LWA2 (protocol-spec/LWA2.md): BLAKE3 instead of SHA-256, the finished path.
+fn run_lwa2(seed: [u8; 32]) -> Result<usize, lwa_core::LwaError> {
+    use lwa_core::lwa2::{BrokerResponder, ClientOffer};
+    let psk = Psk::new(black_box([0x42; 32]));
+    let context = ConnectContext::new("client-1", true);
+    let mut client_rng = SeededRng { seed, counter: 0 };
+    let mut broker_rng = SeededRng {
+        seed,
+        counter: 1 << 32,
+    };
+    let offer: ClientOffer = ClientOffer::new(IDENTITY, &psk, &context, 16, &mut client_rng)?;
+    let responder: BrokerResponder = BrokerResponder::new(16)?;
+    let (awaiting, response) = responder.respond(
+        black_box(&offer.offer_bytes),
+        &context,
+        false,
+        |id| (id == IDENTITY).then(|| psk.clone()),
+        &mut broker_rng,
+    )?;
+    let (finished, mut client) = offer
+        .awaiting_response
+        .on_response(black_box(&response), false)?;
+    let mut broker = awaiting.on_finished(black_box(&finished.finished_bytes))?;
+    if OPS == 3 {
+        black_box((&mut client, &mut broker));
+        return Ok(0);
+    }
+    let mut up = [0u8; 46];
+    up[..30].copy_from_slice(b"{\"t\":21.5,\"h\":40,\"id\":\"s-01\"}\n");
+    let tag = client
+        .sealer
+        .seal_in_place("sensors/1", 1, false, &mut up[..30])?;
+    up[30..].copy_from_slice(&tag);
+    let opened = broker
+        .opener
+        .open_in_place("sensors/1", 1, false, black_box(&mut up))?
+        .len();
     let mut down = [0u8; 18];
     down[..2].copy_from_slice(b"on");
     let tag = broker
@@ -256,7 +312,7 @@ mod qemu {
             core::arch::asm!("dsb", "isb", options(nostack));
         }
         let result = super::run(black_box([7; 32]));
-        let expected = if super::OPS == 2 { 32 } else { 0 };
+        let expected = if matches!(super::OPS, 2 | 4) { 32 } else { 0 };
         exit(matches!(result, Ok(n) if n == expected))
     }
 
