@@ -15,7 +15,7 @@ use serde_json::Value;
 /// Runs `mqtt-lwa experiment ARGS --quiet --name NAME --out OUT` with the short settings
 /// these tests share; returns the run directory and its results.json.
 fn run(out: &std::path::Path, name: &str, args: &[&str]) -> (std::path::PathBuf, Value) {
-    let status = Command::new(common::mqtt_lwa())
+    let status = Command::new(common::mqtt_lwa_bin())
         .arg("experiment")
         .args(args)
         .args(["--stock-messages", "0", "--quiet", "--name", name, "--out"])
@@ -102,7 +102,7 @@ fn resumption_and_chacha_baselines_are_measured_as_what_they_claim() {
     // back exactly; nothing in the report that the JSON lacks).
     let again = tempfile::tempdir().unwrap();
     std::fs::copy(dir.join("results.json"), again.path().join("results.json")).unwrap();
-    let status = Command::new(common::mqtt_lwa())
+    let status = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "report"])
         .arg(again.path())
         .output()

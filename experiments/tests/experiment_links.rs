@@ -59,7 +59,7 @@ fn emulated_link_delay_shows_in_the_figures_and_nothing_is_left() {
     }
     let out = tempfile::tempdir().unwrap();
     let link = "custom:rate=50mbit:delay=5ms";
-    let child = Command::new(common::mqtt_lwa())
+    let child = Command::new(common::mqtt_lwa_bin())
         .args([
             "experiment",
             "--profile",

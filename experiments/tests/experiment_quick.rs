@@ -27,7 +27,7 @@ fn num(v: &Value, key: &str) -> f64 {
 fn quick_profile_writes_a_complete_report() {
     let out = tempfile::tempdir().unwrap();
     // Without --quiet, and stderr a pipe (no terminal): progress comes as plain lines.
-    let run = Command::new(common::mqtt_lwa())
+    let run = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "--profile", "quick", "--name", "t", "--out"])
         .arg(out.path())
         .output()
@@ -339,7 +339,7 @@ fn assert_gone_soon(pid: u32, what: &str) {
 #[test]
 fn an_interrupted_run_stops_its_brokers() {
     let out = tempfile::tempdir().unwrap();
-    let mut run = Command::new(common::mqtt_lwa())
+    let mut run = Command::new(common::mqtt_lwa_bin())
         .args([
             "experiment",
             "--modes",
@@ -376,7 +376,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
     // An empty PATH: no mosquitto clients, tshark, iproute2, iperf3 or iptables.
     let empty = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let full = Command::new(common::mqtt_lwa())
+    let full = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "--profile", "full", "--out"])
         .arg(out.path())
         .env("PATH", empty.path())
@@ -398,7 +398,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
         "a refused run measures nothing"
     );
 
-    let quick = Command::new(common::mqtt_lwa())
+    let quick = Command::new(common::mqtt_lwa_bin())
         .args([
             "experiment",
             "--modes",
@@ -436,7 +436,7 @@ fn a_full_run_refuses_to_start_without_its_tools_and_a_quick_run_warns() {
 #[test]
 fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = Command::new(common::mqtt_lwa())
+    let mut serve = Command::new(common::mqtt_lwa_bin())
         .args([
             "experiment",
             "serve",
@@ -466,7 +466,7 @@ fn serve_interrupted_during_start_up_stops_the_brokers_it_started() {
 #[test]
 fn memory_is_weighed_in_every_repeat_and_payloads_narrow_the_cells() {
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(common::mqtt_lwa())
+    let run = Command::new(common::mqtt_lwa_bin())
         .args([
             "experiment",
             "--modes",
@@ -546,7 +546,7 @@ fn memory_is_weighed_in_every_repeat_and_payloads_narrow_the_cells() {
         );
     }
 
-    let refused = Command::new(common::mqtt_lwa())
+    let refused = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "--payloads", "0", "--out"])
         .arg(out.path())
         .output()

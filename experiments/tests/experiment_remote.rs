@@ -20,7 +20,7 @@ use common::{wait_exit, wait_until, LineProcess, WAIT};
 use serde_json::Value;
 
 fn bin() -> &'static str {
-    common::mqtt_lwa()
+    common::mqtt_lwa_bin()
 }
 
 /// `serve` plus its brokers' pids; all stopped on drop even when the test fails.

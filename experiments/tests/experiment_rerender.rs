@@ -35,7 +35,7 @@ fn committed_runs_rerender_byte_for_byte() {
                 inputs += 1;
             }
         }
-        let out = Command::new(common::mqtt_lwa())
+        let out = Command::new(common::mqtt_lwa_bin())
             .args(["experiment", "report"])
             .arg(tmp.path())
             .output()
@@ -71,7 +71,7 @@ fn committed_runs_rerender_byte_for_byte() {
 #[test]
 fn report_of_a_directory_without_results_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(common::mqtt_lwa())
+    let out = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "report"])
         .arg(tmp.path())
         .output()
@@ -104,7 +104,7 @@ fn insn_counts_csv_renders_into_the_report() {
          message-tls13-aes128gcm-1024,cortex-a53-nocrypto,888,100,1100,1000,889000\n",
     )
     .unwrap();
-    let out = Command::new(common::mqtt_lwa())
+    let out = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "report"])
         .arg(tmp.path())
         .output()

@@ -8,7 +8,7 @@ use std::process::Command;
 
 #[test]
 fn help_and_exit_codes_come_from_the_harness() {
-    let out = Command::new(common::mqtt_lwa())
+    let out = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "--help"])
         .output()
         .unwrap();
@@ -18,7 +18,7 @@ fn help_and_exit_codes_come_from_the_harness() {
     assert!(help.contains("--pin-cpus"), "{help}");
 
     // A usage error is the harness's (clap's exit code 2), not the forwarder's.
-    let out = Command::new(common::mqtt_lwa())
+    let out = Command::new(common::mqtt_lwa_bin())
         .args(["experiment", "--profile", "medium"])
         .output()
         .unwrap();
@@ -35,7 +35,7 @@ fn the_harness_finds_the_broker_that_forwarded() {
     // there, and the harness measures the copy (MQTT_LWA_BIN), not the one beside itself.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("mqtt-lwa");
-    std::fs::copy(common::mqtt_lwa(), &copy).unwrap();
+    std::fs::copy(common::mqtt_lwa_bin(), &copy).unwrap();
     let harness_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mqtt-lwa-experiment"))
         .parent()
         .unwrap();

@@ -1,5 +1,7 @@
 //! Helpers for the harness's behaviour tests: those of the broker's own behaviour tests
-//! (one copy, in the top-level tests/common), and where the committed runs are.
+//! (one copy, in the top-level tests/common; `mqtt_lwa_bin()` there is the `mqtt-lwa` beside
+//! this package's `mqtt-lwa-experiment`, run as `mqtt-lwa experiment ...` the way a user does),
+//! and where the committed runs are.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::Path;
@@ -9,12 +11,6 @@ use std::path::Path;
 #[path = "../../../tests/common/mod.rs"]
 mod broker_common;
 pub use broker_common::*;
-
-/// The `mqtt-lwa` binary, run as `mqtt-lwa experiment ...` the way a user does: it forwards
-/// to `mqtt-lwa-experiment`, the binary Cargo built for these tests, in the same directory.
-pub fn mqtt_lwa() -> &'static str {
-    mqtt_lwa_bin()
-}
 
 /// The workspace's top directory (the committed runs are under experiments/results/).
 pub fn workspace_root() -> &'static Path {
