@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 mod exposure;
+mod gateway;
+pub use gateway::{split_host_port, GatewayConfig, UpstreamProtocol, UpstreamTlsConfig};
 
 /// The `[limits]` table: the broker's own plain struct (the sans-IO core takes it without
 /// knowing this module), read from TOML here.
@@ -45,6 +47,9 @@ pub struct BrokerConfig {
     pub persistence_file: Option<PathBuf>,
     /// The Prometheus endpoint (`[metrics]`); off unless `listen` is set.
     pub metrics: MetricsConfig,
+    /// `[gateway]`: makes this the configuration of `mqtt-lwa gateway`, which forwards
+    /// its clients to an upstream broker instead of serving them itself.
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// `[metrics]`: an HTTP listener serving `GET /metrics` in the
@@ -82,6 +87,7 @@ impl Default for BrokerConfig {
             persistence: false,
             persistence_file: None,
             metrics: MetricsConfig::default(),
+            gateway: None,
         }
     }
 }

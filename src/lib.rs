@@ -17,6 +17,8 @@
 //!   (it checks TLS settings with [`transport::tls`]), below auth (which sets up each
 //!   configured listener: `auth::acceptor`). The broker core takes its limits as the plain
 //!   [`broker::Limits`].
+//! - [`gateway`]: `mqtt-lwa gateway`, the client side of the broker (every mode,
+//!   LWA included) relayed to an upstream MQTT broker or cluster.
 //! - [`build_info`]: the commit, compiler, target and profile this build came from.
 //!
 //! The end-to-end cost experiment (`mqtt-lwa experiment`) is its own crate,
@@ -28,5 +30,6 @@ pub mod build_info;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod gateway;
 pub mod lwa;
 pub mod transport;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the MQTT broker.
     Broker(cmd::broker::BrokerArgs),
+    /// Run an MQTT gateway: clients in any mode (LWA included) relayed to an upstream broker.
+    Gateway(cmd::gateway::GatewayArgs),
     /// Publish messages (like mosquitto_pub).
     Pub(cmd::pubsub::PubArgs),
     /// Subscribe and print messages (like mosquitto_sub).
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Broker(args) => cmd::broker::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Pub(args) => cmd::pubsub::run_pub(args),
         Command::Sub(args) => cmd::pubsub::run_sub(args),
         Command::Passwd(args) => cmd::passwd::run(args),

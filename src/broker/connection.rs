@@ -729,7 +729,7 @@ impl Connection {
 }
 
 /// Reason codes MQTT 5.0 allows in DISCONNECT (section 3.14.2.1).
-fn valid_in_disconnect(code: ReasonCode) -> bool {
+pub(crate) fn valid_in_disconnect(code: ReasonCode) -> bool {
     matches!(
         code.0,
         0x00 | 0x04 | 0x80..=0x83 | 0x87 | 0x89 | 0x8B | 0x8D..=0x90 | 0x93..=0xA2

@@ -75,7 +75,7 @@ pub fn run(args: BrokerArgs) -> ExitCode {
 /// Raises the open-file limit to its hard maximum: every connection is a
 /// socket, and the usual soft limit of 1024 would refuse clients long
 /// before `max_connections`.
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
@@ -114,7 +114,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
 
 /// SIGTERM and SIGINT, registered when created (tokio installs the process
 /// handler in `signal()`, not on first poll).
-struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -123,7 +123,7 @@ struct Signals {
 
 impl Signals {
     #[cfg(unix)]
-    fn install() -> std::io::Result<Self> {
+    pub(crate) fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Self {
             term: signal(SignalKind::terminate())?,
@@ -132,12 +132,12 @@ impl Signals {
     }
 
     #[cfg(not(unix))]
-    fn install() -> std::io::Result<Self> {
+    pub(crate) fn install() -> std::io::Result<Self> {
         Ok(Self {})
     }
 
     #[cfg(unix)]
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
@@ -145,12 +145,12 @@ impl Signals {
     }
 
     #[cfg(not(unix))]
-    async fn wait(self) {
+    pub(crate) async fn wait(self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
 
-fn init_logging(verbose: u8) {
+pub(crate) fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -172,6 +172,14 @@ fn load_config(args: &BrokerArgs) -> Result<BrokerConfig, String> {
         Some(path) => read_config_file(path)?,
         None => BrokerConfig::default(),
     };
+    if config.gateway.is_some() {
+        let file = args.config.as_deref().unwrap_or(Path::new("the file"));
+        return Err(format!(
+            "{}: has a [gateway] table: run it with `mqtt-lwa gateway --config {}`",
+            file.display(),
+            file.display()
+        ));
+    }
     let Some(first) = config.listeners.first_mut() else {
         let file = args
             .config
@@ -201,12 +209,12 @@ fn load_config(args: &BrokerArgs) -> Result<BrokerConfig, String> {
     Ok(config)
 }
 
-fn read_config_file(path: &Path) -> Result<BrokerConfig, String> {
+pub(crate) fn read_config_file(path: &Path) -> Result<BrokerConfig, String> {
     // FILE:LINE: reason, for syntax, types and semantic checks alike.
     BrokerConfig::load(path).map_err(|e| e.to_string())
 }
 
-fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+pub(crate) fn parse_bind(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }

@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod certs;
 pub mod experiment;
+pub mod gateway;
 pub mod passwd;
 pub mod psk;
 pub mod pubsub;

@@ -165,6 +165,15 @@ impl BrokerConfig {
             }
             listener_problems(l, &mut push);
         }
+        if let Some(g) = &self.gateway {
+            for (key, reason) in g.problems() {
+                out.push(Problem {
+                    listener: None,
+                    key: Some(key),
+                    reason: format!("[gateway] {reason}"),
+                });
+            }
+        }
         out
     }
 }
@@ -235,6 +244,18 @@ fn listener_problems(l: &ListenerConfig, push: &mut impl FnMut(Option<&'static s
 
 /// The line of a problem: its key, else its listener's header, else none.
 fn locate(doc: &ImDocument<&str>, text: &str, problem: &Problem) -> Option<usize> {
+    if problem.listener.is_none() {
+        // A `[gateway]` key: `upstream`, or `tls.cafile` inside `[gateway.tls]`.
+        let gateway = doc.get("gateway")?.as_table()?;
+        let span = problem.key.and_then(|key| {
+            let (table, key) = match key.split_once('.') {
+                Some((outer, inner)) => (gateway.get(outer)?.as_table()?, inner),
+                None => (gateway, key),
+            };
+            table.key(key)?.span()
+        });
+        return Some(line_of(text, span.or_else(|| gateway.span())?.start));
+    }
     let table = doc
         .get("listener")
         .and_then(|i| i.as_array_of_tables())
