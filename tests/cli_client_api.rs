@@ -278,7 +278,7 @@ async fn refused_connection_reports_the_reason() {
             .err()
             .expect("anonymous refused");
         assert!(
-            matches!(err, ClientError::Refused(ReasonCode::NOT_AUTHORIZED)),
+            matches!(err, ClientError::Refused(ReasonCode::NOT_AUTHORIZED, _)),
             "{err:?}"
         );
         assert!(err.is_auth_failure());

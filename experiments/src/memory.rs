@@ -76,7 +76,7 @@ async fn connect_retrying_rate_limit(t: &Target<'_>, id: String) -> Result<Clien
     let mut tries = 0;
     loop {
         match t.connect(t.addr, id.clone()).await {
-            Err(WorkloadError::Client(ClientError::Refused(code)))
+            Err(WorkloadError::Client(ClientError::Refused(code, _)))
                 if code == ReasonCode::CONNECTION_RATE_EXCEEDED && tries < RATE_LIMIT_RETRIES =>
             {
                 tries += 1;

@@ -67,9 +67,10 @@ pub enum ClientError {
     /// The connect timeout or the keep-alive expired.
     #[error("timed out: {0}")]
     Timeout(&'static str),
-    /// CONNACK refused the connection with this reason code.
-    #[error("connection refused: {}", refusal_text(*.0))]
-    Refused(ReasonCode),
+    /// CONNACK refused the connection with this reason code (and the
+    /// broker's Reason String, if it gave one).
+    #[error("connection refused: {}{}", refusal_text(*.0), .1.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Refused(ReasonCode, Option<String>),
     /// Enhanced authentication (LWA) failed on our side.
     #[error("authentication failed: {0}")]
     Auth(ClientAuthError),
@@ -117,7 +118,7 @@ impl ClientError {
             )
         };
         match self {
-            ClientError::Refused(_) | ClientError::Auth(_) => true,
+            ClientError::Refused(..) | ClientError::Auth(_) => true,
             ClientError::Disconnected {
                 reason: Some(r), ..
             } => auth_code(*r),
@@ -131,7 +132,7 @@ impl ClientError {
             ClientError::Io(e) => ClientError::Io(io::Error::new(e.kind(), e.to_string())),
             ClientError::Tls(e) => ClientError::ConnectionClosed(e.to_string()),
             ClientError::Timeout(t) => ClientError::Timeout(t),
-            ClientError::Refused(r) => ClientError::Refused(*r),
+            ClientError::Refused(r, s) => ClientError::Refused(*r, s.clone()),
             ClientError::Auth(e) => ClientError::Auth(e.clone()),
             ClientError::Protocol(p) => ClientError::Protocol(p.clone()),
             ClientError::Disconnected {
@@ -151,7 +152,7 @@ impl ClientError {
 impl From<SessionError> for ClientError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::Refused(r) => ClientError::Refused(r),
+            SessionError::Refused(r, s) => ClientError::Refused(r, s),
             SessionError::Auth(e) => ClientError::Auth(e),
             SessionError::Protocol { reason, detail } => {
                 ClientError::Protocol(format!("{detail} ({reason})"))

@@ -382,7 +382,10 @@ impl ClientSession {
     fn on_connack(&mut self, connack: ConnAck, now: Instant) -> Result<(), SessionError> {
         if connack.reason_code.is_error() {
             self.end_connection();
-            return Err(SessionError::Refused(connack.reason_code));
+            return Err(SessionError::Refused(
+                connack.reason_code,
+                connack.properties.reason_string,
+            ));
         }
         match self.config.auth.as_mut() {
             Some(auth) => {

@@ -282,7 +282,11 @@ impl Relay {
             username: username.clone(),
             password: self.settings.password.clone(),
             properties: Properties {
-                session_expiry_interval: p.session_expiry_interval,
+                session_expiry_interval: match connect.protocol_version {
+                    ProtocolVersion::V5 => p.session_expiry_interval,
+                    // A 3.1.1 session without Clean Session never expires.
+                    ProtocolVersion::V311 => (!connect.clean_start).then_some(u32::MAX),
+                },
                 receive_maximum: p.receive_maximum,
                 maximum_packet_size,
                 request_problem_information: p.request_problem_information,
@@ -336,7 +340,12 @@ impl Relay {
         } = up;
         if connack.reason_code.is_error() {
             self.upstream = Upstream::Closed;
-            let (code, why) = refusal_for_client(connack.reason_code);
+            let per_client = self
+                .settings
+                .username
+                .as_ref()
+                .is_some_and(Template::names_the_client);
+            let (code, why) = refusal_for_client(connack.reason_code, per_client);
             self.cause = Some(format!(
                 "upstream {addr} refused CONNECT with {}",
                 connack.reason_code
@@ -744,15 +753,23 @@ impl Relay {
 /// and why. The client's own credentials were checked by the gateway, so a
 /// refusal of the gateway's upstream account is the server's problem (0x88),
 /// not the client's.
-pub fn refusal_for_client(upstream: ReasonCode) -> (ReasonCode, &'static str) {
+///
+/// `per_client_login`: the upstream user name names the client (its template
+/// has fields), so an authorisation refusal is about this client (0x87);
+/// with one account for the whole gateway it is the gateway's (0x88).
+/// Mosquitto answers a wrong password with 0x87, not 0x86: both are treated alike.
+pub fn refusal_for_client(
+    upstream: ReasonCode,
+    per_client_login: bool,
+) -> (ReasonCode, &'static str) {
     match upstream {
-        ReasonCode::BAD_USER_NAME_OR_PASSWORD => (
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD | ReasonCode::NOT_AUTHORIZED if per_client_login => (
+            ReasonCode::NOT_AUTHORIZED,
+            "the upstream does not accept this client's login",
+        ),
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD | ReasonCode::NOT_AUTHORIZED => (
             ReasonCode::SERVER_UNAVAILABLE,
             "the upstream refused the gateway's credentials",
-        ),
-        ReasonCode::NOT_AUTHORIZED => (
-            ReasonCode::NOT_AUTHORIZED,
-            "the upstream does not authorise this client",
         ),
         ReasonCode::CLIENT_IDENTIFIER_NOT_VALID => (
             ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,

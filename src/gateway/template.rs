@@ -101,6 +101,13 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// True when the result depends on the client (any field but `listener`).
+    pub fn names_the_client(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Var(v) if *v != Var::Listener))
+    }
+
     /// The template filled in.
     pub fn render(&self, f: &Fields<'_>) -> String {
         let mut out = String::new();
@@ -171,6 +178,8 @@ mod tests {
                 .render(&f),
             "c"
         );
+        assert!(Template::parse("{username}").unwrap().names_the_client());
+        assert!(!Template::parse("gw-{listener}").unwrap().names_the_client());
     }
 
     #[test]

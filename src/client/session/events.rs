@@ -94,9 +94,9 @@ pub enum SessionError {
     /// A request arrived while no connection was established.
     #[error("not connected")]
     NotConnected,
-    /// CONNACK carried a failure reason code.
-    #[error("connection refused: {0}")]
-    Refused(ReasonCode),
+    /// CONNACK carried a failure reason code (and maybe a Reason String).
+    #[error("connection refused: {code}{}", .1.as_ref().map(|s| format!(": {s}")).unwrap_or_default(), code = .0)]
+    Refused(ReasonCode, Option<String>),
     /// The client authenticator rejected the broker's answer.
     #[error("authentication failed: {0}")]
     Auth(ClientAuthError),

@@ -126,7 +126,7 @@ fn refused_connack_is_an_error() {
     }));
     assert_eq!(
         s.handle_packet(refused, now),
-        Err(SessionError::Refused(ReasonCode::NOT_AUTHORIZED))
+        Err(SessionError::Refused(ReasonCode::NOT_AUTHORIZED, None))
     );
     assert!(!s.is_connected());
     assert_eq!(

@@ -372,6 +372,15 @@ fn the_upstream_connect_carries_templates_credentials_and_the_allowed_will() {
     // 3.1.1 cannot end a session with its connection: expiry 0 is a clean session.
     assert!(up.v311.clean_start);
     assert!(up.v311.properties.is_empty());
+    // A 3.1.1 client's persistent session never expires upstream.
+    let mut old = connect_packet(V311);
+    old.clean_start = false;
+    let (_, step) = Rig::start(old, Arc::new(AllowAll));
+    let Step::OpenUpstream(up) = step else {
+        panic!();
+    };
+    assert_eq!(up.v5.properties.session_expiry_interval, Some(u32::MAX));
+    assert!(!up.v311.clean_start);
     // An allowed will goes up.
     connect.will.as_mut().unwrap().topic = "status/dev1".into();
     let (_, step) = Rig::start(connect, Arc::new(Policy));
@@ -388,7 +397,8 @@ fn refusals_and_an_unreachable_upstream_reach_the_client_as_reason_codes() {
             ReasonCode::BAD_USER_NAME_OR_PASSWORD,
             ReasonCode::SERVER_UNAVAILABLE,
         ),
-        (ReasonCode::NOT_AUTHORIZED, ReasonCode::NOT_AUTHORIZED),
+        // One account for the gateway (`gw-{listener}`): its refusal is the gateway's.
+        (ReasonCode::NOT_AUTHORIZED, ReasonCode::SERVER_UNAVAILABLE),
         (ReasonCode::SERVER_BUSY, ReasonCode::SERVER_BUSY),
         (
             ReasonCode::UNSPECIFIED_ERROR,
@@ -442,6 +452,20 @@ fn refusals_and_an_unreachable_upstream_reach_the_client_as_reason_codes() {
             }
             V311 => assert_eq!(out, [0x20, 2, 0, 3]),
         }
+    }
+}
+
+#[test]
+fn a_refused_login_is_the_gateways_unless_the_user_name_names_the_client() {
+    for code in [
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+        ReasonCode::NOT_AUTHORIZED,
+    ] {
+        assert_eq!(
+            refusal_for_client(code, false).0,
+            ReasonCode::SERVER_UNAVAILABLE
+        );
+        assert_eq!(refusal_for_client(code, true).0, ReasonCode::NOT_AUTHORIZED);
     }
 }
 
