@@ -714,3 +714,121 @@ fn a_stock_qos1_burst_through_the_gateway_arrives_whole() {
         "distinct messages delivered through the gateway"
     );
 }
+
+#[test]
+fn lwa_keys_renew_through_the_gateway_and_a_revoked_identity_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    credentials(dir.path());
+    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
+    let gw = GatewayProc::start(
+        dir.path(),
+        "gw",
+        &every_mode_config(dir.path(), &[upstream.port]),
+    );
+    let lwa_port = gw.port(4);
+    let up = upstream.port_arg();
+    // Four records per direction: LWA2 updates its keys on the live
+    // connection, LWA1 reconnects; 20 messages need several renewals.
+    for (id, version) in [("dev2", "2"), ("dev1", "1")] {
+        let key = dir.path().join(format!("{id}.key")).display().to_string();
+        let topic = format!("renew/{id}");
+        let client_id = unique(id);
+        let mut sub = our_sub(
+            &lwa_port,
+            &[
+                "--lwa-id",
+                id,
+                "--lwa-key",
+                &key,
+                "--lwa-version",
+                version,
+                "--lwa-record-limit-log2",
+                "2",
+                "-c",
+                "-x",
+                "600",
+                "-i",
+                &client_id,
+                "-q",
+                "1",
+                "-t",
+                &topic,
+                "-C",
+                "20",
+            ],
+        );
+        for i in 0..20 {
+            let m = format!("n{i}");
+            succeeded(
+                "direct publish",
+                &stock_pub(&up, &["-q", "1", "-t", &topic, "-m", &m]),
+            );
+        }
+        let got: Vec<_> = (0..20)
+            .filter_map(|_| next_message(&mut sub, WAIT))
+            .collect();
+        let want: Vec<_> = (0..20).map(|i| format!("{topic} n{i}")).collect();
+        assert_eq!(
+            got, want,
+            "LWA{version} through renewals; seen {:#?}",
+            sub.seen
+        );
+    }
+    // The renewals happened: LWA1 reconnected for fresh keys.
+    let log = gw.log();
+    assert!(
+        log.matches("b2c records used up (LWA1)").count() >= 4,
+        "LWA1 reconnects: {log}"
+    );
+    // Revoking an identity closes its live connection through the gateway (0x98).
+    let key = dir.path().join("dev1.key").display().to_string();
+    let mut sub = our_sub(
+        &lwa_port,
+        &["--lwa-id", "dev1", "--lwa-key", &key, "-t", "revoke/x"],
+    );
+    let out = Command::new(mqtt_lwa_bin())
+        .args(["psk", "revoke", "lwa.psk", "dev1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    succeeded("psk revoke", &out);
+    let status = sub.wait();
+    assert!(!status.success());
+    assert!(
+        sub.seen
+            .iter()
+            .any(|l| l.to_lowercase().contains("administrative action")),
+        "{:#?}",
+        sub.seen
+    );
+    // And it cannot come back; the other identity still can.
+    let out = our_pub(
+        &lwa_port,
+        &[
+            "--lwa-id",
+            "dev1",
+            "--lwa-key",
+            &key,
+            "-t",
+            "revoke/x",
+            "-m",
+            "x",
+        ],
+    );
+    assert!(!out.status.success());
+    let key2 = dir.path().join("dev2.key").display().to_string();
+    let out = our_pub(
+        &lwa_port,
+        &[
+            "--lwa-id",
+            "dev2",
+            "--lwa-key",
+            &key2,
+            "-t",
+            "revoke/y",
+            "-m",
+            "y",
+        ],
+    );
+    succeeded("the other identity", &out);
+}

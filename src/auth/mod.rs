@@ -40,6 +40,13 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// True when `live` is the identity this (revoked) principal names: the same
+    /// user name or the same LWA identity.
+    pub fn names_same_identity(&self, live: &Principal) -> bool {
+        (self.username.is_some() && self.username == live.username)
+            || (self.lwa_identity.is_some() && self.lwa_identity == live.lwa_identity)
+    }
+
     /// The name ACL rules are matched against: the user name, else the LWA identity.
     pub fn acl_name(&self) -> Option<&str> {
         self.username.as_deref().or(self.lwa_identity.as_deref())

@@ -387,7 +387,7 @@ fn handle_other_event(
         CoreEvent::Revoke(principals) => {
             for entry in conns.values() {
                 let Some(p) = &entry.principal else { continue };
-                if principals.iter().any(|r| same_identity(r, p)) {
+                if principals.iter().any(|r| r.names_same_identity(p)) {
                     entry.tx.close(Some(ReasonCode::ADMINISTRATIVE_ACTION));
                 }
             }
@@ -408,11 +408,6 @@ fn claimed_identity(connect: &Connect) -> Option<&str> {
 }
 
 /// A revoked principal matches a live one by user name or by LWA identity.
-fn same_identity(revoked: &Principal, live: &Principal) -> bool {
-    (revoked.username.is_some() && revoked.username == live.username)
-        || (revoked.lwa_identity.is_some() && revoked.lwa_identity == live.lwa_identity)
-}
-
 /// Logs messages dropped by a queue limit, at most once per interval, so
 /// that an operator sees drops that `$SYS/broker/messages/dropped` counts.
 #[derive(Default)]
@@ -504,10 +499,10 @@ mod tests {
             username: None,
             lwa_identity: Some(i.into()),
         };
-        assert!(same_identity(&user("a"), &user("a")));
-        assert!(!same_identity(&user("a"), &user("b")));
-        assert!(same_identity(&lwa("x"), &lwa("x")));
-        assert!(!same_identity(&lwa("x"), &user("x")));
-        assert!(!same_identity(&Principal::default(), &Principal::default()));
+        assert!(user("a").names_same_identity(&user("a")));
+        assert!(!user("a").names_same_identity(&user("b")));
+        assert!(lwa("x").names_same_identity(&lwa("x")));
+        assert!(!lwa("x").names_same_identity(&user("x")));
+        assert!(!Principal::default().names_same_identity(&Principal::default()));
     }
 }

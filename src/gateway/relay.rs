@@ -188,6 +188,11 @@ impl Relay {
         }
     }
 
+    /// Who the client authenticated as, once it has.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.policy.as_ref().map(|_| &self.principal)
+    }
+
     /// True once nothing more goes up (the task may drop the upstream stream).
     pub fn upstream_closed(&self) -> bool {
         self.upstream == Upstream::Closed

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo};
+use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
 use crate::broker::{Limits, Stats};
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
@@ -32,6 +32,11 @@ const WRITE_STALL: Duration = Duration::from_secs(60);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stopping gateway waits for its connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often credential files are re-read (as the broker does): a revoked
+/// LWA identity or deleted user loses its connections within this.
+const RELOAD_EVERY: Duration = Duration::from_millis(250);
+/// TLS certificates are checked every this many reloads.
+const TLS_RELOAD_TICKS: u32 = 12;
 
 /// Why the gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,8 @@ struct ListenerContext {
 /// What every connection of the gateway shares.
 struct Shared {
     relay: Arc<RelaySettings>,
+    /// Principals whose credentials were revoked: their connections close (0x98).
+    revoked: tokio::sync::broadcast::Sender<Arc<Vec<Principal>>>,
     upstreams: Arc<Upstreams>,
     stats: Arc<Stats>,
     open: AtomicUsize,
@@ -171,6 +178,7 @@ impl Gateway {
             listeners,
             shared: Arc::new(Shared {
                 relay,
+                revoked: tokio::sync::broadcast::channel(16).0,
                 upstreams,
                 stats: Arc::new(Stats::default()),
                 open: AtomicUsize::new(0),
@@ -208,6 +216,8 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         let mut accepts = tokio::task::JoinSet::new();
         let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel(64);
+        let contexts: Vec<_> = listeners.iter().map(|(_, _, c)| c.clone()).collect();
+        accepts.spawn(maintenance(contexts, shared.clone()));
         for (tcp, _, ctx) in listeners {
             let tx = conn_tx.clone();
             accepts.spawn(async move {
@@ -244,6 +254,36 @@ impl Gateway {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+    }
+}
+
+/// Re-reads credential files and TLS certificates, as the broker does; tells
+/// every connection which principals were revoked.
+async fn maintenance(contexts: Vec<Arc<ListenerContext>>, shared: Arc<Shared>) {
+    let mut tick: u32 = 0;
+    loop {
+        tokio::time::sleep(RELOAD_EVERY).await;
+        tick = tick.wrapping_add(1);
+        for ctx in &contexts {
+            let authenticator = ctx.security.authenticator.clone();
+            let revoked = tokio::task::spawn_blocking(move || authenticator.reload())
+                .await
+                .unwrap_or_default();
+            if !revoked.is_empty() {
+                tracing::info!(listener = %ctx.name, count = revoked.len(), "closing revoked connections");
+                let _ = shared.revoked.send(Arc::new(revoked));
+            }
+            if let (0, Acceptor::Tls(tls)) = (tick % TLS_RELOAD_TICKS, &ctx.acceptor) {
+                let tls = tls.clone();
+                let name = ctx.name.clone();
+                let _ = tokio::task::spawn_blocking(move || match tls.reload_if_changed() {
+                    Ok(true) => tracing::info!(listener = %name, "TLS certificate reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(listener = %name, error = %e, "TLS certificate reload failed; keeping the old one"),
+                })
+                .await;
+            }
+        }
     }
 }
 
@@ -304,6 +344,7 @@ impl ClientTask {
             over_quota,
         } = self;
         let _open = OpenGuard(shared.clone());
+        let mut revocations = shared.revoked.subscribe();
         let timeout = Duration::from_secs(ctx.limits.connect_timeout_secs);
         let accepted = match tokio::time::timeout(timeout, ctx.acceptor.accept(tcp, remote)).await {
             Ok(Ok(a)) => a,
@@ -383,6 +424,14 @@ impl ClientTask {
             let actions = tokio::select! {
                 _ = stop.changed() => {
                     machine.close(Some(ReasonCode::SERVER_SHUTTING_DOWN));
+                    Vec::new()
+                }
+                revoked = revocations.recv() => {
+                    if let Ok(revoked) = revoked {
+                        if relay.principal().is_some_and(|p| revoked.iter().any(|r| r.names_same_identity(p))) {
+                            machine.close(Some(ReasonCode::ADMINISTRATIVE_ACTION));
+                        }
+                    }
                     Vec::new()
                 }
                 r = client_stream.read(&mut cbuf) => match r {
