@@ -832,3 +832,69 @@ fn lwa_keys_renew_through_the_gateway_and_a_revoked_identity_is_cut_off() {
     );
     succeeded("the other identity", &out);
 }
+
+#[test]
+fn the_upstream_link_can_be_tls_and_mqtt_3_1_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, ca) in [("certs", "ours"), ("other", "a stranger")] {
+        let out = Command::new(mqtt_lwa_bin())
+            .args(["certs", "init"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        succeeded(&format!("certs init ({ca})"), &out);
+    }
+    cli_support::share_with_mosquitto(dir.path());
+    let d = dir.path().display();
+    let upstream = Upstream::start_in(
+        dir.path(),
+        "mosquitto",
+        &format!("certfile {d}/certs/broker.crt\nkeyfile {d}/certs/broker.key\n"),
+    );
+    let config = |ca: &str| {
+        format!(
+            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\nprotocol = \"3.1.1\"\n[gateway.tls]\ncafile = \"{d}/{ca}/ca.crt\"\n",
+            upstream.port
+        )
+    };
+    let gw = GatewayProc::start(dir.path(), "tls", &config("certs"));
+    let ca = format!("{d}/certs/ca.crt");
+    let mut watcher = stock_sub(&upstream.port_arg(), &["--cafile", &ca, "-t", "tls/#"]);
+    succeeded(
+        "publish through a TLS upstream link",
+        &stock_pub(
+            &gw.port(0),
+            &["-V", "5", "-q", "1", "-t", "tls/x", "-m", "wrapped"],
+        ),
+    );
+    assert_eq!(
+        next_message(&mut watcher, WAIT),
+        Some("tls/x wrapped".to_owned())
+    );
+    assert!(gw.log().contains("version=V311"), "{}", gw.log());
+    // An upstream certificate from another CA: refused, and the client is told why.
+    let wrong = GatewayProc::start(dir.path(), "wrong", &config("other"));
+    let out = our_pub(&wrong.port(0), &["-V", "5", "-t", "tls/x", "-m", "x"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{err}");
+}
+
+#[test]
+fn the_gateway_limits_its_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
+    let gw = GatewayProc::start(
+        dir.path(),
+        "gw",
+        &format!(
+            "[limits]\nmax_connections = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
+            upstream.port
+        ),
+    );
+    let _first = stock_sub(&gw.port(0), &["-V", "5", "-t", "x"]);
+    let out = stock_pub(&gw.port(0), &["-V", "5", "-t", "x", "-m", "x"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("quota exceeded"), "{err}");
+}
