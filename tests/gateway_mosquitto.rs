@@ -897,4 +897,32 @@ fn the_gateway_limits_its_connections() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("quota exceeded"), "{err}");
+    // Unauthenticated connections: two sockets that never send CONNECT fill
+    // max_pending_auth; the next client is closed at once, and gets in once they go.
+    let gw = GatewayProc::start(
+        dir.path(),
+        "pending",
+        &format!(
+            "[limits]\nmax_pending_auth = 2\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
+            upstream.port
+        ),
+    );
+    let idle: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(gw.addrs[0]).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = stock_pub(&gw.port(0), &["-V", "5", "-t", "x", "-m", "x"]);
+    assert!(
+        !out.status.success(),
+        "a third unauthenticated connection got in"
+    );
+    drop(idle);
+    let end = Instant::now() + WAIT;
+    while !stock_pub(&gw.port(0), &["-V", "5", "-t", "x", "-m", "x"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < end, "the freed slots were not given back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

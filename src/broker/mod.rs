@@ -17,7 +17,7 @@ pub mod core;
 pub mod delivery_queue;
 pub mod limits;
 pub mod metrics;
-mod pending;
+pub(crate) mod pending;
 pub mod persist;
 pub mod persist_store;
 pub mod retained;

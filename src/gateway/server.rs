@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
+use crate::broker::pending::{PendingSlot, PendingSlots};
 use crate::broker::{Limits, Stats};
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
 use crate::config::BrokerConfig;
@@ -94,6 +95,8 @@ struct Shared {
     open: AtomicUsize,
     next_id: AtomicU64,
     max_connections: usize,
+    /// Budgets of unauthenticated connections, as in the broker.
+    pending: PendingSlots,
 }
 
 /// A bound gateway, ready to [`Gateway::run`].
@@ -174,6 +177,16 @@ impl Gateway {
             ));
         }
         let (shutdown, _) = watch::channel(false);
+        let listener_budgets: Vec<usize> = config
+            .listeners
+            .iter()
+            .map(|l| l.max_pending_auth)
+            .collect();
+        let pending = PendingSlots::new(
+            config.limits.max_pending_auth,
+            config.limits.max_pending_auth_per_source,
+            &listener_budgets,
+        );
         Ok(Gateway {
             listeners,
             shared: Arc::new(Shared {
@@ -184,6 +197,7 @@ impl Gateway {
                 open: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 max_connections: config.limits.max_connections,
+                pending,
             }),
             shutdown,
         })
@@ -218,13 +232,20 @@ impl Gateway {
         let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel(64);
         let contexts: Vec<_> = listeners.iter().map(|(_, _, c)| c.clone()).collect();
         accepts.spawn(maintenance(contexts, shared.clone()));
-        for (tcp, _, ctx) in listeners {
+        for (index, (tcp, _, ctx)) in listeners.into_iter().enumerate() {
             let tx = conn_tx.clone();
+            let pending = shared.pending.clone();
             accepts.spawn(async move {
                 loop {
                     match tcp.accept().await {
                         Ok((socket, remote)) => {
-                            if tx.send((socket, remote, ctx.clone())).await.is_err() {
+                            let Some(slot) = pending.try_acquire(index, remote.ip()) else {
+                                // Too many clients still unauthenticated (in all, on this
+                                // listener or from this source): no handshake work for this one.
+                                tracing::debug!(%remote, listener = %ctx.name, "too many pending handshakes; closed");
+                                continue;
+                            };
+                            if tx.send((socket, remote, ctx.clone(), slot)).await.is_err() {
                                 return;
                             }
                         }
@@ -242,8 +263,8 @@ impl Gateway {
             tokio::select! {
                 _ = stop.changed() => break,
                 accepted = conn_rx.recv() => {
-                    let Some((socket, remote, ctx)) = accepted else { break };
-                    let task = ClientTask::new(shared.clone(), ctx, socket, remote, shutdown.subscribe());
+                    let Some((socket, remote, ctx, slot)) = accepted else { break };
+                    let task = ClientTask::new(shared.clone(), ctx, socket, remote, shutdown.subscribe(), slot);
                     tasks.spawn(task.run());
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -299,6 +320,8 @@ struct ClientTask {
     stop: watch::Receiver<bool>,
     conn: u64,
     over_quota: bool,
+    /// Held until the client authenticated (or left).
+    pending: PendingSlot,
 }
 
 /// Counts a connection open until dropped.
@@ -317,6 +340,7 @@ impl ClientTask {
         tcp: TcpStream,
         remote: SocketAddr,
         stop: watch::Receiver<bool>,
+        pending: PendingSlot,
     ) -> Self {
         let open = shared.open.fetch_add(1, Ordering::Relaxed);
         let conn = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -330,6 +354,7 @@ impl ClientTask {
             stop,
             conn,
             over_quota,
+            pending,
         }
     }
 
@@ -342,6 +367,7 @@ impl ClientTask {
             mut stop,
             conn,
             over_quota,
+            mut pending,
         } = self;
         let _open = OpenGuard(shared.clone());
         let mut revocations = shared.revoked.subscribe();
@@ -494,6 +520,7 @@ impl ClientTask {
                         }
                     }
                     Action::CoreConnect(req) => {
+                        pending.release();
                         if let Step::OpenUpstream(connect) =
                             relay.client_connected(*req, &mut machine)
                         {
