@@ -612,6 +612,7 @@ impl Relay {
             Packet::PubRel(r) if self.local_b2c.remove(&r.packet_id) => {
                 self.send(&Packet::PubComp(PubResponse::success(r.packet_id)));
             }
+            Packet::PubRel(r) => client.deliver(Packet::PubRel(r)),
             Packet::PubAck(r) => {
                 self.finished(r.packet_id);
                 client.deliver(Packet::PubAck(r));

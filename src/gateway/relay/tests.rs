@@ -234,6 +234,16 @@ fn acknowledgements_reach_the_client_only_from_the_upstream() {
     );
     rig.client_sends(Packet::PubAck(ack(9)));
     assert_eq!(rig.upstream_got(), vec![Packet::PubAck(ack(9))]);
+    // Downstream QoS 2: PUBREC and PUBCOMP are the client's, PUBREL the upstream's.
+    rig.upstream_sends(Packet::Publish(publish("x", QoS::ExactlyOnce, 10)));
+    assert!(matches!(rig.client_got().as_slice(), [Packet::Publish(p)] if p.packet_id == 10));
+    rig.client_sends(Packet::PubRec(ack(10)));
+    assert_eq!(rig.upstream_got(), vec![Packet::PubRec(ack(10))]);
+    rig.upstream_sends(Packet::PubRel(ack(10)));
+    assert_eq!(rig.client_got(), vec![Packet::PubRel(ack(10))]);
+    rig.client_sends(Packet::PubComp(ack(10)));
+    assert_eq!(rig.upstream_got(), vec![Packet::PubComp(ack(10))]);
+    assert!(rig.relay.upstream_up());
 }
 
 #[test]
