@@ -201,6 +201,17 @@ pub fn mqtt_lwa_config_on(mode: Mode, c: &Credentials, ip: IpAddr) -> Option<Str
     Some(s)
 }
 
+/// `mqtt-lwa gateway` configuration: the broker listener of [`mqtt_lwa_config`] for `mode`
+/// (the gateway takes the same `[[listener]]` tables), and a `[gateway]` table relaying to
+/// `upstream` over plain MQTT 5, anonymous, with the client's own client id.
+pub fn gateway_config(mode: Mode, c: &Credentials, upstream: SocketAddr) -> Option<String> {
+    let mut s = mqtt_lwa_config(mode, c)?;
+    s += &format!(
+        "\n[gateway]\nupstream = [\"{upstream}\"]\nprotocol = \"5\"\nclient_id_template = \"{{client_id}}\"\n"
+    );
+    Some(s)
+}
+
 /// mosquitto.conf for one listener in `mode` on 127.0.0.1:`port` (`None` for LWA, which
 /// mosquitto lacks).
 pub fn mosquitto_config(mode: Mode, c: &Credentials, port: u16) -> Option<String> {
@@ -307,11 +318,39 @@ impl BrokerProcess {
             BrokerError::Start("mqtt-lwa", format!("{mode} is not offered by this broker"))
         })?;
         std::fs::write(&conf, text).map_err(io("broker config"))?;
+        Self::spawn_mqtt_lwa(mqtt_lwa_bin, "broker", &conf, host)
+    }
+
+    /// Starts `mqtt_lwa_bin gateway -c` in `mode` on loopback, relaying every client to the
+    /// plain anonymous MQTT 5 broker at `upstream`; waits for its first `listening on` line.
+    /// `name` keeps the config files of several gateways apart.
+    pub fn start_gateway(
+        mqtt_lwa_bin: &Path,
+        mode: Mode,
+        creds: &Credentials,
+        upstream: SocketAddr,
+        name: &str,
+    ) -> Result<Self, BrokerError> {
+        let conf = creds.dir.join(format!("gateway-{name}-{mode}.toml"));
+        let text = gateway_config(mode, creds, upstream).ok_or_else(|| {
+            BrokerError::Start("mqtt-lwa", format!("{mode} is not offered by the gateway"))
+        })?;
+        std::fs::write(&conf, text).map_err(io("gateway config"))?;
+        Self::spawn_mqtt_lwa(mqtt_lwa_bin, "gateway", &conf, &BrokerHost::loopback())
+    }
+
+    /// Runs `mqtt_lwa_bin SUBCOMMAND -c conf` on `host` and waits for its `listening on` line.
+    fn spawn_mqtt_lwa(
+        mqtt_lwa_bin: &Path,
+        subcommand: &str,
+        conf: &Path,
+        host: &BrokerHost,
+    ) -> Result<Self, BrokerError> {
         let mut child = host
             .command(mqtt_lwa_bin)
-            .arg("broker")
+            .arg(subcommand)
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .envs(quiet_broker_log())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -348,7 +387,10 @@ impl BrokerProcess {
             )),
             Err(_) => Err(BrokerError::Start(
                 "mqtt-lwa",
-                format!("no `listening on` line within 20 s ({})", conf.display()),
+                format!(
+                    "no `listening on` line within 20 s ({subcommand} -c {})",
+                    conf.display()
+                ),
             )),
         }
     }
@@ -505,6 +547,20 @@ mod tests {
         assert!(mqtt_lwa_config(Mode::Mtls13, &c)
             .unwrap()
             .contains("require_certificate = true"));
+        let upstream: SocketAddr = "127.0.0.1:1883".parse().unwrap();
+        for mode in [
+            Mode::Plain,
+            Mode::Password,
+            Mode::Tls13,
+            Mode::Lwa,
+            Mode::Lwa2,
+        ] {
+            let text = gateway_config(mode, &c, upstream).unwrap();
+            let parsed: mqtt_lwa::config::BrokerConfig = toml::from_str(&text).unwrap();
+            let gw = parsed.gateway.expect("a [gateway] table");
+            assert_eq!(gw.upstream, vec!["127.0.0.1:1883".to_string()], "{mode}");
+            assert!(gw.problems().is_empty(), "{mode}: {:?}", gw.problems());
+        }
         let far: IpAddr = "10.213.7.6".parse().unwrap();
         assert!(mqtt_lwa_config_on(Mode::Plain, &c, far)
             .unwrap()

@@ -30,10 +30,10 @@ const FONT_FILES: [&str; 3] = [
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
 
-type PlotResult<T> = Result<T, Box<dyn Error>>;
+pub(crate) type PlotResult<T> = Result<T, Box<dyn Error>>;
 
 /// Registers a system font once; `None` when there is none.
-fn font() -> Option<&'static str> {
+pub(crate) fn font() -> Option<&'static str> {
     static FONT: OnceLock<Option<&'static str>> = OnceLock::new();
     *FONT.get_or_init(|| {
         for path in FONT_FILES {
@@ -49,7 +49,7 @@ fn font() -> Option<&'static str> {
     })
 }
 
-const COLORS: [RGBColor; 8] = [
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -349,6 +349,22 @@ impl BarChart<'_> {
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
         }
+        // 95 % intervals: a black whisker with caps over the middle of each bar.
+        let width = 0.8 / self.series.len().max(1) as f64;
+        for (s, per_category) in self.intervals.iter().enumerate() {
+            for (i, ci) in per_category.iter().enumerate() {
+                let Some((lo, hi)) = *ci else { continue };
+                let x = i as f64 - 0.4 + s as f64 * width + width * 0.45;
+                let cap = width * 0.2;
+                let (lo, hi) = (lo.max(floor), hi.max(floor));
+                let line = ShapeStyle::from(&BLACK).stroke_width(2);
+                chart.draw_series([
+                    PathElement::new(vec![(x, lo), (x, hi)], line),
+                    PathElement::new(vec![(x - cap, lo), (x + cap, lo)], line),
+                    PathElement::new(vec![(x - cap, hi), (x + cap, hi)], line),
+                ])?;
+            }
+        }
         legend(chart, SeriesLabelPosition::UpperRight)
     }
 }
@@ -411,13 +427,15 @@ fn trim(s: String) -> String {
 
 /// Grouped vertical bars: one group per category, one bar per series;
 /// cited (not measured) bars are grey and hatched by a lighter fill.
-struct BarChart<'a> {
-    title: String,
-    y_label: &'a str,
-    categories: Vec<String>,
+pub(crate) struct BarChart<'a> {
+    pub(crate) title: String,
+    pub(crate) y_label: &'a str,
+    pub(crate) categories: Vec<String>,
     /// (series name, colour, value per category).
-    series: Vec<(String, RGBColor, Vec<Option<f64>>)>,
-    log: bool,
+    pub(crate) series: Vec<(String, RGBColor, Vec<Option<f64>>)>,
+    pub(crate) log: bool,
+    /// Per series and category: a 95 % interval drawn as a whisker (empty: none).
+    pub(crate) intervals: Vec<Vec<Option<(f64, f64)>>>,
 }
 
 impl BarChart<'_> {
@@ -431,6 +449,13 @@ impl BarChart<'_> {
             .iter()
             .flat_map(|s| s.2.iter().flatten().copied());
         let hi = values.fold(0.0f64, f64::max).max(1.0);
+        // Whiskers reach above their bars (no intervals: the bars alone set the axis).
+        let hi = self
+            .intervals
+            .iter()
+            .flatten()
+            .flatten()
+            .fold(hi, |m, i| m.max(i.1));
         let n = self.categories.len().max(1);
         let k = self.series.len().max(1) as f64;
         let cats = self.categories.clone();
@@ -817,6 +842,7 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
                 ),
             ],
             log: true,
+            intervals: Vec::new(),
         };
         write_bars(dir, "handshake-bytes", &chart, &mut files)?;
     }
@@ -828,6 +854,7 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             categories: names.clone(),
             series: storm,
             log: true,
+            intervals: Vec::new(),
         };
         write_bars(dir, "handshakes-per-cpu-second", &chart, &mut files)?;
     }
@@ -847,6 +874,7 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
             categories: names.clone(),
             series: memory,
             log: false,
+            intervals: Vec::new(),
         };
         write_bars(dir, "memory-per-idle-connection", &chart, &mut files)?;
     }
@@ -861,13 +889,14 @@ fn draw_summary(r: &RunResults, dir: &Path) -> PlotResult<Vec<PathBuf>> {
         series: setup,
         // Password logins take tens of ms, the others fractions of one.
         log: true,
+        intervals: Vec::new(),
     };
     write_bars(dir, "setup-time", &chart, &mut files)?;
     Ok(files)
 }
 
 /// Writes `stem.svg` and `stem.png` of a bar chart into `dir`.
-fn write_bars(
+pub(crate) fn write_bars(
     dir: &Path,
     stem: &str,
     chart: &BarChart<'_>,
