@@ -18,11 +18,14 @@
 //!   `report.md`, PNG/SVG; [`insn_counts`]: the report's A64 instruction-count section
 //!   from an `insn-counts.csv` that experiments/insn-count/run.sh put in the run directory.
 //! - [`run`]: one run from start to report.
+//! - [`gateway`]: `experiment gateway`, `mqtt-lwa gateway` in front of Mosquitto beside
+//!   both brokers alone (its own results, report and plots).
 
 pub mod affinity;
 pub mod broker;
 pub mod crosscheck;
 pub mod delayline;
+pub mod gateway;
 pub mod insn_counts;
 pub mod link;
 pub mod linkem;

@@ -48,6 +48,9 @@ enum ExperimentCommand {
     Serve(ServeArgs),
     /// Re-render a run directory's report, CSV, LaTeX and plots from its results.json (measures nothing).
     Report(ReportArgs),
+    /// `mqtt-lwa gateway` in front of Mosquitto beside both brokers alone: added latency,
+    /// throughput and handshakes per gateway CPU-second, 1 to 2 gateways.
+    Gateway(GatewayArgs),
     /// NFQUEUE delay line of an emulated link (started by the runner inside a namespace).
     #[command(hide = true)]
     Linkem(LinkemArgs),
@@ -58,6 +61,117 @@ enum ExperimentCommand {
 struct ReportArgs {
     /// Run directory holding results.json (e.g. experiments/results/full-...).
     dir: PathBuf,
+}
+
+/// Arguments of `mqtt-lwa experiment gateway`.
+#[derive(clap::Args, Debug)]
+struct GatewayArgs {
+    /// Rounds over every block (intervals need 2 or more).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+    /// Shortest throughput cell, and the storm window, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Client-side modes, comma-separated (default plain,password,tls13,lwa,lwa2).
+    #[arg(long, value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Modes of the 1-to-2-gateway scaling phase (default plain,lwa; `none` skips it).
+    #[arg(long, value_delimiter = ',')]
+    scaling_modes: Vec<String>,
+    /// Messages per latency cell (QoS 1, one in flight).
+    #[arg(long, default_value_t = 1000)]
+    latency_messages: usize,
+    /// Pin the process the clients reach to CPU 0 (scaling: gateway k to CPU k-1).
+    #[arg(long)]
+    pin_cpus: bool,
+    /// Directory that receives the run directory.
+    #[arg(long, default_value = "experiments/results")]
+    out: PathBuf,
+    /// Run directory name (default `gateway-<UTC date>`).
+    #[arg(long)]
+    name: Option<String>,
+    /// No progress.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Modes by name (`none`: no mode); the error names the first unknown one.
+fn parse_modes(names: &[String], default: &[Mode]) -> Result<Vec<Mode>, String> {
+    if names.is_empty() {
+        return Ok(default.to_vec());
+    }
+    if names.len() == 1 && names[0] == "none" {
+        return Ok(Vec::new());
+    }
+    names
+        .iter()
+        .map(|name| {
+            mqtt_lwa_experiments::gateway::MODES
+                .into_iter()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown or unsupported mode {name:?} (plain, password, tls13, lwa, lwa2)"
+                    )
+                })
+        })
+        .collect()
+}
+
+fn run_gateway(args: GatewayArgs) -> ExitCode {
+    use mqtt_lwa_experiments::gateway::{self, GatewayOptions, GatewaySettings};
+    let (modes, scaling_modes) = match (
+        parse_modes(&args.modes, &gateway::MODES),
+        parse_modes(&args.scaling_modes, &[Mode::Plain, Mode::Lwa]),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("experiment gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !(0.1..=600.0).contains(&args.seconds) {
+        eprintln!("experiment gateway: --seconds must be between 0.1 and 600");
+        return ExitCode::FAILURE;
+    }
+    let Some(mqtt_lwa_bin) = mqtt_lwa_exe() else {
+        return ExitCode::FAILURE;
+    };
+    let opts = GatewayOptions {
+        settings: GatewaySettings {
+            repeats: args.repeat as usize,
+            cell_seconds: args.seconds,
+            storm_seconds: args.seconds,
+            storm_clients: mqtt_lwa_experiments::storm::clients(
+                &mqtt_lwa_experiments::storm::StormProfile {
+                    clients_per_core: 2,
+                    millis: 0,
+                    password_millis: 0,
+                },
+                mqtt_lwa_experiments::storm::machine_cores(),
+            ),
+            latency_messages: args.latency_messages.max(1),
+            payload: 30,
+            modes,
+            scaling_modes,
+            pin_cpus: args.pin_cpus,
+        },
+        results_dir: args.out,
+        run_name: args.name,
+        mqtt_lwa_bin,
+        command: command_line(),
+        progress: !args.quiet,
+    };
+    match gateway::run(&opts) {
+        Ok(dir) => {
+            println!("{}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("experiment gateway failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Arguments of `mqtt-lwa experiment serve`.
@@ -257,6 +371,7 @@ fn run_experiment(args: ExperimentArgs) -> ExitCode {
     match args.command {
         Some(ExperimentCommand::Serve(serve_args)) => return run_serve(serve_args),
         Some(ExperimentCommand::Linkem(linkem_args)) => return run_linkem_cmd(linkem_args),
+        Some(ExperimentCommand::Gateway(gateway_args)) => return run_gateway(gateway_args),
         Some(ExperimentCommand::Report(report)) => {
             return match mqtt_lwa_experiments::render::rerender(&report.dir) {
                 Ok(files) => {

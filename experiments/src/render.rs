@@ -41,6 +41,16 @@ pub fn rerender(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    // A gateway run (`experiment gateway`) has results of its own.
+    if let Some(gateway) = super::gateway::parse(&text) {
+        let results = gateway.map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        return results.render(dir);
+    }
     let results: RunResults = serde_json::from_str(&text).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,

@@ -57,7 +57,7 @@ pub struct RunOptions {
     pub remote: Option<RemoteSpec>,
 }
 
-fn utc_stamp() -> (String, String) {
+pub(crate) fn utc_stamp() -> (String, String) {
     let t = time::OffsetDateTime::now_utc();
     let compact = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -644,7 +644,7 @@ fn link_plan(plan: &[(BrokerKind, Mode)], p: &Profile) -> Vec<(BrokerKind, Mode)
 
 /// Interrupted runs (SIGINT, SIGTERM) exit from a task of `runtime` without running
 /// destructors: it stops the brokers they started and removes the links they built.
-fn stop_on_signal(runtime: &tokio::runtime::Runtime, emulating: bool) {
+pub(crate) fn stop_on_signal(runtime: &tokio::runtime::Runtime, emulating: bool) {
     runtime.spawn(async move {
         let term = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -789,7 +789,7 @@ fn first_line_with(path: &str, key: &str) -> Option<String> {
 }
 
 /// CPU, cores, memory, kernel, OS of this machine.
-pub(super) fn machine() -> Vec<(String, String)> {
+pub(crate) fn machine() -> Vec<(String, String)> {
     let mut m = Vec::new();
     let mut push = |k: &str, v: Option<String>| {
         m.push((k.to_owned(), v.unwrap_or_else(|| "unknown".into())));
@@ -827,7 +827,7 @@ pub(super) fn machine() -> Vec<(String, String)> {
 /// at build time, so the record does not depend on the directory the run
 /// starts in), and mosquitto: the broker host's when the broker is remote,
 /// "not used" when the run leaves it out.
-fn versions(
+pub(crate) fn versions(
     bin: &Path,
     remote: Option<&RemoteBroker>,
     mosquitto_used: bool,
