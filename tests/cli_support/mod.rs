@@ -1,6 +1,9 @@
 //! Shared helpers for the client and CLI tests: a Debian mosquitto broker on
-//! a free port, our own broker, and running the `mqtt-lwa` binary.
+//! a free port, our own broker, and running the `mqtt-lwa` binary; a real
+//! RabbitMQ cluster on loopback in [`rabbitmq`].
 #![allow(dead_code)]
+
+pub mod rabbitmq;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
