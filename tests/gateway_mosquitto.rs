@@ -926,3 +926,74 @@ fn the_gateway_limits_its_connections() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_qos0_publisher_that_leaves_at_once_loses_nothing() {
+    // A client may say DISCONNECT right after its PUBLISH, before the
+    // gateway's upstream connection is open: what it sent still goes up.
+    let dir = tempfile::tempdir().unwrap();
+    credentials(dir.path());
+    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
+    let gw = GatewayProc::start(
+        dir.path(),
+        "gw",
+        &every_mode_config(dir.path(), &[upstream.port]),
+    );
+    let mut watcher = stock_sub(&upstream.port_arg(), &["-V", "5", "-t", "q0/#"]);
+    let mut want = Vec::new();
+    for (id, version) in [("dev1", "1"), ("dev2", "2")] {
+        let key = dir.path().join(format!("{id}.key")).display().to_string();
+        for i in 0..3 {
+            let m = format!("lwa{version}-{i}");
+            let args = [
+                "--lwa-id",
+                id,
+                "--lwa-key",
+                &key,
+                "--lwa-version",
+                version,
+                "-q",
+                "0",
+                "-t",
+                "q0/lwa",
+                "-m",
+                &m,
+            ];
+            succeeded("LWA QoS 0 publish", &our_pub(&gw.port(4), &args));
+            want.push(format!("q0/lwa {m}"));
+        }
+    }
+    for version in ["311", "5"] {
+        let m = format!("stock{version}");
+        succeeded(
+            "stock QoS 0 publish",
+            &stock_pub(
+                &gw.port(0),
+                &["-V", version, "-q", "0", "-t", "q0/stock", "-m", &m],
+            ),
+        );
+        want.push(format!("q0/stock {m}"));
+    }
+    // CONNECT, PUBLISH and DISCONNECT in one write, without waiting for CONNACK.
+    let mut raw = RawClient::tcp(gw.addrs[0], ProtocolVersion::V5);
+    let mut bytes = BytesMut::new();
+    for packet in [
+        Packet::Connect(Box::new(common::connect_packet(
+            ProtocolVersion::V5,
+            "pipelined",
+            true,
+        ))),
+        Packet::Publish(publish_packet("q0/raw", QoS::AtMostOnce, 0, b"pipelined")),
+        Packet::Disconnect(mqtt_lwa::codec::Disconnect::new(ReasonCode::SUCCESS)),
+    ] {
+        encode(&packet, ProtocolVersion::V5, &mut bytes).unwrap();
+    }
+    raw.send_raw(&bytes);
+    want.push("q0/raw pipelined".to_owned());
+    let mut got: Vec<_> = (0..want.len())
+        .filter_map(|_| next_message(&mut watcher, WAIT))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "gateway log:\n{}", gw.log());
+}

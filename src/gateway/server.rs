@@ -31,6 +31,9 @@ use super::upstream::Upstreams;
 const WRITE_STALL: Duration = Duration::from_secs(60);
 /// How long closing a socket may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a departed client's upstream connection may still take to open,
+/// so that what the client sent before leaving goes up.
+const OPEN_GRACE: Duration = Duration::from_secs(10);
 /// How long a stopping gateway waits for its connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often credential files are re-read (as the broker does): a revoked
@@ -531,12 +534,24 @@ impl ClientTask {
                 }
             }
         }
-        // The client is gone: a DISCONNECT goes up only if it sent one, so
-        // that the upstream publishes its will otherwise.
+        // The client is gone. If it left while its upstream connection was
+        // still opening (a QoS 0 publisher that says DISCONNECT right after
+        // its PUBLISH, say), what it sent meanwhile still goes up.
+        if let Some(open) = opening.take() {
+            if let Ok(Ok((stream, up))) = tokio::time::timeout(OPEN_GRACE, open).await {
+                upstream = Some(stream);
+                relay.upstream_connected(up, &mut machine, Instant::now());
+            }
+        }
+        // A DISCONNECT goes up only if the client sent one, so that the
+        // upstream publishes its will otherwise.
         let disconnect = machine.take_client_disconnect();
         if let Some(mut up) = upstream.take() {
-            if relay.client_gone(disconnect) {
+            let graceful = relay.client_gone(disconnect);
+            if !relay.output().is_empty() {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, up.write_all(relay.output())).await;
+            }
+            if graceful {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, up.shutdown()).await;
             }
         }
