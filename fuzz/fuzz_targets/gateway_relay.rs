@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use mqtt_lwa::auth::{AccessPolicy, ListenerSecurity, PeerInfo, Principal};
 use mqtt_lwa::broker::connection::{Action, Connection, ConnectionSettings};
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
     let settings = Arc::new(RelaySettings {
         client_id_template: Template::parse("{principal}/{client_id}").expect("template"),
         username: None,
-        password: Some(Bytes::from_static(b"pw")),
+        password: None,
         limits,
     });
     let mut relay = Relay::new(settings, "gw-fuzz".into(), now);

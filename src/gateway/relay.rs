@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use zeroize::Zeroizing;
 
 use crate::auth::{AccessPolicy, Principal};
 use crate::broker::connection::Connection;
@@ -39,8 +40,9 @@ pub struct RelaySettings {
     pub client_id_template: Template,
     /// Upstream user name (the gateway's account), if any.
     pub username: Option<Template>,
-    /// Upstream password, if any.
-    pub password: Option<Bytes>,
+    /// Upstream password, if any (zeroized when the gateway stops; each
+    /// CONNECT carries a copy for as long as it takes to encode it).
+    pub password: Option<Zeroizing<Vec<u8>>>,
     /// The gateway's limits (what it announces to clients).
     pub limits: Limits,
 }
@@ -223,6 +225,13 @@ impl Relay {
         }
     }
 
+    fn upstream_password(&self) -> Option<Bytes> {
+        self.settings
+            .password
+            .as_ref()
+            .map(|p| Bytes::copy_from_slice(p))
+    }
+
     /// The client is authenticated: what to open upstream.
     pub fn client_connected(&mut self, req: ConnectRequest, client: &mut Connection) -> Step {
         let ConnectRequest {
@@ -285,7 +294,7 @@ impl Relay {
             client_id: upstream_id.clone(),
             will: will.clone(),
             username: username.clone(),
-            password: self.settings.password.clone(),
+            password: self.upstream_password(),
             properties: Properties {
                 session_expiry_interval: match connect.protocol_version {
                     ProtocolVersion::V5 => p.session_expiry_interval,
@@ -314,7 +323,7 @@ impl Relay {
                 w
             }),
             username,
-            password: self.settings.password.clone(),
+            password: self.upstream_password(),
             properties: Properties::default(),
         };
         self.keep_alive =

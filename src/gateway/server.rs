@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
@@ -128,20 +128,16 @@ impl Gateway {
         let gw = config.gateway.clone().ok_or(GatewayError::NotAGateway)?;
         config.validate().map_err(GatewayError::Config)?;
         let password = match (&gw.password, &gw.password_file) {
-            (Some(p), _) => Some(Bytes::from(p.clone().into_bytes())),
+            (Some(p), _) => Some(Zeroizing::new(p.clone().into_bytes())),
             (None, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|error| GatewayError::PasswordFile {
+                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|error| {
+                    GatewayError::PasswordFile {
                         path: path.display().to_string(),
                         error,
-                    })?;
-                Some(Bytes::from(
-                    text.lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                        .into_bytes(),
-                ))
+                    }
+                })?);
+                let first = text.lines().next().unwrap_or_default();
+                Some(Zeroizing::new(first.as_bytes().to_vec()))
             }
             (None, None) => None,
         };

@@ -35,7 +35,7 @@ fn settings() -> Arc<RelaySettings> {
     Arc::new(RelaySettings {
         client_id_template: Template::parse("{principal}/{client_id}").unwrap(),
         username: Some(Template::parse("gw-{listener}").unwrap()),
-        password: Some(Bytes::from_static(b"upstream-secret")),
+        password: Some(Zeroizing::new(b"upstream-secret".to_vec())),
         limits: Limits::default(),
     })
 }
