@@ -4,7 +4,7 @@
 //! address for the gateway's life). Only bytes and the CONNACK come back;
 //! the relay decides what they mean for the client.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ pub struct Upstreams {
     timeout: Duration,
     tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
     /// Addresses found to speak only 3.1.1 (protocol = "auto").
-    v311_only: Mutex<HashMap<String, ()>>,
+    v311_only: Mutex<HashSet<String>>,
 }
 
 /// Why one address did not give a CONNACK.
@@ -60,7 +60,7 @@ impl Upstreams {
             protocol: config.protocol,
             timeout: Duration::from_secs(config.connect_timeout_secs),
             tls,
-            v311_only: Mutex::new(HashMap::new()),
+            v311_only: Mutex::new(HashSet::new()),
         })
     }
 
@@ -110,7 +110,7 @@ impl Upstreams {
                     Ok(None) if i + 1 < versions.len() => {
                         tracing::info!(upstream = addr, "upstream refuses MQTT 5.0: using 3.1.1");
                         if let Ok(mut known) = self.v311_only.lock() {
-                            known.insert(addr.clone(), ());
+                            known.insert(addr.clone());
                         }
                     }
                     Ok(None) => failures.push(format!("{addr}: refuses MQTT {version:?}")),
@@ -128,7 +128,7 @@ impl Upstreams {
     fn known_v311(&self, addr: &str) -> bool {
         self.v311_only
             .lock()
-            .map(|k| k.contains_key(addr))
+            .map(|k| k.contains(addr))
             .unwrap_or(false)
     }
 
