@@ -116,6 +116,8 @@ pub struct Relay {
     version: ProtocolVersion,
     /// Upstream Receive Maximum and the QoS 1/2 PUBLISH ids it has not finished.
     receive_maximum: u16,
+    /// The upstream's Maximum Packet Size (5.0 CONNACK), if it set one.
+    upstream_max_packet: Option<u32>,
     inflight: HashMap<u16, QoS>,
     /// QoS 1/2 PUBLISH packets waiting for room under the Receive Maximum.
     held: VecDeque<Publish>,
@@ -156,6 +158,7 @@ impl Relay {
             out: BytesMut::new(),
             version: ProtocolVersion::V5,
             receive_maximum: u16::MAX,
+            upstream_max_packet: None,
             inflight: HashMap::new(),
             held: VecDeque::new(),
             sub_codes: HashMap::new(),
@@ -282,11 +285,14 @@ impl Relay {
             allowed
         });
         let p = &connect.properties;
-        // What the upstream may send: the client's limits, less the record
-        // overhead LWA adds to every payload on the way down.
-        let maximum_packet_size = p
-            .maximum_packet_size
-            .map(|m| m.saturating_sub(payload_overhead as u32).max(1));
+        // What the upstream may send: the client's limit, less the record
+        // overhead LWA adds to every payload on the way down, and never more
+        // than the gateway decodes (a bigger packet would end the relay; with
+        // this limit a 5.0 upstream drops it instead, as MQTT 5 says).
+        let own = self.settings.limits.max_packet_size;
+        let maximum_packet_size = Some(p.maximum_packet_size.map_or(own, |m| {
+            m.saturating_sub(payload_overhead as u32).clamp(1, own)
+        }));
         let v5 = Connect {
             protocol_version: ProtocolVersion::V5,
             clean_start: connect.clean_start,
@@ -380,6 +386,7 @@ impl Relay {
         self.last_sent = now;
         if version == ProtocolVersion::V5 {
             self.receive_maximum = connack.properties.receive_maximum.unwrap_or(u16::MAX);
+            self.upstream_max_packet = connack.properties.maximum_packet_size;
             if let Some(ka) = connack.properties.server_keep_alive {
                 self.keep_alive = (ka > 0).then(|| Duration::from_secs(u64::from(ka)));
             }
@@ -422,7 +429,10 @@ impl Relay {
             reason_string: u.reason_string.clone(),
             user_properties: u.user_properties.clone(),
             topic_alias_maximum: Some(limits.topic_alias_maximum),
-            maximum_packet_size: Some(limits.max_packet_size),
+            maximum_packet_size: Some(
+                u.maximum_packet_size
+                    .map_or(limits.max_packet_size, |m| m.min(limits.max_packet_size)),
+            ),
             assigned_client_identifier: self.assigned.then(|| self.assign_id.clone()),
             ..Properties::default()
         };
@@ -504,6 +514,20 @@ impl Relay {
                     }
                     return;
                 }
+                let packet = Packet::Publish(p);
+                if let Some(max) = self.upstream_max_packet {
+                    if codec::encoded_len(&packet, self.version) > max as usize {
+                        // Bigger than the upstream takes (an LWA client had its
+                        // CONNACK before the upstream said so): as a broker would.
+                        self.upstream = Upstream::Closed;
+                        self.cause = Some("PUBLISH over the upstream's Maximum Packet Size".into());
+                        client.close(Some(ReasonCode::PACKET_TOO_LARGE));
+                        return;
+                    }
+                }
+                let Packet::Publish(p) = packet else {
+                    return;
+                };
                 if p.qos == QoS::AtMostOnce {
                     self.send(&Packet::Publish(p));
                 } else if self.inflight.contains_key(&p.packet_id)

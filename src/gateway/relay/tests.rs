@@ -354,6 +354,42 @@ fn publishes_beyond_the_upstream_receive_maximum_wait_here() {
 }
 
 #[test]
+fn a_publish_over_the_upstreams_maximum_packet_size_ends_the_client_with_0x95() {
+    let connack = ConnAck {
+        properties: Properties {
+            maximum_packet_size: Some(64),
+            ..Properties::default()
+        },
+        ..ok_connack()
+    };
+    let (mut rig, _) = Rig::start(connect_packet(V5), Arc::new(AllowAll));
+    rig.relay.upstream_connected(
+        UpstreamUp {
+            version: V5,
+            connack,
+            rest: BytesMut::new(),
+            addr: "up:1883".into(),
+        },
+        &mut rig.client,
+        rig.now,
+    );
+    let out = rig.client_got();
+    assert!(
+        matches!(out.as_slice(), [Packet::ConnAck(c)] if c.properties.maximum_packet_size == Some(64)),
+        "the client is told the upstream's limit: {out:?}"
+    );
+    rig.client_sends(Packet::Publish(publish("small", QoS::AtLeastOnce, 1)));
+    assert_eq!(rig.upstream_got().len(), 1);
+    let mut big = publish("big", QoS::AtLeastOnce, 2);
+    big.payload = Bytes::from(vec![b'x'; 100]);
+    rig.client_sends(Packet::Publish(big));
+    assert!(rig.upstream_got().is_empty());
+    assert!(
+        matches!(rig.client_got().as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::PACKET_TOO_LARGE)
+    );
+}
+
+#[test]
 fn the_upstream_connect_carries_templates_credentials_and_the_allowed_will() {
     let mut connect = connect_packet(V5);
     connect.clean_start = false;
@@ -377,6 +413,15 @@ fn the_upstream_connect_carries_templates_credentials_and_the_allowed_will() {
     assert!(up.v5.will.is_none(), "the ACL refuses the will's topic");
     assert!(!up.v5.clean_start);
     assert_eq!(up.v5.properties.maximum_packet_size, Some(500));
+    let (_, step) = Rig::start(connect_packet(V5), Arc::new(AllowAll));
+    let Step::OpenUpstream(unlimited) = step else {
+        panic!();
+    };
+    assert_eq!(
+        unlimited.v5.properties.maximum_packet_size,
+        Some(Limits::default().max_packet_size),
+        "never more than the gateway decodes"
+    );
     assert_eq!(up.v5.properties.receive_maximum, Some(7));
     assert_eq!(up.v5.properties.authentication_method, None);
     // 3.1.1 cannot end a session with its connection: expiry 0 is a clean session.
