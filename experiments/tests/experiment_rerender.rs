@@ -20,6 +20,8 @@ const RUNS: &[&str] = &[
     "experiments/results/baselines-20261204",
     "experiments/results/full-20261204",
     "experiments/results/vs-mosquitto-20261205",
+    // `experiment gateway`: results of its own kind, the same promise.
+    "experiments/results/gateway-20261205",
 ];
 
 #[test]
