@@ -538,9 +538,11 @@ pub fn render(r: &GatewayResults, plot_error: Option<&str>) -> String {
          the gateway sends it before it asks the upstream (`src/gateway/relay.rs`, \
          `Relay::preview`; README, \"Gateway\"), and publishes wait for the upstream \
          connection. A storm handshake in `lwa`/`lwa2` therefore ends before Mosquitto has \
-         answered, and a client that disconnects at once may leave the upstream connection \
-         unopened or half-open: the upstream's CPU per LWA handshake is not comparable with \
-         plain, password and TLS, where the client's CONNACK is Mosquitto's.\n\
+         answered; what the gateway does with the upstream connection of a client that \
+         leaves at once depends on its version (the versions table has the commit; before \
+         a9add01 it could drop it unopened). The upstream's CPU per LWA handshake is therefore \
+         not comparable with plain, password and TLS, where the client's CONNACK is \
+         Mosquitto's.\n\
          - Intervals: percentile bootstrap (2000 resamples, fixed seed) of the median over \
          repeats; with so few repeats they are wide and describe the run-to-run spread of this \
          machine, not of other machines.\n\n",
