@@ -997,3 +997,45 @@ fn a_qos0_publisher_that_leaves_at_once_loses_nothing() {
     want.sort();
     assert_eq!(got, want, "gateway log:\n{}", gw.log());
 }
+
+#[test]
+fn stopping_the_gateway_tells_clients_and_publishes_their_wills() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
+    let mut gw = GatewayProc::start(
+        dir.path(),
+        "gw",
+        &format!(
+            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
+            upstream.port
+        ),
+    );
+    let mut watcher = stock_sub(&upstream.port_arg(), &["-V", "5", "-t", "status/#"]);
+    let mut sub = our_sub(
+        &gw.port(0),
+        &[
+            "-V",
+            "5",
+            "-t",
+            "x",
+            "--will-topic",
+            "status/sub",
+            "--will-payload",
+            "cut off",
+        ],
+    );
+    let status = gw.terminate().expect("the gateway exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    sub.wait();
+    assert!(
+        sub.seen
+            .iter()
+            .any(|l| l.to_lowercase().contains("server shutting down")),
+        "{:#?}",
+        sub.seen
+    );
+    assert_eq!(
+        next_message(&mut watcher, WAIT),
+        Some("status/sub cut off".to_owned())
+    );
+}
