@@ -20,8 +20,8 @@ use mqtt_lwa::codec::{
 
 use common::{mqtt_lwa_bin, publish_packet, unique, RawClient, Read1};
 use gateway_support::{
-    dead_port, next_message, our_pub, our_sub, our_sub_resuming, stock_pub, stock_sub,
-    stock_sub_resuming, succeeded, GatewayProc, Upstream,
+    dead_port, next_message, open_gateway, our_pub, our_sub, our_sub_resuming, stock_pub,
+    stock_sub, stock_sub_resuming, succeeded, GatewayProc, Upstream,
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -330,9 +330,7 @@ fn the_client_is_acknowledged_only_after_the_upstream_acknowledged() {
     let gw = GatewayProc::start(
         dir.path(),
         "gw",
-        &format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{port}\"]\nprotocol = \"5\"\n"
-        ),
+        &open_gateway(&[port], "protocol = \"5\"", ""),
     );
     let accept = std::thread::spawn(move || FakeUpstream::accept(&listener));
     let mut client = RawClient::connect(gw.addrs[0], ProtocolVersion::V5, "acker");
@@ -392,13 +390,10 @@ fn failover_unreachable_upstreams_and_bad_upstream_credentials() {
     );
     let dead = dead_port();
     let config = |upstreams: &[u16], password: &str| {
-        let list: Vec<String> = upstreams
-            .iter()
-            .map(|p| format!("\"127.0.0.1:{p}\""))
-            .collect();
-        format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [{}]\nusername = \"gateway\"\npassword = \"{password}\"\nconnect_timeout_secs = 2\n",
-            list.join(", ")
+        open_gateway(
+            upstreams,
+            &format!("username = \"gateway\"\npassword = \"{password}\"\nconnect_timeout_secs = 2"),
+            "",
         )
     };
     // Failover: the first upstream is down, the second serves.
@@ -623,10 +618,7 @@ fn an_upstream_restart_disconnects_clients_who_then_come_back() {
     let gw = GatewayProc::start(
         dir.path(),
         "gw",
-        &format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\nconnect_timeout_secs = 2\n",
-            upstream.port
-        ),
+        &open_gateway(&[upstream.port], "connect_timeout_secs = 2", ""),
     );
     let port = gw.port(0);
     let mut sub = our_sub(&port, &["-V", "5", "-t", "r/#", "-q", "1"]);
@@ -662,14 +654,7 @@ fn an_upstream_restart_disconnects_clients_who_then_come_back() {
 fn a_stock_qos1_burst_through_the_gateway_arrives_whole() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
-    let gw = GatewayProc::start(
-        dir.path(),
-        "gw",
-        &format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
-            upstream.port
-        ),
-    );
+    let gw = GatewayProc::start(dir.path(), "gw", &open_gateway(&[upstream.port], "", ""));
     let port = gw.port(0);
     const N: usize = 5000;
     let mut sub = stock_sub(
@@ -852,9 +837,10 @@ fn the_upstream_link_can_be_tls_and_mqtt_3_1_1() {
         &format!("certfile {d}/certs/broker.crt\nkeyfile {d}/certs/broker.key\n"),
     );
     let config = |ca: &str| {
-        format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\nprotocol = \"3.1.1\"\n[gateway.tls]\ncafile = \"{d}/{ca}/ca.crt\"\n",
-            upstream.port
+        open_gateway(
+            &[upstream.port],
+            &format!("protocol = \"3.1.1\"\n[gateway.tls]\ncafile = \"{d}/{ca}/ca.crt\""),
+            "",
         )
     };
     let gw = GatewayProc::start(dir.path(), "tls", &config("certs"));
@@ -887,10 +873,7 @@ fn the_gateway_limits_its_connections() {
     let gw = GatewayProc::start(
         dir.path(),
         "gw",
-        &format!(
-            "[limits]\nmax_connections = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
-            upstream.port
-        ),
+        &open_gateway(&[upstream.port], "", "max_connections = 1"),
     );
     let _first = stock_sub(&gw.port(0), &["-V", "5", "-t", "x"]);
     let out = stock_pub(&gw.port(0), &["-V", "5", "-t", "x", "-m", "x"]);
@@ -902,10 +885,7 @@ fn the_gateway_limits_its_connections() {
     let gw = GatewayProc::start(
         dir.path(),
         "pending",
-        &format!(
-            "[limits]\nmax_pending_auth = 2\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
-            upstream.port
-        ),
+        &open_gateway(&[upstream.port], "", "max_pending_auth = 2"),
     );
     let idle: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(gw.addrs[0]).unwrap())
@@ -1002,14 +982,7 @@ fn a_qos0_publisher_that_leaves_at_once_loses_nothing() {
 fn stopping_the_gateway_tells_clients_and_publishes_their_wills() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
-    let mut gw = GatewayProc::start(
-        dir.path(),
-        "gw",
-        &format!(
-            "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{}\"]\n",
-            upstream.port
-        ),
-    );
+    let mut gw = GatewayProc::start(dir.path(), "gw", &open_gateway(&[upstream.port], "", ""));
     let mut watcher = stock_sub(&upstream.port_arg(), &["-V", "5", "-t", "status/#"]);
     let mut sub = our_sub(
         &gw.port(0),

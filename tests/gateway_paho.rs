@@ -9,7 +9,7 @@ mod gateway_support;
 use std::process::Command;
 
 use common::Broker;
-use gateway_support::{GatewayProc, Upstream};
+use gateway_support::{open_gateway, GatewayProc, Upstream};
 
 const SCENARIOS: [&str; 9] = [
     "basic311",
@@ -46,9 +46,7 @@ fn failures(port: u16, scenarios: &[&str]) -> Vec<String> {
 }
 
 fn gateway_config(upstream: u16) -> String {
-    format!(
-        "[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:{upstream}\"]\n"
-    )
+    open_gateway(&[upstream], "", "")
 }
 
 #[test]

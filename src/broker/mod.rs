@@ -22,7 +22,7 @@ pub mod persist;
 pub mod persist_store;
 pub mod retained;
 pub mod server;
-mod server_conn;
+pub(crate) mod server_conn;
 mod server_core;
 pub mod session;
 pub mod stats;

@@ -70,6 +70,19 @@ fn source_key(ip: IpAddr) -> IpAddr {
 }
 
 impl PendingSlots {
+    /// The budgets `limits` and each listener's `max_pending_auth` set.
+    pub(crate) fn for_listeners(
+        limits: &crate::broker::Limits,
+        listeners: &[crate::config::ListenerConfig],
+    ) -> Self {
+        let budgets: Vec<usize> = listeners.iter().map(|l| l.max_pending_auth).collect();
+        Self::new(
+            limits.max_pending_auth,
+            limits.max_pending_auth_per_source,
+            &budgets,
+        )
+    }
+
     /// At most `total` slots at once (0: no limit), `listeners[i]` on
     /// listener `i` (0: an equal share of `total`), and `per_source` per
     /// source (0: half the smallest listener budget, between 1 and 32).

@@ -272,16 +272,7 @@ impl Server {
         ));
         let next_conn = Arc::new(AtomicU64::new(1));
         let qos0_limit = config.limits.max_queued_messages.max(16);
-        let listener_budgets: Vec<usize> = config
-            .listeners
-            .iter()
-            .map(|l| l.max_pending_auth)
-            .collect();
-        let pending = PendingSlots::new(
-            config.limits.max_pending_auth,
-            config.limits.max_pending_auth_per_source,
-            &listener_budgets,
-        );
+        let pending = PendingSlots::for_listeners(&config.limits, &config.listeners);
         let contexts: Vec<Arc<ListenerContext>> = listeners.iter().map(|l| l.ctx.clone()).collect();
         let mut accept_tasks = Vec::new();
         for (index, listener) in listeners.into_iter().enumerate() {

@@ -506,7 +506,11 @@ impl ReadBuffer {
 /// Writes `out`, giving up when the peer accepts no byte for [`WRITE_STALL`]:
 /// a client that stops reading must not pin its task (and the messages
 /// queued for it) forever.
-async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, out: &[u8], stats: &Stats) -> Result<(), ()> {
+pub(crate) async fn write_out<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &[u8],
+    stats: &Stats,
+) -> Result<(), ()> {
     let mut rest = out;
     while !rest.is_empty() {
         match tokio::time::timeout(WRITE_STALL, wr.write(rest)).await {

@@ -43,10 +43,24 @@ pub struct BrokerArgs {
 pub fn run(args: BrokerArgs) -> ExitCode {
     init_logging(args.verbose);
     raise_fd_limit();
-    let config = match load_config(&args) {
+    serve_config("broker", load_config(&args), serve)
+}
+
+/// What `broker` and `gateway` share: a configuration problem or a failed
+/// start is one `mqtt-lwa NAME: reason` line and exit code 1; otherwise
+/// `serve` runs on a multi-threaded runtime until it returns.
+pub(crate) fn serve_config<F>(
+    name: &str,
+    config: Result<BrokerConfig, String>,
+    serve: impl FnOnce(BrokerConfig) -> F,
+) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match config {
         Ok(c) => c,
         Err(message) => {
-            eprintln!("mqtt-lwa broker: {message}");
+            eprintln!("mqtt-lwa {name}: {message}");
             return ExitCode::FAILURE;
         }
     };
@@ -56,7 +70,7 @@ pub fn run(args: BrokerArgs) -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("mqtt-lwa broker: cannot start the runtime: {e}");
+            eprintln!("mqtt-lwa {name}: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -66,7 +80,7 @@ pub fn run(args: BrokerArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mqtt-lwa broker: {e:#}");
+            eprintln!("mqtt-lwa {name}: {e:#}");
             ExitCode::FAILURE
         }
     }

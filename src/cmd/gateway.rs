@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use mqtt_lwa::config::{BrokerConfig, GatewayConfig};
 use mqtt_lwa::gateway::Gateway;
 
-use super::broker::{init_logging, parse_bind, raise_fd_limit, read_config_file, Signals};
+use super::broker::{
+    init_logging, parse_bind, raise_fd_limit, read_config_file, serve_config, Signals,
+};
 
 /// Arguments of `mqtt-lwa gateway`.
 #[derive(clap::Args, Debug)]
@@ -37,32 +39,7 @@ pub struct GatewayArgs {
 pub fn run(args: GatewayArgs) -> ExitCode {
     init_logging(args.verbose);
     raise_fd_limit();
-    let config = match load_config(&args) {
-        Ok(c) => c,
-        Err(message) => {
-            eprintln!("mqtt-lwa gateway: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("mqtt-lwa gateway: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(serve(config));
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mqtt-lwa gateway: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve_config("gateway", load_config(&args), serve)
 }
 
 async fn serve(config: BrokerConfig) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
 use crate::broker::pending::{PendingSlot, PendingSlots};
+use crate::broker::server_conn::write_out;
 use crate::broker::{Limits, Stats};
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
 use crate::config::BrokerConfig;
@@ -27,8 +28,6 @@ use super::relay::{Relay, RelaySettings, Step, UpstreamUp};
 use super::template::Template;
 use super::upstream::Upstreams;
 
-/// A peer that accepts no byte for this long is considered gone.
-const WRITE_STALL: Duration = Duration::from_secs(60);
 /// How long closing a socket may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a departed client's upstream connection may still take to open,
@@ -176,16 +175,7 @@ impl Gateway {
             ));
         }
         let (shutdown, _) = watch::channel(false);
-        let listener_budgets: Vec<usize> = config
-            .listeners
-            .iter()
-            .map(|l| l.max_pending_auth)
-            .collect();
-        let pending = PendingSlots::new(
-            config.limits.max_pending_auth,
-            config.limits.max_pending_auth_per_source,
-            &listener_budgets,
-        );
+        let pending = PendingSlots::for_listeners(&config.limits, &config.listeners);
         Ok(Gateway {
             listeners,
             shared: Arc::new(Shared {
@@ -604,23 +594,4 @@ fn authenticate(
         };
         (decision, preview)
     })
-}
-
-/// Writes `out`, giving up when the peer accepts no byte for [`WRITE_STALL`].
-async fn write_out<W: AsyncWrite + Unpin + ?Sized>(
-    wr: &mut W,
-    out: &[u8],
-    stats: &Stats,
-) -> Result<(), ()> {
-    let mut rest = out;
-    while !rest.is_empty() {
-        match tokio::time::timeout(WRITE_STALL, wr.write(rest)).await {
-            Ok(Ok(n)) if n > 0 => {
-                Stats::add(&stats.bytes_sent, n as u64);
-                rest = rest.get(n..).unwrap_or_default();
-            }
-            _ => return Err(()),
-        }
-    }
-    Ok(())
 }

@@ -100,6 +100,20 @@ impl Drop for GatewayProc {
     }
 }
 
+/// A gateway configuration with one anonymous plaintext listener on a free
+/// port and `upstreams` (ports on 127.0.0.1) in order; `gateway` lines go
+/// into `[gateway]`, `limits` lines into `[limits]`.
+pub fn open_gateway(upstreams: &[u16], gateway: &str, limits: &str) -> String {
+    let list: Vec<String> = upstreams
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    format!(
+        "[limits]\n{limits}\n[[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = true\n\n[gateway]\nupstream = [{}]\n{gateway}\n",
+        list.join(", ")
+    )
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound, then let go).
 pub fn dead_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");

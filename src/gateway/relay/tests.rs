@@ -128,22 +128,25 @@ impl Rig {
     fn up(policy: Arc<dyn AccessPolicy>, version: ProtocolVersion, connack: ConnAck) -> Rig {
         let (mut rig, step) = Rig::start(connect_packet(version), policy);
         assert!(matches!(step, Step::OpenUpstream(_)));
-        rig.relay.upstream_connected(
-            UpstreamUp {
-                version: V5,
-                connack,
-                rest: BytesMut::new(),
-                addr: "up:1883".into(),
-            },
-            &mut rig.client,
-            rig.now,
-        );
+        rig.upstream_answers(connack);
         let connack = rig.client_got();
         assert!(
             matches!(connack.as_slice(), [Packet::ConnAck(c)] if c.reason_code == ReasonCode::SUCCESS),
             "{connack:?}"
         );
         rig
+    }
+
+    /// The upstream answers CONNECT with `connack` on a 5.0 connection.
+    fn upstream_answers(&mut self, connack: ConnAck) {
+        let up = UpstreamUp {
+            version: V5,
+            connack,
+            rest: BytesMut::new(),
+            addr: "up:1883".into(),
+        };
+        self.relay
+            .upstream_connected(up, &mut self.client, self.now);
     }
 
     fn client_sends(&mut self, packet: Packet) {
@@ -363,16 +366,7 @@ fn a_publish_over_the_upstreams_maximum_packet_size_ends_the_client_with_0x95() 
         ..ok_connack()
     };
     let (mut rig, _) = Rig::start(connect_packet(V5), Arc::new(AllowAll));
-    rig.relay.upstream_connected(
-        UpstreamUp {
-            version: V5,
-            connack,
-            rest: BytesMut::new(),
-            addr: "up:1883".into(),
-        },
-        &mut rig.client,
-        rig.now,
-    );
+    rig.upstream_answers(connack);
     let out = rig.client_got();
     assert!(
         matches!(out.as_slice(), [Packet::ConnAck(c)] if c.properties.maximum_packet_size == Some(64)),
@@ -466,16 +460,7 @@ fn refusals_and_an_unreachable_upstream_reach_the_client_as_reason_codes() {
             reason_code: upstream,
             properties: Properties::default(),
         };
-        rig.relay.upstream_connected(
-            UpstreamUp {
-                version: V5,
-                connack,
-                rest: BytesMut::new(),
-                addr: "up:1883".into(),
-            },
-            &mut rig.client,
-            rig.now,
-        );
+        rig.upstream_answers(connack);
         let out = rig.client_got();
         let [Packet::ConnAck(c)] = out.as_slice() else {
             panic!("{out:?}");
@@ -586,16 +571,7 @@ fn packets_sent_before_the_upstream_answered_follow_it() {
     let (mut rig, _) = Rig::start(connect_packet(V5), Arc::new(AllowAll));
     rig.client_sends(Packet::Publish(publish("early", QoS::AtLeastOnce, 1)));
     assert!(rig.upstream_got().is_empty());
-    rig.relay.upstream_connected(
-        UpstreamUp {
-            version: V5,
-            connack: ok_connack(),
-            rest: BytesMut::new(),
-            addr: "up:1883".into(),
-        },
-        &mut rig.client,
-        rig.now,
-    );
+    rig.upstream_answers(ok_connack());
     assert!(matches!(rig.upstream_got().as_slice(), [Packet::Publish(p)] if p.topic == "early"));
     // The client's CONNACK is the upstream's Session Present.
     assert!(matches!(rig.client_got().as_slice(), [Packet::ConnAck(c)] if c.session_present));
