@@ -56,4 +56,24 @@ fn configuration_mistakes_are_named_before_anything_is_bound() {
     let (code, err) = run(&["gateway", "-c", p]);
     assert_eq!(code, Some(1));
     assert!(err.contains("upstreams"), "{err}");
+    // Broker settings a gateway cannot honour are refused, not ignored.
+    for (extra, said) in [
+        (
+            "persistence = true\n",
+            "persistence has no meaning for a gateway",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            "[metrics] is not offered by the gateway",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!("{extra}[[listener]]\nallow_anonymous = true\n[gateway]\nupstream = [\"127.0.0.1:1883\"]\n"),
+        )
+        .unwrap();
+        let (code, err) = run(&["gateway", "-c", p]);
+        assert_eq!(code, Some(1));
+        assert!(err.contains(said), "{err}");
+    }
 }

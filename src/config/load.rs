@@ -173,6 +173,22 @@ impl BrokerConfig {
                     reason: format!("[gateway] {reason}"),
                 });
             }
+            // Said rather than ignored: a gateway keeps no state and has no
+            // metrics endpoint of its own (README, "The gateway").
+            if self.persistence || self.persistence_file.is_some() {
+                out.push(Problem {
+                    listener: None,
+                    key: None,
+                    reason: "persistence has no meaning for a gateway: sessions and retained messages live upstream".into(),
+                });
+            }
+            if self.metrics.listen.is_some() {
+                out.push(Problem {
+                    listener: None,
+                    key: None,
+                    reason: "[metrics] is not offered by the gateway yet".into(),
+                });
+            }
         }
         out
     }
@@ -245,15 +261,17 @@ fn listener_problems(l: &ListenerConfig, push: &mut impl FnMut(Option<&'static s
 /// The line of a problem: its key, else its listener's header, else none.
 fn locate(doc: &ImDocument<&str>, text: &str, problem: &Problem) -> Option<usize> {
     if problem.listener.is_none() {
-        // A `[gateway]` key: `upstream`, or `tls.cafile` inside `[gateway.tls]`.
+        // A `[gateway]` key: `upstream`, or `tls.cafile` inside `[gateway.tls]`;
+        // a problem of the whole file has no line.
+        let key = problem.key?;
         let gateway = doc.get("gateway")?.as_table()?;
-        let span = problem.key.and_then(|key| {
+        let span = (|| {
             let (table, key) = match key.split_once('.') {
                 Some((outer, inner)) => (gateway.get(outer)?.as_table()?, inner),
                 None => (gateway, key),
             };
             table.key(key)?.span()
-        });
+        })();
         return Some(line_of(text, span.or_else(|| gateway.span())?.start));
     }
     let table = doc
