@@ -438,6 +438,40 @@ fn failover_unreachable_upstreams_and_bad_upstream_credentials() {
         err.contains(&format!("127.0.0.1:{dead}")) && err.contains(&format!("127.0.0.1:{dead2}")),
         "{err}"
     );
+    // An LWA client has its (signed) CONNACK before the upstream is asked:
+    // it is told by DISCONNECT, with the same reason.
+    credentials(dir.path());
+    let lwa_none = GatewayProc::start(
+        dir.path(),
+        "lwa-none",
+        &every_mode_config(dir.path(), &[dead, dead2]),
+    );
+    let key = dir.path().join("dev1.key").display().to_string();
+    for version in ["1", "2"] {
+        let out = our_pub(
+            &lwa_none.port(4),
+            &[
+                "--lwa-id",
+                "dev1",
+                "--lwa-key",
+                &key,
+                "--lwa-version",
+                version,
+                "-q",
+                "1",
+                "-t",
+                "fo/x",
+                "-m",
+                "x",
+            ],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("disconnected") && err.contains("no upstream broker reachable"),
+            "LWA{version}: {err}"
+        );
+    }
     let out = stock_pub(&none.port(0), &["-V", "5", "-t", "fo/x", "-m", "x"]);
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("server unavailable"), "{err}");
