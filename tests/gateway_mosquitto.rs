@@ -919,12 +919,25 @@ fn the_gateway_limits_its_connections() {
     let gw = GatewayProc::start(
         dir.path(),
         "pending",
-        &open_gateway(&[upstream.port], "", "max_pending_auth = 2"),
+        &open_gateway(
+            &[upstream.port],
+            "",
+            "max_pending_auth = 2\nmax_pending_auth_per_source = 2",
+        ),
     );
     let idle: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(gw.addrs[0]).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Both hold their slots once the gateway has accepted them.
+    let end = Instant::now() + WAIT;
+    while gw.log().matches("accepted").count() < 2 {
+        assert!(
+            Instant::now() < end,
+            "the idle sockets were not accepted: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = stock_pub(&gw.port(0), &["-V", "5", "-t", "x", "-m", "x"]);
     assert!(
         !out.status.success(),

@@ -234,6 +234,7 @@ impl Gateway {
                                 tracing::debug!(%remote, listener = %ctx.name, "too many pending handshakes; closed");
                                 continue;
                             };
+                            tracing::debug!(%remote, listener = %ctx.name, "accepted");
                             if tx.send((socket, remote, ctx.clone(), slot)).await.is_err() {
                                 return;
                             }
