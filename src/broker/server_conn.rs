@@ -471,29 +471,29 @@ where
 /// (up to [`READ_MAX`]) after a read that filled it, halved after reads that
 /// used little of it, so an idle connection holds [`READ_MIN`] bytes and a
 /// busy one reads big packets in few calls.
-struct ReadBuffer {
+pub(crate) struct ReadBuffer {
     buf: Vec<u8>,
 }
 
 impl ReadBuffer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ReadBuffer {
             buf: vec![0; READ_MIN],
         }
     }
 
     /// Where the next read goes.
-    fn space(&mut self) -> &mut [u8] {
+    pub(crate) fn space(&mut self) -> &mut [u8] {
         &mut self.buf
     }
 
     /// The `n` bytes the last read put in.
-    fn filled(&self, n: usize) -> &[u8] {
+    pub(crate) fn filled(&self, n: usize) -> &[u8] {
         self.buf.get(..n).unwrap_or_default()
     }
 
     /// Resizes after a read of `n` bytes.
-    fn adapt(&mut self, n: usize) {
+    pub(crate) fn adapt(&mut self, n: usize) {
         let len = self.buf.len();
         if n == len && len < READ_MAX {
             self.buf = vec![0; len * 2];

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
 use crate::broker::pending::{PendingSlot, PendingSlots};
-use crate::broker::server_conn::write_out;
+use crate::broker::server_conn::{write_out, ReadBuffer};
 use crate::broker::{Limits, Stats};
 use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
 use crate::config::BrokerConfig;
@@ -398,8 +398,10 @@ impl ClientTask {
         let mut upstream: Option<BoxStream> = None;
         let mut auth: Option<AuthFuture> = None;
         let mut opening: Option<OpenFuture> = None;
-        let mut cbuf = vec![0u8; 16 * 1024];
-        let mut ubuf = vec![0u8; 16 * 1024];
+        // Small while quiet, grown while busy (the broker's buffer): an idle
+        // client and its upstream hold 64 bytes each, not a fixed 16 KiB.
+        let mut cbuf = ReadBuffer::new();
+        let mut ubuf = ReadBuffer::new();
         let timer = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(timer);
         loop {
@@ -450,21 +452,23 @@ impl ClientTask {
                     }
                     Vec::new()
                 }
-                r = client_stream.read(&mut cbuf) => match r {
+                r = client_stream.read(cbuf.space()) => match r {
                     Ok(0) | Err(_) => {
                         machine.peer_closed();
                         Vec::new()
                     }
                     Ok(n) => {
                         Stats::add(&shared.stats.bytes_received, n as u64);
-                        machine.receive(cbuf.get(..n).unwrap_or_default(), Instant::now())
+                        let actions = machine.receive(cbuf.filled(n), Instant::now());
+                        cbuf.adapt(n);
+                        actions
                     }
                 },
-                r = read_upstream(&mut upstream, &mut ubuf), if upstream_readable => {
+                r = read_upstream(&mut upstream, ubuf.space()), if upstream_readable => {
                     match r {
                         Ok(n) if n > 0 => {
-                            let data = ubuf.get(..n).unwrap_or_default();
-                            relay.upstream_receive(data, &mut machine, Instant::now());
+                            relay.upstream_receive(ubuf.filled(n), &mut machine, Instant::now());
+                            ubuf.adapt(n);
                         }
                         _ => relay.upstream_lost(&mut machine),
                     }
