@@ -113,6 +113,20 @@ client_id_template = "{{principal}}-{{client_id}}"
     )
 }
 
+/// A gateway with every client mode ([`every_mode_config`]) in front of a
+/// fresh Mosquitto, with the credentials in the returned directory.
+fn every_mode_behind_mosquitto() -> (tempfile::TempDir, Upstream, GatewayProc) {
+    let dir = tempfile::tempdir().unwrap();
+    credentials(dir.path());
+    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
+    let gw = GatewayProc::start(
+        dir.path(),
+        "gw",
+        &every_mode_config(dir.path(), &[upstream.port]),
+    );
+    (dir, upstream, gw)
+}
+
 /// What each mode's clients add to a mosquitto_pub/sub or mqtt-lwa pub/sub command line.
 struct ModeClient {
     name: &'static str,
@@ -183,14 +197,7 @@ fn mode_clients(dir: &std::path::Path) -> Vec<ModeClient> {
 
 #[test]
 fn every_client_mode_reaches_mosquitto_through_the_gateway_both_ways() {
-    let dir = tempfile::tempdir().unwrap();
-    credentials(dir.path());
-    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
-    let gw = GatewayProc::start(
-        dir.path(),
-        "gw",
-        &every_mode_config(dir.path(), &[upstream.port]),
-    );
+    let (dir, upstream, gw) = every_mode_behind_mosquitto();
     assert_eq!(gw.addrs.len(), 5);
     let up = upstream.port_arg();
     // What reached the upstream, in plaintext (LWA records were opened at the gateway).
@@ -736,14 +743,7 @@ fn a_stock_qos1_burst_through_the_gateway_arrives_whole() {
 
 #[test]
 fn lwa_keys_renew_through_the_gateway_and_a_revoked_identity_is_cut_off() {
-    let dir = tempfile::tempdir().unwrap();
-    credentials(dir.path());
-    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
-    let gw = GatewayProc::start(
-        dir.path(),
-        "gw",
-        &every_mode_config(dir.path(), &[upstream.port]),
-    );
+    let (dir, upstream, gw) = every_mode_behind_mosquitto();
     let lwa_port = gw.port(4);
     let up = upstream.port_arg();
     // Four records per direction: LWA2 updates its keys on the live
@@ -958,14 +958,7 @@ fn the_gateway_limits_its_connections() {
 fn a_qos0_publisher_that_leaves_at_once_loses_nothing() {
     // A client may say DISCONNECT right after its PUBLISH, before the
     // gateway's upstream connection is open: what it sent still goes up.
-    let dir = tempfile::tempdir().unwrap();
-    credentials(dir.path());
-    let upstream = Upstream::start_in(dir.path(), "mosquitto", "");
-    let gw = GatewayProc::start(
-        dir.path(),
-        "gw",
-        &every_mode_config(dir.path(), &[upstream.port]),
-    );
+    let (dir, upstream, gw) = every_mode_behind_mosquitto();
     let mut watcher = stock_sub(&upstream.port_arg(), &["-V", "5", "-t", "q0/#"]);
     let mut want = Vec::new();
     for (id, version) in [("dev1", "1"), ("dev2", "2")] {

@@ -568,9 +568,7 @@ fn authenticate(
     core: mpsc::Sender<CoreEvent>,
 ) -> AuthFuture {
     Box::pin(async move {
-        let enhanced = connect.protocol_version == ProtocolVersion::V5
-            && connect.properties.authentication_method.is_some();
-        let preview = if enhanced {
+        let preview = if needs_preview(&connect) {
             let (reply, answer) = oneshot::channel();
             let _ = core
                 .send(CoreEvent::Preview {
@@ -583,15 +581,34 @@ fn authenticate(
             None
         };
         peer.session_present = preview.as_ref().map(|p| p.session_present);
-        let decision = if authenticator.is_blocking() {
-            tokio::task::spawn_blocking(move || authenticator.authenticate(&connect, &peer))
-                .await
-                .unwrap_or(AuthDecision::Reject(ReasonCode::UNSPECIFIED_ERROR))
-        } else {
-            authenticator.authenticate(&connect, &peer)
-        };
-        (decision, preview)
+        (
+            run_authenticator(authenticator, connect, peer).await,
+            preview,
+        )
     })
+}
+
+/// An MQTT 5.0 CONNECT with an Authentication Method (LWA): its CONNACK is
+/// part of the handshake, so the authenticator needs a preview of it.
+pub(crate) fn needs_preview(connect: &Connect) -> bool {
+    connect.protocol_version == ProtocolVersion::V5
+        && connect.properties.authentication_method.is_some()
+}
+
+/// Runs `authenticator` on `connect`, on a blocking thread when it says so
+/// (password hashing); a panicked check refuses the client.
+pub(crate) async fn run_authenticator(
+    authenticator: Arc<dyn ConnectAuthenticator>,
+    connect: Box<Connect>,
+    peer: PeerInfo,
+) -> AuthDecision {
+    if authenticator.is_blocking() {
+        tokio::task::spawn_blocking(move || authenticator.authenticate(&connect, &peer))
+            .await
+            .unwrap_or(AuthDecision::Reject(ReasonCode::UNSPECIFIED_ERROR))
+    } else {
+        authenticator.authenticate(&connect, &peer)
+    }
 }
 
 #[cfg(test)]

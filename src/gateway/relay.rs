@@ -514,28 +514,25 @@ impl Relay {
                     }
                     return;
                 }
+                let (qos, id) = (p.qos, p.packet_id);
                 let packet = Packet::Publish(p);
-                if let Some(max) = self.upstream_max_packet {
-                    if codec::encoded_len(&packet, self.version) > max as usize {
-                        // Bigger than the upstream takes (an LWA client had its
-                        // CONNACK before the upstream said so): as a broker would.
-                        self.upstream = Upstream::Closed;
-                        self.cause = Some("PUBLISH over the upstream's Maximum Packet Size".into());
-                        client.close(Some(ReasonCode::PACKET_TOO_LARGE));
-                        return;
-                    }
-                }
-                let Packet::Publish(p) = packet else {
+                let max = self.upstream_max_packet.map(|m| m as usize);
+                if codec::check_max_packet(&packet, self.version, 0, max).is_err() {
+                    // Bigger than the upstream takes (an LWA client had its
+                    // CONNACK before the upstream said so): as a broker would.
+                    self.upstream = Upstream::Closed;
+                    self.cause = Some("PUBLISH over the upstream's Maximum Packet Size".into());
+                    client.close(Some(ReasonCode::PACKET_TOO_LARGE));
                     return;
-                };
-                if p.qos == QoS::AtMostOnce {
-                    self.send(&Packet::Publish(p));
-                } else if self.inflight.contains_key(&p.packet_id)
-                    || self.inflight.len() < usize::from(self.receive_maximum)
-                {
-                    self.inflight.insert(p.packet_id, p.qos);
-                    self.send(&Packet::Publish(p));
-                } else {
+                }
+                let room = self.inflight.contains_key(&id)
+                    || self.inflight.len() < usize::from(self.receive_maximum);
+                if qos == QoS::AtMostOnce || room {
+                    if qos != QoS::AtMostOnce {
+                        self.inflight.insert(id, qos);
+                    }
+                    self.send(&packet);
+                } else if let Packet::Publish(p) = packet {
                     self.held.push_back(p);
                     if self.held.len() > usize::from(self.settings.limits.receive_maximum) {
                         // More in flight than the gateway's CONNACK allowed.

@@ -18,9 +18,9 @@ use zeroize::Zeroizing;
 use crate::auth::{AuthDecision, ConnectAuthenticator, ListenerSecurity, PeerInfo, Principal};
 use crate::broker::connection::{Action, Connection, ConnectionSettings};
 use crate::broker::pending::{PendingSlot, PendingSlots};
-use crate::broker::server_conn::{write_out, ReadBuffer};
+use crate::broker::server_conn::{needs_preview, run_authenticator, write_out, ReadBuffer};
 use crate::broker::{Limits, Stats};
-use crate::codec::{ConnAck, Connect, ProtocolVersion, ReasonCode};
+use crate::codec::{ConnAck, Connect, ReasonCode};
 use crate::config::BrokerConfig;
 use crate::transport::{Acceptor, BoxStream};
 
@@ -504,7 +504,7 @@ impl ClientTask {
                 match action {
                     Action::Authenticate(connect) => {
                         if let Some(peer) = peer.take() {
-                            let preview = enhanced(&connect).then(|| relay.preview(&connect));
+                            let preview = needs_preview(&connect).then(|| relay.preview(&connect));
                             auth = Some(authenticate(
                                 ctx.security.authenticator.clone(),
                                 connect,
@@ -560,13 +560,6 @@ impl ClientTask {
     }
 }
 
-/// An MQTT 5.0 CONNECT with an Authentication Method (LWA): its CONNACK goes
-/// out before the upstream is asked, so the authenticator needs a preview.
-fn enhanced(connect: &Connect) -> bool {
-    connect.protocol_version == ProtocolVersion::V5
-        && connect.properties.authentication_method.is_some()
-}
-
 async fn read_upstream(upstream: &mut Option<BoxStream>, buf: &mut [u8]) -> std::io::Result<usize> {
     match upstream.as_mut() {
         Some(s) => s.read(buf).await,
@@ -581,7 +574,7 @@ async fn poll_some<T>(f: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -
     }
 }
 
-/// Runs the authenticator (on a blocking thread when it says so).
+/// Runs the authenticator with the preview's Session Present (as the broker does).
 fn authenticate(
     authenticator: Arc<dyn ConnectAuthenticator>,
     connect: Box<Connect>,
@@ -590,13 +583,9 @@ fn authenticate(
 ) -> AuthFuture {
     Box::pin(async move {
         peer.session_present = preview.as_ref().map(|p| p.session_present);
-        let decision = if authenticator.is_blocking() {
-            tokio::task::spawn_blocking(move || authenticator.authenticate(&connect, &peer))
-                .await
-                .unwrap_or(AuthDecision::Reject(ReasonCode::UNSPECIFIED_ERROR))
-        } else {
-            authenticator.authenticate(&connect, &peer)
-        };
-        (decision, preview)
+        (
+            run_authenticator(authenticator, connect, peer).await,
+            preview,
+        )
     })
 }
